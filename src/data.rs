@@ -1,0 +1,164 @@
+//! Borrowed, validated, row-major views of the samples (f32 or f64) and of optional per-sample weights.
+
+use crate::error::GmmError;
+
+/// A floating-point element the CPU path can read; every computation widens it to f64.
+pub trait Element: Copy + Send + Sync + 'static {
+    /// The value as f64 (exact for f32 and f64).
+    fn to_f64(self) -> f64;
+}
+
+impl Element for f32 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Element for f64 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// The borrowed sample buffer, in its own precision.
+#[derive(Clone, Copy, Debug)]
+pub enum Samples<'a> {
+    /// Single-precision samples.
+    F32(&'a [f32]),
+    /// Double-precision samples.
+    F64(&'a [f64]),
+}
+
+/// A borrowed row-major `n_samples x n_features` data set, checked once on construction:
+/// a whole number of rows, at least one feature, and no NaN or infinity.
+#[derive(Clone, Copy, Debug)]
+pub struct DataView<'a> {
+    samples: Samples<'a>,
+    n_samples: usize,
+    n_features: usize,
+}
+
+impl<'a> DataView<'a> {
+    /// Wraps f64 samples, row-major with `n_features` columns.
+    pub fn from_f64(data: &'a [f64], n_features: usize) -> Result<Self, GmmError> {
+        Self::new(Samples::F64(data), n_features)
+    }
+
+    /// Wraps f32 samples, row-major with `n_features` columns.
+    pub fn from_f32(data: &'a [f32], n_features: usize) -> Result<Self, GmmError> {
+        Self::new(Samples::F32(data), n_features)
+    }
+
+    /// Wraps samples of either precision, row-major with `n_features` columns.
+    pub fn new(samples: Samples<'a>, n_features: usize) -> Result<Self, GmmError> {
+        if n_features == 0 {
+            return Err(GmmError::NoFeatures);
+        }
+        let len = match samples {
+            Samples::F32(s) => s.len(),
+            Samples::F64(s) => s.len(),
+        };
+        if len % n_features != 0 {
+            return Err(GmmError::DataLength { len, n_features });
+        }
+        let bad = match samples {
+            Samples::F32(s) => s
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| (i, f64::from(s[i]))),
+            Samples::F64(s) => s.iter().position(|v| !v.is_finite()).map(|i| (i, s[i])),
+        };
+        if let Some((i, value)) = bad {
+            return Err(GmmError::NonFiniteData {
+                row: i / n_features,
+                column: i % n_features,
+                value,
+            });
+        }
+        Ok(Self {
+            samples,
+            n_samples: len / n_features,
+            n_features,
+        })
+    }
+
+    /// Number of samples (rows).
+    pub fn n_samples(&self) -> usize {
+        self.n_samples
+    }
+
+    /// Number of features (columns).
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// The underlying buffer.
+    pub fn samples(&self) -> Samples<'a> {
+        self.samples
+    }
+
+    /// Copies row `i`, widened to f64, into `out` (length `n_features`).
+    pub fn row_into(&self, i: usize, out: &mut [f64]) {
+        let d = self.n_features;
+        match self.samples {
+            Samples::F32(s) => out
+                .iter_mut()
+                .zip(&s[i * d..(i + 1) * d])
+                .for_each(|(o, v)| *o = f64::from(*v)),
+            Samples::F64(s) => out.copy_from_slice(&s[i * d..(i + 1) * d]),
+        }
+    }
+
+    /// Checks that the data has `expected` features; `what` names the other side in the error.
+    pub(crate) fn check_features(
+        &self,
+        what: &'static str,
+        expected: usize,
+    ) -> Result<(), GmmError> {
+        if self.n_features != expected {
+            return Err(GmmError::FeatureMismatch {
+                what,
+                expected,
+                got: self.n_features,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Validated per-sample weights for a weighted-likelihood fit: non-negative, finite, not all zero.
+///
+/// A weight of 2 counts a sample twice: the fit equals that of the data with the row duplicated.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleWeights<'a> {
+    weights: &'a [f64],
+}
+
+impl<'a> SampleWeights<'a> {
+    /// Checks `weights` against the `n_samples` they weigh.
+    pub fn new(weights: &'a [f64], n_samples: usize) -> Result<Self, GmmError> {
+        if weights.len() != n_samples {
+            return Err(GmmError::SampleWeightLength {
+                expected: n_samples,
+                got: weights.len(),
+            });
+        }
+        if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(GmmError::InvalidSampleWeight {
+                index: i,
+                value: weights[i],
+            });
+        }
+        if weights.iter().all(|w| *w == 0.0) {
+            return Err(GmmError::ZeroSampleWeights);
+        }
+        Ok(Self { weights })
+    }
+
+    /// The weights.
+    pub fn as_slice(&self) -> &'a [f64] {
+        self.weights
+    }
+}

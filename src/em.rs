@@ -1,0 +1,119 @@
+//! The one EM driver, for every backend: initialisations, E-step statistics from the backend, the
+//! shared M-step, the convergence check, and the choice of the best initialisation.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::backend::Backend;
+use crate::data::DataView;
+use crate::error::GmmError;
+use crate::init::initialise;
+use crate::mixture::Mixture;
+use crate::mstep::m_step;
+use crate::params::GmmParams;
+use crate::stats::SuffStats;
+
+/// What a fit produces, before it becomes a [`crate::GmmModel`].
+#[derive(Clone, Debug)]
+pub(crate) struct FitOutcome {
+    pub mixture: Mixture,
+    pub converged: bool,
+    pub n_iter: usize,
+    pub lower_bound: f64,
+    pub lower_bounds: Vec<f64>,
+}
+
+/// A previous model to continue from (warm start): its parameters and its lower bound.
+pub(crate) struct WarmStart<'m> {
+    pub mixture: &'m Mixture,
+    pub lower_bound: f64,
+}
+
+/// Fits `params` to the data the backend holds, following scikit-learn's `BaseMixture.fit_predict`:
+/// for each initialisation, iterate E-step then M-step; the lower bound of an iteration is the mean
+/// log-likelihood of its E-step (before its M-step); stop when it changes by less than `tol`; keep the
+/// initialisation with the highest final lower bound.
+pub(crate) fn fit<B: Backend>(
+    params: &GmmParams,
+    backend: &mut B,
+    data: &DataView,
+    sample_weight: Option<&[f64]>,
+    warm: Option<WarmStart<'_>>,
+) -> Result<FitOutcome, GmmError> {
+    let (k, d) = (params.n_components, data.n_features());
+    let n_init = if warm.is_some() { 1 } else { params.n_init };
+    let mut rng = StdRng::seed_from_u64(params.seed);
+    // Everything the loop touches is allocated here, once.
+    let mut stats = SuffStats::new(params.covariance_type, k, d);
+    let mut centres = vec![0.0; k * d];
+    let mut scratch = vec![0.0; d * d];
+    let mut best: Option<FitOutcome> = None;
+
+    for init in 0..n_init {
+        let init_seed = rng.random::<u64>();
+        let (mut mixture, mut lower_bound) = match &warm {
+            Some(w) => (w.mixture.clone(), w.lower_bound),
+            None => (
+                initialise(params, backend, data, sample_weight, init_seed)?,
+                f64::NEG_INFINITY,
+            ),
+        };
+        let mut lower_bounds = Vec::with_capacity(params.max_iter.min(10_000));
+        let mut converged = false;
+        let mut n_iter = 0;
+        for iter in 1..=params.max_iter {
+            n_iter = iter;
+            let previous = lower_bound;
+            centres.copy_from_slice(&mixture.means);
+            backend.em_statistics(&mixture, &centres, &mut stats)?;
+            lower_bound = stats.score_sum / stats.weight_sum;
+            if !lower_bound.is_finite() {
+                return Err(GmmError::NonFiniteLikelihood { iteration: iter });
+            }
+            m_step(
+                &stats,
+                &centres,
+                params.reg_covar,
+                &mut mixture,
+                &mut scratch,
+            )?;
+            lower_bounds.push(lower_bound);
+            let change = lower_bound - previous;
+            log::debug!(
+                "init {init} iteration {iter}: lower bound {lower_bound:.10} (change {change:.3e})"
+            );
+            if change.abs() < params.tol {
+                converged = true;
+                break;
+            }
+        }
+        if !mixture.is_finite() {
+            return Err(GmmError::NonFiniteLikelihood { iteration: n_iter });
+        }
+        log::debug!(
+            "init {init} ended after {n_iter} iterations: lower bound {lower_bound}, converged {converged}"
+        );
+        // scikit-learn keeps the first initialisation, then any with a strictly higher lower bound.
+        if best
+            .as_ref()
+            .is_none_or(|b| lower_bound > b.lower_bound || b.lower_bound == f64::NEG_INFINITY)
+        {
+            best = Some(FitOutcome {
+                mixture,
+                converged,
+                n_iter,
+                lower_bound,
+                lower_bounds,
+            });
+        }
+    }
+    let best = best.expect("n_init >= 1 was validated");
+    if params.max_iter > 0 && !best.converged {
+        log::warn!(
+            "EM did not converge after {} iterations (lower bound {}); try a larger max_iter or tol, or check the data",
+            best.n_iter,
+            best.lower_bound
+        );
+    }
+    Ok(best)
+}

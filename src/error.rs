@@ -1,0 +1,162 @@
+//! The crate's one error type: a typed variant per cause, each saying what was wrong, where, and how to fix it.
+
+use crate::params::CovarianceType;
+
+/// Everything that can go wrong while configuring, fitting or using a mixture.
+///
+/// Every variant names the offending value, index or field, and its message says what to do.
+/// Non-convergence is *not* an error: it is [`crate::GmmModel::converged`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GmmError {
+    // ---- parameters -------------------------------------------------------------------
+    /// `n_components` was 0.
+    #[error("n_components is 0: a mixture needs at least one component; pass n_components >= 1")]
+    ZeroComponents,
+    /// `tol` was negative or not finite.
+    #[error("tol is {value}: it must be a finite number >= 0 (scikit-learn's default is 1e-3)")]
+    InvalidTol { value: f64 },
+    /// `reg_covar` was negative or not finite.
+    #[error(
+        "reg_covar is {value}: it must be a finite number >= 0 (scikit-learn's default is 1e-6)"
+    )]
+    InvalidRegCovar { value: f64 },
+    /// `n_init` was 0.
+    #[error("n_init is 0: at least one initialisation is needed; pass n_init >= 1")]
+    ZeroNInit,
+    /// `weights_init` has the wrong length.
+    #[error(
+        "weights_init has {got} values but n_components is {expected}; give one weight per component"
+    )]
+    WeightsInitLength { expected: usize, got: usize },
+    /// A `weights_init` entry is not a finite positive number.
+    #[error("weights_init[{component}] is {value}: every initial weight must be finite and > 0")]
+    WeightsInitNotPositive { component: usize, value: f64 },
+    /// `weights_init` does not sum to 1.
+    #[error("weights_init sums to {sum}, not 1: normalise the weights so that they sum to 1")]
+    WeightsInitSum { sum: f64 },
+    /// `means_init` cannot be read as n_components rows of n_features.
+    #[error(
+        "means_init has {got} values, which is not n_components ({n_components}) rows of {n_features} features; pass a row-major n_components x n_features array"
+    )]
+    MeansInitShape {
+        n_components: usize,
+        n_features: usize,
+        got: usize,
+    },
+    /// A `means_init` entry is NaN or infinite.
+    #[error("means_init[{component}][{feature}] is {value}: initial means must be finite")]
+    MeansInitNotFinite {
+        component: usize,
+        feature: usize,
+        value: f64,
+    },
+    /// `precisions_init` has the wrong number of values for the covariance type.
+    #[error(
+        "precisions_init has {got} values but a '{covariance_type}' model with {n_components} components and {n_features} features needs {expected} (shape {shape}); pass scikit-learn's precisions_init layout, row-major"
+    )]
+    PrecisionsInitShape {
+        covariance_type: CovarianceType,
+        n_components: usize,
+        n_features: usize,
+        expected: usize,
+        got: usize,
+        shape: String,
+    },
+    /// A `precisions_init` matrix is not symmetric.
+    #[error(
+        "precisions_init for component {component} is not symmetric: entry [{row}][{col}] = {upper} but [{col}][{row}] = {lower}; pass a symmetric matrix"
+    )]
+    PrecisionsInitNotSymmetric {
+        component: usize,
+        row: usize,
+        col: usize,
+        upper: f64,
+        lower: f64,
+    },
+    /// A `precisions_init` matrix (or diagonal, or scalar) is not positive definite.
+    #[error(
+        "precisions_init for component {component} is not positive definite (or holds NaN or infinity): a precision must be symmetric positive definite, with positive diagonal entries"
+    )]
+    PrecisionsInitNotPositiveDefinite { component: usize },
+
+    // ---- data -------------------------------------------------------------------------
+    /// The data has zero features.
+    #[error("the data has 0 features: pass n_features >= 1")]
+    NoFeatures,
+    /// The data buffer length is not a multiple of the number of features.
+    #[error(
+        "the data holds {len} values, which is not a whole number of rows of {n_features} features; pass a row-major n_samples x n_features array"
+    )]
+    DataLength { len: usize, n_features: usize },
+    /// A data value is NaN or infinite.
+    #[error(
+        "the data has a non-finite value ({value}) at row {row}, column {column}: remove or impute it before fitting"
+    )]
+    NonFiniteData {
+        row: usize,
+        column: usize,
+        value: f64,
+    },
+    /// Fewer than two samples were given to fit.
+    #[error("fitting needs at least 2 samples, got {n_samples}")]
+    TooFewSamples { n_samples: usize },
+    /// Fewer samples than components.
+    #[error(
+        "there are {n_samples} samples but n_components is {n_components}: use at most as many components as samples"
+    )]
+    FewerSamplesThanComponents {
+        n_samples: usize,
+        n_components: usize,
+    },
+    /// The data's feature count differs from the model's (or from the initial parameters').
+    #[error(
+        "{what} has {expected} features but the data has {got}; use data with the same columns"
+    )]
+    FeatureMismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// The sample weights have the wrong length.
+    #[error(
+        "sample_weight has {got} values but the data has {expected} samples; give one weight per sample"
+    )]
+    SampleWeightLength { expected: usize, got: usize },
+    /// A sample weight is negative or not finite.
+    #[error("sample_weight[{index}] is {value}: sample weights must be finite and >= 0")]
+    InvalidSampleWeight { index: usize, value: f64 },
+    /// Every sample weight is zero.
+    #[error("every sample weight is 0: at least one sample must have a positive weight")]
+    ZeroSampleWeights,
+
+    // ---- fitting ------------------------------------------------------------------------
+    /// A covariance is not positive definite after `reg_covar` was added.
+    #[error(
+        "fitting the mixture model failed because {} has an ill-defined empirical covariance (for instance caused by singleton or collapsed samples); try to decrease the number of components, increase reg_covar, or scale the input data",
+        match .component { Some(k) => format!("component {k}"), None => "the tied covariance".to_string() }
+    )]
+    IllDefinedCovariance { component: Option<usize> },
+    /// The log-likelihood became NaN or infinite (data too large for f64 squares, for example).
+    #[error(
+        "the log-likelihood is not finite at iteration {iteration}: the data's scale overflows the computation; scale the input data"
+    )]
+    NonFiniteLikelihood { iteration: usize },
+
+    // ---- model files ----------------------------------------------------------------------
+    /// A model file field has the wrong shape.
+    #[error("model field '{field}' should have shape {expected} but has {found}")]
+    ModelShape {
+        field: &'static str,
+        expected: String,
+        found: String,
+    },
+    /// A model file field holds an invalid value.
+    #[error("model field '{field}' at index {index} is {value}: {reason}")]
+    ModelValue {
+        field: &'static str,
+        index: usize,
+        value: f64,
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,439 @@
+//! The fitted mixture: scikit-learn's attributes as accessors, its inference methods, sampling,
+//! information criteria, and a JSON form with scikit-learn's attribute names.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal, weighted::WeightedIndex};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cpu::estep;
+use crate::data::{DataView, Element, Samples};
+use crate::error::GmmError;
+use crate::linalg;
+use crate::mixture::Mixture;
+use crate::params::CovarianceType;
+
+/// A fitted Gaussian mixture.
+///
+/// Arrays are flat and row-major, shaped as scikit-learn's attributes:
+/// `weights` K, `means` K x d, `covariances` / `precisions` / `precisions_cholesky` per
+/// [`CovarianceType::covariance_shape`]. For full and tied, `precisions_cholesky` is upper triangular.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ModelFile", into = "ModelFile")]
+pub struct GmmModel {
+    pub(crate) mixture: Mixture,
+    pub(crate) converged: bool,
+    pub(crate) n_iter: usize,
+    pub(crate) lower_bound: f64,
+    pub(crate) lower_bounds: Vec<f64>,
+}
+
+impl GmmModel {
+    /// The covariance type.
+    pub fn covariance_type(&self) -> CovarianceType {
+        self.mixture.cov_type
+    }
+    /// Number of components K.
+    pub fn n_components(&self) -> usize {
+        self.mixture.n_components
+    }
+    /// Number of features d.
+    pub fn n_features(&self) -> usize {
+        self.mixture.n_features
+    }
+    /// Mixture weights (K), summing to 1.
+    pub fn weights(&self) -> &[f64] {
+        &self.mixture.weights
+    }
+    /// Means, row-major K x d.
+    pub fn means(&self) -> &[f64] {
+        &self.mixture.means
+    }
+    /// Component k's mean (d values).
+    pub fn mean(&self, k: usize) -> &[f64] {
+        let d = self.n_features();
+        &self.mixture.means[k * d..(k + 1) * d]
+    }
+    /// Covariances in scikit-learn's shape for the type (see [`CovarianceType::covariance_shape`]).
+    pub fn covariances(&self) -> &[f64] {
+        &self.mixture.covariances
+    }
+    /// Component k's covariance as a dense d x d matrix, whatever the covariance type.
+    pub fn covariance_matrix(&self, k: usize) -> Vec<f64> {
+        self.mixture.dense_covariance(k)
+    }
+    /// Precision matrices (inverse covariances), shaped as the covariances.
+    pub fn precisions(&self) -> Vec<f64> {
+        self.mixture.precisions()
+    }
+    /// Cholesky factors of the precisions, shaped as the covariances (upper triangular U with
+    /// Λ = U·Uᵀ for full and tied, 1/σ for diag and spherical).
+    pub fn precisions_cholesky(&self) -> &[f64] {
+        &self.mixture.precisions_cholesky
+    }
+    /// Whether the best initialisation converged (the lower bound changed by less than tol).
+    pub fn converged(&self) -> bool {
+        self.converged
+    }
+    /// EM iterations of the best initialisation.
+    pub fn n_iter(&self) -> usize {
+        self.n_iter
+    }
+    /// The mean per-sample log-likelihood computed in the last iteration's E-step, before its M-step
+    /// (scikit-learn's `lower_bound_`); −∞ when max_iter was 0.
+    pub fn lower_bound(&self) -> f64 {
+        self.lower_bound
+    }
+    /// The lower bound after every iteration of the best initialisation (`lower_bounds_`).
+    pub fn lower_bounds(&self) -> &[f64] {
+        &self.lower_bounds
+    }
+
+    /// Number of free parameters: covariances, means and K − 1 weights.
+    pub fn n_parameters(&self) -> usize {
+        let (k, d) = (self.n_components(), self.n_features());
+        self.covariance_type().n_covariance_parameters(k, d) + k * d + k - 1
+    }
+
+    /// Responsibilities P(component | x), row-major N x K.
+    pub fn predict_proba(&self, data: &DataView) -> Result<Vec<f64>, GmmError> {
+        self.check(data)?;
+        let k = self.n_components();
+        let mut out = vec![0.0; data.n_samples() * k];
+        self.per_row(data, &mut out, k, |lp, row| {
+            estep::normalise(lp);
+            row.copy_from_slice(lp);
+        });
+        Ok(out)
+    }
+
+    /// The most likely component of each sample: the argmax of log π_k + log N(x | k), first on ties.
+    pub fn predict(&self, data: &DataView) -> Result<Vec<usize>, GmmError> {
+        self.check(data)?;
+        let mut labels = vec![0usize; data.n_samples()];
+        self.per_row(data, &mut labels, 1, |lp, out| out[0] = argmax(lp));
+        Ok(labels)
+    }
+
+    /// log p(x) of each sample under the mixture.
+    pub fn score_samples(&self, data: &DataView) -> Result<Vec<f64>, GmmError> {
+        self.check(data)?;
+        let mut out = vec![0.0; data.n_samples()];
+        self.per_row(data, &mut out, 1, |lp, out| out[0] = estep::normalise(lp));
+        Ok(out)
+    }
+
+    /// The mean log-likelihood of the samples.
+    pub fn score(&self, data: &DataView) -> Result<f64, GmmError> {
+        let s = self.score_samples(data)?;
+        Ok(pairwise_sum(&s) / s.len() as f64)
+    }
+
+    /// Bayesian information criterion: −2·log L + n_parameters·ln N (lower is better).
+    pub fn bic(&self, data: &DataView) -> Result<f64, GmmError> {
+        let n = data.n_samples() as f64;
+        Ok(-2.0 * self.score(data)? * n + self.n_parameters() as f64 * n.ln())
+    }
+
+    /// Akaike information criterion: −2·log L + 2·n_parameters (lower is better).
+    pub fn aic(&self, data: &DataView) -> Result<f64, GmmError> {
+        let n = data.n_samples() as f64;
+        Ok(-2.0 * self.score(data)? * n + 2.0 * self.n_parameters() as f64)
+    }
+
+    /// Draws `n` samples (row-major n x d) and the component of each, grouped by component as
+    /// scikit-learn's `sample`. The same seed gives the same samples.
+    pub fn sample(&self, n: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
+        let (k, d) = (self.n_components(), self.n_features());
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut counts = vec![0usize; k];
+        if n > 0 {
+            let pick = WeightedIndex::new(&self.mixture.weights)
+                .expect("model weights are positive and finite");
+            for _ in 0..n {
+                counts[pick.sample(&mut rng)] += 1;
+            }
+        }
+        let mut x = Vec::with_capacity(n * d);
+        let mut labels = Vec::with_capacity(n);
+        let (mut l, mut z) = (vec![0.0; d * d], vec![0.0; d]);
+        for (c, &count) in counts.iter().enumerate() {
+            // x = μ + L·z with Σ = L·Lᵀ; the covariance was factored when the model was made, so this holds.
+            let cov = self.mixture.dense_covariance(c);
+            let ok = linalg::cholesky_lower(&cov, d, &mut l);
+            debug_assert!(ok, "a model's covariances are positive definite");
+            let mu = self.mean(c);
+            for _ in 0..count {
+                z.iter_mut()
+                    .for_each(|v| *v = StandardNormal.sample(&mut rng));
+                for i in 0..d {
+                    let lz: f64 = (0..=i).map(|j| l[i * d + j] * z[j]).sum();
+                    x.push(mu[i] + lz);
+                }
+                labels.push(c);
+            }
+        }
+        (x, labels)
+    }
+
+    /// Serialises to JSON with scikit-learn's attribute names and shapes (nested arrays).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a model always serialises")
+    }
+
+    /// Reads a model written by [`GmmModel::to_json`] (or by hand, with the same fields), checking
+    /// every shape and value.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    fn check(&self, data: &DataView) -> Result<(), GmmError> {
+        data.check_features("the model", self.n_features())
+    }
+
+    /// For each sample i, fills its K weighted log-densities and calls `f(log_probs, out_row)` with
+    /// the i-th run of `per` outputs.
+    fn per_row<O: Send, F>(&self, data: &DataView, out: &mut [O], per: usize, f: F)
+    where
+        F: Fn(&mut [f64], &mut [O]) + Sync,
+    {
+        fn go<T: Element, O: Send, F>(m: &Mixture, rows: &[T], out: &mut [O], per: usize, f: &F)
+        where
+            F: Fn(&mut [f64], &mut [O]) + Sync,
+        {
+            let (k, d) = (m.n_components, m.n_features);
+            out.par_chunks_mut(per).enumerate().for_each_init(
+                || (vec![0.0; k], vec![0.0; d]),
+                |(lp, diff), (i, o)| {
+                    estep::logprob(&rows[i * d..(i + 1) * d], m, diff, lp);
+                    f(lp, o);
+                },
+            );
+        }
+        match data.samples() {
+            Samples::F32(s) => go(&self.mixture, s, out, per, &f),
+            Samples::F64(s) => go(&self.mixture, s, out, per, &f),
+        }
+    }
+
+    /// Builds a model from a fit's outcome.
+    pub(crate) fn from_outcome(o: crate::em::FitOutcome) -> Self {
+        Self {
+            mixture: o.mixture,
+            converged: o.converged,
+            n_iter: o.n_iter,
+            lower_bound: o.lower_bound,
+            lower_bounds: o.lower_bounds,
+        }
+    }
+}
+
+/// The index of the first maximum.
+fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A pairwise (cascade) sum: error O(log N · eps) rather than O(N · eps).
+pub(crate) fn pairwise_sum(v: &[f64]) -> f64 {
+    if v.len() <= 64 {
+        v.iter().sum()
+    } else {
+        let (a, b) = v.split_at(v.len() / 2);
+        pairwise_sum(a) + pairwise_sum(b)
+    }
+}
+
+/// The JSON form of a model: scikit-learn's attribute names (without the trailing underscore) and
+/// nested arrays in its shapes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ModelFile {
+    covariance_type: CovarianceType,
+    n_features: usize,
+    weights: Vec<f64>,
+    means: Vec<Vec<f64>>,
+    covariances: Value,
+    precisions_cholesky: Value,
+    converged: bool,
+    n_iter: usize,
+    /// `null` stands for −∞ (max_iter = 0), which JSON cannot hold.
+    lower_bound: Option<f64>,
+    #[serde(default)]
+    lower_bounds: Vec<f64>,
+}
+
+impl From<GmmModel> for ModelFile {
+    fn from(m: GmmModel) -> Self {
+        let (k, d, cov) = (m.n_components(), m.n_features(), m.covariance_type());
+        let shape = cov.covariance_shape(k, d);
+        Self {
+            covariance_type: cov,
+            n_features: d,
+            means: m
+                .mixture
+                .means
+                .chunks_exact(d)
+                .map(<[f64]>::to_vec)
+                .collect(),
+            covariances: nest(&m.mixture.covariances, &shape),
+            precisions_cholesky: nest(&m.mixture.precisions_cholesky, &shape),
+            weights: m.mixture.weights,
+            converged: m.converged,
+            n_iter: m.n_iter,
+            lower_bound: m.lower_bound.is_finite().then_some(m.lower_bound),
+            lower_bounds: m.lower_bounds,
+        }
+    }
+}
+
+impl TryFrom<ModelFile> for GmmModel {
+    type Error = GmmError;
+    fn try_from(f: ModelFile) -> Result<Self, GmmError> {
+        let (k, d, cov) = (f.weights.len(), f.n_features, f.covariance_type);
+        if k == 0 {
+            return Err(GmmError::ModelShape {
+                field: "weights",
+                expected: "[n_components >= 1]".into(),
+                found: "[0]".into(),
+            });
+        }
+        let shape = cov.covariance_shape(k, d);
+        let means = flatten(&nest_rows(&f.means), &[k, d], "means")?;
+        let mut mixture = Mixture::zeros(cov, k, d);
+        mixture.covariances = flatten(&f.covariances, &shape, "covariances")?;
+        mixture.precisions_cholesky =
+            flatten(&f.precisions_cholesky, &shape, "precisions_cholesky")?;
+        mixture.means = means;
+        for (i, &w) in f.weights.iter().enumerate() {
+            if !(w.is_finite() && w > 0.0) {
+                return Err(GmmError::ModelValue {
+                    field: "weights",
+                    index: i,
+                    value: w,
+                    reason: "weights must be finite and > 0",
+                });
+            }
+        }
+        let sum: f64 = f.weights.iter().sum();
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(GmmError::ModelValue {
+                field: "weights",
+                index: 0,
+                value: sum,
+                reason: "weights must sum to 1",
+            });
+        }
+        mixture.weights = f.weights;
+        for (field, values) in [
+            ("means", &mixture.means),
+            ("covariances", &mixture.covariances),
+        ] {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(GmmError::ModelValue {
+                    field,
+                    index: i,
+                    value: values[i],
+                    reason: "values must be finite",
+                });
+            }
+        }
+        // The precision factors drive every prediction: their diagonals must be positive and finite.
+        let per = match cov {
+            CovarianceType::Full | CovarianceType::Tied => d * d,
+            CovarianceType::Diag => d,
+            CovarianceType::Spherical => 1,
+        };
+        for (i, &u) in mixture.precisions_cholesky.iter().enumerate() {
+            let on_diagonal = match cov {
+                CovarianceType::Full | CovarianceType::Tied => (i % per) % (d + 1) == 0,
+                _ => true,
+            };
+            if !u.is_finite() || (on_diagonal && u <= 0.0) {
+                return Err(GmmError::ModelValue {
+                    field: "precisions_cholesky",
+                    index: i,
+                    value: u,
+                    reason: "a precision Cholesky factor needs finite values and a positive diagonal",
+                });
+            }
+        }
+        mixture.refresh();
+        Ok(Self {
+            mixture,
+            converged: f.converged,
+            n_iter: f.n_iter,
+            lower_bound: f.lower_bound.unwrap_or(f64::NEG_INFINITY),
+            lower_bounds: f.lower_bounds,
+        })
+    }
+}
+
+/// Nests flat row-major values into JSON arrays of the given shape (a bare list for one dimension).
+pub(crate) fn nest(values: &[f64], shape: &[usize]) -> Value {
+    match shape {
+        [] | [_] => Value::from(values.to_vec()),
+        [_, rest @ ..] => {
+            let stride: usize = rest.iter().product();
+            Value::Array(
+                values
+                    .chunks(stride.max(1))
+                    .map(|c| nest(c, rest))
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn nest_rows(rows: &[Vec<f64>]) -> Value {
+    Value::Array(rows.iter().map(|r| Value::from(r.clone())).collect())
+}
+
+/// Flattens nested JSON arrays, checking them against `shape`; the error names the field and both shapes.
+pub(crate) fn flatten(
+    value: &Value,
+    shape: &[usize],
+    field: &'static str,
+) -> Result<Vec<f64>, GmmError> {
+    let mut out = Vec::with_capacity(shape.iter().product());
+    fn walk(v: &Value, shape: &[usize], out: &mut Vec<f64>) -> Result<(), String> {
+        match (shape, v) {
+            ([], Value::Number(n)) => {
+                out.push(n.as_f64().ok_or_else(|| format!("{n}"))?);
+                Ok(())
+            }
+            ([len, rest @ ..], Value::Array(items)) => {
+                if items.len() != *len {
+                    return Err(format!(
+                        "an array of {} where {} were expected",
+                        items.len(),
+                        len
+                    ));
+                }
+                items.iter().try_for_each(|item| walk(item, rest, out))
+            }
+            ([], other) => Err(format!("{other} where a number was expected")),
+            (_, other) => Err(format!("{} where an array was expected", short(other))),
+        }
+    }
+    fn short(v: &Value) -> String {
+        let s = v.to_string();
+        if s.chars().count() > 40 {
+            format!("{}...", s.chars().take(40).collect::<String>())
+        } else {
+            s
+        }
+    }
+    walk(value, shape, &mut out).map_err(|found| GmmError::ModelShape {
+        field,
+        expected: format!("{shape:?}"),
+        found,
+    })?;
+    Ok(out)
+}

@@ -1,0 +1,475 @@
+//! Fit parameters with scikit-learn's meaning and defaults, set through a builder that validates them once.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::GmmError;
+use crate::linalg;
+
+/// The form of each component's covariance, as scikit-learn's `covariance_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CovarianceType {
+    /// Each component has its own general covariance matrix.
+    #[default]
+    Full,
+    /// All components share one general covariance matrix.
+    Tied,
+    /// Each component has its own diagonal covariance matrix.
+    Diag,
+    /// Each component has its own single variance.
+    Spherical,
+}
+
+impl CovarianceType {
+    /// All four types, in scikit-learn's documentation order.
+    pub const ALL: [CovarianceType; 4] = [Self::Full, Self::Tied, Self::Diag, Self::Spherical];
+
+    /// scikit-learn's name for the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Tied => "tied",
+            Self::Diag => "diag",
+            Self::Spherical => "spherical",
+        }
+    }
+
+    /// The shape of `covariances_` (and `precisions_cholesky_`) in scikit-learn.
+    pub fn covariance_shape(self, n_components: usize, n_features: usize) -> Vec<usize> {
+        match self {
+            Self::Full => vec![n_components, n_features, n_features],
+            Self::Tied => vec![n_features, n_features],
+            Self::Diag => vec![n_components, n_features],
+            Self::Spherical => vec![n_components],
+        }
+    }
+
+    /// The number of f64 values in `covariances_` for this type.
+    pub fn covariance_len(self, n_components: usize, n_features: usize) -> usize {
+        self.covariance_shape(n_components, n_features)
+            .iter()
+            .product()
+    }
+
+    /// Free parameters of the covariances, as scikit-learn's `_n_parameters`.
+    pub fn n_covariance_parameters(self, n_components: usize, n_features: usize) -> usize {
+        let tri = n_features * (n_features + 1) / 2;
+        match self {
+            Self::Full => n_components * tri,
+            Self::Tied => tri,
+            Self::Diag => n_components * n_features,
+            Self::Spherical => n_components,
+        }
+    }
+}
+
+impl fmt::Display for CovarianceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing an unknown covariance type or init method name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} '{given}'; expected one of: {expected}")]
+pub struct ParseNameError {
+    what: &'static str,
+    given: String,
+    expected: &'static str,
+}
+
+impl FromStr for CovarianceType {
+    type Err = ParseNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| ParseNameError {
+                what: "covariance type",
+                given: s.to_string(),
+                expected: "full, tied, diag, spherical",
+            })
+    }
+}
+
+/// How the responsibilities that start EM are chosen, as scikit-learn's `init_params`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum InitMethod {
+    /// k-means clustering (k-means++ seeding, then Lloyd iterations); hard responsibilities.
+    #[default]
+    KMeans,
+    /// k-means++ seeding only: K data points become the means.
+    KMeansPlusPlus,
+    /// Uniformly random responsibilities, normalised per sample.
+    Random,
+    /// K distinct data points chosen uniformly become the means.
+    RandomFromData,
+}
+
+impl InitMethod {
+    /// scikit-learn's name for the method.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KMeans => "kmeans",
+            Self::KMeansPlusPlus => "k-means++",
+            Self::Random => "random",
+            Self::RandomFromData => "random_from_data",
+        }
+    }
+}
+
+impl fmt::Display for InitMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for InitMethod {
+    type Err = ParseNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "kmeans" => Ok(Self::KMeans),
+            "k-means++" | "kmeans++" => Ok(Self::KMeansPlusPlus),
+            "random" => Ok(Self::Random),
+            "random_from_data" | "random-from-data" => Ok(Self::RandomFromData),
+            _ => Err(ParseNameError {
+                what: "init method",
+                given: s.to_string(),
+                expected: "kmeans, k-means++, random, random_from_data",
+            }),
+        }
+    }
+}
+
+/// Validated fit parameters. Build them with [`GmmParams::builder`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct GmmParams {
+    pub(crate) n_components: usize,
+    pub(crate) covariance_type: CovarianceType,
+    pub(crate) tol: f64,
+    pub(crate) reg_covar: f64,
+    pub(crate) max_iter: usize,
+    pub(crate) n_init: usize,
+    pub(crate) init_method: InitMethod,
+    pub(crate) weights_init: Option<Vec<f64>>,
+    pub(crate) means_init: Option<Vec<f64>>,
+    /// The user's precisions, already turned into upper-triangular factors U (Λ = U·Uᵀ),
+    /// laid out as the model's `precisions_cholesky`. Kept with the feature count they imply.
+    pub(crate) precisions_init: Option<(Vec<f64>, Option<usize>)>,
+    pub(crate) seed: u64,
+    pub(crate) warm_start: bool,
+}
+
+/// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
+#[derive(Clone, Debug)]
+pub struct GmmParamsBuilder {
+    n_components: usize,
+    covariance_type: CovarianceType,
+    tol: f64,
+    reg_covar: f64,
+    max_iter: usize,
+    n_init: usize,
+    init_method: InitMethod,
+    weights_init: Option<Vec<f64>>,
+    means_init: Option<Vec<f64>>,
+    precisions_init: Option<Vec<f64>>,
+    seed: u64,
+    warm_start: bool,
+}
+
+impl GmmParams {
+    /// Starts a builder for a mixture of `n_components` components, with scikit-learn's defaults:
+    /// full covariances, tol 1e-3, reg_covar 1e-6, max_iter 100, n_init 1, k-means initialisation, seed 0.
+    pub fn builder(n_components: usize) -> GmmParamsBuilder {
+        GmmParamsBuilder {
+            n_components,
+            covariance_type: CovarianceType::Full,
+            tol: 1e-3,
+            reg_covar: 1e-6,
+            max_iter: 100,
+            n_init: 1,
+            init_method: InitMethod::KMeans,
+            weights_init: None,
+            means_init: None,
+            precisions_init: None,
+            seed: 0,
+            warm_start: false,
+        }
+    }
+
+    /// Number of mixture components K.
+    pub fn n_components(&self) -> usize {
+        self.n_components
+    }
+    /// Covariance type.
+    pub fn covariance_type(&self) -> CovarianceType {
+        self.covariance_type
+    }
+    /// Convergence threshold on the change of the mean log-likelihood.
+    pub fn tol(&self) -> f64 {
+        self.tol
+    }
+    /// Non-negative regularisation added to the diagonal of each covariance.
+    pub fn reg_covar(&self) -> f64 {
+        self.reg_covar
+    }
+    /// Maximum EM iterations per initialisation (0 returns the initialisation).
+    pub fn max_iter(&self) -> usize {
+        self.max_iter
+    }
+    /// Number of initialisations; the one with the highest lower bound is kept.
+    pub fn n_init(&self) -> usize {
+        self.n_init
+    }
+    /// Initialisation method.
+    pub fn init_method(&self) -> InitMethod {
+        self.init_method
+    }
+    /// Seed of every random choice; the same seed and data give a bitwise-identical model.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Whether a second fit of a [`crate::GaussianMixture`] continues from its current model.
+    pub fn warm_start(&self) -> bool {
+        self.warm_start
+    }
+    /// User-given initial weights, if any.
+    pub fn weights_init(&self) -> Option<&[f64]> {
+        self.weights_init.as_deref()
+    }
+    /// User-given initial means (row-major K x d), if any.
+    pub fn means_init(&self) -> Option<&[f64]> {
+        self.means_init.as_deref()
+    }
+    /// The feature count implied by the user's means or precisions, if either was given.
+    pub(crate) fn init_n_features(&self) -> Option<usize> {
+        self.means_init
+            .as_ref()
+            .map(|m| m.len() / self.n_components)
+            .or(self.precisions_init.as_ref().and_then(|p| p.1))
+    }
+}
+
+impl GmmParamsBuilder {
+    /// Sets the covariance type (default full).
+    pub fn covariance_type(mut self, covariance_type: CovarianceType) -> Self {
+        self.covariance_type = covariance_type;
+        self
+    }
+    /// Sets the convergence threshold (default 1e-3): EM stops when the lower bound changes by less.
+    pub fn tol(mut self, tol: f64) -> Self {
+        self.tol = tol;
+        self
+    }
+    /// Sets the regularisation added to covariance diagonals (default 1e-6).
+    pub fn reg_covar(mut self, reg_covar: f64) -> Self {
+        self.reg_covar = reg_covar;
+        self
+    }
+    /// Sets the maximum number of EM iterations (default 100; 0 returns the initialisation).
+    pub fn max_iter(mut self, max_iter: usize) -> Self {
+        self.max_iter = max_iter;
+        self
+    }
+    /// Sets the number of initialisations (default 1).
+    pub fn n_init(mut self, n_init: usize) -> Self {
+        self.n_init = n_init;
+        self
+    }
+    /// Sets the initialisation method (default k-means).
+    pub fn init_method(mut self, init_method: InitMethod) -> Self {
+        self.init_method = init_method;
+        self
+    }
+    /// Gives initial weights (length K, positive, summing to 1), as scikit-learn's `weights_init`.
+    pub fn weights_init(mut self, weights: Vec<f64>) -> Self {
+        self.weights_init = Some(weights);
+        self
+    }
+    /// Gives initial means, row-major K x d, as scikit-learn's `means_init`.
+    pub fn means_init(mut self, means: Vec<f64>) -> Self {
+        self.means_init = Some(means);
+        self
+    }
+    /// Gives initial precisions (inverse covariances), row-major, as scikit-learn's `precisions_init`:
+    /// full K x d x d, tied d x d, diag K x d, spherical K.
+    pub fn precisions_init(mut self, precisions: Vec<f64>) -> Self {
+        self.precisions_init = Some(precisions);
+        self
+    }
+    /// Sets the seed of every random choice (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// With warm start, a second fit of a [`crate::GaussianMixture`] continues from its model.
+    pub fn warm_start(mut self, warm_start: bool) -> Self {
+        self.warm_start = warm_start;
+        self
+    }
+
+    /// Checks every value once and returns the parameters, or the first problem found.
+    pub fn build(self) -> Result<GmmParams, GmmError> {
+        let k = self.n_components;
+        if k == 0 {
+            return Err(GmmError::ZeroComponents);
+        }
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
+            return Err(GmmError::InvalidTol { value: self.tol });
+        }
+        if !(self.reg_covar.is_finite() && self.reg_covar >= 0.0) {
+            return Err(GmmError::InvalidRegCovar {
+                value: self.reg_covar,
+            });
+        }
+        if self.n_init == 0 {
+            return Err(GmmError::ZeroNInit);
+        }
+        if let Some(w) = &self.weights_init {
+            check_weights(w, k)?;
+        }
+        let mut d_means = None;
+        if let Some(m) = &self.means_init {
+            if m.is_empty() || m.len() % k != 0 {
+                return Err(GmmError::MeansInitShape {
+                    n_components: k,
+                    n_features: m.len() / k,
+                    got: m.len(),
+                });
+            }
+            let d = m.len() / k;
+            if let Some(i) = m.iter().position(|v| !v.is_finite()) {
+                return Err(GmmError::MeansInitNotFinite {
+                    component: i / d,
+                    feature: i % d,
+                    value: m[i],
+                });
+            }
+            d_means = Some(d);
+        }
+        let precisions_init = match &self.precisions_init {
+            Some(p) => Some(check_precisions(p, self.covariance_type, k, d_means)?),
+            None => None,
+        };
+        Ok(GmmParams {
+            n_components: k,
+            covariance_type: self.covariance_type,
+            tol: self.tol,
+            reg_covar: self.reg_covar,
+            max_iter: self.max_iter,
+            n_init: self.n_init,
+            init_method: self.init_method,
+            weights_init: self.weights_init,
+            means_init: self.means_init,
+            precisions_init,
+            seed: self.seed,
+            warm_start: self.warm_start,
+        })
+    }
+}
+
+/// Weights must be K finite positive numbers summing to 1 (to scikit-learn's `np.allclose`, atol 1e-8).
+pub(crate) fn check_weights(w: &[f64], k: usize) -> Result<(), GmmError> {
+    if w.len() != k {
+        return Err(GmmError::WeightsInitLength {
+            expected: k,
+            got: w.len(),
+        });
+    }
+    if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+        return Err(GmmError::WeightsInitNotPositive {
+            component: i,
+            value: w[i],
+        });
+    }
+    let sum: f64 = w.iter().sum();
+    if (1.0 - sum).abs() > 1e-8 {
+        return Err(GmmError::WeightsInitSum { sum });
+    }
+    Ok(())
+}
+
+/// Checks a precisions array and factors it into the model's upper-triangular precision Cholesky layout.
+/// Returns the factors and the feature count they imply (unknown for spherical without means).
+fn check_precisions(
+    p: &[f64],
+    cov: CovarianceType,
+    k: usize,
+    d_means: Option<usize>,
+) -> Result<(Vec<f64>, Option<usize>), GmmError> {
+    // The feature count comes from the means if given, else from the array's length.
+    let d = match (cov, d_means) {
+        (_, Some(d)) => Some(d),
+        (CovarianceType::Full, None) => exact_root(p.len() / k.max(1)).filter(|_| p.len() % k == 0),
+        (CovarianceType::Tied, None) => exact_root(p.len()),
+        (CovarianceType::Diag, None) => (p.len() % k == 0 && !p.is_empty()).then_some(p.len() / k),
+        (CovarianceType::Spherical, None) => Some(0),
+    };
+    let shape_err = |d: usize| {
+        let shape = cov.covariance_shape(k, d);
+        GmmError::PrecisionsInitShape {
+            covariance_type: cov,
+            n_components: k,
+            n_features: d,
+            expected: shape.iter().product(),
+            got: p.len(),
+            shape: format!("{shape:?}"),
+        }
+    };
+    let d = d
+        .filter(|&d| d > 0 || cov == CovarianceType::Spherical)
+        .ok_or_else(|| shape_err(0))?;
+    if p.len() != cov.covariance_len(k, d) {
+        return Err(shape_err(d));
+    }
+    let mut factors = vec![0.0; p.len()];
+    match cov {
+        CovarianceType::Full | CovarianceType::Tied => {
+            for (c, (pm, um)) in p
+                .chunks_exact(d * d)
+                .zip(factors.chunks_exact_mut(d * d))
+                .enumerate()
+            {
+                for i in 0..d {
+                    for j in i + 1..d {
+                        let (a, b) = (pm[i * d + j], pm[j * d + i]);
+                        // scikit-learn's check is np.allclose(P, P.T): rtol 1e-5, atol 1e-8.
+                        // Written so that NaN is never "close".
+                        let close = (a - b).abs() <= 1e-8 + 1e-5 * b.abs();
+                        if !close {
+                            return Err(GmmError::PrecisionsInitNotSymmetric {
+                                component: c,
+                                row: i,
+                                col: j,
+                                upper: a,
+                                lower: b,
+                            });
+                        }
+                    }
+                }
+                if !linalg::upper_factor(pm, d, um) {
+                    return Err(GmmError::PrecisionsInitNotPositiveDefinite { component: c });
+                }
+            }
+        }
+        CovarianceType::Diag | CovarianceType::Spherical => {
+            let per = if cov == CovarianceType::Diag { d } else { 1 };
+            for (i, (&v, u)) in p.iter().zip(factors.iter_mut()).enumerate() {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(GmmError::PrecisionsInitNotPositiveDefinite { component: i / per });
+                }
+                *u = v.sqrt();
+            }
+        }
+    }
+    let known_d = (cov != CovarianceType::Spherical || d_means.is_some()).then_some(d);
+    Ok((factors, known_d))
+}
+
+fn exact_root(n: usize) -> Option<usize> {
+    let r = (n as f64).sqrt().round() as usize;
+    (r > 0 && r * r == n).then_some(r)
+}

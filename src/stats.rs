@@ -1,0 +1,119 @@
+//! Sufficient statistics: what a backend returns for one pass over the data, and all the M-step needs.
+
+use crate::linalg::packed_len;
+use crate::params::CovarianceType;
+
+/// Responsibility-weighted sums over the samples, per component, around centres c_k chosen by the driver.
+///
+/// With r = sample weight x responsibility and z = x - c_k:
+/// - `s0[k]` = Σ r
+/// - `s1[k·d + i]` = Σ r·z_i
+/// - `s2`: Σ r·z·zᵀ as a packed upper triangle per component (full and tied), its diagonal (diag),
+///   or its trace (spherical); see [`SuffStats::s2_len`].
+/// - `score_sum` = Σ w·log p(x) for EM passes (Σ w·‖x − c‖² to the nearest centre for k-means passes),
+///   and `weight_sum` = Σ w.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SuffStats {
+    pub(crate) kind: CovarianceType,
+    pub(crate) n_components: usize,
+    pub(crate) n_features: usize,
+    pub(crate) s0: Vec<f64>,
+    pub(crate) s1: Vec<f64>,
+    pub(crate) s2: Vec<f64>,
+    pub(crate) score_sum: f64,
+    pub(crate) weight_sum: f64,
+}
+
+impl SuffStats {
+    /// Zeroed statistics whose second moments have the shape `kind` needs.
+    pub fn new(kind: CovarianceType, n_components: usize, n_features: usize) -> Self {
+        Self {
+            kind,
+            n_components,
+            n_features,
+            s0: vec![0.0; n_components],
+            s1: vec![0.0; n_components * n_features],
+            s2: vec![0.0; n_components * Self::s2_len(kind, n_features)],
+            score_sum: 0.0,
+            weight_sum: 0.0,
+        }
+    }
+
+    /// Second-moment values per component: d(d+1)/2 for full and tied, d for diag, 1 for spherical.
+    pub fn s2_len(kind: CovarianceType, n_features: usize) -> usize {
+        match kind {
+            CovarianceType::Full | CovarianceType::Tied => packed_len(n_features),
+            CovarianceType::Diag => n_features,
+            CovarianceType::Spherical => 1,
+        }
+    }
+
+    /// Whether these statistics have the given shape.
+    pub(crate) fn has_shape(
+        &self,
+        kind: CovarianceType,
+        n_components: usize,
+        n_features: usize,
+    ) -> bool {
+        self.kind == kind && self.n_components == n_components && self.n_features == n_features
+    }
+
+    /// Sets every sum to zero, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.s0.fill(0.0);
+        self.s1.fill(0.0);
+        self.s2.fill(0.0);
+        self.score_sum = 0.0;
+        self.weight_sum = 0.0;
+    }
+
+    /// Adds another set of statistics of the same shape, entry by entry.
+    pub fn add(&mut self, other: &SuffStats) {
+        debug_assert!(other.has_shape(self.kind, self.n_components, self.n_features));
+        let add = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        add(&mut self.s0, &other.s0);
+        add(&mut self.s1, &other.s1);
+        add(&mut self.s2, &other.s2);
+        self.score_sum += other.score_sum;
+        self.weight_sum += other.weight_sum;
+    }
+
+    /// Copies another set of statistics of the same shape, keeping this allocation.
+    pub fn copy_from(&mut self, other: &SuffStats) {
+        self.s0.copy_from_slice(&other.s0);
+        self.s1.copy_from_slice(&other.s1);
+        self.s2.copy_from_slice(&other.s2);
+        self.score_sum = other.score_sum;
+        self.weight_sum = other.weight_sum;
+    }
+
+    /// Σ r per component.
+    pub fn s0(&self) -> &[f64] {
+        &self.s0
+    }
+    /// Σ r·(x − c) per component, row-major K x d.
+    pub fn s1(&self) -> &[f64] {
+        &self.s1
+    }
+    /// The second moments around the centres (layout per [`SuffStats::s2_len`]).
+    pub fn s2(&self) -> &[f64] {
+        &self.s2
+    }
+}
+
+/// Combines a list of partial statistics into the first, by a pairwise tree in a fixed order,
+/// so the result depends only on the partition, never on thread scheduling.
+pub(crate) fn tree_combine<T>(parts: &mut [T], stats: impl Fn(&mut T) -> &mut SuffStats) {
+    let n = parts.len();
+    let mut step = 1;
+    while step < n {
+        let mut i = 0;
+        while i + step < n {
+            let (left, right) = parts.split_at_mut(i + step);
+            let other: &SuffStats = stats(&mut right[0]);
+            stats(&mut left[i]).add(other);
+            i += 2 * step;
+        }
+        step *= 2;
+    }
+}
