@@ -167,3 +167,8 @@ fn fit_model(
     let outcome = em::fit(params, &mut backend, data, sample_weight, warm)?;
     Ok(GmmModel::from_outcome(outcome))
 }
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,82 @@
+//! Helpers shared by the integration tests: tolerance checks that name the worst entry, and seeded data.
+#![allow(dead_code)]
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
+
+/// The worst entry of `actual` against `expected` under |a − e| <= atol + rtol·|e|, as
+/// (index, actual, expected, the ratio of the error to its allowance).
+pub fn worst(actual: &[f64], expected: &[f64], rtol: f64, atol: f64) -> (usize, f64, f64, f64) {
+    assert_eq!(actual.len(), expected.len(), "length mismatch");
+    let mut w = (0, 0.0, 0.0, -1.0);
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let ratio = if a == e {
+            0.0
+        } else {
+            (a - e).abs() / (atol + rtol * e.abs())
+        };
+        let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
+        if ratio > w.3 {
+            w = (i, a, e, ratio);
+        }
+    }
+    w
+}
+
+/// Asserts |a − e| <= atol + rtol·|e| everywhere, naming the worst entry on failure.
+#[track_caller]
+pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64, atol: f64) {
+    let (i, a, e, ratio) = worst(actual, expected, rtol, atol);
+    assert!(
+        ratio <= 1.0,
+        "{what}: worst entry [{i}] is {a:e}, expected {e:e} (|diff| = {:e}, allowed {:e} = {atol:e} + {rtol:e}·|e|)",
+        (a - e).abs(),
+        atol + rtol * e.abs()
+    );
+}
+
+/// The largest relative error max |a − e| / max(|e|, floor).
+pub fn max_rel(actual: &[f64], expected: &[f64], floor: f64) -> f64 {
+    actual
+        .iter()
+        .zip(expected)
+        .map(|(a, e)| (a - e).abs() / e.abs().max(floor))
+        .fold(0.0, f64::max)
+}
+
+/// The heights example of source document 002: 600 draws of N(176, 8²) then 400 of N(164, 6²).
+pub fn heights(seed: u64) -> Vec<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let male = Normal::new(176.0, 8.0).unwrap();
+    let female = Normal::new(164.0, 6.0).unwrap();
+    let mut x: Vec<f64> = (0..600).map(|_| male.sample(&mut rng)).collect();
+    x.extend((0..400).map(|_| female.sample(&mut rng)));
+    x
+}
+
+/// `n` samples of isotropic Gaussian blobs around `centres` (row-major K x d), cycling through them.
+pub fn blobs(n: usize, centres: &[f64], d: usize, spread: f64, seed: u64) -> Vec<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let k = centres.len() / d;
+    let noise = Normal::new(0.0, spread).unwrap();
+    let mut x = Vec::with_capacity(n * d);
+    for i in 0..n {
+        let c = &centres[(i % k) * d..(i % k + 1) * d];
+        x.extend(c.iter().map(|m| m + noise.sample(&mut rng)));
+    }
+    x
+}
+
+/// Fisher's iris: the 4 measurements (row-major 150 x 4) and the species (0, 1, 2).
+pub fn iris() -> (Vec<f64>, Vec<usize>) {
+    let text = include_str!("../data/iris.csv");
+    let mut x = Vec::new();
+    let mut species = Vec::new();
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split(',').collect();
+        x.extend(fields[..4].iter().map(|f| f.trim().parse::<f64>().unwrap()));
+        species.push(fields[4].trim().parse::<usize>().unwrap());
+    }
+    (x, species)
+}

@@ -1,0 +1,480 @@
+//! Every bad parameter and every bad input gives its own typed error, with a message that says what,
+//! where and how to fix it — never a panic.
+
+use gmm_gpu::{CovarianceType, DataView, GmmError, GmmModel, GmmParams, SampleWeights};
+
+fn ok_data() -> Vec<f64> {
+    (0..40)
+        .map(|i| (i as f64 * 0.37).sin() * 3.0 + (i % 2) as f64)
+        .collect()
+}
+
+/// Builds with `f` applied to a K=2 builder and returns the error.
+fn build_err(f: impl FnOnce(gmm_gpu::GmmParamsBuilder) -> gmm_gpu::GmmParamsBuilder) -> GmmError {
+    f(GmmParams::builder(2)).build().unwrap_err()
+}
+
+fn fit_err(params: GmmParams, x: &[f64], d: usize) -> GmmError {
+    params.fit(&DataView::from_f64(x, d).unwrap()).unwrap_err()
+}
+
+fn says(err: &GmmError, words: &[&str]) {
+    let msg = err.to_string();
+    for w in words {
+        assert!(msg.contains(w), "message {msg:?} should mention {w:?}");
+    }
+}
+
+#[test]
+fn zero_components() {
+    let e = GmmParams::builder(0).build().unwrap_err();
+    assert!(matches!(e, GmmError::ZeroComponents));
+    says(&e, &["n_components", ">= 1"]);
+}
+
+#[test]
+fn bad_tol() {
+    for v in [-1e-3, f64::NAN, f64::INFINITY] {
+        let e = build_err(|b| b.tol(v));
+        assert!(
+            matches!(e, GmmError::InvalidTol { value } if value.to_bits() == v.to_bits()),
+            "{e}"
+        );
+        says(&e, &["tol", ">= 0"]);
+    }
+}
+
+#[test]
+fn bad_reg_covar() {
+    for v in [-1e-6, f64::NAN, f64::NEG_INFINITY] {
+        let e = build_err(|b| b.reg_covar(v));
+        assert!(
+            matches!(e, GmmError::InvalidRegCovar { value } if value.to_bits() == v.to_bits()),
+            "{e}"
+        );
+        says(&e, &["reg_covar", ">= 0"]);
+    }
+}
+
+#[test]
+fn zero_n_init() {
+    let e = build_err(|b| b.n_init(0));
+    assert!(matches!(e, GmmError::ZeroNInit));
+    says(&e, &["n_init"]);
+}
+
+#[test]
+fn weights_init_of_the_wrong_length() {
+    let e = build_err(|b| b.weights_init(vec![1.0]));
+    assert!(
+        matches!(
+            e,
+            GmmError::WeightsInitLength {
+                expected: 2,
+                got: 1
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn weights_init_not_positive() {
+    for (w, bad) in [
+        (vec![1.5, -0.5], 1),
+        (vec![0.0, 1.0], 0),
+        (vec![f64::NAN, 1.0], 0),
+    ] {
+        let e = build_err(|b| b.weights_init(w));
+        assert!(
+            matches!(e, GmmError::WeightsInitNotPositive { component, .. } if component == bad),
+            "{e}"
+        );
+        says(&e, &[&format!("weights_init[{bad}]")]);
+    }
+}
+
+#[test]
+fn weights_init_not_summing_to_one() {
+    let e = build_err(|b| b.weights_init(vec![0.5, 0.6]));
+    assert!(
+        matches!(e, GmmError::WeightsInitSum { sum } if (sum - 1.1).abs() < 1e-12),
+        "{e}"
+    );
+    says(&e, &["sum", "normalise"]);
+}
+
+#[test]
+fn means_init_of_the_wrong_shape() {
+    let e = build_err(|b| b.means_init(vec![0.0, 1.0, 2.0]));
+    assert!(
+        matches!(
+            e,
+            GmmError::MeansInitShape {
+                n_components: 2,
+                got: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = build_err(|b| b.means_init(vec![]));
+    assert!(matches!(e, GmmError::MeansInitShape { got: 0, .. }), "{e}");
+}
+
+#[test]
+fn means_init_not_finite() {
+    let e = build_err(|b| b.means_init(vec![0.0, 1.0, 2.0, f64::INFINITY]));
+    assert!(
+        matches!(
+            e,
+            GmmError::MeansInitNotFinite {
+                component: 1,
+                feature: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["means_init[1][1]"]);
+}
+
+#[test]
+fn precisions_init_of_the_wrong_shape() {
+    // Two means of two features: full needs 2·2·2 = 8 values.
+    let e = build_err(|b| b.means_init(vec![0.0; 4]).precisions_init(vec![1.0; 4]));
+    assert!(
+        matches!(
+            e,
+            GmmError::PrecisionsInitShape {
+                expected: 8,
+                got: 4,
+                n_features: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["[2, 2, 2]", "full"]);
+    // Without means, a length that is no K·d² is rejected too.
+    let e = build_err(|b| b.precisions_init(vec![1.0; 6]));
+    assert!(
+        matches!(e, GmmError::PrecisionsInitShape { got: 6, .. }),
+        "{e}"
+    );
+    let e = build_err(|b| {
+        b.covariance_type(CovarianceType::Spherical)
+            .precisions_init(vec![1.0; 3])
+    });
+    assert!(
+        matches!(
+            e,
+            GmmError::PrecisionsInitShape {
+                expected: 2,
+                got: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn precisions_init_not_symmetric() {
+    let p = [[1.0, 0.0, 0.0, 1.0], [2.0, 0.5, 0.4, 2.0]].concat();
+    let e = build_err(|b| b.precisions_init(p));
+    assert!(
+        matches!(
+            e,
+            GmmError::PrecisionsInitNotSymmetric {
+                component: 1,
+                row: 0,
+                col: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["component 1", "symmetric"]);
+}
+
+#[test]
+fn precisions_init_not_positive_definite() {
+    let p = [[1.0, 0.0, 0.0, 1.0], [1.0, 2.0, 2.0, 1.0]].concat();
+    let e = build_err(|b| b.precisions_init(p));
+    assert!(
+        matches!(
+            e,
+            GmmError::PrecisionsInitNotPositiveDefinite { component: 1 }
+        ),
+        "{e}"
+    );
+    let e = build_err(|b| {
+        b.covariance_type(CovarianceType::Diag)
+            .precisions_init(vec![1.0, 1.0, 1.0, -1.0])
+    });
+    assert!(
+        matches!(
+            e,
+            GmmError::PrecisionsInitNotPositiveDefinite { component: 1 }
+        ),
+        "{e}"
+    );
+    let e = build_err(|b| {
+        b.covariance_type(CovarianceType::Spherical)
+            .precisions_init(vec![0.0, 1.0])
+    });
+    assert!(
+        matches!(
+            e,
+            GmmError::PrecisionsInitNotPositiveDefinite { component: 0 }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn zero_features() {
+    let e = DataView::from_f64(&[], 0).unwrap_err();
+    assert!(matches!(e, GmmError::NoFeatures));
+}
+
+#[test]
+fn data_length_not_a_whole_number_of_rows() {
+    let e = DataView::from_f64(&[1.0, 2.0, 3.0], 2).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GmmError::DataLength {
+                len: 3,
+                n_features: 2
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn non_finite_data_names_row_and_column() {
+    let mut x = vec![0.0f64; 12];
+    x[7] = f64::NAN;
+    let e = DataView::from_f64(&x, 3).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GmmError::NonFiniteData {
+                row: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["row 2", "column 1"]);
+    let mut y = vec![0.0f32; 12];
+    y[11] = f32::NEG_INFINITY;
+    let e = DataView::from_f32(&y, 3).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GmmError::NonFiniteData {
+                row: 3,
+                column: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn fewer_than_two_samples() {
+    let e = fit_err(GmmParams::builder(1).build().unwrap(), &[1.0, 2.0], 2);
+    assert!(matches!(e, GmmError::TooFewSamples { n_samples: 1 }), "{e}");
+}
+
+#[test]
+fn fewer_samples_than_components() {
+    let e = fit_err(GmmParams::builder(5).build().unwrap(), &[1.0, 2.0, 3.0], 1);
+    assert!(
+        matches!(
+            e,
+            GmmError::FewerSamplesThanComponents {
+                n_samples: 3,
+                n_components: 5
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn feature_mismatch_with_the_model_or_the_initial_means() {
+    let x = ok_data();
+    let model = GmmParams::builder(2)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 2).unwrap())
+        .unwrap();
+    let e = model
+        .predict(&DataView::from_f64(&x, 4).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GmmError::FeatureMismatch {
+                expected: 2,
+                got: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["the model"]);
+    let params = GmmParams::builder(2)
+        .means_init(vec![0.0; 6])
+        .build()
+        .unwrap();
+    let e = fit_err(params, &x, 2);
+    assert!(
+        matches!(
+            e,
+            GmmError::FeatureMismatch {
+                what: "means_init",
+                expected: 3,
+                got: 2
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn sample_weights_of_the_wrong_length() {
+    let e = SampleWeights::new(&[1.0; 3], 4).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GmmError::SampleWeightLength {
+                expected: 4,
+                got: 3
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn negative_or_non_finite_sample_weight() {
+    for w in [-1.0, f64::NAN] {
+        let e = SampleWeights::new(&[1.0, w, 1.0], 3).unwrap_err();
+        assert!(
+            matches!(e, GmmError::InvalidSampleWeight { index: 1, .. }),
+            "{e}"
+        );
+    }
+    // The same check guards fit_weighted.
+    let x = ok_data();
+    let e = GmmParams::builder(2)
+        .build()
+        .unwrap()
+        .fit_weighted(&DataView::from_f64(&x, 2).unwrap(), &[-1.0; 20])
+        .unwrap_err();
+    assert!(
+        matches!(e, GmmError::InvalidSampleWeight { index: 0, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn all_sample_weights_zero() {
+    let e = SampleWeights::new(&[0.0; 3], 3).unwrap_err();
+    assert!(matches!(e, GmmError::ZeroSampleWeights));
+}
+
+#[test]
+fn ill_defined_covariance_names_the_component() {
+    // Component 1 starts on the duplicated point with nothing else near it.
+    let mut x = ok_data();
+    x.extend_from_slice(&[100.0, 100.0, 100.0, 100.0]);
+    let params = GmmParams::builder(2)
+        .covariance_type(CovarianceType::Diag)
+        .reg_covar(0.0)
+        .weights_init(vec![0.5, 0.5])
+        .means_init(vec![0.0, 0.5, 100.0, 100.0])
+        .precisions_init(vec![1.0; 4])
+        .build()
+        .unwrap();
+    let e = fit_err(params, &x, 2);
+    assert!(
+        matches!(e, GmmError::IllDefinedCovariance { component: Some(1) }),
+        "{e}"
+    );
+    says(
+        &e,
+        &[
+            "component 1",
+            "increase reg_covar",
+            "decrease the number of components",
+            "scale the input data",
+        ],
+    );
+}
+
+#[test]
+fn non_finite_likelihood_from_overflowing_data() {
+    // (1e200)² overflows f64: no component can give the last sample a finite density.
+    let mut x = ok_data();
+    x.extend_from_slice(&[1e200, 0.0]);
+    let params = GmmParams::builder(1)
+        .weights_init(vec![1.0])
+        .means_init(vec![0.0, 0.0])
+        .precisions_init(vec![1.0, 0.0, 0.0, 1.0])
+        .build()
+        .unwrap();
+    let e = fit_err(params, &x, 2);
+    assert!(
+        matches!(e, GmmError::NonFiniteLikelihood { iteration: 1 }),
+        "{e}"
+    );
+    says(&e, &["scale the input data"]);
+}
+
+#[test]
+fn model_file_with_a_wrong_shape() {
+    let x = ok_data();
+    let model = GmmParams::builder(2)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 2).unwrap())
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
+    v["covariances"][1] = serde_json::json!([[1.0, 0.0]]);
+    let e = GmmModel::from_json(&v.to_string()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("covariances") && msg.contains("[2, 2, 2]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn model_file_with_a_bad_value() {
+    let x = ok_data();
+    let model = GmmParams::builder(2)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 2).unwrap())
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
+    v["weights"] = serde_json::json!([0.7, 0.7]);
+    let msg = GmmModel::from_json(&v.to_string()).unwrap_err().to_string();
+    assert!(msg.contains("weights") && msg.contains("sum to 1"), "{msg}");
+    let mut v: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
+    v["precisions_cholesky"][0][1][1] = serde_json::json!(-1.0);
+    let msg = GmmModel::from_json(&v.to_string()).unwrap_err().to_string();
+    assert!(
+        msg.contains("precisions_cholesky") && msg.contains("index 3"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,93 @@
+//! The model's JSON form: scikit-learn's attribute names and shapes, and an exact round trip.
+
+mod common;
+
+use common::blobs;
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams};
+
+#[test]
+fn json_round_trip_is_exact_for_every_type() {
+    let x = blobs(300, &[0.0, 0.0, 5.0, 5.0, -5.0, 5.0], 2, 1.0, 1);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let m = GmmParams::builder(3)
+            .covariance_type(cov)
+            .build()
+            .unwrap()
+            .fit(&data)
+            .unwrap();
+        let text = m.to_json();
+        let back = GmmModel::from_json(&text).unwrap();
+        // serde_json writes the shortest representation that reads back to the same f64.
+        assert_eq!(back, m, "{cov}");
+        assert_eq!(
+            back.predict_proba(&data).unwrap(),
+            m.predict_proba(&data).unwrap()
+        );
+    }
+}
+
+#[test]
+fn json_uses_scikit_learns_names_and_shapes() {
+    let x = blobs(100, &[0.0, 0.0, 0.0, 5.0, 5.0, 5.0], 3, 1.0, 2);
+    let data = DataView::from_f64(&x, 3).unwrap();
+    let shapes = |v: &serde_json::Value| {
+        let mut shape = Vec::new();
+        let mut cur = v;
+        while let Some(a) = cur.as_array() {
+            shape.push(a.len());
+            cur = &a[0];
+        }
+        shape
+    };
+    for (cov, expect) in [
+        (CovarianceType::Full, vec![2, 3, 3]),
+        (CovarianceType::Tied, vec![3, 3]),
+        (CovarianceType::Diag, vec![2, 3]),
+        (CovarianceType::Spherical, vec![2]),
+    ] {
+        let m = GmmParams::builder(2)
+            .covariance_type(cov)
+            .build()
+            .unwrap()
+            .fit(&data)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        for key in [
+            "covariance_type",
+            "weights",
+            "means",
+            "covariances",
+            "precisions_cholesky",
+            "converged",
+            "n_iter",
+            "lower_bound",
+            "n_features",
+        ] {
+            assert!(v.get(key).is_some(), "{cov}: missing {key}");
+        }
+        assert_eq!(v["covariance_type"], cov.as_str());
+        assert_eq!(v["n_features"], 3);
+        assert_eq!(shapes(&v["means"]), vec![2, 3]);
+        assert_eq!(shapes(&v["covariances"]), expect, "{cov}");
+        assert_eq!(shapes(&v["precisions_cholesky"]), expect, "{cov}");
+    }
+}
+
+#[test]
+fn an_initialisation_only_model_writes_its_infinite_lower_bound_as_null() {
+    let x = blobs(50, &[0.0, 3.0], 1, 1.0, 3);
+    let data = DataView::from_f64(&x, 1).unwrap();
+    let m = GmmParams::builder(2)
+        .max_iter(0)
+        .build()
+        .unwrap()
+        .fit(&data)
+        .unwrap();
+    let text = m.to_json();
+    assert!(text.contains("\"lower_bound\": null"), "{text}");
+    assert_eq!(
+        GmmModel::from_json(&text).unwrap().lower_bound(),
+        f64::NEG_INFINITY
+    );
+}
