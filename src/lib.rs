@@ -31,7 +31,7 @@ mod em;
 mod error;
 mod init;
 mod kmeans;
-pub mod linalg;
+mod linalg;
 mod mixture;
 mod model;
 mod mstep;
@@ -42,7 +42,6 @@ pub use data::{DataView, Element, SampleWeights, Samples};
 pub use error::GmmError;
 pub use model::GmmModel;
 pub use params::{CovarianceType, GmmParams, GmmParamsBuilder, InitMethod, ParseNameError};
-pub use stats::SuffStats;
 
 use cpu::CpuBackend;
 use em::WarmStart;

@@ -344,6 +344,20 @@ impl TryFrom<ModelFile> for GmmModel {
                 });
             }
         }
+        // Sampling factors the covariances: they must be positive definite.
+        let mut chol = vec![0.0; d * d];
+        let n_matrices = if cov == CovarianceType::Tied { 1 } else { k };
+        for k in 0..n_matrices {
+            let c = mixture.dense_covariance(k);
+            if !linalg::cholesky_lower(&c, d, &mut chol) {
+                return Err(GmmError::ModelValue {
+                    field: "covariances",
+                    index: k,
+                    value: c[0],
+                    reason: "each covariance must be symmetric positive definite",
+                });
+            }
+        }
         // The precision factors drive every prediction: their diagonals must be positive and finite.
         let per = match cov {
             CovarianceType::Full | CovarianceType::Tied => d * d,

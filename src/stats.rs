@@ -86,19 +86,6 @@ impl SuffStats {
         self.score_sum = other.score_sum;
         self.weight_sum = other.weight_sum;
     }
-
-    /// Σ r per component.
-    pub fn s0(&self) -> &[f64] {
-        &self.s0
-    }
-    /// Σ r·(x − c) per component, row-major K x d.
-    pub fn s1(&self) -> &[f64] {
-        &self.s1
-    }
-    /// The second moments around the centres (layout per [`SuffStats::s2_len`]).
-    pub fn s2(&self) -> &[f64] {
-        &self.s2
-    }
 }
 
 /// Combines a list of partial statistics into the first, by a pairwise tree in a fixed order,

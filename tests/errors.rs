@@ -478,3 +478,20 @@ fn model_file_with_a_bad_value() {
         "{msg}"
     );
 }
+
+#[test]
+fn model_file_with_an_indefinite_covariance() {
+    let x = ok_data();
+    let model = GmmParams::builder(2)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 2).unwrap())
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
+    v["covariances"][1] = serde_json::json!([[1.0, 2.0], [2.0, 1.0]]);
+    let msg = GmmModel::from_json(&v.to_string()).unwrap_err().to_string();
+    assert!(
+        msg.contains("covariances") && msg.contains("index 1") && msg.contains("positive definite"),
+        "{msg}"
+    );
+}
