@@ -91,16 +91,15 @@ mod tests {
             for x in [[0.0, 0.0], [1.0, -2.0], [7.5, -3.25], [-40.0, 12.0]] {
                 let mut out = [0.0; 2];
                 logprob(&x, &m, &mut [0.0; 2], &mut out);
-                for k in 0..2 {
+                for (k, &got) in out.iter().enumerate() {
                     let s = m.dense_covariance(k);
                     let mu = [m.means[2 * k], m.means[2 * k + 1]];
                     let expect =
                         m.weights[k].ln() + naive_log_density(x, mu, [s[0], s[1], s[2], s[3]]);
                     // Two routes through f64 with |value| < 1e3: they agree to ~1e-13 relative.
                     assert!(
-                        (out[k] - expect).abs() <= 1e-12 * expect.abs().max(1.0),
-                        "{cov_type} x={x:?} k={k}: {} vs {expect}",
-                        out[k]
+                        (got - expect).abs() <= 1e-12 * expect.abs().max(1.0),
+                        "{cov_type} x={x:?} k={k}: {got} vs {expect}"
                     );
                 }
             }
