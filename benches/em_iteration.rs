@@ -31,9 +31,7 @@ fn one_iteration(cov: CovarianceType) -> GmmParams {
         CovarianceType::Full => (0..K)
             .flat_map(|_| (0..D * D).map(|i| if i % (D + 1) == 0 { 1.0 } else { 0.0 }))
             .collect(),
-        CovarianceType::Tied => (0..D * D)
-            .map(|i| if i % (D + 1) == 0 { 1.0 } else { 0.0 })
-            .collect(),
+        CovarianceType::Tied => (0..D * D).map(|i| if i % (D + 1) == 0 { 1.0 } else { 0.0 }).collect(),
         CovarianceType::Diag => vec![1.0; K * D],
         CovarianceType::Spherical => vec![1.0; K],
     };

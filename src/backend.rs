@@ -10,46 +10,69 @@ use crate::stats::SuffStats;
 /// Every pass writes `stats` around the given centres (row-major K x d), with second moments shaped
 /// by `stats.kind`. Results must be deterministic: the same inputs give bitwise the same statistics.
 pub(crate) trait Backend {
+    /// Samples the backend holds.
+    fn n_samples(&self) -> usize;
+
+    /// Features per sample.
+    fn n_features(&self) -> usize;
+
+    /// Copies the given rows (sorted, distinct), widened to f64, into `out` (row-major).
+    fn gather_rows(&mut self, rows: &[usize], out: &mut [f64]) -> Result<(), GmmError>;
+
+    /// Which backend (and adapter) ran, and its traffic per EM iteration.
+    fn info(&self) -> FitInfo;
+
     /// One E-step and reduction: responsibilities from `mixture`, then their weighted sums around `centres`,
     /// and Σ w·log p(x) in `stats.score_sum`.
-    fn em_statistics(
-        &mut self,
-        mixture: &Mixture,
-        centres: &[f64],
-        stats: &mut SuffStats,
-    ) -> Result<(), GmmError>;
+    fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError>;
 
     /// One k-means pass: each sample is assigned wholly to its nearest centroid (lowest index on ties),
     /// and the sums are taken around the centroids. `stats.score_sum` is the weighted inertia.
-    fn label_statistics(
-        &mut self,
-        centroids: &[f64],
-        stats: &mut SuffStats,
-    ) -> Result<(), GmmError>;
+    fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError>;
 
     /// Statistics of uniformly random responsibilities, normalised per sample (scikit-learn's 'random'
     /// init), drawn from a counter-based hash of (seed, sample, component) so that any backend can
     /// reproduce them.
-    fn random_statistics(
-        &mut self,
-        seed: u64,
-        centres: &[f64],
-        stats: &mut SuffStats,
-    ) -> Result<(), GmmError>;
+    fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError>;
 }
 
-/// A uniform number in (0, 1] for (seed, sample, component): SplitMix64 over the triple.
+/// Which backend ran a fit, recorded on the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FitInfo {
+    pub backend: &'static str,
+    pub adapter: Option<String>,
+    pub traffic: Option<Traffic>,
+}
+
+/// What one GPU pass over the data cost in commands and bus traffic (the last EM iteration's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Compute dispatches.
+    pub dispatches: u32,
+    /// Bytes written to the device (parameters and uniforms).
+    pub bytes_uploaded: u64,
+    /// Bytes read back from the device (the statistics).
+    pub bytes_read_back: u64,
+}
+
+/// A uniform number in (0, 1] for (seed, sample, component), with 24 random bits so that it is exact
+/// in f32: nested lowbias32 hashes of the words, exactly as `random` in shaders/estep.wgsl.
 #[inline]
 pub(crate) fn hash_uniform(seed: u64, sample: u64, component: u64) -> f64 {
-    let mut z = seed ^ splitmix(sample.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ splitmix(component));
-    z = splitmix(z);
-    ((z >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
+    let (seed_lo, seed_hi) = (seed as u32, (seed >> 32) as u32);
+    let (lo, hi) = (sample as u32, (sample >> 32) as u32);
+    let h = mix32(seed_lo ^ mix32(seed_hi ^ mix32(lo ^ mix32(hi ^ mix32(component as u32)))));
+    f64::from((h >> 8) + 1) * (1.0 / 16_777_216.0)
 }
 
+/// lowbias32 (Chris Wellons' integer hash).
 #[inline]
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+pub(crate) fn mix32(v: u32) -> u32 {
+    let mut h = v;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb_352d);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846c_a68b);
+    h ^= h >> 16;
+    h
 }

@@ -64,10 +64,7 @@ impl<'a> DataView<'a> {
             return Err(GmmError::DataLength { len, n_features });
         }
         let bad = match samples {
-            Samples::F32(s) => s
-                .iter()
-                .position(|v| !v.is_finite())
-                .map(|i| (i, f64::from(s[i]))),
+            Samples::F32(s) => s.iter().position(|v| !v.is_finite()).map(|i| (i, f64::from(s[i]))),
             Samples::F64(s) => s.iter().position(|v| !v.is_finite()).map(|i| (i, s[i])),
         };
         if let Some((i, value)) = bad {
@@ -112,11 +109,7 @@ impl<'a> DataView<'a> {
     }
 
     /// Checks that the data has `expected` features; `what` names the other side in the error.
-    pub(crate) fn check_features(
-        &self,
-        what: &'static str,
-        expected: usize,
-    ) -> Result<(), GmmError> {
+    pub(crate) fn check_features(&self, what: &'static str, expected: usize) -> Result<(), GmmError> {
         if self.n_features != expected {
             return Err(GmmError::FeatureMismatch {
                 what,

@@ -4,8 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::backend::Backend;
-use crate::data::DataView;
+use crate::backend::{Backend, FitInfo};
 use crate::error::GmmError;
 use crate::init::initialise;
 use crate::mixture::Mixture;
@@ -21,6 +20,7 @@ pub(crate) struct FitOutcome {
     pub n_iter: usize,
     pub lower_bound: f64,
     pub lower_bounds: Vec<f64>,
+    pub info: FitInfo,
 }
 
 /// A previous model to continue from (warm start): its parameters and its lower bound.
@@ -36,11 +36,10 @@ pub(crate) struct WarmStart<'m> {
 pub(crate) fn fit<B: Backend>(
     params: &GmmParams,
     backend: &mut B,
-    data: &DataView,
     sample_weight: Option<&[f64]>,
     warm: Option<WarmStart<'_>>,
 ) -> Result<FitOutcome, GmmError> {
-    let (k, d) = (params.n_components, data.n_features());
+    let (k, d) = (params.n_components, backend.n_features());
     let n_init = if warm.is_some() { 1 } else { params.n_init };
     let mut rng = StdRng::seed_from_u64(params.seed);
     // Everything the loop touches is allocated here, once.
@@ -54,7 +53,7 @@ pub(crate) fn fit<B: Backend>(
         let (mut mixture, mut lower_bound) = match &warm {
             Some(w) => (w.mixture.clone(), w.lower_bound),
             None => (
-                initialise(params, backend, data, sample_weight, init_seed)?,
+                initialise(params, backend, sample_weight, init_seed)?,
                 f64::NEG_INFINITY,
             ),
         };
@@ -70,18 +69,10 @@ pub(crate) fn fit<B: Backend>(
             if !lower_bound.is_finite() {
                 return Err(GmmError::NonFiniteLikelihood { iteration: iter });
             }
-            m_step(
-                &stats,
-                &centres,
-                params.reg_covar,
-                &mut mixture,
-                &mut scratch,
-            )?;
+            m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch)?;
             lower_bounds.push(lower_bound);
             let change = lower_bound - previous;
-            log::debug!(
-                "init {init} iteration {iter}: lower bound {lower_bound:.10} (change {change:.3e})"
-            );
+            log::debug!("init {init} iteration {iter}: lower bound {lower_bound:.10} (change {change:.3e})");
             if change.abs() < params.tol {
                 converged = true;
                 break;
@@ -90,15 +81,14 @@ pub(crate) fn fit<B: Backend>(
         if !mixture.is_finite() {
             return Err(GmmError::NonFiniteLikelihood { iteration: n_iter });
         }
-        log::debug!(
-            "init {init} ended after {n_iter} iterations: lower bound {lower_bound}, converged {converged}"
-        );
+        log::debug!("init {init} ended after {n_iter} iterations: lower bound {lower_bound}, converged {converged}");
         // scikit-learn keeps the first initialisation, then any with a strictly higher lower bound.
         if best
             .as_ref()
             .is_none_or(|b| lower_bound > b.lower_bound || b.lower_bound == f64::NEG_INFINITY)
         {
             best = Some(FitOutcome {
+                info: backend.info(),
                 mixture,
                 converged,
                 n_iter,

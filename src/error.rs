@@ -17,17 +17,16 @@ pub enum GmmError {
     #[error("tol is {value}: it must be a finite number >= 0 (scikit-learn's default is 1e-3)")]
     InvalidTol { value: f64 },
     /// `reg_covar` was negative or not finite.
-    #[error(
-        "reg_covar is {value}: it must be a finite number >= 0 (scikit-learn's default is 1e-6)"
-    )]
+    #[error("reg_covar is {value}: it must be a finite number >= 0 (scikit-learn's default is 1e-6)")]
     InvalidRegCovar { value: f64 },
     /// `n_init` was 0.
     #[error("n_init is 0: at least one initialisation is needed; pass n_init >= 1")]
     ZeroNInit,
+    /// `chunk_size` was 0.
+    #[error("chunk_size is 0: a GPU chunk needs at least one sample; pass chunk_size >= 1 or leave it unset")]
+    ZeroChunkSize,
     /// `weights_init` has the wrong length.
-    #[error(
-        "weights_init has {got} values but n_components is {expected}; give one weight per component"
-    )]
+    #[error("weights_init has {got} values but n_components is {expected}; give one weight per component")]
     WeightsInitLength { expected: usize, got: usize },
     /// A `weights_init` entry is not a finite positive number.
     #[error("weights_init[{component}] is {value}: every initial weight must be finite and > 0")]
@@ -93,11 +92,7 @@ pub enum GmmError {
     #[error(
         "the data has a non-finite value ({value}) at row {row}, column {column}: remove or impute it before fitting"
     )]
-    NonFiniteData {
-        row: usize,
-        column: usize,
-        value: f64,
-    },
+    NonFiniteData { row: usize, column: usize, value: f64 },
     /// Fewer than two samples were given to fit.
     #[error("fitting needs at least 2 samples, got {n_samples}")]
     TooFewSamples { n_samples: usize },
@@ -105,23 +100,16 @@ pub enum GmmError {
     #[error(
         "there are {n_samples} samples but n_components is {n_components}: use at most as many components as samples"
     )]
-    FewerSamplesThanComponents {
-        n_samples: usize,
-        n_components: usize,
-    },
+    FewerSamplesThanComponents { n_samples: usize, n_components: usize },
     /// The data's feature count differs from the model's (or from the initial parameters').
-    #[error(
-        "{what} has {expected} features but the data has {got}; use data with the same columns"
-    )]
+    #[error("{what} has {expected} features but the data has {got}; use data with the same columns")]
     FeatureMismatch {
         what: &'static str,
         expected: usize,
         got: usize,
     },
     /// The sample weights have the wrong length.
-    #[error(
-        "sample_weight has {got} values but the data has {expected} samples; give one weight per sample"
-    )]
+    #[error("sample_weight has {got} values but the data has {expected} samples; give one weight per sample")]
     SampleWeightLength { expected: usize, got: usize },
     /// A sample weight is negative or not finite.
     #[error("sample_weight[{index}] is {value}: sample weights must be finite and >= 0")]
@@ -142,6 +130,46 @@ pub enum GmmError {
         "the log-likelihood is not finite at iteration {iteration}: the data's scale overflows the computation; scale the input data"
     )]
     NonFiniteLikelihood { iteration: usize },
+
+    // ---- the GPU ------------------------------------------------------------------------------
+    /// No wgpu adapter was found.
+    #[error(
+        "no GPU adapter found ({detail}); on Linux without a GPU install Mesa's software Vulkan driver (apt-get install mesa-vulkan-drivers libvulkan1), check WGPU_BACKEND and WGPU_ADAPTER_NAME, or use the CPU backend"
+    )]
+    NoAdapter { detail: String },
+    /// The adapter refused to create a device.
+    #[error(
+        "the GPU adapter '{adapter}' could not create a device: {reason}; update the GPU driver or use the CPU backend"
+    )]
+    RequestDevice { adapter: String, reason: String },
+    /// The device was lost during the fit.
+    #[error(
+        "the GPU device was lost ({reason}); the driver reset or the GPU was removed: retry, or use the CPU backend"
+    )]
+    DeviceLost { reason: String },
+    /// The device ran out of memory.
+    #[error(
+        "the GPU ran out of memory allocating {what} ({bytes} bytes); pass a smaller chunk_size, use fewer components or features, or use the CPU backend"
+    )]
+    GpuOutOfMemory { what: &'static str, bytes: u64 },
+    /// A device limit is below what the kernels need.
+    #[error(
+        "the GPU's limit {limit} is {granted} but the kernels need {needed}; use another adapter or the CPU backend"
+    )]
+    LimitsTooSmall {
+        limit: &'static str,
+        needed: u64,
+        granted: u64,
+    },
+    /// More features than the GPU kernels take.
+    #[error("the data has {n_features} features but the GPU kernels take at most {max}; use the CPU backend")]
+    TooManyFeaturesForGpu { n_features: usize, max: usize },
+    /// A caller's GPU buffer cannot hold the data it is said to hold, or lacks a usage.
+    #[error("the GPU data buffer {problem}")]
+    GpuBuffer { problem: String },
+    /// wgpu reported an error that is a bug in this crate.
+    #[error("internal GPU error (please report it): {message}")]
+    GpuInternal { message: String },
 
     // ---- model files ----------------------------------------------------------------------
     /// A model file field has the wrong shape.

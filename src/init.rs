@@ -6,7 +6,6 @@ use rand::rngs::StdRng;
 use rand::seq::index;
 
 use crate::backend::Backend;
-use crate::data::DataView;
 use crate::error::GmmError;
 use crate::kmeans::{SeedSet, kmeans_plusplus, lloyd};
 use crate::mixture::Mixture;
@@ -18,27 +17,20 @@ use crate::stats::SuffStats;
 pub(crate) fn initialise<B: Backend>(
     params: &GmmParams,
     backend: &mut B,
-    data: &DataView,
     sample_weight: Option<&[f64]>,
     seed: u64,
 ) -> Result<Mixture, GmmError> {
-    let (k, d, cov) = (
-        params.n_components,
-        data.n_features(),
-        params.covariance_type,
-    );
+    let (k, d, cov) = (params.n_components, backend.n_features(), params.covariance_type);
     let mut mix = Mixture::zeros(cov, k, d);
     let mut scratch = vec![0.0; d * d];
     // With all three given, no responsibilities are needed (scikit-learn skips them too).
-    let all_given = params.weights_init.is_some()
-        && params.means_init.is_some()
-        && params.precisions_init.is_some();
+    let all_given = params.weights_init.is_some() && params.means_init.is_some() && params.precisions_init.is_some();
     if !all_given {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut stats = SuffStats::new(cov, k, d);
         let centres = match params.init_method {
             InitMethod::KMeans => {
-                let seeds = SeedSet::gather(data, sample_weight, &mut rng);
+                let seeds = SeedSet::gather(backend, sample_weight, &mut rng)?;
                 let mut centroids = seed_rows(&seeds, &kmeans_plusplus(&seeds, k, &mut rng));
                 let iters = lloyd(backend, &mut centroids, k, d, seeds.mean_variance())?;
                 log::debug!("k-means initialisation: {iters} Lloyd iterations");
@@ -46,14 +38,14 @@ pub(crate) fn initialise<B: Backend>(
                 centroids
             }
             InitMethod::KMeansPlusPlus => {
-                let seeds = SeedSet::gather(data, sample_weight, &mut rng);
+                let seeds = SeedSet::gather(backend, sample_weight, &mut rng)?;
                 let picked = kmeans_plusplus(&seeds, k, &mut rng);
                 one_point_per_component(&mut stats, picked.iter().map(|&i| seeds.weights[i]));
                 seed_rows(&seeds, &picked)
             }
             InitMethod::RandomFromData => {
                 // K distinct samples, uniformly among those with positive weight.
-                let eligible: Vec<usize> = (0..data.n_samples())
+                let eligible: Vec<usize> = (0..backend.n_samples())
                     .filter(|&i| sample_weight.is_none_or(|w| w[i] > 0.0))
                     .collect();
                 if eligible.len() < k {
@@ -62,18 +54,14 @@ pub(crate) fn initialise<B: Backend>(
                         n_components: k,
                     });
                 }
-                let picked: Vec<usize> = index::sample(&mut rng, eligible.len(), k)
+                let mut picked: Vec<usize> = index::sample(&mut rng, eligible.len(), k)
                     .into_iter()
                     .map(|i| eligible[i])
                     .collect();
-                one_point_per_component(
-                    &mut stats,
-                    picked.iter().map(|&i| sample_weight.map_or(1.0, |w| w[i])),
-                );
+                picked.sort_unstable();
+                one_point_per_component(&mut stats, picked.iter().map(|&i| sample_weight.map_or(1.0, |w| w[i])));
                 let mut rows = vec![0.0; k * d];
-                for (&i, out) in picked.iter().zip(rows.chunks_exact_mut(d)) {
-                    data.row_into(i, out);
-                }
+                backend.gather_rows(&picked, &mut rows)?;
                 rows
             }
             InitMethod::Random => {

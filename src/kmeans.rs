@@ -6,13 +6,14 @@ use rand::{RngExt, seq::index};
 use rayon::prelude::*;
 
 use crate::backend::Backend;
-use crate::data::DataView;
 use crate::error::GmmError;
 use crate::params::CovarianceType;
 use crate::stats::SuffStats;
 
 /// Seeding looks at no more than this many rows: a uniform random subset beyond it.
 pub(crate) const SEED_ROWS: usize = 1 << 18;
+/// Seeding rows come in runs of this many consecutive rows.
+const SEED_RUN: usize = 64;
 /// Lloyd iterations at most, as scikit-learn's KMeans.
 const LLOYD_MAX_ITER: usize = 300;
 /// Lloyd stops when the centroids move (in total squared distance) by less than this times the
@@ -27,29 +28,29 @@ pub(crate) struct SeedSet {
 }
 
 impl SeedSet {
-    /// All rows, or a uniform random subset of [`SEED_ROWS`] of them.
-    pub fn gather(data: &DataView, sample_weight: Option<&[f64]>, rng: &mut StdRng) -> Self {
-        let (n, d) = (data.n_samples(), data.n_features());
+    /// All rows, or [`SEED_ROWS`] of them in random runs of [`SEED_RUN`] consecutive rows (runs keep
+    /// the reads from a GPU buffer to a few thousand copies).
+    pub fn gather<B: Backend>(
+        backend: &mut B,
+        sample_weight: Option<&[f64]>,
+        rng: &mut StdRng,
+    ) -> Result<Self, GmmError> {
+        let (n, d) = (backend.n_samples(), backend.n_features());
         let rows: Vec<usize> = if n <= SEED_ROWS {
             (0..n).collect()
         } else {
-            let mut r = index::sample(rng, n, SEED_ROWS).into_vec();
-            r.sort_unstable();
-            r
+            let mut runs = index::sample(rng, n / SEED_RUN, SEED_ROWS / SEED_RUN).into_vec();
+            runs.sort_unstable();
+            runs.iter().flat_map(|r| r * SEED_RUN..(r + 1) * SEED_RUN).collect()
         };
         let mut points = vec![0.0; rows.len() * d];
-        for (&i, out) in rows.iter().zip(points.chunks_exact_mut(d)) {
-            data.row_into(i, out);
-        }
-        let weights = rows
-            .iter()
-            .map(|&i| sample_weight.map_or(1.0, |w| w[i]))
-            .collect();
-        Self {
+        backend.gather_rows(&rows, &mut points)?;
+        let weights = rows.iter().map(|&i| sample_weight.map_or(1.0, |w| w[i])).collect();
+        Ok(Self {
             points,
             weights,
             n_features: d,
-        }
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -66,10 +67,7 @@ impl SeedSet {
         let mut total = 0.0;
         for j in 0..d {
             let mean = (0..n).map(|i| self.points[i * d + j]).sum::<f64>() / n as f64;
-            total += (0..n)
-                .map(|i| (self.points[i * d + j] - mean).powi(2))
-                .sum::<f64>()
-                / n as f64;
+            total += (0..n).map(|i| (self.points[i * d + j] - mean).powi(2)).sum::<f64>() / n as f64;
         }
         total / d as f64
     }
@@ -101,23 +99,13 @@ pub(crate) fn kmeans_plusplus(seeds: &SeedSet, k: usize, rng: &mut StdRng) -> Ve
         let centre = seeds.row(c);
         (0..n)
             .into_par_iter()
-            .map(|i| {
-                seeds
-                    .row(i)
-                    .iter()
-                    .zip(centre)
-                    .map(|(a, b)| (a - b).powi(2))
-                    .sum()
-            })
+            .map(|i| seeds.row(i).iter().zip(centre).map(|(a, b)| (a - b).powi(2)).sum())
             .collect()
     };
     let mut closest = dist_to(first);
     while centres.len() < k {
         let mut acc = 0.0;
-        for (c, (w, d2)) in cumulative
-            .iter_mut()
-            .zip(seeds.weights.iter().zip(&closest))
-        {
+        for (c, (w, d2)) in cumulative.iter_mut().zip(seeds.weights.iter().zip(&closest)) {
             acc += w * d2;
             *c = acc;
         }

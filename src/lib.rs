@@ -29,6 +29,7 @@ mod cpu;
 mod data;
 mod em;
 mod error;
+pub mod gpu;
 mod init;
 mod kmeans;
 mod linalg;
@@ -38,28 +39,50 @@ mod mstep;
 mod params;
 mod stats;
 
+pub use backend::Traffic;
 pub use data::{DataView, Element, SampleWeights, Samples};
 pub use error::GmmError;
+pub use gpu::GpuContext;
 pub use model::GmmModel;
-pub use params::{CovarianceType, GmmParams, GmmParamsBuilder, InitMethod, ParseNameError};
+pub use params::{BackendKind, CovarianceType, GmmParams, GmmParamsBuilder, InitMethod, ParseNameError};
 
 use cpu::CpuBackend;
 use em::WarmStart;
+use gpu::backend::{GpuBackend, Source};
 
 impl GmmParams {
-    /// Fits a fresh model to `data` (ignoring `warm_start`, which needs a [`GaussianMixture`]).
+    /// Fits a fresh model to `data` on the chosen backend (ignoring `warm_start`, which needs a
+    /// [`GaussianMixture`]).
     pub fn fit(&self, data: &DataView) -> Result<GmmModel, GmmError> {
-        fit_model(self, data, None, None)
+        fit_model(self, Target::Choose(*data), None, None)
     }
 
     /// Fits a fresh model maximising the weighted likelihood Σ wᵢ·log p(xᵢ).
-    pub fn fit_weighted(
-        &self,
-        data: &DataView,
-        sample_weight: &[f64],
-    ) -> Result<GmmModel, GmmError> {
+    pub fn fit_weighted(&self, data: &DataView, sample_weight: &[f64]) -> Result<GmmModel, GmmError> {
         let w = SampleWeights::new(sample_weight, data.n_samples())?;
-        fit_model(self, data, Some(w.as_slice()), None)
+        fit_model(self, Target::Choose(*data), Some(w.as_slice()), None)
+    }
+
+    /// Fits on the GPU of `ctx` (the backend setting is ignored): the data is uploaded once.
+    pub fn fit_on(&self, ctx: &GpuContext, data: &DataView) -> Result<GmmModel, GmmError> {
+        fit_model(self, Target::Host(*data, ctx), None, None)
+    }
+
+    /// Fits on the GPU of `ctx` to `n_samples x n_features` f32 samples, row-major, already in the
+    /// caller's `buffer` on that device (it needs STORAGE usage; COPY_SRC too for initialisations
+    /// that read a few rows: k-means, k-means++ and random-from-data). The data is used in place:
+    /// only parameters go up and statistics come back.
+    pub fn fit_buffer(
+        &self,
+        ctx: &GpuContext,
+        buffer: &wgpu::Buffer,
+        n_samples: usize,
+        n_features: usize,
+    ) -> Result<GmmModel, GmmError> {
+        if n_features == 0 {
+            return Err(GmmError::NoFeatures);
+        }
+        fit_model(self, Target::Buffer(buffer, n_samples, n_features, ctx), None, None)
     }
 }
 
@@ -69,14 +92,25 @@ impl GmmParams {
 pub struct GaussianMixture {
     params: GmmParams,
     model: Option<GmmModel>,
+    ctx: Option<GpuContext>,
 }
 
 impl GaussianMixture {
-    /// An unfitted estimator.
+    /// An unfitted estimator, fitting on the backend its parameters choose.
     pub fn new(params: GmmParams) -> Self {
         Self {
             params,
             model: None,
+            ctx: None,
+        }
+    }
+
+    /// An unfitted estimator that fits on the GPU of `ctx`.
+    pub fn on_gpu(params: GmmParams, ctx: GpuContext) -> Self {
+        Self {
+            params,
+            model: None,
+            ctx: Some(ctx),
         }
     }
 
@@ -102,11 +136,7 @@ impl GaussianMixture {
     }
 
     /// As [`GaussianMixture::fit`], maximising the weighted likelihood.
-    pub fn fit_weighted(
-        &mut self,
-        data: &DataView,
-        sample_weight: &[f64],
-    ) -> Result<&GmmModel, GmmError> {
+    pub fn fit_weighted(&mut self, data: &DataView, sample_weight: &[f64]) -> Result<&GmmModel, GmmError> {
         let w = SampleWeights::new(sample_weight, data.n_samples())?;
         self.fit_inner(data, Some(w.as_slice()))
     }
@@ -122,19 +152,37 @@ impl GaussianMixture {
         } else {
             None
         };
-        let model = fit_model(&self.params, data, w, previous)?;
+        let target = match &self.ctx {
+            Some(ctx) => Target::Host(*data, ctx),
+            None => Target::Choose(*data),
+        };
+        let model = fit_model(&self.params, target, w, previous)?;
         Ok(self.model.insert(model))
     }
 }
 
-/// Checks the data against the parameters, then runs the EM driver on the CPU backend.
+/// What a fit runs on.
+enum Target<'a> {
+    /// Host data, on the backend the parameters choose.
+    Choose(DataView<'a>),
+    /// Host data, on the given GPU.
+    Host(DataView<'a>, &'a GpuContext),
+    /// Data in a GPU buffer of the given GPU: samples and features.
+    Buffer(&'a wgpu::Buffer, usize, usize, &'a GpuContext),
+}
+
+/// Checks the data against the parameters, picks the backend, then runs the one EM driver.
 fn fit_model(
     params: &GmmParams,
-    data: &DataView,
+    target: Target<'_>,
     sample_weight: Option<&[f64]>,
     previous: Option<&GmmModel>,
 ) -> Result<GmmModel, GmmError> {
-    let (n, k) = (data.n_samples(), params.n_components);
+    let (n, d) = match &target {
+        Target::Choose(v) | Target::Host(v, _) => (v.n_samples(), v.n_features()),
+        Target::Buffer(_, n, d, _) => (*n, *d),
+    };
+    let k = params.n_components;
     if n < 2 {
         return Err(GmmError::TooFewSamples { n_samples: n });
     }
@@ -144,26 +192,72 @@ fn fit_model(
             n_components: k,
         });
     }
-    if let Some(d) = params.init_n_features() {
-        let what = if params.means_init.is_some() {
-            "means_init"
-        } else {
-            "precisions_init"
-        };
-        data.check_features(what, d)?;
+    let mismatch = |what, expected| GmmError::FeatureMismatch { what, expected, got: d };
+    if let Some(expected) = params.init_n_features().filter(|&e| e != d) {
+        return Err(mismatch(
+            if params.means_init.is_some() {
+                "means_init"
+            } else {
+                "precisions_init"
+            },
+            expected,
+        ));
     }
     let warm = match previous {
-        Some(m) => {
-            data.check_features("the warm-started model", m.n_features())?;
-            Some(WarmStart {
-                mixture: &m.mixture,
-                lower_bound: m.lower_bound,
-            })
-        }
+        Some(m) if m.n_features() != d => return Err(mismatch("the warm-started model", m.n_features())),
+        Some(m) => Some(WarmStart {
+            mixture: &m.mixture,
+            lower_bound: m.lower_bound,
+        }),
         None => None,
     };
-    let mut backend = CpuBackend::new(*data, sample_weight);
-    let outcome = em::fit(params, &mut backend, data, sample_weight, warm)?;
+    let kind = params.covariance_type;
+    let outcome = match target {
+        Target::Buffer(buffer, .., ctx) => {
+            let source = Source::Device {
+                buffer,
+                n_samples: n,
+                n_features: d,
+            };
+            let mut b = GpuBackend::new(ctx, source, k, kind, sample_weight, params.chunk_size)?;
+            em::fit(params, &mut b, sample_weight, warm)?
+        }
+        Target::Host(view, ctx) => {
+            let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
+            em::fit(params, &mut b, sample_weight, warm)?
+        }
+        Target::Choose(view) => {
+            let ctx = match params.backend {
+                BackendKind::Cpu => None,
+                BackendKind::Gpu => Some(GpuContext::new()?),
+                BackendKind::Auto => match GpuContext::new() {
+                    Ok(ctx) if d <= gpu::MAX_GPU_FEATURES => Some(ctx),
+                    Ok(_) => {
+                        log::info!(
+                            "backend auto: {d} features exceed the GPU kernels' {}; using the CPU",
+                            gpu::MAX_GPU_FEATURES
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        log::info!("backend auto: no GPU ({e}); using the CPU");
+                        None
+                    }
+                },
+            };
+            match ctx {
+                Some(ctx) => {
+                    log::info!("backend: GPU on {}", ctx.adapter_name());
+                    let mut b = GpuBackend::new(&ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
+                    em::fit(params, &mut b, sample_weight, warm)?
+                }
+                None => {
+                    let mut b = CpuBackend::new(view, sample_weight);
+                    em::fit(params, &mut b, sample_weight, warm)?
+                }
+            }
+        }
+    };
     Ok(GmmModel::from_outcome(outcome))
 }
 

@@ -123,9 +123,7 @@ mod tests {
 
     /// A well-conditioned SPD matrix built by hand: A = B·Bᵀ + d·I.
     fn spd(d: usize) -> Vec<f64> {
-        let b: Vec<f64> = (0..d * d)
-            .map(|i| ((i * 7 + 3) % 11) as f64 / 5.0 - 1.0)
-            .collect();
+        let b: Vec<f64> = (0..d * d).map(|i| ((i * 7 + 3) % 11) as f64 / 5.0 - 1.0).collect();
         let mut a = vec![0.0; d * d];
         gram_of_factor(&b, d, &mut a);
         for i in 0..d {
@@ -135,10 +133,7 @@ mod tests {
     }
 
     fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max)
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
     }
 
     #[test]
@@ -158,12 +153,8 @@ mod tests {
     fn factors_reproduce_their_matrices() {
         for d in [1, 2, 5, 9] {
             let a = spd(d);
-            let (mut l, mut u, mut back, mut s) = (
-                vec![0.0; d * d],
-                vec![0.0; d * d],
-                vec![0.0; d * d],
-                vec![0.0; d * d],
-            );
+            let (mut l, mut u, mut back, mut s) =
+                (vec![0.0; d * d], vec![0.0; d * d], vec![0.0; d * d], vec![0.0; d * d]);
             assert!(cholesky_lower(&a, d, &mut l));
             gram_of_factor(&l, d, &mut back);
             // Cholesky is backward stable: residual ~ d·eps·‖A‖ (‖A‖ < 30 here).
@@ -178,9 +169,7 @@ mod tests {
                     prod[i * d + j] = (0..d).map(|p| back[i * d + p] * a[p * d + j]).sum();
                 }
             }
-            let eye: Vec<f64> = (0..d * d)
-                .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
-                .collect();
+            let eye: Vec<f64> = (0..d * d).map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 }).collect();
             assert!(max_abs_diff(&prod, &eye) < 1e-12, "U·Uᵀ·A != I at d={d}");
             for i in 1..d {
                 for j in 0..i {

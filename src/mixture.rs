@@ -60,9 +60,7 @@ impl Mixture {
         for k in 0..self.n_components {
             let u = self.precision_factor(k);
             let log_det = match self.cov_type {
-                CovarianceType::Full | CovarianceType::Tied => {
-                    (0..d).map(|j| u[j * d + j].ln()).sum::<f64>()
-                }
+                CovarianceType::Full | CovarianceType::Tied => (0..d).map(|j| u[j * d + j].ln()).sum::<f64>(),
                 CovarianceType::Diag => u.iter().map(|p| p.ln()).sum::<f64>(),
                 CovarianceType::Spherical => d as f64 * u[0].ln(),
             };
@@ -93,11 +91,7 @@ impl Mixture {
                 }
             }
             CovarianceType::Diag | CovarianceType::Spherical => {
-                let per = if self.cov_type == CovarianceType::Diag {
-                    d
-                } else {
-                    1
-                };
+                let per = if self.cov_type == CovarianceType::Diag { d } else { 1 };
                 for (i, (&v, p)) in self
                     .covariances
                     .iter()
@@ -132,11 +126,7 @@ impl Mixture {
                 }
             }
             CovarianceType::Diag | CovarianceType::Spherical => {
-                for (p, cov) in self
-                    .precisions_cholesky
-                    .iter()
-                    .zip(self.covariances.iter_mut())
-                {
+                for (p, cov) in self.precisions_cholesky.iter().zip(self.covariances.iter_mut()) {
                     *cov = 1.0 / (p * p);
                 }
             }
@@ -169,13 +159,9 @@ impl Mixture {
         let d = self.n_features;
         let mut out = vec![0.0; d * d];
         match self.cov_type {
-            CovarianceType::Full => {
-                out.copy_from_slice(&self.covariances[k * d * d..(k + 1) * d * d])
-            }
+            CovarianceType::Full => out.copy_from_slice(&self.covariances[k * d * d..(k + 1) * d * d]),
             CovarianceType::Tied => out.copy_from_slice(&self.covariances),
-            CovarianceType::Diag => {
-                (0..d).for_each(|i| out[i * d + i] = self.covariances[k * d + i])
-            }
+            CovarianceType::Diag => (0..d).for_each(|i| out[i * d + i] = self.covariances[k * d + i]),
             CovarianceType::Spherical => (0..d).for_each(|i| out[i * d + i] = self.covariances[k]),
         }
         out

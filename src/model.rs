@@ -8,9 +8,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::backend::Traffic;
 use crate::cpu::estep;
 use crate::data::{DataView, Element, Samples};
 use crate::error::GmmError;
+use crate::gpu::GpuContext;
+use crate::gpu::backend::{GpuBackend, Output, Source};
 use crate::linalg;
 use crate::mixture::Mixture;
 use crate::params::CovarianceType;
@@ -28,6 +31,9 @@ pub struct GmmModel {
     pub(crate) n_iter: usize,
     pub(crate) lower_bound: f64,
     pub(crate) lower_bounds: Vec<f64>,
+    pub(crate) backend: String,
+    pub(crate) adapter: Option<String>,
+    pub(crate) traffic: Option<Traffic>,
 }
 
 impl GmmModel {
@@ -91,6 +97,19 @@ impl GmmModel {
         &self.lower_bounds
     }
 
+    /// The backend that fitted the model: "cpu" or "gpu".
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+    /// The GPU adapter that fitted the model, if any.
+    pub fn adapter(&self) -> Option<&str> {
+        self.adapter.as_deref()
+    }
+    /// For GPU fits: dispatches and bytes moved in the last EM iteration.
+    pub fn traffic(&self) -> Option<Traffic> {
+        self.traffic
+    }
+
     /// Number of free parameters: covariances, means and K − 1 weights.
     pub fn n_parameters(&self) -> usize {
         let (k, d) = (self.n_components(), self.n_features());
@@ -150,8 +169,7 @@ impl GmmModel {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut counts = vec![0usize; k];
         if n > 0 {
-            let pick = WeightedIndex::new(&self.mixture.weights)
-                .expect("model weights are positive and finite");
+            let pick = WeightedIndex::new(&self.mixture.weights).expect("model weights are positive and finite");
             for _ in 0..n {
                 counts[pick.sample(&mut rng)] += 1;
             }
@@ -166,8 +184,7 @@ impl GmmModel {
             debug_assert!(ok, "a model's covariances are positive definite");
             let mu = self.mean(c);
             for _ in 0..count {
-                z.iter_mut()
-                    .for_each(|v| *v = StandardNormal.sample(&mut rng));
+                z.iter_mut().for_each(|v| *v = StandardNormal.sample(&mut rng));
                 for i in 0..d {
                     let lz: f64 = (0..=i).map(|j| l[i * d + j] * z[j]).sum();
                     x.push(mu[i] + lz);
@@ -176,6 +193,38 @@ impl GmmModel {
             }
         }
         (x, labels)
+    }
+
+    /// [`GmmModel::predict_proba`] on the GPU of `ctx`, chunk by chunk (f32 on the device).
+    pub fn predict_proba_on(&self, ctx: &GpuContext, data: &DataView) -> Result<Vec<f64>, GmmError> {
+        let mut out = vec![0.0; data.n_samples() * self.n_components()];
+        self.on_gpu(ctx, data, Output::Proba, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`GmmModel::score_samples`] on the GPU of `ctx`, chunk by chunk (f32 on the device).
+    pub fn score_samples_on(&self, ctx: &GpuContext, data: &DataView) -> Result<Vec<f64>, GmmError> {
+        let mut out = vec![0.0; data.n_samples()];
+        self.on_gpu(ctx, data, Output::LogProb, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`GmmModel::predict`] on the GPU of `ctx`, chunk by chunk (f32 on the device).
+    pub fn predict_on(&self, ctx: &GpuContext, data: &DataView) -> Result<Vec<usize>, GmmError> {
+        let mut out = vec![0.0; data.n_samples()];
+        self.on_gpu(ctx, data, Output::Labels, &mut out)?;
+        // Labels travel as f32, exact below 2^24 components.
+        Ok(out.into_iter().map(|l| l as usize).collect())
+    }
+
+    fn on_gpu(&self, ctx: &GpuContext, data: &DataView, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
+        self.check(data)?;
+        let k = self.n_components();
+        if data.n_samples() == 0 {
+            return Ok(());
+        }
+        let mut backend = GpuBackend::new(ctx, Source::Host(*data), k, self.covariance_type(), None, None)?;
+        backend.per_sample_outputs(&self.mixture, output, out)
     }
 
     /// Serialises to JSON with scikit-learn's attribute names and shapes (nested arrays).
@@ -226,6 +275,9 @@ impl GmmModel {
             n_iter: o.n_iter,
             lower_bound: o.lower_bound,
             lower_bounds: o.lower_bounds,
+            backend: o.info.backend.to_string(),
+            adapter: o.info.adapter,
+            traffic: o.info.traffic,
         }
     }
 }
@@ -267,6 +319,16 @@ pub(crate) struct ModelFile {
     lower_bound: Option<f64>,
     #[serde(default)]
     lower_bounds: Vec<f64>,
+    #[serde(default = "default_backend")]
+    backend: String,
+    #[serde(default)]
+    adapter: Option<String>,
+    #[serde(default)]
+    gmm_gpu_version: String,
+}
+
+fn default_backend() -> String {
+    "cpu".to_string()
 }
 
 impl From<GmmModel> for ModelFile {
@@ -276,12 +338,7 @@ impl From<GmmModel> for ModelFile {
         Self {
             covariance_type: cov,
             n_features: d,
-            means: m
-                .mixture
-                .means
-                .chunks_exact(d)
-                .map(<[f64]>::to_vec)
-                .collect(),
+            means: m.mixture.means.chunks_exact(d).map(<[f64]>::to_vec).collect(),
             covariances: nest(&m.mixture.covariances, &shape),
             precisions_cholesky: nest(&m.mixture.precisions_cholesky, &shape),
             weights: m.mixture.weights,
@@ -289,6 +346,9 @@ impl From<GmmModel> for ModelFile {
             n_iter: m.n_iter,
             lower_bound: m.lower_bound.is_finite().then_some(m.lower_bound),
             lower_bounds: m.lower_bounds,
+            backend: m.backend,
+            adapter: m.adapter,
+            gmm_gpu_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
 }
@@ -308,8 +368,7 @@ impl TryFrom<ModelFile> for GmmModel {
         let means = flatten(&nest_rows(&f.means), &[k, d], "means")?;
         let mut mixture = Mixture::zeros(cov, k, d);
         mixture.covariances = flatten(&f.covariances, &shape, "covariances")?;
-        mixture.precisions_cholesky =
-            flatten(&f.precisions_cholesky, &shape, "precisions_cholesky")?;
+        mixture.precisions_cholesky = flatten(&f.precisions_cholesky, &shape, "precisions_cholesky")?;
         mixture.means = means;
         for (i, &w) in f.weights.iter().enumerate() {
             if !(w.is_finite() && w > 0.0) {
@@ -331,10 +390,7 @@ impl TryFrom<ModelFile> for GmmModel {
             });
         }
         mixture.weights = f.weights;
-        for (field, values) in [
-            ("means", &mixture.means),
-            ("covariances", &mixture.covariances),
-        ] {
+        for (field, values) in [("means", &mixture.means), ("covariances", &mixture.covariances)] {
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 return Err(GmmError::ModelValue {
                     field,
@@ -385,6 +441,9 @@ impl TryFrom<ModelFile> for GmmModel {
             n_iter: f.n_iter,
             lower_bound: f.lower_bound.unwrap_or(f64::NEG_INFINITY),
             lower_bounds: f.lower_bounds,
+            backend: f.backend,
+            adapter: f.adapter,
+            traffic: None,
         })
     }
 }
@@ -395,12 +454,7 @@ pub(crate) fn nest(values: &[f64], shape: &[usize]) -> Value {
         [] | [_] => Value::from(values.to_vec()),
         [_, rest @ ..] => {
             let stride: usize = rest.iter().product();
-            Value::Array(
-                values
-                    .chunks(stride.max(1))
-                    .map(|c| nest(c, rest))
-                    .collect(),
-            )
+            Value::Array(values.chunks(stride.max(1)).map(|c| nest(c, rest)).collect())
         }
     }
 }
@@ -410,11 +464,7 @@ fn nest_rows(rows: &[Vec<f64>]) -> Value {
 }
 
 /// Flattens nested JSON arrays, checking them against `shape`; the error names the field and both shapes.
-pub(crate) fn flatten(
-    value: &Value,
-    shape: &[usize],
-    field: &'static str,
-) -> Result<Vec<f64>, GmmError> {
+pub(crate) fn flatten(value: &Value, shape: &[usize], field: &'static str) -> Result<Vec<f64>, GmmError> {
     let mut out = Vec::with_capacity(shape.iter().product());
     fn walk(v: &Value, shape: &[usize], out: &mut Vec<f64>) -> Result<(), String> {
         match (shape, v) {
@@ -424,11 +474,7 @@ pub(crate) fn flatten(
             }
             ([len, rest @ ..], Value::Array(items)) => {
                 if items.len() != *len {
-                    return Err(format!(
-                        "an array of {} where {} were expected",
-                        items.len(),
-                        len
-                    ));
+                    return Err(format!("an array of {} where {} were expected", items.len(), len));
                 }
                 items.iter().try_for_each(|item| walk(item, rest, out))
             }

@@ -31,12 +31,7 @@ pub(crate) fn m_step(
 }
 
 /// The weights, means and covariances of the M-step, without factoring the covariances.
-pub(crate) fn estimate_moments(
-    stats: &SuffStats,
-    centres: &[f64],
-    reg_covar: f64,
-    mix: &mut Mixture,
-) {
+pub(crate) fn estimate_moments(stats: &SuffStats, centres: &[f64], reg_covar: f64, mix: &mut Mixture) {
     let (k_n, d) = (mix.n_components, mix.n_features);
     debug_assert!(stats.has_shape(mix.cov_type, k_n, d));
     let total: f64 = stats.s0.iter().map(|s| s + NK_EPS).sum();
@@ -81,11 +76,7 @@ pub(crate) fn estimate_moments(
                 }
             }
             CovarianceType::Diag => {
-                for (i, (cov, &s2i)) in mix.covariances[k * d..(k + 1) * d]
-                    .iter_mut()
-                    .zip(s2)
-                    .enumerate()
-                {
+                for (i, (cov, &s2i)) in mix.covariances[k * d..(k + 1) * d].iter_mut().zip(s2).enumerate() {
                     *cov = scatter(i, i, s2i) / nk + reg_covar;
                 }
             }

@@ -49,9 +49,7 @@ impl CovarianceType {
 
     /// The number of f64 values in `covariances_` for this type.
     pub fn covariance_len(self, n_components: usize, n_features: usize) -> usize {
-        self.covariance_shape(n_components, n_features)
-            .iter()
-            .product()
+        self.covariance_shape(n_components, n_features).iter().product()
     }
 
     /// Free parameters of the covariances, as scikit-learn's `_n_parameters`.
@@ -144,6 +142,50 @@ impl FromStr for InitMethod {
     }
 }
 
+/// Where the E-step and the statistics run. The M-step always runs on the host, in f64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The float64 CPU path: the reference, deterministic on any thread count.
+    #[default]
+    Cpu,
+    /// A wgpu GPU (Vulkan, Metal or DX12); an error if none is found.
+    Gpu,
+    /// The GPU when an adapter exists, else the CPU (the choice is logged).
+    Auto,
+}
+
+impl BackendKind {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Gpu => "gpu",
+            Self::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = ParseNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Cpu, Self::Gpu, Self::Auto]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| ParseNameError {
+                what: "backend",
+                given: s.to_string(),
+                expected: "cpu, gpu, auto",
+            })
+    }
+}
+
 /// Validated fit parameters. Build them with [`GmmParams::builder`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct GmmParams {
@@ -161,6 +203,8 @@ pub struct GmmParams {
     pub(crate) precisions_init: Option<(Vec<f64>, Option<usize>)>,
     pub(crate) seed: u64,
     pub(crate) warm_start: bool,
+    pub(crate) backend: BackendKind,
+    pub(crate) chunk_size: Option<usize>,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -178,6 +222,8 @@ pub struct GmmParamsBuilder {
     precisions_init: Option<Vec<f64>>,
     seed: u64,
     warm_start: bool,
+    backend: BackendKind,
+    chunk_size: Option<usize>,
 }
 
 impl GmmParams {
@@ -197,7 +243,18 @@ impl GmmParams {
             precisions_init: None,
             seed: 0,
             warm_start: false,
+            backend: BackendKind::Cpu,
+            chunk_size: None,
         }
+    }
+
+    /// Where the E-step and statistics run (default the CPU).
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+    /// The GPU chunk size forced by the caller, if any.
+    pub fn chunk_size(&self) -> Option<usize> {
+        self.chunk_size
     }
 
     /// Number of mixture components K.
@@ -311,6 +368,18 @@ impl GmmParamsBuilder {
         self
     }
 
+    /// Chooses where the E-step and statistics run (default [`BackendKind::Cpu`]).
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = backend;
+        self
+    }
+    /// Caps the GPU's samples per chunk (rounded up to a multiple of 64), to exercise or bound the
+    /// chunked path; by default chunks are as large as the device's binding limits allow.
+    pub fn chunk_size(mut self, samples: usize) -> Self {
+        self.chunk_size = Some(samples);
+        self
+    }
+
     /// Checks every value once and returns the parameters, or the first problem found.
     pub fn build(self) -> Result<GmmParams, GmmError> {
         let k = self.n_components;
@@ -321,12 +390,13 @@ impl GmmParamsBuilder {
             return Err(GmmError::InvalidTol { value: self.tol });
         }
         if !(self.reg_covar.is_finite() && self.reg_covar >= 0.0) {
-            return Err(GmmError::InvalidRegCovar {
-                value: self.reg_covar,
-            });
+            return Err(GmmError::InvalidRegCovar { value: self.reg_covar });
         }
         if self.n_init == 0 {
             return Err(GmmError::ZeroNInit);
+        }
+        if self.chunk_size == Some(0) {
+            return Err(GmmError::ZeroChunkSize);
         }
         if let Some(w) = &self.weights_init {
             check_weights(w, k)?;
@@ -367,6 +437,8 @@ impl GmmParamsBuilder {
             precisions_init,
             seed: self.seed,
             warm_start: self.warm_start,
+            backend: self.backend,
+            chunk_size: self.chunk_size,
         })
     }
 }
@@ -428,11 +500,7 @@ fn check_precisions(
     let mut factors = vec![0.0; p.len()];
     match cov {
         CovarianceType::Full | CovarianceType::Tied => {
-            for (c, (pm, um)) in p
-                .chunks_exact(d * d)
-                .zip(factors.chunks_exact_mut(d * d))
-                .enumerate()
-            {
+            for (c, (pm, um)) in p.chunks_exact(d * d).zip(factors.chunks_exact_mut(d * d)).enumerate() {
                 for i in 0..d {
                     for j in i + 1..d {
                         let (a, b) = (pm[i * d + j], pm[j * d + i]);

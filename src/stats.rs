@@ -49,12 +49,7 @@ impl SuffStats {
     }
 
     /// Whether these statistics have the given shape.
-    pub(crate) fn has_shape(
-        &self,
-        kind: CovarianceType,
-        n_components: usize,
-        n_features: usize,
-    ) -> bool {
+    pub(crate) fn has_shape(&self, kind: CovarianceType, n_components: usize, n_features: usize) -> bool {
         self.kind == kind && self.n_components == n_components && self.n_features == n_features
     }
 

@@ -18,11 +18,7 @@ fn heights_example_recovers_the_truth_within_a_few_standard_errors() {
         .fit(&data)
         .unwrap();
     assert!(m.converged());
-    let (lo, hi) = if m.means()[0] < m.means()[1] {
-        (0, 1)
-    } else {
-        (1, 0)
-    };
+    let (lo, hi) = if m.means()[0] < m.means()[1] { (0, 1) } else { (1, 0) };
     let sd = |k: usize| m.covariances()[k].sqrt();
     // Naive standard errors of each estimate for the true component sizes (n = 400 and 600):
     // mean σ/√n, standard deviation σ/√(2n), weight √(π(1−π)/N). The two components overlap heavily,
@@ -31,10 +27,7 @@ fn heights_example_recovers_the_truth_within_a_few_standard_errors() {
     let se_sd = [6.0 / 800f64.sqrt(), 8.0 / 1200f64.sqrt()];
     let se_w = (0.24f64 / 1000.0).sqrt();
     let allow = 8.0;
-    for (slot, (k, mean, sdev, w)) in [(lo, 164.0, 6.0, 0.4), (hi, 176.0, 8.0, 0.6)]
-        .into_iter()
-        .enumerate()
-    {
+    for (slot, (k, mean, sdev, w)) in [(lo, 164.0, 6.0, 0.4), (hi, 176.0, 8.0, 0.6)].into_iter().enumerate() {
         println!(
             "component {k}: weight {:.4} mean {:.3} sd {:.3}",
             m.weights()[k],
@@ -46,11 +39,7 @@ fn heights_example_recovers_the_truth_within_a_few_standard_errors() {
             "mean {} vs {mean}",
             m.means()[k]
         );
-        assert!(
-            (sd(k) - sdev).abs() < allow * se_sd[slot],
-            "sd {} vs {sdev}",
-            sd(k)
-        );
+        assert!((sd(k) - sdev).abs() < allow * se_sd[slot], "sd {} vs {sdev}", sd(k));
         assert!(
             (m.weights()[k] - w).abs() < allow * se_w,
             "weight {} vs {w}",
@@ -63,12 +52,7 @@ fn heights_example_recovers_the_truth_within_a_few_standard_errors() {
 fn every_iris_species_is_dominated_by_its_own_component() {
     let (x, species) = iris();
     let data = DataView::from_f64(&x, 4).unwrap();
-    let m = GmmParams::builder(3)
-        .seed(0)
-        .build()
-        .unwrap()
-        .fit(&data)
-        .unwrap();
+    let m = GmmParams::builder(3).seed(0).build().unwrap().fit(&data).unwrap();
     let labels = m.predict(&data).unwrap();
     let mut dominant = Vec::new();
     for s in 0..3 {
@@ -102,11 +86,7 @@ fn the_lower_bound_never_decreases() {
     let x = three_blobs(600, 11);
     let data = DataView::from_f64(&x, 2).unwrap();
     for cov in CovarianceType::ALL {
-        for init in [
-            InitMethod::Random,
-            InitMethod::RandomFromData,
-            InitMethod::KMeans,
-        ] {
+        for init in [InitMethod::Random, InitMethod::RandomFromData, InitMethod::KMeans] {
             let params = GmmParams::builder(3)
                 .covariance_type(cov)
                 .init_method(init)
@@ -119,9 +99,7 @@ fn the_lower_bound_never_decreases() {
             let m = match params.fit(&data) {
                 Ok(m) => m,
                 // One point per component starts with a zero covariance when reg_covar is 0.
-                Err(gmm_gpu::GmmError::IllDefinedCovariance { .. })
-                    if init == InitMethod::RandomFromData =>
-                {
+                Err(gmm_gpu::GmmError::IllDefinedCovariance { .. }) if init == InitMethod::RandomFromData => {
                     continue;
                 }
                 Err(e) => panic!("{cov} {init}: {e}"),
@@ -166,10 +144,7 @@ fn responsibilities_are_a_distribution_and_predict_is_their_argmax() {
         );
         for (i, (row, &l)) in proba.chunks(3).zip(&labels).enumerate() {
             let best = (0..3).fold(0, |b, k| if row[k] > row[b] { k } else { b });
-            assert_eq!(
-                l, best,
-                "{cov}: sample {i}: predict {l} but predict_proba {row:?}"
-            );
+            assert_eq!(l, best, "{cov}: sample {i}: predict {l} but predict_proba {row:?}");
         }
     }
 }
@@ -190,13 +165,7 @@ fn max_iter_zero_returns_the_initialisation() {
     let x = three_blobs(300, 5);
     let data = DataView::from_f64(&x, 2).unwrap();
     for cov in CovarianceType::ALL {
-        let build = |t: usize| {
-            GmmParams::builder(3)
-                .covariance_type(cov)
-                .max_iter(t)
-                .tol(0.0)
-                .seed(1)
-        };
+        let build = |t: usize| GmmParams::builder(3).covariance_type(cov).max_iter(t).tol(0.0).seed(1);
         let m0 = build(0).build().unwrap().fit(&data).unwrap();
         assert_eq!(m0.n_iter(), 0);
         assert_eq!(m0.lower_bound(), f64::NEG_INFINITY);
@@ -212,13 +181,7 @@ fn max_iter_zero_returns_the_initialisation() {
             .fit(&data)
             .unwrap();
         // The precisions round-trip through a factorisation: ~1e-15 relative, amplified by one step.
-        assert_close(
-            &format!("{cov} means"),
-            from_m0.means(),
-            m1.means(),
-            1e-12,
-            1e-12,
-        );
+        assert_close(&format!("{cov} means"), from_m0.means(), m1.means(), 1e-12, 1e-12);
         assert_close(
             &format!("{cov} covariances"),
             from_m0.covariances(),
@@ -226,13 +189,7 @@ fn max_iter_zero_returns_the_initialisation() {
             1e-12,
             1e-12,
         );
-        assert_close(
-            &format!("{cov} weights"),
-            from_m0.weights(),
-            m1.weights(),
-            1e-12,
-            0.0,
-        );
+        assert_close(&format!("{cov} weights"), from_m0.weights(), m1.weights(), 1e-12, 0.0);
     }
 }
 
@@ -320,11 +277,7 @@ fn identical_points_fail_typed_without_reg_covar_and_fit_with_it() {
             .unwrap()
             .fit(&data)
             .unwrap_err();
-        let expected = if cov == CovarianceType::Tied {
-            None
-        } else {
-            Some(0)
-        };
+        let expected = if cov == CovarianceType::Tied { None } else { Some(0) };
         assert!(
             matches!(err, gmm_gpu::GmmError::IllDefinedCovariance { component } if component == expected),
             "{cov}: {err}"
@@ -367,8 +320,7 @@ fn data_offset_by_a_million_keeps_centred_variances() {
             let rows: Vec<&[f64]> = values.chunks(2).skip(c).step_by(2).collect();
             for (j, t) in truth.iter_mut().enumerate() {
                 let mean = rows.iter().map(|r| r[j]).sum::<f64>() / rows.len() as f64;
-                *t = rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / rows.len() as f64
-                    + 1e-6;
+                *t = rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / rows.len() as f64 + 1e-6;
             }
         }
         for cov in [CovarianceType::Diag, CovarianceType::Spherical] {
@@ -485,10 +437,7 @@ fn the_same_seed_gives_a_bitwise_identical_model_on_any_thread_count() {
             .build()
             .unwrap();
         let fit_on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| params.fit(&data).unwrap())
         };
         let one = fit_on(1);
@@ -559,11 +508,7 @@ fn every_init_method_finds_well_separated_blobs() {
             .unwrap()
             .fit(&data)
             .unwrap();
-        println!(
-            "{init}: {} iterations, lower bound {}",
-            m.n_iter(),
-            m.lower_bound()
-        );
+        println!("{init}: {} iterations, lower bound {}", m.n_iter(), m.lower_bound());
         assert!(m.converged(), "{init}");
         let mut found: Vec<[f64; 2]> = m.means().chunks(2).map(|c| [c[0], c[1]]).collect();
         found.sort_by(|a, b| (a[0] + 2.0 * a[1]).total_cmp(&(b[0] + 2.0 * b[1])));

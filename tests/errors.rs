@@ -66,25 +66,12 @@ fn zero_n_init() {
 #[test]
 fn weights_init_of_the_wrong_length() {
     let e = build_err(|b| b.weights_init(vec![1.0]));
-    assert!(
-        matches!(
-            e,
-            GmmError::WeightsInitLength {
-                expected: 2,
-                got: 1
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, GmmError::WeightsInitLength { expected: 2, got: 1 }), "{e}");
 }
 
 #[test]
 fn weights_init_not_positive() {
-    for (w, bad) in [
-        (vec![1.5, -0.5], 1),
-        (vec![0.0, 1.0], 0),
-        (vec![f64::NAN, 1.0], 0),
-    ] {
+    for (w, bad) in [(vec![1.5, -0.5], 1), (vec![0.0, 1.0], 0), (vec![f64::NAN, 1.0], 0)] {
         let e = build_err(|b| b.weights_init(w));
         assert!(
             matches!(e, GmmError::WeightsInitNotPositive { component, .. } if component == bad),
@@ -158,10 +145,7 @@ fn precisions_init_of_the_wrong_shape() {
     says(&e, &["[2, 2, 2]", "full"]);
     // Without means, a length that is no K·d² is rejected too.
     let e = build_err(|b| b.precisions_init(vec![1.0; 6]));
-    assert!(
-        matches!(e, GmmError::PrecisionsInitShape { got: 6, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, GmmError::PrecisionsInitShape { got: 6, .. }), "{e}");
     let e = build_err(|b| {
         b.covariance_type(CovarianceType::Spherical)
             .precisions_init(vec![1.0; 3])
@@ -203,10 +187,7 @@ fn precisions_init_not_positive_definite() {
     let p = [[1.0, 0.0, 0.0, 1.0], [1.0, 2.0, 2.0, 1.0]].concat();
     let e = build_err(|b| b.precisions_init(p));
     assert!(
-        matches!(
-            e,
-            GmmError::PrecisionsInitNotPositiveDefinite { component: 1 }
-        ),
+        matches!(e, GmmError::PrecisionsInitNotPositiveDefinite { component: 1 }),
         "{e}"
     );
     let e = build_err(|b| {
@@ -214,10 +195,7 @@ fn precisions_init_not_positive_definite() {
             .precisions_init(vec![1.0, 1.0, 1.0, -1.0])
     });
     assert!(
-        matches!(
-            e,
-            GmmError::PrecisionsInitNotPositiveDefinite { component: 1 }
-        ),
+        matches!(e, GmmError::PrecisionsInitNotPositiveDefinite { component: 1 }),
         "{e}"
     );
     let e = build_err(|b| {
@@ -225,10 +203,7 @@ fn precisions_init_not_positive_definite() {
             .precisions_init(vec![0.0, 1.0])
     });
     assert!(
-        matches!(
-            e,
-            GmmError::PrecisionsInitNotPositiveDefinite { component: 0 }
-        ),
+        matches!(e, GmmError::PrecisionsInitNotPositiveDefinite { component: 0 }),
         "{e}"
     );
 }
@@ -242,16 +217,7 @@ fn zero_features() {
 #[test]
 fn data_length_not_a_whole_number_of_rows() {
     let e = DataView::from_f64(&[1.0, 2.0, 3.0], 2).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            GmmError::DataLength {
-                len: 3,
-                n_features: 2
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, GmmError::DataLength { len: 3, n_features: 2 }), "{e}");
 }
 
 #[test]
@@ -259,32 +225,12 @@ fn non_finite_data_names_row_and_column() {
     let mut x = vec![0.0f64; 12];
     x[7] = f64::NAN;
     let e = DataView::from_f64(&x, 3).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            GmmError::NonFiniteData {
-                row: 2,
-                column: 1,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, GmmError::NonFiniteData { row: 2, column: 1, .. }), "{e}");
     says(&e, &["row 2", "column 1"]);
     let mut y = vec![0.0f32; 12];
     y[11] = f32::NEG_INFINITY;
     let e = DataView::from_f32(&y, 3).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            GmmError::NonFiniteData {
-                row: 3,
-                column: 2,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, GmmError::NonFiniteData { row: 3, column: 2, .. }), "{e}");
 }
 
 #[test]
@@ -316,9 +262,7 @@ fn feature_mismatch_with_the_model_or_the_initial_means() {
         .unwrap()
         .fit(&DataView::from_f64(&x, 2).unwrap())
         .unwrap();
-    let e = model
-        .predict(&DataView::from_f64(&x, 4).unwrap())
-        .unwrap_err();
+    let e = model.predict(&DataView::from_f64(&x, 4).unwrap()).unwrap_err();
     assert!(
         matches!(
             e,
@@ -331,10 +275,7 @@ fn feature_mismatch_with_the_model_or_the_initial_means() {
         "{e}"
     );
     says(&e, &["the model"]);
-    let params = GmmParams::builder(2)
-        .means_init(vec![0.0; 6])
-        .build()
-        .unwrap();
+    let params = GmmParams::builder(2).means_init(vec![0.0; 6]).build().unwrap();
     let e = fit_err(params, &x, 2);
     assert!(
         matches!(
@@ -352,26 +293,14 @@ fn feature_mismatch_with_the_model_or_the_initial_means() {
 #[test]
 fn sample_weights_of_the_wrong_length() {
     let e = SampleWeights::new(&[1.0; 3], 4).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            GmmError::SampleWeightLength {
-                expected: 4,
-                got: 3
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, GmmError::SampleWeightLength { expected: 4, got: 3 }), "{e}");
 }
 
 #[test]
 fn negative_or_non_finite_sample_weight() {
     for w in [-1.0, f64::NAN] {
         let e = SampleWeights::new(&[1.0, w, 1.0], 3).unwrap_err();
-        assert!(
-            matches!(e, GmmError::InvalidSampleWeight { index: 1, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, GmmError::InvalidSampleWeight { index: 1, .. }), "{e}");
     }
     // The same check guards fit_weighted.
     let x = ok_data();
@@ -380,10 +309,7 @@ fn negative_or_non_finite_sample_weight() {
         .unwrap()
         .fit_weighted(&DataView::from_f64(&x, 2).unwrap(), &[-1.0; 20])
         .unwrap_err();
-    assert!(
-        matches!(e, GmmError::InvalidSampleWeight { index: 0, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, GmmError::InvalidSampleWeight { index: 0, .. }), "{e}");
 }
 
 #[test]
@@ -433,10 +359,7 @@ fn non_finite_likelihood_from_overflowing_data() {
         .build()
         .unwrap();
     let e = fit_err(params, &x, 2);
-    assert!(
-        matches!(e, GmmError::NonFiniteLikelihood { iteration: 1 }),
-        "{e}"
-    );
+    assert!(matches!(e, GmmError::NonFiniteLikelihood { iteration: 1 }), "{e}");
     says(&e, &["scale the input data"]);
 }
 
@@ -452,10 +375,7 @@ fn model_file_with_a_wrong_shape() {
     v["covariances"][1] = serde_json::json!([[1.0, 0.0]]);
     let e = GmmModel::from_json(&v.to_string()).unwrap_err();
     let msg = e.to_string();
-    assert!(
-        msg.contains("covariances") && msg.contains("[2, 2, 2]"),
-        "{msg}"
-    );
+    assert!(msg.contains("covariances") && msg.contains("[2, 2, 2]"), "{msg}");
 }
 
 #[test]
@@ -473,10 +393,7 @@ fn model_file_with_a_bad_value() {
     let mut v: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
     v["precisions_cholesky"][0][1][1] = serde_json::json!(-1.0);
     let msg = GmmModel::from_json(&v.to_string()).unwrap_err().to_string();
-    assert!(
-        msg.contains("precisions_cholesky") && msg.contains("index 3"),
-        "{msg}"
-    );
+    assert!(msg.contains("precisions_cholesky") && msg.contains("index 3"), "{msg}");
 }
 
 #[test]

@@ -20,10 +20,7 @@ fn json_round_trip_is_exact_for_every_type() {
         let back = GmmModel::from_json(&text).unwrap();
         // serde_json writes the shortest representation that reads back to the same f64.
         assert_eq!(back, m, "{cov}");
-        assert_eq!(
-            back.predict_proba(&data).unwrap(),
-            m.predict_proba(&data).unwrap()
-        );
+        assert_eq!(back.predict_proba(&data).unwrap(), m.predict_proba(&data).unwrap());
     }
 }
 
@@ -78,16 +75,8 @@ fn json_uses_scikit_learns_names_and_shapes() {
 fn an_initialisation_only_model_writes_its_infinite_lower_bound_as_null() {
     let x = blobs(50, &[0.0, 3.0], 1, 1.0, 3);
     let data = DataView::from_f64(&x, 1).unwrap();
-    let m = GmmParams::builder(2)
-        .max_iter(0)
-        .build()
-        .unwrap()
-        .fit(&data)
-        .unwrap();
+    let m = GmmParams::builder(2).max_iter(0).build().unwrap().fit(&data).unwrap();
     let text = m.to_json();
     assert!(text.contains("\"lower_bound\": null"), "{text}");
-    assert_eq!(
-        GmmModel::from_json(&text).unwrap().lower_bound(),
-        f64::NEG_INFINITY
-    );
+    assert_eq!(GmmModel::from_json(&text).unwrap().lower_bound(), f64::NEG_INFINITY);
 }

@@ -74,22 +74,14 @@ fn cpu_matches_sklearn_from_the_same_start() {
             let checks: [(&str, Vec<f64>, Vec<f64>); 8] = [
                 ("weights", m.weights().to_vec(), flat(&run["weights"])),
                 ("means", m.means().to_vec(), flat(&run["means"])),
-                (
-                    "covariances",
-                    m.covariances().to_vec(),
-                    flat(&run["covariances"]),
-                ),
+                ("covariances", m.covariances().to_vec(), flat(&run["covariances"])),
                 (
                     "precisions_cholesky",
                     m.precisions_cholesky().to_vec(),
                     flat(&run["precisions_cholesky"]),
                 ),
                 ("precisions", m.precisions(), flat(&run["precisions"])),
-                (
-                    "lower_bounds",
-                    m.lower_bounds().to_vec(),
-                    flat(&run["lower_bounds"]),
-                ),
+                ("lower_bounds", m.lower_bounds().to_vec(), flat(&run["lower_bounds"])),
                 (
                     "score_samples",
                     m.score_samples(&data).unwrap(),
@@ -107,16 +99,8 @@ fn cpu_matches_sklearn_from_the_same_start() {
                 worst = worst.max(max_rel(ours, theirs, 1e-3 * scale));
             }
             let scalars = [
-                (
-                    "lower_bound",
-                    m.lower_bound(),
-                    run["lower_bound"].as_f64().unwrap(),
-                ),
-                (
-                    "score",
-                    m.score(&data).unwrap(),
-                    run["score"].as_f64().unwrap(),
-                ),
+                ("lower_bound", m.lower_bound(), run["lower_bound"].as_f64().unwrap()),
+                ("score", m.score(&data).unwrap(), run["score"].as_f64().unwrap()),
                 ("bic", m.bic(&data).unwrap(), run["bic"].as_f64().unwrap()),
                 ("aic", m.aic(&data).unwrap(), run["aic"].as_f64().unwrap()),
             ];
@@ -124,12 +108,7 @@ fn cpu_matches_sklearn_from_the_same_start() {
                 assert_close(&what(field), &[ours], &[theirs], RTOL, 0.0);
                 worst = worst.max(max_rel(&[ours], &[theirs], 0.0));
             }
-            let labels: Vec<f64> = m
-                .predict(&data)
-                .unwrap()
-                .into_iter()
-                .map(|l| l as f64)
-                .collect();
+            let labels: Vec<f64> = m.predict(&data).unwrap().into_iter().map(|l| l as f64).collect();
             assert_eq!(labels, flat(&run["predict"]), "{}", what("predict"));
         }
         worst_by_type.push((name, worst));

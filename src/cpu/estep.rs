@@ -78,10 +78,7 @@ mod tests {
     #[test]
     fn logprob_matches_the_textbook_density_for_every_type() {
         let cases = [
-            (
-                CovarianceType::Full,
-                vec![2.0, 0.6, 0.6, 1.0, 0.5, -0.2, -0.2, 3.0],
-            ),
+            (CovarianceType::Full, vec![2.0, 0.6, 0.6, 1.0, 0.5, -0.2, -0.2, 3.0]),
             (CovarianceType::Tied, vec![2.0, 0.6, 0.6, 1.0]),
             (CovarianceType::Diag, vec![2.0, 1.0, 0.5, 3.0]),
             (CovarianceType::Spherical, vec![2.0, 0.5]),
@@ -94,8 +91,7 @@ mod tests {
                 for (k, &got) in out.iter().enumerate() {
                     let s = m.dense_covariance(k);
                     let mu = [m.means[2 * k], m.means[2 * k + 1]];
-                    let expect =
-                        m.weights[k].ln() + naive_log_density(x, mu, [s[0], s[1], s[2], s[3]]);
+                    let expect = m.weights[k].ln() + naive_log_density(x, mu, [s[0], s[1], s[2], s[3]]);
                     // Two routes through f64 with |value| < 1e3: they agree to ~1e-13 relative.
                     assert!(
                         (got - expect).abs() <= 1e-12 * expect.abs().max(1.0),

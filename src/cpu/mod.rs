@@ -10,7 +10,7 @@ pub(crate) mod reduce;
 
 use rayon::prelude::*;
 
-use crate::backend::{Backend, hash_uniform};
+use crate::backend::{Backend, FitInfo, hash_uniform};
 use crate::data::{DataView, Element, Samples};
 use crate::error::GmmError;
 use crate::mixture::Mixture;
@@ -58,10 +58,10 @@ impl<'a> CpuBackend<'a> {
     /// Makes the tasks' partials match `like`'s shape; allocates only when the shape changes
     /// (so never inside the EM loop after its first pass).
     fn prepare(&mut self, like: &SuffStats) {
-        let ok = self.tasks.first().is_some_and(|t| {
-            t.stats
-                .has_shape(like.kind, like.n_components, like.n_features)
-        });
+        let ok = self
+            .tasks
+            .first()
+            .is_some_and(|t| t.stats.has_shape(like.kind, like.n_components, like.n_features));
         if ok {
             return;
         }
@@ -90,22 +90,8 @@ impl<'a> CpuBackend<'a> {
         let data = self.data;
         let weights = self.sample_weight;
         match data.samples() {
-            Samples::F32(s) => run_tasks(
-                s,
-                data.n_features(),
-                weights,
-                centres,
-                &mut self.tasks,
-                rule,
-            ),
-            Samples::F64(s) => run_tasks(
-                s,
-                data.n_features(),
-                weights,
-                centres,
-                &mut self.tasks,
-                rule,
-            ),
+            Samples::F32(s) => run_tasks(s, data.n_features(), weights, centres, &mut self.tasks, rule),
+            Samples::F64(s) => run_tasks(s, data.n_features(), weights, centres, &mut self.tasks, rule),
         }
         tree_combine(&mut self.tasks, |t| &mut t.stats);
         out.copy_from(&self.tasks[0].stats);
@@ -152,11 +138,7 @@ impl Rule for Nearest<'_> {
 pub(crate) fn nearest<T: Element>(x: &[T], centroids: &[f64], d: usize) -> (usize, f64) {
     let mut best = (0, f64::INFINITY);
     for (k, c) in centroids.chunks_exact(d).enumerate() {
-        let dist: f64 = x
-            .iter()
-            .zip(c)
-            .map(|(&xi, ci)| (xi.to_f64() - ci).powi(2))
-            .sum();
+        let dist: f64 = x.iter().zip(c).map(|(&xi, ci)| (xi.to_f64() - ci).powi(2)).sum();
         if dist < best.1 {
             best = (k, dist);
         }
@@ -219,31 +201,40 @@ fn run_tasks<T: Element, R: Rule>(
 }
 
 impl Backend for CpuBackend<'_> {
-    fn em_statistics(
-        &mut self,
-        mixture: &Mixture,
-        centres: &[f64],
-        stats: &mut SuffStats,
-    ) -> Result<(), GmmError> {
+    fn n_samples(&self) -> usize {
+        self.data.n_samples()
+    }
+
+    fn n_features(&self) -> usize {
+        self.data.n_features()
+    }
+
+    fn gather_rows(&mut self, rows: &[usize], out: &mut [f64]) -> Result<(), GmmError> {
+        for (&i, o) in rows.iter().zip(out.chunks_exact_mut(self.data.n_features())) {
+            self.data.row_into(i, o);
+        }
+        Ok(())
+    }
+
+    fn info(&self) -> FitInfo {
+        FitInfo {
+            backend: "cpu",
+            adapter: None,
+            traffic: None,
+        }
+    }
+
+    fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
         self.pass(centres, stats, &Posterior(mixture));
         Ok(())
     }
 
-    fn label_statistics(
-        &mut self,
-        centroids: &[f64],
-        stats: &mut SuffStats,
-    ) -> Result<(), GmmError> {
+    fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
         self.pass(centroids, stats, &Nearest { centroids });
         Ok(())
     }
 
-    fn random_statistics(
-        &mut self,
-        seed: u64,
-        centres: &[f64],
-        stats: &mut SuffStats,
-    ) -> Result<(), GmmError> {
+    fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
         self.pass(centres, stats, &RandomResp { seed });
         Ok(())
     }

@@ -79,23 +79,15 @@ mod tests {
                 assert!((stats.s0[c] - s0).abs() < 1e-15);
                 for a in 0..d {
                     let s1: f64 = (0..3).map(|i| r(i) * z(i, a)).sum();
-                    assert!(
-                        (stats.s1[c * d + a] - s1).abs() < 1e-14,
-                        "{kind} s1[{c}][{a}]"
-                    );
+                    assert!((stats.s1[c * d + a] - s1).abs() < 1e-14, "{kind} s1[{c}][{a}]");
                     for b in a..d {
                         let s2: f64 = (0..3).map(|i| r(i) * z(i, a) * z(i, b)).sum();
                         let got = match kind {
-                            CovarianceType::Full | CovarianceType::Tied => {
-                                stats.s2[c * 6 + packed_index(a, b, d)]
-                            }
+                            CovarianceType::Full | CovarianceType::Tied => stats.s2[c * 6 + packed_index(a, b, d)],
                             CovarianceType::Diag if a == b => stats.s2[c * d + a],
                             _ => continue,
                         };
-                        assert!(
-                            (got - s2).abs() < 1e-13,
-                            "{kind} s2[{c}][{a}][{b}]: {got} vs {s2}"
-                        );
+                        assert!((got - s2).abs() < 1e-13, "{kind} s2[{c}][{a}][{b}]: {got} vs {s2}");
                     }
                 }
                 if kind == CovarianceType::Spherical {

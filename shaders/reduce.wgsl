@@ -1,0 +1,186 @@
+// The sufficient statistics of one chunk: the GPU twin of src/cpu/reduce.rs.
+//
+// - stats:   per component k, around the centre a_k, with z = x̃ − a_k and r the (weighted)
+//            responsibility: S0 = Σr, S1 = Σr·z, S2 = Σr·z·zᵀ (packed upper triangle, or its diagonal).
+//            It is a tiled matrix product: one workgroup owns (component, WG·T outputs, a block of
+//            BLOCK samples), stages SUB samples at a time in workgroup memory, and every invocation
+//            accumulates T outputs in registers. Each (block) writes one partial row.
+// - combine: sums the partial rows GROUP at a time, in a fixed order, until one row is left.
+//
+// An output e of a component is a product of two entries of the augmented z = (z_0 … z_{d−1}, 1):
+// e = 0 is (d, d) = S0, e = 1 … d is (e − 1, d) = S1, and the rest are the second moments.
+// The host prepends the constants (WG, MAX_D, SUB, T, BLOCK, GROUP, STATS_*) from src/gpu/layout.rs.
+
+struct Chunk {          // Rust twin: gpu::layout::Chunk
+    n_samples: u32,
+    first_lo: u32,
+    first_hi: u32,
+    n_blocks: u32,
+}
+
+struct Pass {           // Rust twin: gpu::layout::Pass
+    n_features: u32,
+    n_components: u32,
+    kind: u32,
+    stats_kind: u32,
+    n_outputs: u32,
+    out_groups: u32,
+    has_weights: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    means_at: u32,
+    centres_at: u32,
+    factors_at: u32,
+    consts_at: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+struct Combine {        // Rust twin: gpu::layout::Combine
+    n_rows: u32,        // partial rows in `src`
+    row_len: u32,       // values per row
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> chunk: Chunk;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> model: array<f32>;
+@group(0) @binding(3) var<storage, read_write> resp: array<f32>;
+@group(0) @binding(4) var<storage, read_write> logp_part: array<f32>;
+@group(0) @binding(6) var<storage, read_write> partials: array<f32>; // n_blocks rows of K·E + 1
+@group(0) @binding(7) var<uniform> job: Pass;
+
+@group(0) @binding(10) var<uniform> combine_params: Combine;
+@group(0) @binding(11) var<storage, read> src: array<f32>;
+@group(0) @binding(12) var<storage, read_write> dst: array<f32>;
+
+var<workgroup> zs: array<f32, SUB * (MAX_D + 1)>; // SUB augmented rows z
+var<workgroup> rs: array<f32, SUB>;               // their responsibilities
+var<workgroup> centre: array<f32, MAX_D>;         // a_k
+
+/// The pair of augmented-z indices whose product is output e (see the file comment);
+/// (d, d) with a zero weight marks an output past the end.
+fn decode(e: u32, d: u32) -> vec2<u32> {
+    if e == 0u {
+        return vec2<u32>(d, d);
+    }
+    if e <= d {
+        return vec2<u32>(e - 1u, d);
+    }
+    var p = e - 1u - d;
+    if job.stats_kind == STATS_DIAG {
+        return vec2<u32>(p, p);
+    }
+    // Row-major packed upper triangle: row i holds d − i entries.
+    var i = 0u;
+    var row_len = d;
+    while p >= row_len {
+        p -= row_len;
+        i++;
+        row_len--;
+    }
+    return vec2<u32>(i, i + p);
+}
+
+@compute @workgroup_size(WG)
+fn stats(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let k_n = job.n_components;
+    let group = wid.y * nwg.x + wid.x;
+    let per_block = k_n * job.out_groups;
+    let b = group / per_block;
+    if b >= chunk.n_blocks {
+        return; // a whole surplus workgroup of the folded grid
+    }
+    let k = (group % per_block) / job.out_groups;
+    let g = group % job.out_groups;
+    let d = job.n_features;
+    let d1 = d + 1u;
+    let n_out = job.n_outputs;
+
+    var pair: array<vec2<u32>, T>;
+    var acc: array<f32, T>;
+    for (var t = 0u; t < T; t++) {
+        let e = g * WG * T + t * WG + lid;
+        pair[t] = decode(min(e, n_out - 1u), d);
+        acc[t] = 0.0;
+    }
+    for (var i = lid; i < d; i += WG) {
+        centre[i] = model[job.centres_at + k * d + i];
+    }
+
+    let start = b * BLOCK;
+    let end = min(start + BLOCK, chunk.n_samples);
+    for (var s0 = start; s0 < end; s0 += SUB) {
+        let count = min(SUB, end - s0);
+        workgroupBarrier(); // the previous rows are used up (and `centre` is written)
+        for (var e = lid; e < SUB * d1; e += WG) {
+            let s = e / d1;
+            let i = e % d1;
+            var v = 0.0;
+            if s < count {
+                if i == d {
+                    v = 1.0;
+                } else {
+                    v = x[(s0 + s) * d + i] - centre[i];
+                }
+            }
+            zs[e] = v;
+        }
+        for (var s = lid; s < SUB; s += WG) {
+            rs[s] = select(0.0, resp[(s0 + s) * k_n + k], s < count);
+        }
+        workgroupBarrier();
+        for (var s = 0u; s < SUB; s++) {
+            let r = rs[s];
+            let row = s * d1;
+            for (var t = 0u; t < T; t++) {
+                acc[t] += r * zs[row + pair[t].x] * zs[row + pair[t].y];
+            }
+        }
+    }
+
+    let row_len = k_n * n_out + 1u;
+    for (var t = 0u; t < T; t++) {
+        let e = g * WG * T + t * WG + lid;
+        if e < n_out {
+            partials[b * row_len + k * n_out + e] = acc[t];
+        }
+    }
+    if k == 0u && g == 0u && lid == 0u {
+        // The block's share of Σ w·log p: the normalise pass's partials for its WG-sample groups.
+        var lp = 0.0;
+        for (var q = start / WG; q < (end + WG - 1u) / WG; q++) {
+            lp += logp_part[q];
+        }
+        partials[b * row_len + row_len - 1u] = lp;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn combine(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    // One invocation per (output row, value): the sum of GROUP consecutive input rows, in order.
+    let index = (wid.y * nwg.x + wid.x) * WG + lid;
+    let row_len = combine_params.row_len;
+    let out_row = index / row_len;
+    let v = index % row_len;
+    let first = out_row * GROUP;
+    if first >= combine_params.n_rows {
+        return;
+    }
+    let last = min(first + GROUP, combine_params.n_rows);
+    var s = 0.0;
+    for (var r = first; r < last; r++) {
+        s += src[r * row_len + v];
+    }
+    dst[out_row * row_len + v] = s;
+}

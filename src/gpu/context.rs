@@ -1,0 +1,239 @@
+//! The GPU context: a wgpu device and queue, either created here (a high-performance adapter,
+//! honouring WGPU_BACKEND and WGPU_ADAPTER_NAME) or wrapped from the caller's.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::error::GmmError;
+use crate::gpu::layout;
+use crate::gpu::pipelines::Pipelines;
+
+/// A wgpu device and queue to fit on, with what the kernels need to know about them.
+#[derive(Clone, Debug)]
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    pub(crate) limits: wgpu::Limits,
+    /// Set by the device-lost callback (only on contexts created here).
+    lost: Arc<Mutex<Option<String>>>,
+    /// The first uncaptured wgpu error (only on contexts created here; wgpu's default handler panics).
+    uncaptured: Arc<Mutex<Option<String>>>,
+    /// The compute pipelines, built on first use and then reused by every fit on this context.
+    pipelines: Arc<OnceLock<Pipelines>>,
+}
+
+impl GpuContext {
+    /// Creates a context on the best adapter: Vulkan, Metal or DX12 (or the backends named by
+    /// WGPU_BACKEND), high-performance first, or the adapter whose name contains WGPU_ADAPTER_NAME.
+    /// The device gets the adapter's own limits, so large storage bindings are available.
+    pub fn new() -> Result<Self, GmmError> {
+        let backends =
+            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12);
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(wanted) => {
+                let wanted_lower = wanted.to_lowercase();
+                let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lower))
+                    .ok_or_else(|| GmmError::NoAdapter {
+                        detail: format!("WGPU_ADAPTER_NAME='{wanted}' matches none of {names:?} on {backends:?}"),
+                    })?
+            }
+            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            }))
+            .map_err(|e| GmmError::NoAdapter {
+                detail: format!("backends {backends:?}: {e}"),
+            })?,
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        check_limits(&limits)?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gmm-gpu device"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| GmmError::RequestDevice {
+            adapter: info.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let lost = Arc::new(Mutex::new(None));
+        let lost_in_callback = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = lost_in_callback.lock() {
+                *slot = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        let uncaptured = Arc::new(Mutex::new(None));
+        let uncaptured_in_handler = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+            log::error!("wgpu: {error}");
+            if let Ok(mut slot) = uncaptured_in_handler.lock() {
+                slot.get_or_insert_with(|| error.to_string());
+            }
+        }));
+        let ctx = Self {
+            limits: device.limits(),
+            device,
+            queue,
+            info,
+            lost,
+            uncaptured,
+            pipelines: Arc::default(),
+        };
+        log::info!("GPU context on {}", ctx.adapter_name());
+        Ok(ctx)
+    }
+
+    /// Wraps the caller's device and queue (for embedding in an existing wgpu program). The device's
+    /// own limits are used; `adapter_info` only names the adapter in logs and in fitted models.
+    pub fn from_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        adapter_info: wgpu::AdapterInfo,
+    ) -> Result<Self, GmmError> {
+        let limits = device.limits();
+        check_limits(&limits)?;
+        Ok(Self {
+            device,
+            queue,
+            info: adapter_info,
+            limits,
+            lost: Arc::new(Mutex::new(None)),
+            uncaptured: Arc::new(Mutex::new(None)),
+            pipelines: Arc::default(),
+        })
+    }
+
+    /// The pipelines, built once per context.
+    pub(crate) fn pipelines(&self) -> Result<&Pipelines, GmmError> {
+        if let Some(p) = self.pipelines.get() {
+            return Ok(p);
+        }
+        let built = Pipelines::new(self)?;
+        Ok(self.pipelines.get_or_init(|| built))
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The adapter's description.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// "name (backend, device type)", as logged and stored in fitted models.
+    pub fn adapter_name(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    /// Fails if the device was lost or wgpu reported an uncaptured error since the last check.
+    pub(crate) fn check_health(&self) -> Result<(), GmmError> {
+        if let Some(reason) = self.lost.lock().ok().and_then(|s| s.clone()) {
+            return Err(GmmError::DeviceLost { reason });
+        }
+        if let Some(message) = self.uncaptured.lock().ok().and_then(|mut s| s.take()) {
+            return Err(classify(&message));
+        }
+        Ok(())
+    }
+
+    /// Waits for the queue to finish; device loss and errors come back typed.
+    pub(crate) fn wait(&self) -> Result<(), GmmError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GmmError::DeviceLost { reason: e.to_string() })?;
+        self.check_health()
+    }
+
+    /// Runs `f` inside out-of-memory and validation error scopes, turning what they catch into errors.
+    pub(crate) fn scoped<R>(&self, what: &'static str, bytes: u64, f: impl FnOnce() -> R) -> Result<R, GmmError> {
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let out = f();
+        if let Some(e) = pollster::block_on(oom.pop()) {
+            log::error!("wgpu out of memory: {e}");
+            return Err(GmmError::GpuOutOfMemory { what, bytes });
+        }
+        if let Some(e) = pollster::block_on(validation.pop()) {
+            return Err(classify(&e.to_string()));
+        }
+        Ok(out)
+    }
+}
+
+/// An uncaptured error's text, typed: out-of-memory is the caller's to fix, anything else is ours.
+fn classify(message: &str) -> GmmError {
+    if message.to_lowercase().contains("out of memory") {
+        GmmError::GpuOutOfMemory {
+            what: "a GPU resource",
+            bytes: 0,
+        }
+    } else {
+        GmmError::GpuInternal {
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The kernels' needs against the device's limits.
+fn check_limits(limits: &wgpu::Limits) -> Result<(), GmmError> {
+    let workgroup_bytes = 4 * u64::from(
+        layout::PANEL.max(layout::SUB * (layout::MAX_GPU_FEATURES as u32 + 1) + layout::SUB)
+            + 2 * layout::MAX_GPU_FEATURES as u32
+            + layout::WG,
+    );
+    let checks: [(&'static str, u64, u64); 5] = [
+        (
+            "max_compute_invocations_per_workgroup",
+            u64::from(layout::WG),
+            u64::from(limits.max_compute_invocations_per_workgroup),
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            u64::from(layout::WG),
+            u64::from(limits.max_compute_workgroup_size_x),
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            workgroup_bytes,
+            u64::from(limits.max_compute_workgroup_storage_size),
+        ),
+        (
+            "max_storage_buffers_per_shader_stage",
+            7,
+            u64::from(limits.max_storage_buffers_per_shader_stage),
+        ),
+        (
+            "max_storage_buffer_binding_size",
+            1 << 20,
+            limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
+        ),
+    ];
+    for (limit, needed, granted) in checks {
+        if granted < needed {
+            return Err(GmmError::LimitsTooSmall { limit, needed, granted });
+        }
+    }
+    Ok(())
+}

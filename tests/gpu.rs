@@ -1,0 +1,321 @@
+//! The GPU path against the f64 CPU path, from the same start: f32 on the device against f64 on
+//! the host. Runs on any wgpu adapter (lavapipe in CI); with CI=true a missing adapter fails.
+
+mod common;
+
+use common::{assert_close, blobs, gpu};
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, GmmParamsBuilder, InitMethod};
+
+/// f32 against f64 after 30 EM iterations: the bound. Each iteration's statistics carry
+/// f32 rounding (~1e-7 relative per sum, ~1e-6 after a 2048-sample block) that EM contracts.
+const PARAM_RTOL: f64 = 1e-4;
+/// The mean log-likelihood per sample: the bound.
+const LB_ATOL: f64 = 1e-5;
+
+/// A starting point both paths share: the CPU's k-means initialisation, given to both as user
+/// parameters, so that nothing but the E-step and statistics differ.
+fn shared_start(data: &DataView, k: usize, cov: CovarianceType) -> GmmParamsBuilder {
+    let init = GmmParams::builder(k)
+        .covariance_type(cov)
+        .max_iter(0)
+        .seed(3)
+        .build()
+        .unwrap()
+        .fit(data)
+        .unwrap();
+    GmmParams::builder(k)
+        .covariance_type(cov)
+        .weights_init(init.weights().to_vec())
+        .means_init(init.means().to_vec())
+        .precisions_init(init.precisions())
+}
+
+/// Weights, means, covariances and the lower bound of two fits agree within the tolerances.
+fn assert_same_fit(what: &str, gpu: &GmmModel, cpu: &GmmModel) {
+    let scale = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    assert_close(
+        &format!("{what}: weights"),
+        gpu.weights(),
+        cpu.weights(),
+        PARAM_RTOL,
+        0.0,
+    );
+    // Means and covariances can have entries near zero: an absolute floor of PARAM_RTOL times the
+    // array's largest magnitude.
+    let (gm, cm) = (gpu.means(), cpu.means());
+    assert_close(&format!("{what}: means"), gm, cm, PARAM_RTOL, PARAM_RTOL * scale(cm));
+    let (gc, cc) = (gpu.covariances(), cpu.covariances());
+    assert_close(
+        &format!("{what}: covariances"),
+        gc,
+        cc,
+        PARAM_RTOL,
+        PARAM_RTOL * scale(cc),
+    );
+    assert_close(
+        &format!("{what}: lower bound"),
+        &[gpu.lower_bound()],
+        &[cpu.lower_bound()],
+        0.0,
+        LB_ATOL,
+    );
+    assert_eq!(gpu.n_iter(), cpu.n_iter(), "{what}: iterations");
+}
+
+/// Three overlapping 2-D blobs with different shapes.
+fn three_blobs(n: usize, seed: u64) -> Vec<f64> {
+    let mut x = blobs(n, &[0.0, 0.0, 3.0, 1.0, -1.0, 3.5], 2, 1.0, seed);
+    x.iter_mut().step_by(3).for_each(|v| *v *= 1.5);
+    x
+}
+
+#[test]
+fn gpu_matches_cpu_at_awkward_sizes_for_every_type() {
+    let Some(ctx) = gpu() else { return };
+    for n in [2usize, 255, 257, 10_007] {
+        let x = three_blobs(n, n as u64);
+        let data = DataView::from_f64(&x, 2).unwrap();
+        let k = n.min(3);
+        for cov in CovarianceType::ALL {
+            // Forced chunks of 64 samples: 1, 4, 5 and 157 chunks.
+            let params = shared_start(&data, k, cov)
+                .tol(0.0)
+                .max_iter(30)
+                .chunk_size(64)
+                .build()
+                .unwrap();
+            let cpu = params.fit(&data).unwrap();
+            let gpu = params.fit_on(ctx, &data).unwrap();
+            assert_eq!(gpu.backend(), "gpu");
+            assert_same_fit(&format!("N={n} {cov}"), &gpu, &cpu);
+        }
+    }
+}
+
+#[test]
+fn gpu_matches_cpu_across_blocks_and_combine_levels() {
+    let Some(ctx) = gpu() else { return };
+    // 140,001 samples in one chunk: 69 blocks of 2048, so the combine tree has two levels.
+    let x = three_blobs(140_001, 5);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in [CovarianceType::Full, CovarianceType::Spherical] {
+        let params = shared_start(&data, 3, cov).tol(0.0).max_iter(5).build().unwrap();
+        assert_same_fit(
+            &format!("N=140001 {cov}"),
+            &params.fit_on(ctx, &data).unwrap(),
+            &params.fit(&data).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn data_offset_by_ten_thousand_standard_deviations() {
+    let Some(ctx) = gpu() else { return };
+    let mut x = three_blobs(3000, 9);
+    x.iter_mut().for_each(|v| *v += 1e4);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let params = shared_start(&data, 3, cov)
+            .tol(0.0)
+            .max_iter(30)
+            .chunk_size(1000)
+            .build()
+            .unwrap();
+        assert_same_fit(
+            &format!("offset 1e4 {cov}"),
+            &params.fit_on(ctx, &data).unwrap(),
+            &params.fit(&data).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn a_component_that_receives_no_samples() {
+    let Some(ctx) = gpu() else { return };
+    let x = three_blobs(600, 10);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        // Component 2 starts 1e3 standard deviations from every sample: its responsibilities underflow.
+        let precisions = match cov {
+            CovarianceType::Full => [1.0, 0.0, 0.0, 1.0].repeat(3),
+            CovarianceType::Tied => vec![1.0, 0.0, 0.0, 1.0],
+            CovarianceType::Diag => vec![1.0; 6],
+            CovarianceType::Spherical => vec![1.0; 3],
+        };
+        let params = GmmParams::builder(3)
+            .covariance_type(cov)
+            .weights_init(vec![0.45, 0.45, 0.1])
+            .means_init(vec![0.0, 0.0, 3.0, 2.0, 1000.0, 1000.0])
+            .precisions_init(precisions)
+            .tol(0.0)
+            .max_iter(10)
+            .build()
+            .unwrap();
+        let (g, c) = (params.fit_on(ctx, &data).unwrap(), params.fit(&data).unwrap());
+        for m in [&g, &c] {
+            assert!(
+                m.weights()
+                    .iter()
+                    .chain(m.means())
+                    .chain(m.covariances())
+                    .all(|v| v.is_finite()),
+                "{cov}: NaN"
+            );
+        }
+        assert_same_fit(&format!("empty component {cov}"), &g, &c);
+        // Nothing moved it: it keeps its mean, and (but for tied) its covariance is reg_covar·I.
+        assert_eq!(&g.means()[4..], &[1000.0, 1000.0], "{cov}");
+        if cov != CovarianceType::Tied {
+            assert_close(
+                &format!("{cov}: empty covariance"),
+                &g.covariance_matrix(2),
+                &[1e-6, 0.0, 0.0, 1e-6],
+                1e-9,
+                0.0,
+            );
+        }
+    }
+}
+
+#[test]
+fn sixty_four_features_and_sixty_four_components() {
+    let Some(ctx) = gpu() else { return };
+    // d = 64, K = 64: every E-step invocation loops d²/2 = 2080 times and the statistics pass has
+    // 2145 outputs per component, so a kernel that ignored lavapipe's loop cap would go wrong here.
+    let (d, k, n) = (64, 64, 64 * 100);
+    let centres: Vec<f64> = (0..k * d)
+        .map(|i| (((i * 7919) % 97) as f64 / 97.0 - 0.5) * 12.0)
+        .collect();
+    let x = blobs(n, &centres, d, 1.0, 64);
+    let data = DataView::from_f64(&x, d).unwrap();
+    for cov in [CovarianceType::Full, CovarianceType::Diag] {
+        let params = shared_start(&data, k, cov)
+            .reg_covar(1e-3)
+            .tol(0.0)
+            .max_iter(3)
+            .build()
+            .unwrap();
+        assert_same_fit(
+            &format!("d=64 K=64 {cov}"),
+            &params.fit_on(ctx, &data).unwrap(),
+            &params.fit(&data).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn gpu_initialisations_match_the_cpus() {
+    let Some(ctx) = gpu() else { return };
+    let x = blobs(3001, &[0.0, 0.0, 8.0, 0.0, 0.0, 8.0], 2, 1.0, 12);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for init in [
+        InitMethod::KMeans,
+        InitMethod::KMeansPlusPlus,
+        InitMethod::Random,
+        InitMethod::RandomFromData,
+    ] {
+        let params = GmmParams::builder(3)
+            .init_method(init)
+            .max_iter(0)
+            .seed(4)
+            .chunk_size(500)
+            .build()
+            .unwrap();
+        let (g, c) = (params.fit_on(ctx, &data).unwrap(), params.fit(&data).unwrap());
+        // The same seed makes the same choices on both; k-means and random responsibilities then sum in f32.
+        assert_close(&format!("{init}: means"), g.means(), c.means(), 1e-5, 1e-5);
+        assert_close(&format!("{init}: weights"), g.weights(), c.weights(), 1e-5, 0.0);
+        assert_close(
+            &format!("{init}: covariances"),
+            g.covariances(),
+            c.covariances(),
+            1e-4,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn gpu_predictions_match_the_cpus() {
+    let Some(ctx) = gpu() else { return };
+    let x = three_blobs(5000, 13);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let m = GmmParams::builder(3)
+            .covariance_type(cov)
+            .build()
+            .unwrap()
+            .fit(&data)
+            .unwrap();
+        // f32 log-densities of magnitude < 40: ~1e-5 absolute.
+        assert_close(
+            &format!("{cov} score_samples"),
+            &m.score_samples_on(ctx, &data).unwrap(),
+            &m.score_samples(&data).unwrap(),
+            1e-6,
+            2e-5,
+        );
+        assert_close(
+            &format!("{cov} predict_proba"),
+            &m.predict_proba_on(ctx, &data).unwrap(),
+            &m.predict_proba(&data).unwrap(),
+            0.0,
+            2e-5,
+        );
+        // Labels agree except where two components are within f32 rounding of a tie.
+        let (gl, cl) = (m.predict_on(ctx, &data).unwrap(), m.predict(&data).unwrap());
+        let proba = m.predict_proba(&data).unwrap();
+        for (i, (a, b)) in gl.iter().zip(&cl).enumerate() {
+            if a != b {
+                let gap = (proba[i * 3 + a] - proba[i * 3 + b]).abs();
+                assert!(
+                    gap < 1e-4,
+                    "{cov}: sample {i}: GPU label {a}, CPU label {b}, responsibilities differ by {gap}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn weighted_fits_match() {
+    let Some(ctx) = gpu() else { return };
+    let x = three_blobs(1000, 14);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    let w: Vec<f64> = (0..1000).map(|i| ((i * 31) % 7) as f64 / 3.0).collect();
+    let params = shared_start(&data, 3, CovarianceType::Full)
+        .tol(0.0)
+        .max_iter(20)
+        .chunk_size(300)
+        .build()
+        .unwrap();
+    let cpu = params.fit_weighted(&data, &w).unwrap();
+    let gpu = gmm_gpu::GaussianMixture::on_gpu(params.clone(), ctx.clone())
+        .fit_weighted(&data, &w)
+        .unwrap()
+        .clone();
+    assert_same_fit("weighted", &gpu, &cpu);
+}
+
+#[test]
+fn readback_per_iteration_does_not_grow_with_n() {
+    let Some(ctx) = gpu() else { return };
+    let traffic = |n: usize| {
+        let x = three_blobs(n, 15);
+        let data = DataView::from_f64(&x, 2).unwrap();
+        let m = shared_start(&data, 3, CovarianceType::Full)
+            .tol(0.0)
+            .max_iter(2)
+            .build()
+            .unwrap()
+            .fit_on(ctx, &data)
+            .unwrap();
+        m.traffic().expect("a GPU fit records its traffic")
+    };
+    let (small, large) = (traffic(5_000), traffic(50_000));
+    // One chunk either way: K·(1 + d + d(d+1)/2) + 1 = 3·6 + 1 = 19 floats come back.
+    assert_eq!(small.bytes_read_back, 19 * 4);
+    assert_eq!(large.bytes_read_back, small.bytes_read_back);
+    assert_eq!(large.bytes_uploaded, small.bytes_uploaded);
+    println!("traffic per iteration, N = 5,000 and 50,000: {small:?} / {large:?}");
+}
