@@ -640,8 +640,8 @@ impl GpuBackend<'_> {
             let used = &self.centres_used[c * d..(c + 1) * d];
             let delta = |i: usize| used[i] - centres[c * d + i];
             out.s0[c] = s0;
-            for i in 0..d {
-                out.s1[c * d + i] = s1[i] + s0 * delta(i);
+            for (i, (o, &s)) in out.s1[c * d..(c + 1) * d].iter_mut().zip(s1).enumerate() {
+                *o = s + s0 * delta(i);
             }
             let moved =
                 |i: usize, j: usize, s2ij: f64| s2ij + delta(i) * s1[j] + s1[i] * delta(j) + s0 * delta(i) * delta(j);
