@@ -1,0 +1,173 @@
+//! Embedding: the caller owns the wgpu device, the queue and the buffer that holds the data; the
+//! crate fits from that buffer in place.
+
+mod common;
+
+use common::{assert_close, blobs, gpu};
+use gmm_gpu::{CovarianceType, DataView, GmmError, GmmParams, GpuContext, InitMethod};
+
+/// The caller's own device, made with wgpu directly (not through the crate), or None when the
+/// machine has no adapter (the shared helper then decides whether that fails the test).
+fn own_device() -> Option<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
+    gpu()?;
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::PRIMARY;
+    let instance = wgpu::Instance::new(desc);
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).ok()?;
+    let info = adapter.get_info();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("the caller's device"),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .ok()?;
+    Some((device, queue, info))
+}
+
+/// Uploads f32 samples into a buffer of the caller's, with the given usages.
+fn callers_buffer(device: &wgpu::Device, queue: &wgpu::Queue, x: &[f32], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("the caller's samples"),
+        size: (x.len() * 4) as u64,
+        usage: usage | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    queue.write_buffer(&buffer, 0, bytemuck::cast_slice(x));
+    queue.submit([]);
+    buffer
+}
+
+#[test]
+fn fits_from_the_callers_buffer_without_reading_it_back() {
+    let Some((device, queue, info)) = own_device() else {
+        return;
+    };
+    let x: Vec<f32> = blobs(4099, &[0.0, 0.0, 6.0, 1.0, -2.0, 5.0], 2, 1.0, 21)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    // STORAGE only, no COPY_SRC: the crate could not copy this buffer back if it tried.
+    let buffer = callers_buffer(&device, &queue, &x, wgpu::BufferUsages::STORAGE);
+    let ctx = GpuContext::from_device(device, queue, info).unwrap();
+    for cov in CovarianceType::ALL {
+        // The 'random' initialisation runs on the GPU and reads no rows.
+        let params = GmmParams::builder(3)
+            .covariance_type(cov)
+            .init_method(InitMethod::Random)
+            .seed(5)
+            .tol(0.0)
+            .max_iter(30)
+            .chunk_size(1000)
+            .build()
+            .unwrap();
+        let embedded = params.fit_buffer(&ctx, &buffer, 4099, 2).unwrap();
+        let traffic = embedded.traffic().unwrap();
+        // Five chunks of K·(1 + d + S2) + 1 floats per iteration, and nothing else.
+        let s2 = if matches!(cov, CovarianceType::Full | CovarianceType::Tied) {
+            3
+        } else {
+            2
+        };
+        assert_eq!(traffic.bytes_read_back, 5 * 4 * (3 * (1 + 2 + s2) + 1) as u64, "{cov}");
+        // The same fit from host memory, on the CPU, from the same (hashed) random start.
+        let data = DataView::from_f32(&x, 2).unwrap();
+        let cpu = params.fit(&data).unwrap();
+        let scale = cpu.means().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert_close(&format!("{cov} weights"), embedded.weights(), cpu.weights(), 1e-4, 0.0);
+        assert_close(
+            &format!("{cov} means"),
+            embedded.means(),
+            cpu.means(),
+            1e-4,
+            1e-4 * scale,
+        );
+        assert_close(
+            &format!("{cov} lower bound"),
+            &[embedded.lower_bound()],
+            &[cpu.lower_bound()],
+            0.0,
+            1e-5,
+        );
+        assert_eq!(embedded.adapter(), Some(ctx.adapter_name().as_str()));
+    }
+}
+
+#[test]
+fn k_means_init_reads_a_few_rows_when_allowed() {
+    let Some((device, queue, info)) = own_device() else {
+        return;
+    };
+    let x: Vec<f32> = blobs(3000, &[0.0, 0.0, 8.0, 0.0, 0.0, 8.0], 2, 1.0, 22)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let readable = callers_buffer(
+        &device,
+        &queue,
+        &x,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+    );
+    let sealed = callers_buffer(&device, &queue, &x, wgpu::BufferUsages::STORAGE);
+    let ctx = GpuContext::from_device(device, queue, info).unwrap();
+    let params = GmmParams::builder(3).seed(1).build().unwrap();
+    let embedded = params.fit_buffer(&ctx, &readable, 3000, 2).unwrap();
+    let from_host = params.fit_on(&ctx, &DataView::from_f32(&x, 2).unwrap()).unwrap();
+    // The same seed rows and the same kernels; only the host data's centring differs (f32 rounding).
+    assert_close("k-means init means", embedded.means(), from_host.means(), 1e-4, 1e-4);
+    let err = params.fit_buffer(&ctx, &sealed, 3000, 2).unwrap_err();
+    assert!(
+        matches!(&err, GmmError::GpuBuffer { problem } if problem.contains("COPY_SRC")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_buffer_too_small_or_without_storage_is_a_typed_error() {
+    let Some((device, queue, info)) = own_device() else {
+        return;
+    };
+    let x = vec![0.5f32; 200];
+    let storage = callers_buffer(&device, &queue, &x, wgpu::BufferUsages::STORAGE);
+    let no_storage = callers_buffer(&device, &queue, &x, wgpu::BufferUsages::COPY_SRC);
+    let ctx = GpuContext::from_device(device, queue, info).unwrap();
+    let params = GmmParams::builder(2).init_method(InitMethod::Random).build().unwrap();
+    let err = params.fit_buffer(&ctx, &storage, 101, 2).unwrap_err();
+    assert!(
+        matches!(&err, GmmError::GpuBuffer { problem } if problem.contains("800 bytes") && problem.contains("808")),
+        "{err}"
+    );
+    let err = params.fit_buffer(&ctx, &no_storage, 100, 2).unwrap_err();
+    assert!(
+        matches!(&err, GmmError::GpuBuffer { problem } if problem.contains("STORAGE")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_device_below_the_kernels_limits_is_refused() {
+    let Some(_) = gpu() else { return };
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::PRIMARY;
+    let instance = wgpu::Instance::new(desc);
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).unwrap();
+    let mut limits = wgpu::Limits::downlevel_defaults();
+    limits.max_storage_buffers_per_shader_stage = 4; // the kernels bind 7
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("a small device"),
+        required_limits: limits,
+        ..Default::default()
+    }))
+    .unwrap();
+    let err = GpuContext::from_device(device, queue, adapter.get_info()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GmmError::LimitsTooSmall {
+                limit: "max_storage_buffers_per_shader_stage",
+                needed: 7,
+                granted: 4
+            }
+        ),
+        "{err}"
+    );
+}
