@@ -1,19 +1,21 @@
-//! Criterion benchmark of one EM iteration (E-step, statistics and M-step) of the CPU path at
-//! N = 100,000, d = 8, K = 8, for full and diagonal covariances.
+//! Criterion benchmarks of EM iterations (E-step, statistics and M-step) at d = 8, K = 8, full and
+//! diagonal covariances: the CPU path at N = 100,000 and 1,000,000, and the GPU path at 1,000,000.
+//!
+//! A GPU fit also uploads the data and builds its buffers, so the GPU group times fits of 1 and of
+//! 6 iterations from the same start: one iteration costs (t6 − t1) / 5.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gmm_gpu::{CovarianceType, DataView, GmmParams};
+use gmm_gpu::{CovarianceType, DataView, GmmParams, GpuContext};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
-const N: usize = 100_000;
 const D: usize = 8;
 const K: usize = 8;
 
-fn data() -> Vec<f64> {
+fn data(n: usize) -> Vec<f64> {
     let mut rng = StdRng::seed_from_u64(1);
-    (0..N * D)
+    (0..n * D)
         .map(|i| {
             let k = (i / D) % K;
             let z: f64 = StandardNormal.sample(&mut rng);
@@ -22,8 +24,8 @@ fn data() -> Vec<f64> {
         .collect()
 }
 
-/// Parameters that start EM exactly where we say, so that max_iter = 1 is one iteration and nothing else.
-fn one_iteration(cov: CovarianceType) -> GmmParams {
+/// Parameters that start EM exactly where we say, so that max_iter = T is T iterations and nothing else.
+fn iterations(cov: CovarianceType, t: usize) -> GmmParams {
     let means: Vec<f64> = (0..K * D)
         .map(|i| 4.0 * (((i / D) * 7 + i % D) % 5) as f64 + 0.3)
         .collect();
@@ -37,7 +39,7 @@ fn one_iteration(cov: CovarianceType) -> GmmParams {
     };
     GmmParams::builder(K)
         .covariance_type(cov)
-        .max_iter(1)
+        .max_iter(t)
         .tol(0.0)
         .weights_init(vec![1.0 / K as f64; K])
         .means_init(means)
@@ -46,17 +48,43 @@ fn one_iteration(cov: CovarianceType) -> GmmParams {
         .expect("valid parameters")
 }
 
-fn bench(c: &mut Criterion) {
-    let x = data();
+fn bench_cpu(c: &mut Criterion) {
+    for n in [100_000, 1_000_000] {
+        let x = data(n);
+        let view = DataView::from_f64(&x, D).expect("finite data");
+        let mut group = c.benchmark_group(format!("cpu_em_iteration_n{}k_d8_k8", n / 1000));
+        group.sample_size(10);
+        for cov in [CovarianceType::Full, CovarianceType::Diag] {
+            let params = iterations(cov, 1);
+            group.bench_function(cov.as_str(), |b| b.iter(|| params.fit(&view).expect("fit")));
+        }
+        group.finish();
+    }
+}
+
+fn bench_gpu(c: &mut Criterion) {
+    let ctx = match GpuContext::new() {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("gpu benchmarks not run: {e}");
+            return;
+        }
+    };
+    eprintln!("gpu benchmarks on {}", ctx.adapter_name());
+    let x = data(1_000_000);
     let view = DataView::from_f64(&x, D).expect("finite data");
-    let mut group = c.benchmark_group("cpu_em_iteration_n100k_d8_k8");
-    group.sample_size(20);
+    let mut group = c.benchmark_group("gpu_em_n1000k_d8_k8");
+    group.sample_size(10);
     for cov in [CovarianceType::Full, CovarianceType::Diag] {
-        let params = one_iteration(cov);
-        group.bench_function(cov.as_str(), |b| b.iter(|| params.fit(&view).expect("fit")));
+        for t in [1, 6] {
+            let params = iterations(cov, t);
+            group.bench_function(format!("{cov}_{t}_iterations"), |b| {
+                b.iter(|| params.fit_on(&ctx, &view).expect("fit"))
+            });
+        }
     }
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench_cpu, bench_gpu);
 criterion_main!(benches);

@@ -31,9 +31,9 @@ struct Pass {           // Rust twin: gpu::layout::Pass
     centres_at: u32,
     factors_at: u32,
     consts_at: u32,
+    out_slots: u32,     // output slots per workgroup of the statistics pass
+    lanes: u32,         // sample lanes per workgroup of the statistics pass
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> chunk: Chunk;
@@ -65,14 +65,16 @@ fn logprob(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    // One workgroup: one component k and a tile of WG samples, one sample per invocation.
+    // One workgroup: one component k and a tile of WG samples, one sample per invocation. The K
+    // workgroups of a tile are adjacent in the grid, so they run together and share its rows in cache.
     let n_tiles = (chunk.n_samples + WG - 1u) / WG;
     let group = group_index(wid, nwg);
-    let k = group / n_tiles;
-    if k >= job.n_components {
+    let k = group % job.n_components;
+    let tile = group / job.n_components;
+    if tile >= n_tiles {
         return; // a whole surplus workgroup of the folded grid
     }
-    let n = (group % n_tiles) * WG + lid;
+    let n = tile * WG + lid;
     let in_chunk = n < chunk.n_samples;
     let d = job.n_features;
 

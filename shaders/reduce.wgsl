@@ -2,14 +2,15 @@
 //
 // - stats:   per component k, around the centre a_k, with z = x̃ − a_k and r the (weighted)
 //            responsibility: S0 = Σr, S1 = Σr·z, S2 = Σr·z·zᵀ (packed upper triangle, or its diagonal).
-//            It is a tiled matrix product: one workgroup owns (component, WG·T outputs, a block of
-//            BLOCK samples), stages SUB samples at a time in workgroup memory, and every invocation
-//            accumulates T outputs in registers. Each (block) writes one partial row.
+//            It is a tiled matrix product: one workgroup owns (component, up to WG·T outputs, a block
+//            of BLOCK samples), stages rows of z in workgroup memory, and every invocation
+//            accumulates T outputs in registers over its share of the rows. Each block writes one
+//            partial row.
 // - combine: sums the partial rows GROUP at a time, in a fixed order, until one row is left.
 //
 // An output e of a component is a product of two entries of the augmented z = (z_0 … z_{d−1}, 1):
 // e = 0 is (d, d) = S0, e = 1 … d is (e − 1, d) = S1, and the rest are the second moments.
-// The host prepends the constants (WG, MAX_D, SUB, T, BLOCK, GROUP, STATS_*) from src/gpu/layout.rs.
+// The host prepends the constants (WG, MAX_D, STAGE, SUB_MAX, T, BLOCK, GROUP, STATS_*) from src/gpu/layout.rs.
 
 struct Chunk {          // Rust twin: gpu::layout::Chunk
     n_samples: u32,
@@ -32,9 +33,9 @@ struct Pass {           // Rust twin: gpu::layout::Pass
     centres_at: u32,
     factors_at: u32,
     consts_at: u32,
+    out_slots: u32,     // output slots per workgroup of the statistics pass
+    lanes: u32,         // sample lanes per workgroup of the statistics pass
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 struct Combine {        // Rust twin: gpu::layout::Combine
@@ -56,12 +57,12 @@ struct Combine {        // Rust twin: gpu::layout::Combine
 @group(0) @binding(11) var<storage, read> src: array<f32>;
 @group(0) @binding(12) var<storage, read_write> dst: array<f32>;
 
-var<workgroup> zs: array<f32, SUB * (MAX_D + 1)>; // SUB augmented rows z
-var<workgroup> rs: array<f32, SUB>;               // their responsibilities
-var<workgroup> centre: array<f32, MAX_D>;         // a_k
+var<workgroup> zs: array<f32, STAGE>;   // up to SUB_MAX augmented rows z, d + 1 values each
+var<workgroup> rs: array<f32, SUB_MAX>; // their responsibilities
+var<workgroup> centre: array<f32, MAX_D>; // a_k
+var<workgroup> lanes_out: array<f32, WG * T>; // the sample lanes' sums, added in a fixed order
 
-/// The pair of augmented-z indices whose product is output e (see the file comment);
-/// (d, d) with a zero weight marks an output past the end.
+/// The pair of augmented-z indices whose product is output e (see the file comment).
 fn decode(e: u32, d: u32) -> vec2<u32> {
     if e == 0u {
         return vec2<u32>(d, d);
@@ -90,6 +91,9 @@ fn stats(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    // One workgroup: (block b, component k, output group g). Its invocations form `out_slots`
+    // output slots (T outputs each, in registers) times `lanes` sample lanes: when a component has
+    // few outputs, the lanes share the samples instead of idling, and are summed at the end.
     let k_n = job.n_components;
     let group = wid.y * nwg.x + wid.x;
     let per_block = k_n * job.out_groups;
@@ -102,11 +106,17 @@ fn stats(
     let d = job.n_features;
     let d1 = d + 1u;
     let n_out = job.n_outputs;
+    let slots = job.out_slots;
+    let lanes = job.lanes;
+    let slot = lid % slots;
+    let lane = lid / slots;
+    // Rows staged at once: as many as fit STAGE (fewer barriers per sample for small d).
+    let sub = min(SUB_MAX, STAGE / d1);
 
     var pair: array<vec2<u32>, T>;
     var acc: array<f32, T>;
     for (var t = 0u; t < T; t++) {
-        let e = g * WG * T + t * WG + lid;
+        let e = (g * T + t) * slots + slot;
         pair[t] = decode(min(e, n_out - 1u), d);
         acc[t] = 0.0;
     }
@@ -116,40 +126,48 @@ fn stats(
 
     let start = b * BLOCK;
     let end = min(start + BLOCK, chunk.n_samples);
-    for (var s0 = start; s0 < end; s0 += SUB) {
-        let count = min(SUB, end - s0);
+    for (var s0 = start; s0 < end; s0 += sub) {
+        let count = min(sub, end - s0);
         workgroupBarrier(); // the previous rows are used up (and `centre` is written)
-        for (var e = lid; e < SUB * d1; e += WG) {
+        for (var e = lid; e < count * d1; e += WG) {
             let s = e / d1;
             let i = e % d1;
-            var v = 0.0;
-            if s < count {
-                if i == d {
-                    v = 1.0;
-                } else {
-                    v = x[(s0 + s) * d + i] - centre[i];
-                }
+            var v = 1.0;
+            if i < d {
+                v = x[(s0 + s) * d + i] - centre[i];
             }
             zs[e] = v;
         }
-        for (var s = lid; s < SUB; s += WG) {
-            rs[s] = select(0.0, resp[(s0 + s) * k_n + k], s < count);
+        for (var s = lid; s < count; s += WG) {
+            rs[s] = resp[(s0 + s) * k_n + k];
         }
         workgroupBarrier();
-        for (var s = 0u; s < SUB; s++) {
-            let r = rs[s];
-            let row = s * d1;
-            for (var t = 0u; t < T; t++) {
-                acc[t] += r * zs[row + pair[t].x] * zs[row + pair[t].y];
+        if lane < lanes {
+            for (var s = lane; s < count; s += lanes) {
+                let r = rs[s];
+                let row = s * d1;
+                for (var t = 0u; t < T; t++) {
+                    acc[t] += r * zs[row + pair[t].x] * zs[row + pair[t].y];
+                }
             }
         }
     }
 
-    let row_len = k_n * n_out + 1u;
     for (var t = 0u; t < T; t++) {
-        let e = g * WG * T + t * WG + lid;
-        if e < n_out {
-            partials[b * row_len + k * n_out + e] = acc[t];
+        lanes_out[lid * T + t] = acc[t];
+    }
+    workgroupBarrier();
+    let row_len = k_n * n_out + 1u;
+    if lane == 0u {
+        for (var t = 0u; t < T; t++) {
+            let e = (g * T + t) * slots + slot;
+            if e < n_out {
+                var v = 0.0;
+                for (var l = 0u; l < lanes; l++) {
+                    v += lanes_out[(l * slots + slot) * T + t];
+                }
+                partials[b * row_len + k * n_out + e] = v;
+            }
         }
     }
     if k == 0u && g == 0u && lid == 0u {

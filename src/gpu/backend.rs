@@ -514,13 +514,17 @@ impl GpuBackend<'_> {
 
     fn job(&self, kind: u32, stats_kind: u32, seed: u64) -> Pass {
         let e = n_outputs(stats_kind, self.d);
+        // Invocations per output group: one per T outputs, the rest become sample lanes.
+        let slots = e.div_ceil(T as usize).min(WG as usize);
         Pass {
             n_features: self.d as u32,
             n_components: self.k as u32,
             kind,
             stats_kind,
             n_outputs: e as u32,
-            out_groups: e.div_ceil((WG * T) as usize) as u32,
+            out_groups: e.div_ceil(slots * T as usize) as u32,
+            out_slots: slots as u32,
+            lanes: WG / slots as u32,
             has_weights: u32::from(self.has_weights),
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,

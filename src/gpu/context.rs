@@ -198,11 +198,10 @@ fn classify(message: &str) -> GmmError {
 
 /// The kernels' needs against the device's limits.
 fn check_limits(limits: &wgpu::Limits) -> Result<(), GmmError> {
-    let workgroup_bytes = 4 * u64::from(
-        layout::PANEL.max(layout::SUB * (layout::MAX_GPU_FEATURES as u32 + 1) + layout::SUB)
-            + 2 * layout::MAX_GPU_FEATURES as u32
-            + layout::WG,
-    );
+    // The larger of the two shaders' workgroup arrays.
+    let estep_floats = layout::PANEL + layout::MAX_GPU_FEATURES as u32 + layout::WG;
+    let reduce_floats = layout::STAGE + layout::SUB_MAX + layout::MAX_GPU_FEATURES as u32 + layout::WG * layout::T;
+    let workgroup_bytes = 4 * u64::from(estep_floats.max(reduce_floats));
     let checks: [(&'static str, u64, u64); 5] = [
         (
             "max_compute_invocations_per_workgroup",
