@@ -46,7 +46,7 @@ struct Pass {           // Rust twin: gpu::layout::Pass
 @group(0) @binding(8) var<storage, read_write> per_sample: array<f32>; // log p_n, or the label of n
 
 var<workgroup> panel: array<f32, PANEL>;    // a run of columns of the packed factor U_k
-var<workgroup> mu: array<f32, MAX_D>;       // the mean μ̃_k
+var<workgroup> mu: array<f32, MAX_D>;       // the mean μ̃_k (full and tied)
 var<workgroup> part: array<f32, WG>;        // the workgroup's tree sum
 
 /// The linear index of this workgroup in the folded 2-D grid.
@@ -78,21 +78,12 @@ fn logprob(
     let in_chunk = n < chunk.n_samples;
     let d = job.n_features;
 
-    for (var i = lid; i < d; i += WG) {
-        mu[i] = model[job.means_at + k * d + i];
-    }
-    workgroupBarrier();
-    var z: array<f32, MAX_D>;
-    if in_chunk {
-        for (var i = 0u; i < d; i++) {
-            z[i] = x[n * d + i] - mu[i];
-        }
-    }
-
     var maha = 0.0;
     if job.kind == KIND_FULL || job.kind == KIND_TIED {
+        var z: array<f32, MAX_D>;
         // y_j = Σ_{i<=j} z_i·U[i][j]; the factor is staged through workgroup memory in runs of
-        // whole columns that fit PANEL, so every invocation loops O(d²/2) in all.
+        // whole columns that fit PANEL (with the mean, in the first run), so every invocation loops
+        // O(d²/2) in all and the workgroup meets at two barriers per run.
         var base = job.factors_at;
         if job.kind == KIND_FULL {
             base += k * column_start(d);
@@ -105,12 +96,23 @@ fn logprob(
             }
             let start = column_start(j0);
             let len = column_start(j1) - start;
-            workgroupBarrier(); // everyone is done with the previous run
+            if j0 > 0u {
+                workgroupBarrier(); // everyone is done with the previous run
+            } else {
+                for (var i = lid; i < d; i += WG) {
+                    mu[i] = model[job.means_at + k * d + i];
+                }
+            }
             for (var e = lid; e < len; e += WG) {
                 panel[e] = model[base + start + e];
             }
             workgroupBarrier();
             if in_chunk {
+                if j0 == 0u {
+                    for (var i = 0u; i < d; i++) {
+                        z[i] = x[n * d + i] - mu[i];
+                    }
+                }
                 for (var j = j0; j < j1; j++) {
                     let off = column_start(j) - start;
                     var y = 0.0;
@@ -123,15 +125,18 @@ fn logprob(
             j0 = j1;
         }
     } else if in_chunk {
+        // Diagonal factors need no staging: every invocation reads the same values.
+        let mean_at = job.means_at + k * d;
         if job.kind == KIND_DIAG {
             for (var i = 0u; i < d; i++) {
-                let t = z[i] * model[job.factors_at + k * d + i];
+                let t = (x[n * d + i] - model[mean_at + i]) * model[job.factors_at + k * d + i];
                 maha += t * t;
             }
         } else {
             let p = model[job.factors_at + k];
             for (var i = 0u; i < d; i++) {
-                maha += z[i] * z[i];
+                let t = x[n * d + i] - model[mean_at + i];
+                maha += t * t;
             }
             maha *= p * p;
         }
