@@ -8,8 +8,9 @@
 //            partial row.
 // - combine: sums the partial rows GROUP at a time, in a fixed order, until one row is left.
 //
-// An output e of a component is a product of two entries of the augmented z = (z_0 … z_{d−1}, 1):
-// e = 0 is (d, d) = S0, e = 1 … d is (e − 1, d) = S1, and the rest are the second moments.
+// An output e of a component is a product of two entries of the augmented, weighted row
+// √r·(z_0 … z_{d−1}, 1): e = 0 is (d, d) = Σr = S0, e = 1 … d is (e − 1, d) = S1, and the rest are
+// the second moments. (r >= 0, and √r·z_a·√r·z_b = r·z_a·z_b: one multiply-add per output.)
 // The host prepends the constants (WG, MAX_D, STAGE, SUB_MAX, T, BLOCK, GROUP, STATS_*) from src/gpu/layout.rs.
 
 struct Chunk {          // Rust twin: gpu::layout::Chunk
@@ -58,7 +59,6 @@ struct Combine {        // Rust twin: gpu::layout::Combine
 @group(0) @binding(12) var<storage, read_write> dst: array<f32>;
 
 var<workgroup> zs: array<f32, STAGE>;   // up to SUB_MAX augmented rows z, d + 1 values each
-var<workgroup> rs: array<f32, SUB_MAX>; // their responsibilities
 var<workgroup> centre: array<f32, MAX_D>; // a_k
 var<workgroup> lanes_out: array<f32, WG * T>; // the sample lanes' sums, added in a fixed order
 
@@ -130,24 +130,21 @@ fn stats(
         let count = min(sub, end - s0);
         workgroupBarrier(); // the previous rows are used up (and `centre` is written)
         for (var e = lid; e < count * d1; e += WG) {
+            // Staged as √r·(z, 1): every output is then one product, √r·z_a · √r·z_b = r·z_a·z_b.
             let s = e / d1;
             let i = e % d1;
             var v = 1.0;
             if i < d {
                 v = x[(s0 + s) * d + i] - centre[i];
             }
-            zs[e] = v;
-        }
-        for (var s = lid; s < count; s += WG) {
-            rs[s] = resp[(s0 + s) * k_n + k];
+            zs[e] = sqrt(resp[(s0 + s) * k_n + k]) * v;
         }
         workgroupBarrier();
         if lane < lanes {
             for (var s = lane; s < count; s += lanes) {
-                let r = rs[s];
                 let row = s * d1;
                 for (var t = 0u; t < T; t++) {
-                    acc[t] += r * zs[row + pair[t].x] * zs[row + pair[t].y];
+                    acc[t] += zs[row + pair[t].x] * zs[row + pair[t].y];
                 }
             }
         }

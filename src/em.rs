@@ -23,6 +23,19 @@ pub(crate) struct FitOutcome {
     pub info: FitInfo,
 }
 
+/// One EM iteration's news, for progress displays.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// The initialisation (0-based) of `n_init`.
+    pub init: usize,
+    /// The iteration (1-based) within it.
+    pub iteration: usize,
+    /// Its lower bound: the mean log-likelihood of its E-step.
+    pub lower_bound: f64,
+    /// The change from the previous iteration's lower bound (∞ on the first).
+    pub change: f64,
+}
+
 /// A previous model to continue from (warm start): its parameters and its lower bound.
 pub(crate) struct WarmStart<'m> {
     pub mixture: &'m Mixture,
@@ -38,6 +51,7 @@ pub(crate) fn fit<B: Backend>(
     backend: &mut B,
     sample_weight: Option<&[f64]>,
     warm: Option<WarmStart<'_>>,
+    observer: &mut dyn FnMut(&Progress),
 ) -> Result<FitOutcome, GmmError> {
     let (k, d) = (params.n_components, backend.n_features());
     let n_init = if warm.is_some() { 1 } else { params.n_init };
@@ -73,6 +87,12 @@ pub(crate) fn fit<B: Backend>(
             lower_bounds.push(lower_bound);
             let change = lower_bound - previous;
             log::debug!("init {init} iteration {iter}: lower bound {lower_bound:.10} (change {change:.3e})");
+            observer(&Progress {
+                init,
+                iteration: iter,
+                lower_bound,
+                change,
+            });
             if change.abs() < params.tol {
                 converged = true;
                 break;

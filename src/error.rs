@@ -164,6 +164,9 @@ pub enum GmmError {
     /// More features than the GPU kernels take.
     #[error("the data has {n_features} features but the GPU kernels take at most {max}; use the CPU backend")]
     TooManyFeaturesForGpu { n_features: usize, max: usize },
+    /// More components than the GPU kernels take.
+    #[error("n_components is {n_components} but the GPU kernels take at most {max}; use the CPU backend")]
+    TooManyComponentsForGpu { n_components: usize, max: usize },
     /// A caller's GPU buffer cannot hold the data it is said to hold, or lacks a usage.
     #[error("the GPU data buffer {problem}")]
     GpuBuffer { problem: String },

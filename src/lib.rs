@@ -41,6 +41,7 @@ mod stats;
 
 pub use backend::Traffic;
 pub use data::{DataView, Element, SampleWeights, Samples};
+pub use em::Progress;
 pub use error::GmmError;
 pub use gpu::GpuContext;
 pub use model::GmmModel;
@@ -61,6 +62,11 @@ impl GmmParams {
     pub fn fit_weighted(&self, data: &DataView, sample_weight: &[f64]) -> Result<GmmModel, GmmError> {
         let w = SampleWeights::new(sample_weight, data.n_samples())?;
         fit_model(self, Target::Choose(*data), Some(w.as_slice()), None)
+    }
+
+    /// As [`GmmParams::fit`], calling `observer` after every EM iteration (for progress displays).
+    pub fn fit_observed(&self, data: &DataView, observer: &mut dyn FnMut(&Progress)) -> Result<GmmModel, GmmError> {
+        fit_model_observed(self, Target::Choose(*data), None, None, observer)
     }
 
     /// Fits on the GPU of `ctx` (the backend setting is ignored): the data is uploaded once.
@@ -171,12 +177,22 @@ enum Target<'a> {
     Buffer(&'a wgpu::Buffer, usize, usize, &'a GpuContext),
 }
 
-/// Checks the data against the parameters, picks the backend, then runs the one EM driver.
 fn fit_model(
     params: &GmmParams,
     target: Target<'_>,
     sample_weight: Option<&[f64]>,
     previous: Option<&GmmModel>,
+) -> Result<GmmModel, GmmError> {
+    fit_model_observed(params, target, sample_weight, previous, &mut |_| {})
+}
+
+/// Checks the data against the parameters, picks the backend, then runs the one EM driver.
+fn fit_model_observed(
+    params: &GmmParams,
+    target: Target<'_>,
+    sample_weight: Option<&[f64]>,
+    previous: Option<&GmmModel>,
+    observer: &mut dyn FnMut(&Progress),
 ) -> Result<GmmModel, GmmError> {
     let (n, d) = match &target {
         Target::Choose(v) | Target::Host(v, _) => (v.n_samples(), v.n_features()),
@@ -220,11 +236,11 @@ fn fit_model(
                 n_features: d,
             };
             let mut b = GpuBackend::new(ctx, source, k, kind, sample_weight, params.chunk_size)?;
-            em::fit(params, &mut b, sample_weight, warm)?
+            em::fit(params, &mut b, sample_weight, warm, observer)?
         }
         Target::Host(view, ctx) => {
             let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
-            em::fit(params, &mut b, sample_weight, warm)?
+            em::fit(params, &mut b, sample_weight, warm, observer)?
         }
         Target::Choose(view) => {
             let ctx = match params.backend {
@@ -249,11 +265,11 @@ fn fit_model(
                 Some(ctx) => {
                     log::info!("backend: GPU on {}", ctx.adapter_name());
                     let mut b = GpuBackend::new(&ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
-                    em::fit(params, &mut b, sample_weight, warm)?
+                    em::fit(params, &mut b, sample_weight, warm, observer)?
                 }
                 None => {
                     let mut b = CpuBackend::new(view, sample_weight);
-                    em::fit(params, &mut b, sample_weight, warm)?
+                    em::fit(params, &mut b, sample_weight, warm, observer)?
                 }
             }
         }

@@ -121,3 +121,16 @@ fn zero_chunk_size() {
     let err = GmmParams::builder(2).chunk_size(0).build().unwrap_err();
     assert!(matches!(err, GmmError::ZeroChunkSize), "{err}");
 }
+
+#[test]
+fn too_many_components_for_the_gpu() {
+    let Some(ctx) = gpu() else { return };
+    let k = gmm_gpu::gpu::MAX_GPU_COMPONENTS + 1;
+    let x: Vec<f64> = (0..k + 1).map(|i| i as f64).collect();
+    let data = DataView::from_f64(&x, 1).unwrap();
+    let err = GmmParams::builder(k).build().unwrap().fit_on(ctx, &data).unwrap_err();
+    assert!(
+        matches!(err, GmmError::TooManyComponentsForGpu { n_components, max: 16_384 } if n_components == k),
+        "{err}"
+    );
+}

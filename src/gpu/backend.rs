@@ -162,6 +162,12 @@ impl<'a> GpuBackend<'a> {
                 max: layout::MAX_GPU_FEATURES,
             });
         }
+        if k > layout::MAX_GPU_COMPONENTS {
+            return Err(GmmError::TooManyComponentsForGpu {
+                n_components: k,
+                max: layout::MAX_GPU_COMPONENTS,
+            });
+        }
         let pipes = ctx.pipelines()?;
         let limits = &ctx.limits;
         let bind_limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
@@ -179,6 +185,13 @@ impl<'a> GpuBackend<'a> {
         let by_resp = bind_limit / (4 * k as u64);
         let by_partials = (bind_limit / (4 * row_len_max as u64)) * u64::from(BLOCK);
         let mut chunk_len = by_data.min(by_resp).min(by_partials).min(1 << 24) as usize / wg * wg;
+        // The folded 2-D grid holds at most max_dim² workgroups per dispatch: the E-step launches
+        // (C/WG)·K of them and the statistics (C/BLOCK)·K·(output groups).
+        let max_groups = u64::from(limits.max_compute_workgroups_per_dimension).pow(2);
+        let out_groups = (row_len_max / k).div_ceil((WG * T) as usize).max(1) as u64;
+        let by_grid_estep = max_groups / k as u64 * u64::from(WG);
+        let by_grid_stats = max_groups / (k as u64 * out_groups) * u64::from(BLOCK);
+        chunk_len = chunk_len.min((by_grid_estep.min(by_grid_stats) as usize) / wg * wg);
         if let Some(forced) = chunk_size {
             chunk_len = chunk_len.min(forced.div_ceil(wg).max(1) * wg);
         }

@@ -200,7 +200,7 @@ fn classify(message: &str) -> GmmError {
 fn check_limits(limits: &wgpu::Limits) -> Result<(), GmmError> {
     // The larger of the two shaders' workgroup arrays.
     let estep_floats = layout::PANEL + layout::MAX_GPU_FEATURES as u32 + layout::WG;
-    let reduce_floats = layout::STAGE + layout::SUB_MAX + layout::MAX_GPU_FEATURES as u32 + layout::WG * layout::T;
+    let reduce_floats = layout::STAGE + layout::MAX_GPU_FEATURES as u32 + layout::WG * layout::T;
     let workgroup_bytes = 4 * u64::from(estep_floats.max(reduce_floats));
     let checks: [(&'static str, u64, u64); 5] = [
         (

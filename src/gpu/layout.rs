@@ -7,6 +7,9 @@ use bytemuck::{Pod, Zeroable};
 pub(crate) const WG: u32 = 64;
 /// The largest feature count the GPU kernels take (each invocation keeps one z of MAX_D in registers).
 pub const MAX_GPU_FEATURES: usize = 128;
+/// The most components the GPU kernels take: a per-sample loop over K (normalise, about 3K
+/// iterations) must stay far below lavapipe's 65,535-iteration cap per invocation.
+pub const MAX_GPU_COMPONENTS: usize = 16_384;
 /// Floats of a packed precision factor staged in workgroup memory at once (8 KiB).
 pub(crate) const PANEL: u32 = 2048;
 /// Floats of augmented sample rows (d + 1 each) the statistics pass stages at once (8 KiB).

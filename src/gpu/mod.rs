@@ -6,4 +6,4 @@ pub(crate) mod layout;
 pub(crate) mod pipelines;
 
 pub use context::GpuContext;
-pub use layout::MAX_GPU_FEATURES;
+pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES};
