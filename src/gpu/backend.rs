@@ -120,20 +120,40 @@ fn stats_kind_for(kind: CovarianceType) -> u32 {
     }
 }
 
+/// A labelled buffer, created inside error scopes so that running out of memory comes back typed.
+fn buffer(
+    ctx: &GpuContext,
+    label: &'static str,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> Result<wgpu::Buffer, GmmError> {
+    ctx.scoped(label, size, || {
+        ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(16),
+            usage,
+            mapped_at_creation: false,
+        })
+    })
+}
+
 fn storage(
     ctx: &GpuContext,
     label: &'static str,
     size: u64,
     extra: wgpu::BufferUsages,
 ) -> Result<wgpu::Buffer, GmmError> {
-    ctx.scoped(label, size, || {
-        ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.max(16),
-            usage: wgpu::BufferUsages::STORAGE | extra,
-            mapped_at_creation: false,
-        })
-    })
+    buffer(ctx, label, size, wgpu::BufferUsages::STORAGE | extra)
+}
+
+/// A buffer the host maps to read what the GPU copied into it.
+fn mappable(ctx: &GpuContext, label: &'static str, size: u64) -> Result<wgpu::Buffer, GmmError> {
+    buffer(
+        ctx,
+        label,
+        size,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    )
 }
 
 fn binding(buffer: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindingResource<'_> {
@@ -257,14 +277,7 @@ impl<'a> GpuBackend<'a> {
             (model_len * 4) as u64,
             wgpu::BufferUsages::COPY_DST,
         )?;
-        let job = ctx.scoped("gmm pass uniform", 64, || {
-            ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("gmm pass uniform"),
-                size: std::mem::size_of::<Pass>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
+        let job = uniform_buffer(ctx, "gmm pass uniform", bytemuck::bytes_of(&Pass::zeroed()))?;
         let resp = storage(
             ctx,
             "gmm responsibilities",
@@ -296,14 +309,7 @@ impl<'a> GpuBackend<'a> {
             (scratch_rows * row_len_max * 4) as u64,
             wgpu::BufferUsages::COPY_SRC,
         )?;
-        let readback = ctx.scoped("gmm statistics readback", (n_chunks * row_len_max * 4) as u64, || {
-            ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("gmm statistics readback"),
-                size: (n_chunks * row_len_max * 4) as u64,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
+        let readback = mappable(ctx, "gmm statistics readback", (n_chunks * row_len_max * 4) as u64)?;
 
         let mut chunks = Vec::with_capacity(n_chunks);
         for c in 0..n_chunks {
@@ -696,14 +702,7 @@ impl GpuBackend<'_> {
             .write_buffer(&self.model, 0, bytemuck::cast_slice(&self.model_host));
         ctx.queue.write_buffer(&self.job, 0, bytemuck::bytes_of(&job));
         let per = if output == Output::Proba { self.k } else { 1 };
-        let staging = ctx.scoped("gmm per-sample readback", (self.chunk_len * per * 4) as u64, || {
-            ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("gmm per-sample readback"),
-                size: (self.chunk_len * per * 4) as u64,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
+        let staging = mappable(ctx, "gmm per-sample readback", (self.chunk_len * per * 4) as u64)?;
         let mut host = vec![0f32; self.chunk_len * per];
         let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
         for chunk in &self.chunks {
@@ -951,14 +950,7 @@ impl Backend for GpuBackend<'_> {
                 }
                 let ctx = self.ctx;
                 let bytes = (rows.len() * d * 4) as u64;
-                let staging = ctx.scoped("gmm seed rows readback", bytes, || {
-                    ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("gmm seed rows readback"),
-                        size: bytes.max(16),
-                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                })?;
+                let staging = mappable(ctx, "gmm seed rows readback", bytes)?;
                 let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("gmm gather seed rows"),
                 });
