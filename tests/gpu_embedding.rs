@@ -171,3 +171,14 @@ fn a_device_below_the_kernels_limits_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_destroyed_device_is_device_lost() {
+    let Some((device, queue, info)) = own_device() else { return };
+    let ctx = GpuContext::from_device(device.clone(), queue, info).unwrap();
+    device.destroy();
+    let x: Vec<f64> = (0..200).map(|i| (i as f64 * 0.37).sin()).collect();
+    let data = DataView::from_f64(&x, 2).unwrap();
+    let err = GmmParams::builder(2).build().unwrap().fit_on(&ctx, &data).unwrap_err();
+    assert!(matches!(err, GmmError::DeviceLost { .. }), "{err:?}");
+}

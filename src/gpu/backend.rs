@@ -257,7 +257,9 @@ impl<'a> GpuBackend<'a> {
             Some(w) => {
                 let as_f32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
                 let buffer = storage(ctx, "gmm sample weights", (n * 4) as u64, wgpu::BufferUsages::COPY_DST)?;
-                ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&as_f32));
+                ctx.scoped("gmm sample weights upload", (n * 4) as u64, || {
+                    ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&as_f32))
+                })?;
                 Some(buffer)
             }
             None => None,
@@ -311,133 +313,137 @@ impl<'a> GpuBackend<'a> {
         )?;
         let readback = mappable(ctx, "gmm statistics readback", (n_chunks * row_len_max * 4) as u64)?;
 
-        let mut chunks = Vec::with_capacity(n_chunks);
-        for c in 0..n_chunks {
-            let start = c * chunk_len;
-            let len = chunk_len.min(n - start);
-            let n_blocks = len.div_ceil(BLOCK as usize) as u32;
-            let uniform = uniform_buffer(
-                ctx,
-                "gmm chunk uniform",
-                bytemuck::bytes_of(&Chunk {
-                    n_samples: len as u32,
-                    first_lo: start as u32,
-                    first_hi: (start as u64 >> 32) as u32,
-                    n_blocks,
-                }),
-            )?;
-            let (data_buffer, data_offset) = match &source {
-                Source::Device { buffer: b, .. } => (*b, (start * d * 4) as u64),
-                Source::Host(_) => {
-                    let s = c / chunks_per_segment;
-                    (
-                        &segments[s],
-                        ((start - s * chunks_per_segment * chunk_len) * d * 4) as u64,
-                    )
-                }
-            };
-            let weights_binding = match &weights {
-                Some(w) => binding(w, (start * 4) as u64, (len * 4) as u64),
-                None => binding(&dummy_weights, 0, 16),
-            };
-            let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("gmm chunk bind group"),
-                layout: &pipes.main_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: uniform.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: binding(data_buffer, data_offset, (len * d * 4) as u64),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: model.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: binding(&resp, 0, (len * k * 4) as u64),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: logp_part.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 5,
-                        resource: weights_binding,
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 6,
-                        resource: partials.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 7,
-                        resource: job.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 8,
-                        resource: per_sample.as_entire_binding(),
-                    },
-                ],
-            });
-            // The combine tree: partials -> scratch -> partials ... until one row is left.
-            let mut levels = Vec::new();
-            let mut rows = n_blocks;
-            let mut in_scratch = false;
-            while rows > 1 {
-                let n_out = rows.div_ceil(GROUP);
+        // Bind groups validate against the layouts: any error comes back typed, not as a panic.
+        let chunks = ctx.scoped("gmm chunk bind groups", 0, || -> Result<Vec<ChunkRes>, GmmError> {
+            let mut chunks = Vec::with_capacity(n_chunks);
+            for c in 0..n_chunks {
+                let start = c * chunk_len;
+                let len = chunk_len.min(n - start);
+                let n_blocks = len.div_ceil(BLOCK as usize) as u32;
                 let uniform = uniform_buffer(
                     ctx,
-                    "gmm combine uniform",
-                    bytemuck::bytes_of(&Combine {
-                        n_rows: rows,
-                        row_len: 0,
-                        _pad: [0; 2],
+                    "gmm chunk uniform",
+                    bytemuck::bytes_of(&Chunk {
+                        n_samples: len as u32,
+                        first_lo: start as u32,
+                        first_hi: (start as u64 >> 32) as u32,
+                        n_blocks,
                     }),
                 )?;
-                let (src, dst) = if in_scratch {
-                    (&scratch, &partials)
-                } else {
-                    (&partials, &scratch)
+                let (data_buffer, data_offset) = match &source {
+                    Source::Device { buffer: b, .. } => (*b, (start * d * 4) as u64),
+                    Source::Host(_) => {
+                        let s = c / chunks_per_segment;
+                        (
+                            &segments[s],
+                            ((start - s * chunks_per_segment * chunk_len) * d * 4) as u64,
+                        )
+                    }
+                };
+                let weights_binding = match &weights {
+                    Some(w) => binding(w, (start * 4) as u64, (len * 4) as u64),
+                    None => binding(&dummy_weights, 0, 16),
                 };
                 let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("gmm combine bind group"),
-                    layout: &pipes.combine_layout,
+                    label: Some("gmm chunk bind group"),
+                    layout: &pipes.main_layout,
                     entries: &[
                         wgpu::BindGroupEntry {
-                            binding: 10,
+                            binding: 0,
                             resource: uniform.as_entire_binding(),
                         },
                         wgpu::BindGroupEntry {
-                            binding: 11,
-                            resource: src.as_entire_binding(),
+                            binding: 1,
+                            resource: binding(data_buffer, data_offset, (len * d * 4) as u64),
                         },
                         wgpu::BindGroupEntry {
-                            binding: 12,
-                            resource: dst.as_entire_binding(),
+                            binding: 2,
+                            resource: model.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: binding(&resp, 0, (len * k * 4) as u64),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 4,
+                            resource: logp_part.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 5,
+                            resource: weights_binding,
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 6,
+                            resource: partials.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 7,
+                            resource: job.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 8,
+                            resource: per_sample.as_entire_binding(),
                         },
                     ],
                 });
-                levels.push(Level {
-                    uniform,
+                // The combine tree: partials -> scratch -> partials ... until one row is left.
+                let mut levels = Vec::new();
+                let mut rows = n_blocks;
+                let mut in_scratch = false;
+                while rows > 1 {
+                    let n_out = rows.div_ceil(GROUP);
+                    let uniform = uniform_buffer(
+                        ctx,
+                        "gmm combine uniform",
+                        bytemuck::bytes_of(&Combine {
+                            n_rows: rows,
+                            row_len: 0,
+                            _pad: [0; 2],
+                        }),
+                    )?;
+                    let (src, dst) = if in_scratch {
+                        (&scratch, &partials)
+                    } else {
+                        (&partials, &scratch)
+                    };
+                    let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("gmm combine bind group"),
+                        layout: &pipes.combine_layout,
+                        entries: &[
+                            wgpu::BindGroupEntry {
+                                binding: 10,
+                                resource: uniform.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 11,
+                                resource: src.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 12,
+                                resource: dst.as_entire_binding(),
+                            },
+                        ],
+                    });
+                    levels.push(Level {
+                        uniform,
+                        bind,
+                        n_rows: rows,
+                        n_out,
+                    });
+                    rows = n_out;
+                    in_scratch = !in_scratch;
+                }
+                chunks.push(ChunkRes {
+                    start,
+                    len,
+                    n_blocks,
                     bind,
-                    n_rows: rows,
-                    n_out,
+                    levels,
+                    final_in_scratch: in_scratch,
                 });
-                rows = n_out;
-                in_scratch = !in_scratch;
             }
-            chunks.push(ChunkRes {
-                start,
-                len,
-                n_blocks,
-                bind,
-                levels,
-                final_in_scratch: in_scratch,
-            });
-        }
+            Ok(chunks)
+        })??;
         ctx.check_health()?;
         let weight_sum = sample_weight.map_or(n as f64, |w| w.iter().sum());
         log::info!(
@@ -562,10 +568,28 @@ impl GpuBackend<'_> {
         let ctx = self.ctx;
         let row_len = (job.n_components * job.n_outputs + 1) as usize;
         debug_assert!(row_len <= self.row_len_max);
+        // Inside error scopes: a lost device or a failed allocation comes back typed, never as a
+        // panic from wgpu's default handler on a caller's device.
+        let (dispatches, uploaded) =
+            ctx.scoped("gmm EM iteration", 0, || self.submit_statistics(how, &job, row_len))?;
+        let bytes = self.chunks.len() * row_len;
+        read_back(ctx, &self.readback, &mut self.rows_host[..bytes])?;
+        self.traffic = Traffic {
+            dispatches,
+            bytes_uploaded: uploaded,
+            bytes_read_back: (bytes * 4) as u64,
+        };
+        Ok(())
+    }
+
+    /// Uploads the model and the pass, and submits every chunk's passes; returns the dispatches and
+    /// the bytes uploaded.
+    fn submit_statistics(&mut self, how: Responsibilities, job: &Pass, row_len: usize) -> (u32, u64) {
+        let ctx = self.ctx;
         let mut uploaded = 0u64;
         ctx.queue
             .write_buffer(&self.model, 0, bytemuck::cast_slice(&self.model_host));
-        ctx.queue.write_buffer(&self.job, 0, bytemuck::bytes_of(&job));
+        ctx.queue.write_buffer(&self.job, 0, bytemuck::bytes_of(job));
         uploaded += (self.model_host.len() * 4 + std::mem::size_of::<Pass>()) as u64;
         if self.combine_row_len != row_len as u32 {
             // Only when the kind of pass changes (k-means to EM), never within the EM loop.
@@ -632,14 +656,7 @@ impl GpuBackend<'_> {
             encoder.copy_buffer_to_buffer(last, 0, &self.readback, (c * row_len * 4) as u64, (row_len * 4) as u64);
         }
         ctx.queue.submit([encoder.finish()]);
-        let bytes = self.chunks.len() * row_len;
-        read_back(ctx, &self.readback, &mut self.rows_host[..bytes])?;
-        self.traffic = Traffic {
-            dispatches,
-            bytes_uploaded: uploaded,
-            bytes_read_back: (bytes * 4) as u64,
-        };
-        Ok(())
+        (dispatches, uploaded)
     }
 
     /// Sums the chunks' rows in f64, in chunk order, and writes them to `out` around `centres`
@@ -738,7 +755,7 @@ impl GpuBackend<'_> {
                 (&self.per_sample, chunk.len)
             };
             encoder.copy_buffer_to_buffer(src, 0, &staging, 0, (len * 4) as u64);
-            ctx.queue.submit([encoder.finish()]);
+            ctx.scoped("gmm per-sample pass", 0, || ctx.queue.submit([encoder.finish()]))?;
             read_back(ctx, &staging, &mut host[..len])?;
             let dst = &mut out[chunk.start * per..chunk.start * per + len];
             match output {
@@ -783,9 +800,11 @@ fn fold(groups: usize, max_dim: u32) -> (u32, u32) {
 fn read_back(ctx: &GpuContext, buffer: &wgpu::Buffer, out: &mut [f32]) -> Result<(), GmmError> {
     let bytes = (out.len() * 4) as u64;
     let (tx, rx) = mpsc::channel();
-    buffer.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
-        let _ = tx.send(r);
-    });
+    ctx.scoped("gmm readback mapping", bytes, || {
+        buffer.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        })
+    })?;
     ctx.wait()?;
     match rx.recv() {
         Ok(Ok(())) => {}
@@ -886,9 +905,11 @@ fn upload_segments(
                 .for_each(|(i, (o, &v))| *o = (v - shift[i % d]) as f32),
         }
         let offset = ((start - s * per_segment * chunk_len) * d * 4) as u64;
-        ctx.queue.write_buffer(&segments[s], offset, bytemuck::cast_slice(out));
-        // Flush now, so the queue's staging copy of this chunk is freed before the next.
-        ctx.queue.submit([]);
+        // Flush each chunk at once, so the queue's staging copy of it is freed before the next.
+        ctx.scoped("gmm samples upload", chunk_bytes, || {
+            ctx.queue.write_buffer(&segments[s], offset, bytemuck::cast_slice(out));
+            ctx.queue.submit([]);
+        })?;
         ctx.wait()?;
     }
     Ok(segments)
@@ -970,7 +991,7 @@ impl Backend for GpuBackend<'_> {
                     );
                     i = j;
                 }
-                ctx.queue.submit([encoder.finish()]);
+                ctx.scoped("gmm gather seed rows", bytes, || ctx.queue.submit([encoder.finish()]))?;
                 let mut host = vec![0f32; rows.len() * d];
                 read_back(ctx, &staging, &mut host)?;
                 out.iter_mut().zip(&host).for_each(|(o, &v)| *o = f64::from(v));

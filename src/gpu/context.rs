@@ -182,12 +182,18 @@ impl GpuContext {
     }
 }
 
-/// An uncaptured error's text, typed: out-of-memory is the caller's to fix, anything else is ours.
+/// An error's text, typed: out-of-memory is the caller's to fix; an invalid object means the device
+/// was lost or destroyed (this crate creates no invalid objects otherwise); anything else is ours.
 fn classify(message: &str) -> GmmError {
-    if message.to_lowercase().contains("out of memory") {
+    let lower = message.to_lowercase();
+    if lower.contains("out of memory") {
         GmmError::GpuOutOfMemory {
             what: "a GPU resource",
             bytes: 0,
+        }
+    } else if lower.contains("invalid") || lower.contains("lost") || lower.contains("destroyed") {
+        GmmError::DeviceLost {
+            reason: message.lines().collect::<Vec<_>>().join(" "),
         }
     } else {
         GmmError::GpuInternal {
