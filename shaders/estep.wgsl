@@ -3,7 +3,7 @@
 // Entry points, one pass each over the chunk:
 // - logprob:   L[n,k] = c_k − ½‖U_kᵀ(x̃_n − μ̃_k)‖², into `resp` (samples × components).
 // - normalise: log-sum-exp over k from a finite floor; resp[n,k] = w_n·exp(L[n,k] − log p_n) in place;
-//              log p_n per sample, and Σ w·log p per workgroup.
+//              log p_n per sample, and Σ w·(log p − logp_ref) per workgroup.
 // - assign:    k-means: all of w_n to the component with the largest L (after logprob with U = I, c = 0).
 // - random:    scikit-learn's 'random' init: hashed uniform responsibilities, normalised per sample.
 //
@@ -33,7 +33,7 @@ struct Pass {           // Rust twin: gpu::layout::Pass
     consts_at: u32,
     out_slots: u32,     // output slots per workgroup of the statistics pass
     lanes: u32,         // sample lanes per workgroup of the statistics pass
-    _pad0: u32,
+    logp_ref: f32,      // subtracted from every log p before summing (the previous mean), so f32 keeps the digits of its change
 }
 
 @group(0) @binding(0) var<uniform> chunk: Chunk;
@@ -199,7 +199,7 @@ fn normalise(
         }
         per_sample[n] = log_p;
         if w > 0.0 {
-            contribution = w * log_p;
+            contribution = w * (log_p - job.logp_ref);
         }
     }
     workgroup_sum(lid, group, contribution);

@@ -36,7 +36,7 @@ struct Pass {           // Rust twin: gpu::layout::Pass
     consts_at: u32,
     out_slots: u32,     // output slots per workgroup of the statistics pass
     lanes: u32,         // sample lanes per workgroup of the statistics pass
-    _pad0: u32,
+    logp_ref: f32,      // subtracted from every log p before summing (the previous mean), so f32 keeps the digits of its change
 }
 
 struct Combine {        // Rust twin: gpu::layout::Combine

@@ -247,11 +247,12 @@ fn fit_model_observed(
                 BackendKind::Cpu => None,
                 BackendKind::Gpu => Some(GpuContext::new()?),
                 BackendKind::Auto => match GpuContext::new() {
-                    Ok(ctx) if d <= gpu::MAX_GPU_FEATURES => Some(ctx),
+                    Ok(ctx) if d <= gpu::MAX_GPU_FEATURES && k <= gpu::MAX_GPU_COMPONENTS => Some(ctx),
                     Ok(_) => {
                         log::info!(
-                            "backend auto: {d} features exceed the GPU kernels' {}; using the CPU",
-                            gpu::MAX_GPU_FEATURES
+                            "backend auto: {d} features or {k} components exceed the GPU kernels' {} or {}; using the CPU",
+                            gpu::MAX_GPU_FEATURES,
+                            gpu::MAX_GPU_COMPONENTS
                         );
                         None
                     }

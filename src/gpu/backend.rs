@@ -105,6 +105,8 @@ pub(crate) struct GpuBackend<'a> {
     centres_used: Vec<f64>,
     offsets: [usize; 4],
     traffic: Traffic,
+    /// The last E-step's mean of the GPU's log p (without −(d/2)·log 2π), subtracted before summing.
+    logp_ref: f64,
 }
 
 /// Statistics per component for a second-moment kind: S0, S1 (d) and S2.
@@ -479,6 +481,7 @@ impl<'a> GpuBackend<'a> {
             centres_used: vec![0.0; k * d],
             offsets,
             traffic: Traffic::default(),
+            logp_ref: 0.0,
         })
     }
 }
@@ -928,10 +931,18 @@ impl Backend for GpuBackend<'_> {
         self.set_mixture(mixture);
         self.set_centres(centres);
         let stats_kind = stats_kind_for(stats.kind);
-        let job = self.job(kind_code(mixture.cov_type), stats_kind, 0);
+        // The shader sums log p − ref, with ref the previous pass's mean: in f32 a sum of log p itself
+        // would carry an absolute error of |Σ log p|·2⁻²⁴, which hides changes below ~1e-7 per sample.
+        let logp_ref = self.logp_ref as f32;
+        let job = Pass {
+            logp_ref,
+            ..self.job(kind_code(mixture.cov_type), stats_kind, 0)
+        };
         self.run_statistics(Responsibilities::Posterior, job)?;
-        let offset = -self.weight_sum * self.d as f64 * HALF_LN_2PI;
+        // The GPU also leaves out −(d/2)·log 2π, common to every component.
+        let offset = self.weight_sum * (f64::from(logp_ref) - self.d as f64 * HALF_LN_2PI);
         self.collect(stats_kind, centres, offset, stats);
+        self.logp_ref = stats.score_sum / stats.weight_sum + self.d as f64 * HALF_LN_2PI;
         Ok(())
     }
 

@@ -64,7 +64,7 @@ pub(crate) struct Pass {
     pub consts_at: u32,
     pub out_slots: u32,
     pub lanes: u32,
-    pub _pad: u32,
+    pub logp_ref: f32,
 }
 const _: () = assert!(std::mem::size_of::<Pass>() == 64);
 
