@@ -174,7 +174,9 @@ fn a_device_below_the_kernels_limits_is_refused() {
 
 #[test]
 fn a_destroyed_device_is_device_lost() {
-    let Some((device, queue, info)) = own_device() else { return };
+    let Some((device, queue, info)) = own_device() else {
+        return;
+    };
     let ctx = GpuContext::from_device(device.clone(), queue, info).unwrap();
     device.destroy();
     let x: Vec<f64> = (0..200).map(|i| (i as f64 * 0.37).sin()).collect();

@@ -1,0 +1,231 @@
+//! The command-line tool's one error type: one variant per cause, each naming the file and the row,
+//! column or field, and saying what to do. `main` prints it as one line, `gmm: <message>`, and exits 2.
+
+use std::path::PathBuf;
+
+use gmm_gpu::GmmError;
+
+use crate::plot::PlotError;
+
+/// Everything that can stop a `gmm` command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    // ---- files ---------------------------------------------------------------------------
+    /// A file could not be opened (missing, permissions, ...).
+    #[error("cannot open {}: {source}; check the path and its permissions", .path.display())]
+    Open { path: PathBuf, source: std::io::Error },
+    /// A directory was given where a file is needed.
+    #[error("{} is a directory; give the path of a file", .path.display())]
+    IsDirectory { path: PathBuf },
+    /// Reading a file failed part-way.
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The data file holds no samples.
+    #[error("{} holds no samples; give a file with at least one row of data", .path.display())]
+    EmptyData { path: PathBuf },
+
+    // ---- .npy ----------------------------------------------------------------------------
+    /// The .npy header could not be parsed.
+    #[error("{} is not a valid .npy file ({source}); write it with numpy.save", .path.display())]
+    NpyHeader { path: PathBuf, source: std::io::Error },
+    /// The .npy dtype is not float32 or float64.
+    #[error(
+        "{} has dtype '{dtype}', but gmm reads float32 or float64 .npy files; convert it with x.astype(numpy.float64)", .path.display()
+    )]
+    NpyDtype { path: PathBuf, dtype: String },
+    /// The .npy array is not 1-D or 2-D.
+    #[error(
+        "{} holds a {ndim}-D array of shape {shape:?}; gmm needs a 2-D (n_samples, n_features) array or a 1-D array of one feature", .path.display()
+    )]
+    NpyDims {
+        path: PathBuf,
+        ndim: usize,
+        shape: Vec<u64>,
+    },
+    /// The .npy array is in Fortran (column-major) order.
+    #[error(
+        "{} is stored in Fortran (column-major) order; save it in C order with numpy.save(path, numpy.ascontiguousarray(x))", .path.display()
+    )]
+    NpyFortran { path: PathBuf },
+    /// The .npy file ends before its header's shape is filled.
+    #[error(
+        "{} is truncated: its header promises {expected} bytes of data but the file holds fewer; rewrite the file", .path.display()
+    )]
+    NpyTruncated { path: PathBuf, expected: u64 },
+    /// The .npy file has bytes after its data.
+    #[error("{} has bytes after the {expected} bytes of data its header describes; rewrite the file", .path.display())]
+    NpyTrailing { path: PathBuf, expected: u64 },
+
+    // ---- .csv ----------------------------------------------------------------------------
+    /// The CSV reader failed (bad UTF-8, I/O).
+    #[error("cannot parse {} as CSV: {source}", .path.display())]
+    Csv { path: PathBuf, source: csv::Error },
+    /// A CSV row has a different number of fields from the first row.
+    #[error(
+        "{} line {line} has {found} fields but the first row has {expected}; every row needs the same number of columns", .path.display()
+    )]
+    CsvRagged {
+        path: PathBuf,
+        line: u64,
+        expected: usize,
+        found: usize,
+    },
+    /// A CSV field is empty or not a number.
+    #[error(
+        "{} line {line}, column {column}: '{value}' is not a number; fix the value, or choose numeric columns with --columns", .path.display()
+    )]
+    CsvNotNumber {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        value: String,
+    },
+    /// A CSV field is NaN or infinite.
+    #[error(
+        "{} line {line}, column {column}: '{value}' is not finite; remove or impute NaN and infinite values before fitting", .path.display()
+    )]
+    CsvNotFinite {
+        path: PathBuf,
+        line: u64,
+        column: String,
+        value: String,
+    },
+    /// A --columns name matches no header field.
+    #[error("{}: --columns names '{name}', which is not a column; the columns are: {available}", .path.display())]
+    ColumnNotFound {
+        path: PathBuf,
+        name: String,
+        available: String,
+    },
+    /// A --columns index is past the last column.
+    #[error(
+        "{}: --columns index {index} is out of range; the file has {n_columns} columns (indices 0 to {})", .path.display(), .n_columns.saturating_sub(1)
+    )]
+    ColumnIndex {
+        path: PathBuf,
+        index: usize,
+        n_columns: usize,
+    },
+    /// --columns was given for a file that is not CSV.
+    #[error("{}: --columns selects CSV columns, but this file is read as {format}; drop --columns", .path.display())]
+    ColumnsNotCsv { path: PathBuf, format: &'static str },
+
+    // ---- raw -----------------------------------------------------------------------------
+    /// A raw f32 file was given without --features.
+    #[error(
+        "{} is read as raw little-endian float32, which needs --features D (the number of columns); or give a .npy or .csv file", .path.display()
+    )]
+    RawNeedsFeatures { path: PathBuf },
+    /// A raw f32 file's size is not a whole number of rows.
+    #[error(
+        "{} has {bytes} bytes, which is not a whole number of rows of {n_features} float32 values ({} bytes each); check --features", .path.display(), 4 * .n_features
+    )]
+    RawSize {
+        path: PathBuf,
+        bytes: u64,
+        n_features: usize,
+    },
+    /// --features disagrees with the file's own column count.
+    #[error("{}: --features is {given} but the file has {found} columns; drop --features or fix it", .path.display())]
+    FeaturesMismatch { path: PathBuf, given: usize, found: usize },
+    /// --features 0.
+    #[error("--features is 0; a sample needs at least one feature")]
+    ZeroFeatures,
+    /// A NaN or infinity in binary data.
+    #[error(
+        "{} has a non-finite value ({value}) at sample {row}, feature {column} (0-based); remove or impute NaN and infinite values", .path.display()
+    )]
+    NonFinite {
+        path: PathBuf,
+        row: usize,
+        column: usize,
+        value: f64,
+    },
+    /// Another problem the library found with the data.
+    #[error("{}: {source}", .path.display())]
+    Data { path: PathBuf, source: GmmError },
+
+    // ---- options -------------------------------------------------------------------------
+    /// An option value the library rejected (K of 0, negative tol, ...).
+    #[error("{option}: {source}")]
+    Option { option: &'static str, source: GmmError },
+    /// K above the number of samples.
+    #[error(
+        "-k {k} is more than the {n} samples in {}; use at most as many components as samples", .path.display()
+    )]
+    KAboveN { path: PathBuf, k: usize, n: usize },
+    /// A feature index (--x, --y) past the data's features.
+    #[error("{option} {index} is out of range: {} has {n_features} features (0-based indices 0 to {})", .path.display(), .n_features.saturating_sub(1))]
+    FeatureIndex {
+        option: &'static str,
+        index: usize,
+        path: PathBuf,
+        n_features: usize,
+    },
+    /// An output path whose extension gmm cannot write.
+    #[error("{}: unknown output format; use a file name ending in {expected}", .path.display())]
+    OutputFormat { path: PathBuf, expected: &'static str },
+    /// An output folder that does not exist.
+    #[error("cannot write {}: the folder {} does not exist; create it first", .path.display(), .dir.display())]
+    OutputFolder { path: PathBuf, dir: PathBuf },
+
+    // ---- JSON ----------------------------------------------------------------------------
+    /// A model file that is not a valid model.
+    #[error("{} is not a valid gmm model file: {source}; write it with `gmm fit -o`", .path.display())]
+    ModelJson { path: PathBuf, source: serde_json::Error },
+    /// An init file that is not valid JSON of the expected form.
+    #[error(
+        "{} is not a valid init file: {source}; it is a JSON object with any of 'weights', 'means', 'precisions'", .path.display()
+    )]
+    InitJson { path: PathBuf, source: serde_json::Error },
+    /// An init file field with the wrong shape.
+    #[error(
+        "{} field '{field}' has shape {found} but -k {k} with {d} features and '{covariance}' covariance needs {expected}", .path.display()
+    )]
+    InitShape {
+        path: PathBuf,
+        field: &'static str,
+        k: usize,
+        d: usize,
+        covariance: gmm_gpu::CovarianceType,
+        expected: String,
+        found: String,
+    },
+    /// An init file field with an invalid value (weights not summing to 1, precision not positive definite, ...).
+    #[error("{} field '{field}': {source}", .path.display())]
+    InitValue {
+        path: PathBuf,
+        field: &'static str,
+        source: GmmError,
+    },
+    /// The model's features differ from the data's.
+    #[error(
+        "the model {} has {model_features} features but {} has {data_features}; use data with the model's columns (see --columns)", .model.display(), .data.display()
+    )]
+    ModelFeatures {
+        model: PathBuf,
+        data: PathBuf,
+        model_features: usize,
+        data_features: usize,
+    },
+
+    // ---- running -------------------------------------------------------------------------
+    /// The fit failed.
+    #[error("fitting {}: {source}", .path.display())]
+    Fit { path: PathBuf, source: GmmError },
+    /// A GPU was needed but is not usable.
+    #[error("{source}")]
+    Gpu { source: GmmError },
+    /// Every candidate of `gmm select` failed.
+    #[error("no candidate model could be fitted to {}; the last failure was: {last}", .path.display())]
+    NoCandidate { path: PathBuf, last: GmmError },
+    /// Writing an output file failed.
+    #[error("cannot write {}: {source}", .path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    /// Writing to stdout failed.
+    #[error("cannot write to standard output: {source}")]
+    Stdout { source: std::io::Error },
+    /// The plot could not be drawn.
+    #[error("cannot draw {}: {source}", .path.display())]
+    Plot { path: PathBuf, source: PlotError },
+}

@@ -1,0 +1,316 @@
+//! `gmm`: Gaussian mixture models from the command line — fit, predict, score, sample, compare the
+//! GPU and CPU backends, select K and the covariance type, plot, and a demo.
+//!
+//! Every error is one line on stderr, `gmm: <message>`, naming the file and the row, column or field,
+//! with exit status 2. Outputs are written to a temporary file and renamed into place, so a failed
+//! command leaves no partial file.
+
+mod commands;
+mod error;
+mod io;
+mod plot;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gmm_gpu::{BackendKind, CovarianceType, InitMethod};
+
+use crate::io::DataFormat;
+
+/// Gaussian mixture models fitted by EM, on any wgpu GPU or on the float64 CPU path.
+#[derive(Parser, Debug)]
+#[command(name = "gmm", version, about, propagate_version = true)]
+pub struct Cli {
+    /// No progress and no summary on stderr (errors are still reported).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log every EM iteration and the library's debug messages on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Fit a mixture to DATA and write the model as JSON (scikit-learn's attribute names).
+    Fit(FitArgs),
+    /// Label the samples of DATA with a model (or give responsibilities with --proba).
+    Predict(PredictArgs),
+    /// Print the mean log-likelihood of DATA under a model (or every sample's with --per-sample).
+    Score(ScoreArgs),
+    /// Draw samples from a model.
+    Sample(SampleArgs),
+    /// Fit on the GPU and on the CPU from the same start and compare the results.
+    Compare(CompareArgs),
+    /// Fit every K and covariance type asked for and pick the best by BIC or AIC.
+    Select(SelectArgs),
+    /// Plot a model over its data (PNG or SVG).
+    Plot(PlotArgs),
+    /// Fit the heights example (two Gaussians) and print true and fitted parameters side by side.
+    Demo(DemoArgs),
+    /// List the GPU adapters wgpu finds, with their limits.
+    Info,
+}
+
+/// The options every data-reading command shares.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// The samples: .npy (float32/float64, 2-D, C order), .csv, or raw little-endian float32.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// CSV columns to use, by header name or 0-based index, comma-separated (default: all).
+    #[arg(long, value_name = "COLS")]
+    pub columns: Option<String>,
+    /// Number of features (required for raw float32; checked against .npy and .csv).
+    #[arg(long, value_name = "D")]
+    pub features: Option<usize>,
+    /// How to read DATA (auto: by extension; .npy, .csv, anything else raw float32).
+    #[arg(long, value_enum, default_value_t = DataFormat::Auto)]
+    pub format: DataFormat,
+}
+
+/// The fit options shared by fit, compare and select.
+#[derive(Args, Debug, Clone)]
+pub struct FitOptions {
+    /// Initialisation: kmeans, k-means++, random or random-from-data.
+    #[arg(long, default_value = "kmeans", value_name = "METHOD")]
+    pub init: InitMethod,
+    /// Number of initialisations; the best lower bound wins.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub n_init: usize,
+    /// Maximum EM iterations per initialisation.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_iter: usize,
+    /// Convergence threshold on the change of the lower bound (mean log-likelihood).
+    #[arg(long, default_value_t = 1e-3, value_name = "X", allow_negative_numbers = true)]
+    pub tol: f64,
+    /// Added to the diagonal of every covariance.
+    #[arg(long, default_value_t = 1e-6, value_name = "X", allow_negative_numbers = true)]
+    pub reg_covar: f64,
+    /// Random seed of the initialisation.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Where EM runs: auto (the GPU if an adapter exists, else the CPU), gpu or cpu.
+    #[arg(long, default_value = "auto", value_name = "BACKEND")]
+    pub backend: BackendKind,
+    /// Samples per GPU chunk (default: as large as the device allows).
+    #[arg(long, value_name = "N")]
+    pub chunk_size: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Number of components K.
+    #[arg(short = 'k', long = "n-components", value_name = "K")]
+    pub k: usize,
+    /// Covariance type: full, tied, diag or spherical.
+    #[arg(long, default_value = "full", value_name = "TYPE")]
+    pub covariance: CovarianceType,
+    /// Initial parameters: a JSON object with any of weights (K), means (K x d) and precisions
+    /// (scikit-learn's precisions_init shape for the covariance type).
+    #[arg(long, value_name = "INIT.json")]
+    pub init_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub fit: FitOptions,
+    /// Write the fitted model here (JSON).
+    #[arg(short, long, value_name = "MODEL.json")]
+    pub output: Option<PathBuf>,
+}
+
+/// Backends for commands that use a fitted model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ApplyBackend {
+    /// The float64 CPU path.
+    Cpu,
+    /// The GPU (float32 on the device).
+    Gpu,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Write the responsibilities (N x K) instead of the labels.
+    #[arg(long)]
+    pub proba: bool,
+    /// Write to this file (.csv or .npy) instead of stdout (CSV).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = ApplyBackend::Cpu)]
+    pub backend: ApplyBackend,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Write every sample's log-likelihood (to -o, else CSV on stdout).
+    #[arg(long)]
+    pub per_sample: bool,
+    /// Write the per-sample log-likelihoods here (.csv or .npy); implies --per-sample.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = ApplyBackend::Cpu)]
+    pub backend: ApplyBackend,
+}
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Number of samples.
+    #[arg(short, value_name = "N")]
+    pub n: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Write the samples here (.csv or .npy).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Also write each sample's component here (.csv or .npy).
+    #[arg(long, value_name = "LABELS")]
+    pub labels: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Number of components K.
+    #[arg(short = 'k', long = "n-components", value_name = "K")]
+    pub k: usize,
+    /// Covariance type: full, tied, diag or spherical.
+    #[arg(long, default_value = "full", value_name = "TYPE")]
+    pub covariance: CovarianceType,
+    /// Initial parameters (as for `gmm fit`); the rest of the start comes from --init.
+    #[arg(long, value_name = "INIT.json")]
+    pub init_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub fit: FitOptions,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The K values to try: `A..B` (inclusive) or a comma list.
+#[derive(Clone, Debug)]
+pub struct KList(pub Vec<usize>);
+
+fn parse_k_list(s: &str) -> Result<KList, String> {
+    let bad = |what: &str| format!("'{s}' {what}; write a range A..B (inclusive, e.g. 1..10) or a list (e.g. 2,3,5)");
+    let number = |t: &str| t.trim().parse::<usize>().map_err(|_| bad("is not a K list"));
+    let ks = if let Some((a, b)) = s.split_once("..") {
+        let (a, b) = (number(a)?, number(b.trim_start_matches('='))?);
+        if a > b {
+            return Err(bad("is an empty range"));
+        }
+        (a..=b).collect()
+    } else {
+        s.split(',').map(number).collect::<Result<Vec<_>, _>>()?
+    };
+    Ok(KList(ks))
+}
+
+/// The covariance types `select` tries.
+#[derive(Clone, Debug)]
+pub struct CovList(pub Vec<CovarianceType>);
+
+fn parse_covariances(s: &str) -> Result<CovList, String> {
+    if s == "all" {
+        return Ok(CovList(CovarianceType::ALL.to_vec()));
+    }
+    s.split(',')
+        .map(|t| t.trim().parse::<CovarianceType>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()
+        .map(CovList)
+}
+
+/// The information criterion `select` ranks by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Criterion {
+    /// Bayesian information criterion (lower is better).
+    Bic,
+    /// Akaike information criterion (lower is better).
+    Aic,
+}
+
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The K values: A..B (inclusive) or a comma list.
+    #[arg(short = 'k', long = "k", value_name = "KS", value_parser = parse_k_list)]
+    pub k: KList,
+    /// Covariance types: all, or a comma list of full, tied, diag, spherical.
+    #[arg(long, default_value = "full", value_name = "TYPES", value_parser = parse_covariances)]
+    pub covariance: CovList,
+    /// The criterion that picks the best model.
+    #[arg(long, value_enum, default_value_t = Criterion::Bic)]
+    pub criterion: Criterion,
+    #[command(flatten)]
+    pub fit: FitOptions,
+    /// Write the best model here (JSON).
+    #[arg(short, long, value_name = "BEST.json")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The picture: a .png or .svg file.
+    #[arg(short, long, value_name = "fit.png|fit.svg")]
+    pub output: PathBuf,
+    /// The feature on the horizontal axis (0-based).
+    #[arg(long, default_value_t = 0, value_name = "I")]
+    pub x: usize,
+    /// The feature on the vertical axis (0-based; unused for 1-D data).
+    #[arg(long, default_value_t = 1, value_name = "J")]
+    pub y: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where EM runs: auto (the GPU if an adapter exists, else the CPU), gpu or cpu.
+    #[arg(long, default_value = "auto", value_name = "BACKEND")]
+    pub backend: BackendKind,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.quiet {
+        "off"
+    } else if cli.verbose {
+        "gmm_gpu=debug"
+    } else {
+        "gmm_gpu=warn"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
+        .format_timestamp(None)
+        .init();
+    match commands::run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`gmm predict ... | head`): stop quietly, as Unix tools do.
+        Err(error::CliError::Stdout { source }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gmm: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,767 @@
+//! The `gmm` command-line tool, run as a binary: every test computes its expected values
+//! independently (with the library, or from the model's parameters) and compares.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{assert_close, blobs, heights, iris, max_rel};
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams};
+
+const IRIS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/iris.csv");
+const IRIS_COLUMNS: &str = "sepal_length,sepal_width,petal_length,petal_width";
+
+/// Runs `gmm` with `args` in `dir`.
+fn gmm(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gmm"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the gmm binary runs")
+}
+
+/// Runs `gmm` and asserts success, returning stdout.
+#[track_caller]
+fn gmm_ok(dir: &Path, args: &[&str]) -> String {
+    let out = gmm(dir, args);
+    assert!(
+        out.status.success(),
+        "gmm {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+/// Writes a .npy (format 1.0, C order) of `shape` with raw little-endian `values` of `descr`.
+fn write_npy_bytes(path: &Path, descr: &str, shape: &str, fortran: bool, values: &[u8]) {
+    let mut dict = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((dict.len() as u16).to_le_bytes());
+    bytes.extend(dict.as_bytes());
+    bytes.extend(values);
+    fs::write(path, bytes).unwrap();
+}
+
+fn write_npy_f32(path: &Path, x: &[f32], d: usize) {
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy_bytes(path, "<f4", &format!("({}, {d})", x.len() / d), false, &bytes);
+}
+
+fn write_npy_f64(path: &Path, x: &[f64], d: usize) {
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy_bytes(path, "<f8", &format!("({}, {d})", x.len() / d), false, &bytes);
+}
+
+/// Reads a .npy written by gmm: (descr, shape, raw data bytes).
+fn read_npy(path: &Path) -> (String, Vec<usize>, Vec<u8>) {
+    let bytes = fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!((10 + len) % 64, 0, "header padded to 64 bytes");
+    let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
+    let field = |key: &str| {
+        let start = header.find(key).unwrap() + key.len();
+        header[start..].trim_start_matches([':', ' ', '\'']).to_string()
+    };
+    let descr = field("'descr'").split('\'').next().unwrap().to_string();
+    let shape_text = field("'shape'");
+    let shape = shape_text[1..shape_text.find(')').unwrap()]
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    assert!(header.contains("'fortran_order': False"));
+    (descr, shape, bytes[10 + len..].to_vec())
+}
+
+fn f64s(bytes: &[u8]) -> Vec<f64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// Parses CSV output (header, then rows of numbers) into the header and the values, row-major.
+fn parse_csv(text: &str) -> (Vec<String>, Vec<f64>) {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let values = lines
+        .flat_map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>())
+        .collect();
+    (header, values)
+}
+
+fn iris_model(k: usize, seed: u64) -> GmmModel {
+    let (x, _) = iris();
+    GmmParams::builder(k)
+        .seed(seed)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 4).unwrap())
+        .unwrap()
+}
+
+/// `fit -o` writes the model the library fits on the same data, and `predict` with that file
+/// gives the library's labels. The CSV columns are chosen by name.
+#[test]
+fn fit_writes_the_library_model_and_predict_reads_it_back() {
+    let dir = tempdir();
+    let model_path = dir.path().join("model.json");
+    gmm_ok(
+        dir.path(),
+        &[
+            "fit",
+            IRIS,
+            "--columns",
+            IRIS_COLUMNS,
+            "-k",
+            "3",
+            "--backend",
+            "cpu",
+            "--seed",
+            "0",
+            "-o",
+            "model.json",
+        ],
+    );
+    let written = GmmModel::from_json(&fs::read_to_string(&model_path).unwrap()).unwrap();
+    let expected = iris_model(3, 0);
+    // The same f64 CPU path on the same parsed values: identical numbers, and the JSON round-trips them exactly.
+    assert_eq!(written.weights(), expected.weights());
+    assert_eq!(written.means(), expected.means());
+    assert_eq!(written.covariances(), expected.covariances());
+    assert_eq!(written.n_iter(), expected.n_iter());
+    assert_eq!(written.backend(), "cpu");
+
+    // Columns by index give the same data.
+    let stdout = gmm_ok(dir.path(), &["predict", "model.json", IRIS, "--columns", "0,1,2,3"]);
+    let (header, labels) = parse_csv(&stdout);
+    assert_eq!(header, ["label"]);
+    let (x, _) = iris();
+    let library: Vec<f64> = expected
+        .predict(&DataView::from_f64(&x, 4).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|l| l as f64)
+        .collect();
+    assert_eq!(labels, library);
+}
+
+/// `predict` and `predict --proba` on float32 .npy data against the library's predict and
+/// predict_proba on the same float32 values (exact: the CSV prints shortest round-trip floats).
+#[test]
+fn predict_and_proba_match_the_library_on_npy_input() {
+    let dir = tempdir();
+    let x64 = blobs(300, &[0.0, 0.0, 4.0, 1.0, 1.0, 5.0], 2, 1.0, 11);
+    let x: Vec<f32> = x64.iter().map(|&v| v as f32).collect();
+    write_npy_f32(&dir.path().join("x.npy"), &x, 2);
+    let view = DataView::from_f32(&x, 2).unwrap();
+    let model = GmmParams::builder(3).seed(3).build().unwrap().fit(&view).unwrap();
+    fs::write(dir.path().join("m.json"), model.to_json()).unwrap();
+
+    let labels: Vec<f64> = model.predict(&view).unwrap().into_iter().map(|l| l as f64).collect();
+    let (_, printed) = parse_csv(&gmm_ok(dir.path(), &["predict", "m.json", "x.npy"]));
+    assert_eq!(printed, labels);
+
+    let proba = model.predict_proba(&view).unwrap();
+    let (header, printed) = parse_csv(&gmm_ok(dir.path(), &["predict", "m.json", "x.npy", "--proba"]));
+    assert_eq!(header, ["component_0", "component_1", "component_2"]);
+    assert_eq!(printed, proba);
+
+    // To files: .npy (float64 N x K; int64 labels) and .csv.
+    gmm_ok(dir.path(), &["predict", "m.json", "x.npy", "--proba", "-o", "p.npy"]);
+    let (descr, shape, bytes) = read_npy(&dir.path().join("p.npy"));
+    assert_eq!((descr.as_str(), shape), ("<f8", vec![300, 3]));
+    assert_eq!(f64s(&bytes), proba);
+    gmm_ok(dir.path(), &["predict", "m.json", "x.npy", "-o", "l.npy"]);
+    let (descr, shape, bytes) = read_npy(&dir.path().join("l.npy"));
+    assert_eq!((descr.as_str(), shape), ("<i8", vec![300]));
+    let read: Vec<f64> = bytes
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+        .collect();
+    assert_eq!(read, labels);
+
+    // The same values as raw float32 with --features, and as float64 .npy: the same labels.
+    let raw: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    fs::write(dir.path().join("x.f32"), raw).unwrap();
+    let (_, printed) = parse_csv(&gmm_ok(dir.path(), &["predict", "m.json", "x.f32", "--features", "2"]));
+    assert_eq!(printed, labels);
+    let widened: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    write_npy_f64(&dir.path().join("x64.npy"), &widened, 2);
+    let (_, printed) = parse_csv(&gmm_ok(dir.path(), &["predict", "m.json", "x64.npy"]));
+    assert_eq!(printed, labels);
+
+    // score: the mean log-likelihood, and per sample.
+    let mean: f64 = gmm_ok(dir.path(), &["score", "m.json", "x.npy"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(mean, model.score(&view).unwrap());
+    let printed = gmm_ok(dir.path(), &["score", "m.json", "x.npy", "--per-sample", "-o", "s.csv"]);
+    assert_eq!(printed.trim().parse::<f64>().unwrap(), mean);
+    let (header, per) = parse_csv(&fs::read_to_string(dir.path().join("s.csv")).unwrap());
+    assert_eq!(header, ["log_likelihood"]);
+    assert_eq!(per, model.score_samples(&view).unwrap());
+}
+
+/// `sample` draws from the model: 20,000 samples whose mean is the mixture's mean within 5
+/// standard errors in each feature, and whose labels follow the weights.
+#[test]
+fn sample_moments_match_the_model() {
+    let dir = tempdir();
+    let (x, _) = iris();
+    let model = GmmParams::builder(2)
+        .covariance_type(CovarianceType::Full)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 4).unwrap())
+        .unwrap();
+    fs::write(dir.path().join("m.json"), model.to_json()).unwrap();
+    let n = 20_000;
+    gmm_ok(
+        dir.path(),
+        &[
+            "sample", "m.json", "-n", "20000", "--seed", "5", "-o", "s.npy", "--labels", "l.csv",
+        ],
+    );
+    let (descr, shape, bytes) = read_npy(&dir.path().join("s.npy"));
+    assert_eq!((descr.as_str(), shape), ("<f8", vec![n, 4]));
+    let s = f64s(&bytes);
+    let (d, k) = (4, 2);
+    // The mixture's mean and per-feature variance: Σ w (Σ_jj + μ_j²) − (Σ w μ_j)².
+    for j in 0..d {
+        let mean: f64 = (0..k).map(|c| model.weights()[c] * model.mean(c)[j]).sum();
+        let second: f64 = (0..k)
+            .map(|c| model.weights()[c] * (model.covariance_matrix(c)[j * d + j] + model.mean(c)[j].powi(2)))
+            .sum();
+        let se = ((second - mean * mean) / n as f64).sqrt();
+        let got = s.iter().skip(j).step_by(d).sum::<f64>() / n as f64;
+        assert!(
+            (got - mean).abs() < 5.0 * se,
+            "feature {j}: sample mean {got}, model {mean}, 5 SE = {}",
+            5.0 * se
+        );
+    }
+    let (header, labels) = parse_csv(&fs::read_to_string(dir.path().join("l.csv")).unwrap());
+    assert_eq!((header, labels.len()), (vec!["label".to_string()], n));
+    let count0 = labels.iter().filter(|&&l| l == 0.0).count() as f64;
+    let w0 = model.weights()[0];
+    let se = (w0 * (1.0 - w0) / n as f64).sqrt();
+    assert!(
+        (count0 / n as f64 - w0).abs() < 5.0 * se,
+        "label 0 share {} vs weight {w0}",
+        count0 / n as f64
+    );
+    // Grouped by component, as scikit-learn's sample.
+    assert!(labels.windows(2).all(|p| p[0] <= p[1]));
+}
+
+/// `select` picks K = 3 on three well-separated blobs (10σ apart) and writes that model.
+#[test]
+fn select_picks_the_true_k() {
+    let dir = tempdir();
+    let x = blobs(600, &[0.0, 0.0, 10.0, 0.0, 0.0, 10.0], 2, 1.0, 21);
+    let csv: String = std::iter::once("a,b\n".to_string())
+        .chain(x.chunks(2).map(|r| format!("{},{}\n", r[0], r[1])))
+        .collect();
+    fs::write(dir.path().join("blobs.csv"), csv).unwrap();
+    let out = gmm_ok(
+        dir.path(),
+        &[
+            "select",
+            "blobs.csv",
+            "--k",
+            "1..5",
+            "--covariance",
+            "full,diag",
+            "--backend",
+            "cpu",
+            "-o",
+            "best.json",
+        ],
+    );
+    assert!(out.contains("best by BIC: K = 3, "), "{out}");
+    let starred: Vec<&str> = out.lines().filter(|l| l.starts_with('*')).collect();
+    assert_eq!(starred.len(), 1, "{out}");
+    assert_eq!(starred[0].split_whitespace().nth(1), Some("3"), "{out}");
+    let best = GmmModel::from_json(&fs::read_to_string(dir.path().join("best.json")).unwrap()).unwrap();
+    assert_eq!(best.n_components(), 3);
+    // The written model's BIC is the smallest the library finds over the same candidates.
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let best_bic = best.bic(&view).unwrap();
+    for cov in [CovarianceType::Full, CovarianceType::Diag] {
+        for k in 1..=5 {
+            let m = GmmParams::builder(k)
+                .covariance_type(cov)
+                .build()
+                .unwrap()
+                .fit(&view)
+                .unwrap();
+            assert!(m.bic(&view).unwrap() >= best_bic, "K = {k} {cov} has a lower BIC");
+        }
+    }
+}
+
+/// With weights, means and precisions all in the init file, `--tol 0 --max-iter 3` runs exactly
+/// three EM iterations from that start: the library's fit from the same start.
+#[test]
+fn fit_from_an_init_file_runs_exactly_the_iterations_asked() {
+    let dir = tempdir();
+    let (x, _) = iris();
+    let view = DataView::from_f64(&x, 4).unwrap();
+    let weights = vec![0.3, 0.3, 0.4];
+    let means: Vec<f64> = [0usize, 60, 120]
+        .iter()
+        .flat_map(|&i| x[i * 4..i * 4 + 4].to_vec())
+        .collect();
+    for (cov, precisions) in [
+        (
+            CovarianceType::Full,
+            serde_json::json!([
+                [
+                    [2.0, 0.5, 0.0, 0.0],
+                    [0.5, 2.0, 0.0, 0.0],
+                    [0.0, 0.0, 3.0, 0.0],
+                    [0.0, 0.0, 0.0, 4.0]
+                ],
+                [
+                    [1.0, 0.0, 0.0, 0.0],
+                    [0.0, 1.0, 0.0, 0.0],
+                    [0.0, 0.0, 1.0, 0.0],
+                    [0.0, 0.0, 0.0, 1.0]
+                ],
+                [
+                    [5.0, 0.0, 0.0, 0.0],
+                    [0.0, 5.0, 0.0, 0.0],
+                    [0.0, 0.0, 5.0, 0.0],
+                    [0.0, 0.0, 0.0, 5.0]
+                ]
+            ]),
+        ),
+        (
+            CovarianceType::Diag,
+            serde_json::json!([[2.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0], [5.0, 5.0, 5.0, 5.0]]),
+        ),
+    ] {
+        let init = serde_json::json!({
+            "weights": weights,
+            "means": means.chunks(4).collect::<Vec<_>>(),
+            "precisions": precisions,
+        });
+        fs::write(dir.path().join("init.json"), init.to_string()).unwrap();
+        gmm_ok(
+            dir.path(),
+            &[
+                "fit",
+                IRIS,
+                "--columns",
+                IRIS_COLUMNS,
+                "-k",
+                "3",
+                "--covariance",
+                cov.as_str(),
+                "--init-file",
+                "init.json",
+                "--tol",
+                "0",
+                "--max-iter",
+                "3",
+                "--backend",
+                "cpu",
+                "-o",
+                "m.json",
+            ],
+        );
+        let written = GmmModel::from_json(&fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+        assert_eq!(written.n_iter(), 3);
+        let mut flat = Vec::new();
+        fn walk(v: &serde_json::Value, out: &mut Vec<f64>) {
+            match v {
+                serde_json::Value::Array(a) => a.iter().for_each(|i| walk(i, out)),
+                v => out.push(v.as_f64().unwrap()),
+            }
+        }
+        walk(&precisions, &mut flat);
+        let expected = GmmParams::builder(3)
+            .covariance_type(cov)
+            .weights_init(weights.clone())
+            .means_init(means.clone())
+            .precisions_init(flat)
+            .tol(0.0)
+            .max_iter(3)
+            .build()
+            .unwrap()
+            .fit(&view)
+            .unwrap();
+        assert_eq!(expected.n_iter(), 3);
+        assert_eq!(written.weights(), expected.weights(), "{cov}");
+        assert_eq!(written.means(), expected.means(), "{cov}");
+        assert_eq!(written.covariances(), expected.covariances(), "{cov}");
+        assert_eq!(written.lower_bounds(), expected.lower_bounds(), "{cov}");
+    }
+}
+
+/// The names of the entries of `dir`.
+fn listing(dir: &Path) -> BTreeSet<PathBuf> {
+    fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect()
+}
+
+/// Bad inputs: exit status 2, exactly one line on stderr, `gmm: ...` naming the file and the
+/// row, column or field, no panic, and no output file left behind.
+#[test]
+fn bad_inputs_fail_with_one_line_naming_the_cause_and_leave_no_output() {
+    let dir = tempdir();
+    let p = |name: &str| dir.path().join(name);
+    fs::create_dir(p("folder")).unwrap();
+    fs::write(p("good.csv"), "a,b,c\n1,2,3\n4,5,6.5\n7,8,9\n").unwrap();
+    fs::write(p("text.csv"), "a,b\n1,2\n3,x\n").unwrap();
+    fs::write(p("nan.csv"), "a,b\n1,2\n3,4\nNaN,5\n").unwrap();
+    fs::write(p("empty_field.csv"), "a,b\n1,2\n,4\n").unwrap();
+    fs::write(p("noheader.csv"), "1,2\n3,4\n5,inf\n").unwrap();
+    fs::write(p("ragged.csv"), "a,b\n1,2\n3\n").unwrap();
+    write_npy_bytes(&p("int.npy"), "<i4", "(2, 2)", false, &[0; 16]);
+    write_npy_bytes(&p("cube.npy"), "<f8", "(2, 2, 2)", false, &[0; 64]);
+    write_npy_bytes(&p("fortran.npy"), "<f8", "(3, 2)", true, &[0; 48]);
+    write_npy_bytes(&p("short.npy"), "<f8", "(3, 2)", false, &[0; 40]);
+    write_npy_f64(&p("inf.npy"), &[1.0, 2.0, 3.0, 4.0, 5.0, f64::INFINITY], 2);
+    fs::write(p("x.bin"), [0u8; 20]).unwrap();
+    // A 2-feature model.
+    let model = GmmParams::builder(1)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&[0.0, 0.0, 1.0, 0.5, 0.2, 1.0], 2).unwrap())
+        .unwrap();
+    fs::write(p("model2.json"), model.to_json()).unwrap();
+    fs::write(p("broken.json"), "{\"weights\": [1.0,").unwrap();
+    let init = |name: &str, v: serde_json::Value| fs::write(p(name), v.to_string()).unwrap();
+    // good.csv has 3 features; -k 2.
+    let means = serde_json::json!([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    init(
+        "init_means.json",
+        serde_json::json!({"means": [[1.0, 2.0], [3.0, 4.0]]}),
+    );
+    init(
+        "init_prec.json",
+        serde_json::json!({"means": means, "precisions": [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]}),
+    );
+    init("init_sum.json", serde_json::json!({"weights": [0.5, 0.6]}));
+    init(
+        "init_pd.json",
+        serde_json::json!({"precisions": [[[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]]}),
+    );
+    init("init_typo.json", serde_json::json!({"mean": means}));
+
+    let fit = |data: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["fit", data, "-k", "2", "--backend", "cpu", "-o", "out.json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (fit("missing.csv", &[]), vec!["missing.csv", "cannot open"]),
+        (fit("folder", &[]), vec!["folder is a directory"]),
+        (
+            fit("text.csv", &[]),
+            vec!["text.csv line 3, column b", "'x' is not a number"],
+        ),
+        (fit("nan.csv", &[]), vec!["nan.csv line 4, column a", "not finite"]),
+        (
+            fit("empty_field.csv", &[]),
+            vec!["empty_field.csv line 3, column a", "'' is not a number"],
+        ),
+        (
+            fit("noheader.csv", &[]),
+            vec!["noheader.csv line 3, column 1", "not finite"],
+        ),
+        (fit("ragged.csv", &[]), vec!["ragged.csv line 3 has 1 fields"]),
+        (
+            fit("good.csv", &["--columns", "a,zz"]),
+            vec!["good.csv", "'zz'", "a, b, c"],
+        ),
+        (
+            fit("good.csv", &["--columns", "0,3"]),
+            vec!["good.csv", "index 3 is out of range"],
+        ),
+        (
+            fit("int.npy", &[]),
+            vec!["int.npy has dtype '<i4'", "float32 or float64"],
+        ),
+        (fit("cube.npy", &[]), vec!["cube.npy holds a 3-D array"]),
+        (fit("fortran.npy", &[]), vec!["fortran.npy is stored in Fortran"]),
+        (fit("short.npy", &[]), vec!["short.npy is truncated"]),
+        (
+            fit("inf.npy", &[]),
+            vec!["inf.npy has a non-finite value (inf) at sample 2, feature 1"],
+        ),
+        (fit("x.bin", &[]), vec!["x.bin", "--features"]),
+        (
+            fit("x.bin", &["--features", "2"]),
+            vec!["x.bin has 20 bytes", "--features"],
+        ),
+        (
+            fit("good.csv", &["--features", "2"]),
+            vec!["good.csv: --features is 2 but the file has 3"],
+        ),
+        (
+            args(&["fit", "good.csv", "-k", "0", "-o", "out.json"]),
+            vec!["-k: n_components is 0"],
+        ),
+        (
+            args(&["fit", "good.csv", "-k", "4", "-o", "out.json"]),
+            vec!["-k 4 is more than the 3 samples in good.csv"],
+        ),
+        (fit("good.csv", &["--tol", "-1"]), vec!["--tol: tol is -1"]),
+        (
+            fit("good.csv", &["--reg-covar", "inf"]),
+            vec!["--reg-covar: reg_covar is inf"],
+        ),
+        (
+            fit("good.csv", &["--init-file", "broken.json"]),
+            vec!["broken.json is not a valid init file"],
+        ),
+        (
+            fit("good.csv", &["--init-file", "init_typo.json"]),
+            vec!["init_typo.json", "unknown field `mean`"],
+        ),
+        (
+            fit("good.csv", &["--init-file", "init_means.json"]),
+            vec!["init_means.json field 'means' has shape [2, 2]", "needs [2, 3]"],
+        ),
+        (
+            fit("good.csv", &["--init-file", "init_prec.json"]),
+            vec![
+                "init_prec.json field 'precisions' has shape [2, 3]",
+                "'full' covariance needs [2, 3, 3]",
+            ],
+        ),
+        (
+            fit("good.csv", &["--init-file", "init_sum.json"]),
+            vec!["init_sum.json field 'weights'", "sums to"],
+        ),
+        (
+            fit("good.csv", &["--init-file", "init_pd.json"]),
+            vec!["init_pd.json field 'precisions'", "not positive definite"],
+        ),
+        (
+            args(&["predict", "broken.json", "good.csv", "-o", "out.csv"]),
+            vec!["broken.json is not a valid gmm model file"],
+        ),
+        (
+            args(&["predict", "model2.json", "good.csv", "-o", "out.csv"]),
+            vec!["model2.json has 2 features but good.csv has 3"],
+        ),
+        (
+            args(&["predict", "model2.json", "inf.npy", "-o", "out.csv"]),
+            vec!["inf.npy", "sample 2, feature 1"],
+        ),
+        (
+            args(&[
+                "predict",
+                "model2.json",
+                "good.csv",
+                "--columns",
+                "a,b",
+                "-o",
+                "out.txt",
+            ]),
+            vec!["out.txt", ".csv or .npy"],
+        ),
+        (
+            args(&[
+                "predict",
+                "model2.json",
+                "good.csv",
+                "--columns",
+                "a,b",
+                "-o",
+                "nowhere/out.csv",
+            ]),
+            vec!["nowhere", "does not exist"],
+        ),
+        (
+            args(&["score", "model2.json", "text.csv", "--columns", "a,b", "-o", "s.npy"]),
+            vec!["text.csv line 3, column b"],
+        ),
+        (
+            args(&["sample", "broken.json", "-n", "10", "-o", "s.csv"]),
+            vec!["broken.json"],
+        ),
+        (
+            args(&["select", "good.csv", "--k", "1..4", "-o", "best.json"]),
+            vec!["-k 4 is more than the 3 samples in good.csv"],
+        ),
+    ];
+    let before = listing(dir.path());
+    for (case, fragments) in &cases {
+        let argv: Vec<&str> = case.iter().map(String::as_str).collect();
+        let out = gmm(dir.path(), &argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{argv:?}: status {}; stderr: {stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "{argv:?} panicked: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{argv:?}: one line on stderr, got {stderr}");
+        assert!(lines[0].starts_with("gmm: "), "{argv:?}: {stderr}");
+        for f in fragments {
+            assert!(lines[0].contains(f), "{argv:?}: expected {f:?} in {stderr}");
+        }
+        assert_eq!(listing(dir.path()), before, "{argv:?} left a file behind");
+    }
+}
+
+/// `compare` fits on the GPU and the CPU from one start: its CPU lower bound is the library's fit
+/// from that start, and the GPU agrees to the f32 path's tolerance. Needs a GPU adapter.
+#[test]
+fn compare_gpu_and_cpu_from_the_same_start() {
+    let Some(_) = common::gpu() else { return };
+    let dir = tempdir();
+    let x = blobs(400, &[0.0, 0.0, 5.0, 1.0], 2, 1.0, 8);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 2);
+    let out = gmm_ok(
+        dir.path(),
+        &[
+            "compare",
+            "x.npy",
+            "-k",
+            "2",
+            "--max-iter",
+            "10",
+            "--tol",
+            "0",
+            "--seed",
+            "4",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let start = GmmParams::builder(2)
+        .seed(4)
+        .max_iter(0)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    let cpu = GmmParams::builder(2)
+        .weights_init(start.weights().to_vec())
+        .means_init(start.means().to_vec())
+        .precisions_init(start.precisions())
+        .tol(0.0)
+        .max_iter(10)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    assert_eq!(report["cpu"]["lower_bound"].as_f64(), Some(cpu.lower_bound()));
+    assert_eq!(report["cpu"]["n_iter"], 10);
+    assert_eq!(report["gpu"]["n_iter"], 10);
+    let gpu_lb = report["gpu"]["lower_bound"].as_f64().unwrap();
+    assert!(
+        max_rel(&[gpu_lb], &[cpu.lower_bound()], 1.0) < 1e-5,
+        "GPU lower bound {gpu_lb}"
+    );
+    for field in ["weights", "means", "covariances"] {
+        let rel = report["max_rel_diff"][field].as_f64().unwrap();
+        assert!(rel < 1e-3, "{field}: max relative difference {rel}");
+    }
+    // The human-readable table.
+    let table = gmm_ok(dir.path(), &["compare", "x.npy", "-k", "2", "--max-iter", "3"]);
+    for word in [
+        "max abs diff",
+        "max rel diff",
+        "weights",
+        "means",
+        "covariances",
+        "lower bound",
+        "iterations",
+        "wall time",
+    ] {
+        assert!(table.contains(word), "{word} missing from:\n{table}");
+    }
+}
+
+/// `demo` prints the true and the fitted parameters; the fitted ones are the library's fit of the
+/// heights data (CPU backend here, to be quick).
+#[test]
+fn demo_prints_true_and_fitted_parameters() {
+    let dir = tempdir();
+    let out = gmm_ok(dir.path(), &["demo", "--backend", "cpu"]);
+    assert!(out.contains("true") && out.contains("fitted"), "{out}");
+    let x = heights(2);
+    let model = GmmParams::builder(2)
+        .tol(1e-8)
+        .max_iter(1000)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 1).unwrap())
+        .unwrap();
+    let mut order = [0, 1];
+    order.sort_by(|&a, &b| model.means()[a].total_cmp(&model.means()[b]));
+    for (name, k) in [("women", order[0]), ("men", order[1])] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{out}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // name, true weight, fitted weight, true mean, fitted mean, true sd, fitted sd
+        assert_eq!(cols.len(), 7, "{line}");
+        assert_eq!(cols[2], format!("{:.3}", model.weights()[k]), "{line}");
+        assert_eq!(cols[4], format!("{:.2}", model.means()[k]), "{line}");
+        assert_eq!(cols[6], format!("{:.2}", model.covariances()[k].sqrt()), "{line}");
+    }
+    assert!(out.contains(&format!("after {} iterations", model.n_iter())), "{out}");
+}
+
+/// `info` lists the adapter the library finds.
+#[test]
+fn info_lists_the_adapter() {
+    let Some(ctx) = common::gpu() else { return };
+    let out = gmm_ok(&std::env::temp_dir(), &["info"]);
+    assert!(out.contains(&ctx.adapter_info().name), "{out}");
+    assert!(out.contains("max_storage_buffer_binding_size"), "{out}");
+}
+
+/// A model written by `gmm fit` loads into scikit-learn and gives the same score_samples
+/// (tests/fixtures/sklearn_interop.json, written by `make_fixtures.py --interop-only`).
+#[test]
+fn sklearn_scores_a_gmm_model_as_we_do() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/sklearn_interop.json")).expect("the interop fixture parses");
+    let model = GmmModel::from_json(fixture["model_json"].as_str().unwrap()).unwrap();
+    let expected: Vec<f64> = fixture["score_samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let (x, _) = iris();
+    let ours = model.score_samples(&DataView::from_f64(&x, 4).unwrap()).unwrap();
+    // Both sides compute log N(x) in f64 from the same precision Cholesky factors; they differ only
+    // in summation order and log-sum-exp details (~1e-15 relative). 1e-10 leaves room for libm
+    // differences across platforms while any convention error (a transposed factor, a missing
+    // log-determinant term) would be off by far more.
+    assert_close("score_samples vs scikit-learn", &ours, &expected, 1e-10, 0.0);
+}
