@@ -36,6 +36,7 @@ mod linalg;
 mod mixture;
 mod model;
 mod mstep;
+mod nested;
 mod params;
 mod stats;
 
@@ -45,6 +46,7 @@ pub use em::Progress;
 pub use error::GmmError;
 pub use gpu::GpuContext;
 pub use model::GmmModel;
+pub use nested::{ShapeError, flatten_nested};
 pub use params::{BackendKind, CovarianceType, GmmParams, GmmParamsBuilder, InitMethod, ParseNameError};
 
 use cpu::CpuBackend;

@@ -16,6 +16,7 @@ use crate::gpu::GpuContext;
 use crate::gpu::backend::{GpuBackend, Output, Source};
 use crate::linalg;
 use crate::mixture::Mixture;
+use crate::nested::flatten_nested;
 use crate::params::CovarianceType;
 
 /// A fitted Gaussian mixture.
@@ -463,37 +464,11 @@ fn nest_rows(rows: &[Vec<f64>]) -> Value {
     Value::Array(rows.iter().map(|r| Value::from(r.clone())).collect())
 }
 
-/// Flattens nested JSON arrays, checking them against `shape`; the error names the field and both shapes.
-pub(crate) fn flatten(value: &Value, shape: &[usize], field: &'static str) -> Result<Vec<f64>, GmmError> {
-    let mut out = Vec::with_capacity(shape.iter().product());
-    fn walk(v: &Value, shape: &[usize], out: &mut Vec<f64>) -> Result<(), String> {
-        match (shape, v) {
-            ([], Value::Number(n)) => {
-                out.push(n.as_f64().ok_or_else(|| format!("{n}"))?);
-                Ok(())
-            }
-            ([len, rest @ ..], Value::Array(items)) => {
-                if items.len() != *len {
-                    return Err(format!("an array of {} where {} were expected", items.len(), len));
-                }
-                items.iter().try_for_each(|item| walk(item, rest, out))
-            }
-            ([], other) => Err(format!("{other} where a number was expected")),
-            (_, other) => Err(format!("{} where an array was expected", short(other))),
-        }
-    }
-    fn short(v: &Value) -> String {
-        let s = v.to_string();
-        if s.chars().count() > 40 {
-            format!("{}...", s.chars().take(40).collect::<String>())
-        } else {
-            s
-        }
-    }
-    walk(value, shape, &mut out).map_err(|found| GmmError::ModelShape {
+/// Flattens a nested field of a model file, naming the field if its shape is wrong.
+fn flatten(value: &Value, shape: &[usize], field: &'static str) -> Result<Vec<f64>, GmmError> {
+    flatten_nested(value, shape).map_err(|e| GmmError::ModelShape {
         field,
         expected: format!("{shape:?}"),
-        found,
-    })?;
-    Ok(out)
+        found: e.found,
+    })
 }

@@ -115,38 +115,6 @@ struct InitFile {
     precisions: Option<Value>,
 }
 
-/// The shape of a nested JSON array of numbers, or a description of why it is not one.
-fn json_shape(v: &Value) -> Result<Vec<usize>, String> {
-    match v {
-        Value::Number(_) => Ok(vec![]),
-        Value::Array(items) => {
-            let inner: Vec<Vec<usize>> = items.iter().map(json_shape).collect::<Result<_, _>>()?;
-            match inner.first() {
-                None => Ok(vec![0]),
-                Some(first) if inner.iter().all(|s| s == first) => {
-                    let mut shape = vec![items.len()];
-                    shape.extend(first);
-                    Ok(shape)
-                }
-                Some(_) => Err(format!(
-                    "ragged (rows of different shapes: {})",
-                    inner.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
-                )),
-            }
-        }
-        Value::Null => Err("null where a number was expected".into()),
-        other => Err(format!("{other} where a number was expected")),
-    }
-}
-
-fn json_flatten(v: &Value, out: &mut Vec<f64>) {
-    match v {
-        Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN)),
-        Value::Array(items) => items.iter().for_each(|i| json_flatten(i, out)),
-        _ => {}
-    }
-}
-
 /// Reads an init file and adds its fields to the builder, checking each field's shape against K,
 /// d and the covariance type first.
 fn apply_init(
@@ -172,12 +140,7 @@ fn apply_init(
                 expected: format!("{expected:?}"),
                 found,
             };
-            let shape = json_shape(v).map_err(shape_error)?;
-            if shape != expected {
-                return Err(shape_error(format!("{shape:?}")));
-            }
-            let mut flat = Vec::with_capacity(expected.iter().product());
-            json_flatten(v, &mut flat);
+            let flat = gmm_gpu::flatten_nested(v, &expected).map_err(|e| shape_error(e.found))?;
             Ok(Some(flat))
         };
     if let Some(w) = field("weights", &init.weights, vec![k])? {
