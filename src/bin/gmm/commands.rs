@@ -758,7 +758,7 @@ fn plot(a: &PlotArgs) -> Result<(), CliError> {
 
 // ---- demo ---------------------------------------------------------------------------------
 
-/// The heights example: 600 draws of N(176, 8²), then 400 of N(164, 6²), seed 2 (as examples/heights.rs).
+/// The heights example: 600 draws of N(176, 8²), then 400 of N(164, 6²), seed 2 (as the tests' common::heights).
 fn heights() -> Vec<f64> {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
