@@ -193,12 +193,8 @@ impl<'a> GpuBackend<'a> {
         let pipes = ctx.pipelines()?;
         let limits = &ctx.limits;
         let bind_limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-        let row_len_max = k * n_outputs(STATS_PACKED, d).max(n_outputs(STATS_DIAG, d)) + 1;
-        let row_len_max = if stats_kind_for(kind) == STATS_PACKED {
-            row_len_max
-        } else {
-            k * n_outputs(STATS_DIAG, d) + 1
-        };
+        // The widest partial row: this fit's second moments, or the diagonal ones k-means sums.
+        let row_len_max = k * n_outputs(stats_kind_for(kind), d).max(n_outputs(STATS_DIAG, d)) + 1;
 
         // Samples per chunk: the data window, the responsibilities and the partial rows must each fit
         // one binding; a multiple of WG keeps every window's offset aligned (WG·4 bytes = 256).
@@ -269,10 +265,14 @@ impl<'a> GpuBackend<'a> {
         let dummy_weights = storage(ctx, "gmm no sample weights", 16, wgpu::BufferUsages::empty())?;
 
         // The model: means, centres, factors and constants, each region sized for the largest use.
-        let factors_len =
-            kind.covariance_len(k, d)
-                .max(k)
-                .max(if kind == CovarianceType::Tied { packed_len(d) } else { 0 });
+        // (k-means writes K unit factors into the same region.)
+        let factors_len = match kind {
+            CovarianceType::Full => k * packed_len(d),
+            CovarianceType::Tied => packed_len(d),
+            CovarianceType::Diag => k * d,
+            CovarianceType::Spherical => k,
+        }
+        .max(k);
         let offsets = [0, k * d, 2 * k * d, 2 * k * d + factors_len];
         let model_len = offsets[3] + k;
         let model = storage(

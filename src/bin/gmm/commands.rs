@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::error::CliError;
 use crate::io::{self, Cells, Data, DataSpec, Table};
 use crate::{
-    ApplyBackend, Cli, Command, CompareArgs, Criterion, DataArgs, DemoArgs, FitArgs, FitOptions, PlotArgs, PredictArgs,
-    SampleArgs, ScoreArgs, SelectArgs,
+    ApplyBackend, Cli, Command, CompareArgs, Criterion, DataArgs, DemoArgs, FitArgs, FitOptions, ModelSpec, PlotArgs,
+    PredictArgs, SampleArgs, ScoreArgs, SelectArgs,
 };
 
 /// Runs the command line's subcommand.
@@ -216,26 +216,39 @@ fn seconds(t: Duration) -> String {
 
 // ---- fit ----------------------------------------------------------------------------------
 
-fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
-    let mut b = builder(a.k, a.covariance, &a.fit);
-    if a.fit.backend == BackendKind::Auto && a.k > gmm_gpu::gpu::MAX_GPU_COMPONENTS {
-        // The library's auto choice checks only the features; more components than the GPU
-        // kernels take go to the CPU rather than failing.
-        b = b.backend(BackendKind::Cpu);
-    }
-    // The options first: a bad -k or --tol should not wait for a large file to load.
+/// Checks the options (before a large file loads), reads the data, checks K against it and adds the
+/// init file: the builder that fit and compare start from.
+fn prepare_builder(
+    spec: &ModelSpec,
+    adjust: impl Fn(GmmParamsBuilder) -> GmmParamsBuilder,
+) -> Result<(Data, GmmParamsBuilder), CliError> {
+    let b = adjust(builder(spec.k, spec.covariance, &spec.fit));
     build(b.clone(), None)?;
+    let data = read(&spec.data)?;
+    check_k(&data, spec.k)?;
+    let b = match &spec.init_file {
+        Some(p) => apply_init(p, b, spec.k, data.n_features, spec.covariance)?,
+        None => b,
+    };
+    Ok((data, b))
+}
+
+/// As [`prepare_builder`], then builds the parameters.
+fn prepare(
+    spec: &ModelSpec,
+    adjust: impl Fn(GmmParamsBuilder) -> GmmParamsBuilder,
+) -> Result<(Data, GmmParams), CliError> {
+    let (data, b) = prepare_builder(spec, adjust)?;
+    let params = build(b, spec.init_file.as_deref())?;
+    Ok((data, params))
+}
+
+fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     if let Some(out) = &a.output {
         io::out_dir(out)?;
     }
-    let data = read(&a.data)?;
+    let (data, params) = prepare(&a.spec, |b| b)?;
     let view = data.view()?;
-    check_k(&data, a.k)?;
-    let b = match &a.init_file {
-        Some(p) => apply_init(p, b, a.k, data.n_features, a.covariance)?,
-        None => b,
-    };
-    let params = build(b, a.init_file.as_deref())?;
 
     let show_bar = !cli.quiet && !cli.verbose && std::io::stderr().is_terminal();
     let bar = show_bar.then(|| {
@@ -248,7 +261,7 @@ fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         bar.set_message("initialising");
         bar
     });
-    let (n_init, max_iter, verbose) = (a.fit.n_init, a.fit.max_iter, cli.verbose);
+    let (n_init, max_iter, verbose) = (a.spec.fit.n_init, a.spec.fit.max_iter, cli.verbose);
     let mut observe = |p: &Progress| {
         let line = format!(
             "init {}/{n_init}, iteration {}/{max_iter}: lower bound {:.10}, change {:.3e}",
@@ -279,7 +292,7 @@ fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         })?;
     }
     if !cli.quiet {
-        let auto_note = if a.fit.backend == BackendKind::Auto && model.backend() == "cpu" {
+        let auto_note = if a.spec.fit.backend == BackendKind::Auto && model.backend() == "cpu" {
             " (auto: no usable GPU adapter)"
         } else {
             ""
@@ -289,7 +302,10 @@ fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         } else if max_iter == 0 {
             "no EM iterations (--max-iter 0)".to_string()
         } else {
-            format!("NOT converged (change still >= --tol {}; raise --max-iter)", a.fit.tol)
+            format!(
+                "NOT converged (change still >= --tol {}; raise --max-iter)",
+                a.spec.fit.tol
+            )
         };
         eprintln!(
             "gmm fit: {} samples x {} features from {}",
@@ -473,16 +489,11 @@ fn diffs(gpu: &[f64], cpu: &[f64]) -> (f64, f64) {
 }
 
 fn compare(a: &CompareArgs) -> Result<(), CliError> {
-    let base = builder(a.k, a.covariance, &a.fit).n_init(1);
-    build(base.clone(), None)?;
-    let data = read(&a.data)?;
+    let (data, base) = prepare_builder(&a.spec, |b| b.n_init(1))?;
     let view = data.view()?;
-    check_k(&data, a.k)?;
     let ctx = gpu_context()?;
-    let base = match &a.init_file {
-        Some(p) => apply_init(p, base, a.k, data.n_features, a.covariance)?,
-        None => base,
-    };
+    let json_out = a.json;
+    let a = &a.spec;
     // The start, computed once on the CPU: initialisation only (max_iter 0).
     let start = build(
         base.clone().max_iter(0).backend(BackendKind::Cpu),
@@ -508,7 +519,7 @@ fn compare(a: &CompareArgs) -> Result<(), CliError> {
     let m = diffs(gpu.means(), cpu.means());
     let c = diffs(gpu.covariances(), cpu.covariances());
     let adapter = ctx.adapter_name();
-    if a.json {
+    if json_out {
         let run = |m: &GmmModel, t: Duration| {
             json!({
                 "lower_bound": m.lower_bound().is_finite().then_some(m.lower_bound()),

@@ -100,8 +100,9 @@ pub struct FitOptions {
     pub chunk_size: Option<usize>,
 }
 
+/// The data and the mixture that fit and compare both take.
 #[derive(Args, Debug)]
-pub struct FitArgs {
+pub struct ModelSpec {
     #[command(flatten)]
     pub data: DataArgs,
     /// Number of components K.
@@ -111,11 +112,17 @@ pub struct FitArgs {
     #[arg(long, default_value = "full", value_name = "TYPE")]
     pub covariance: CovarianceType,
     /// Initial parameters: a JSON object with any of weights (K), means (K x d) and precisions
-    /// (scikit-learn's precisions_init shape for the covariance type).
+    /// (scikit-learn's precisions_init shape for the covariance type); the rest comes from --init.
     #[arg(long, value_name = "INIT.json")]
     pub init_file: Option<PathBuf>,
     #[command(flatten)]
     pub fit: FitOptions,
+}
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub spec: ModelSpec,
     /// Write the fitted model here (JSON).
     #[arg(short, long, value_name = "MODEL.json")]
     pub output: Option<PathBuf>,
@@ -188,18 +195,7 @@ pub struct SampleArgs {
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     #[command(flatten)]
-    pub data: DataArgs,
-    /// Number of components K.
-    #[arg(short = 'k', long = "n-components", value_name = "K")]
-    pub k: usize,
-    /// Covariance type: full, tied, diag or spherical.
-    #[arg(long, default_value = "full", value_name = "TYPE")]
-    pub covariance: CovarianceType,
-    /// Initial parameters (as for `gmm fit`); the rest of the start comes from --init.
-    #[arg(long, value_name = "INIT.json")]
-    pub init_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub fit: FitOptions,
+    pub spec: ModelSpec,
     /// Print the comparison as JSON.
     #[arg(long)]
     pub json: bool,
