@@ -1,53 +1,23 @@
 // The E-step on one chunk of samples: the GPU twin of src/cpu/estep.rs.
 //
 // Entry points, one pass each over the chunk:
-// - logprob:   L[n,k] = c_k − ½‖U_kᵀ(x̃_n − μ̃_k)‖², into `resp` (samples × components).
-// - normalise: log-sum-exp over k from a finite floor; resp[n,k] = w_n·exp(L[n,k] − log p_n) in place;
-//              log p_n per sample, and Σ w·(log p − logp_ref) per workgroup.
-// - assign:    k-means: all of w_n to the component with the largest L (after logprob with U = I, c = 0).
+// - logprob:   h[n,k] = −½‖U_kᵀ(x̃_n − μ̃_k)‖², into `resp` (samples × components). The constant
+//              c_k = log π_k + log det U_k is added by `normalise`, so that h keeps its own digits.
+// - normalise: log-sum-exp over k of L = c + h from its largest term; resp[n,k] = w_n·q[n,k] in place
+//              with q the posterior; log p_n per sample; and per workgroup the two-float sum of
+//              w_n·G_n, G_n = Σ_k q[n,k]·(h[n,k] − log q[n,k]). The host adds Σ_k S0_k·c_k in f64, so
+//              the log-likelihood never carries the rounding of c_k (see src/gpu/readback.rs).
+// - assign:    all of w_n to the component with the largest L = c + h: k-means (c = 0, and the
+//              features' scales as diagonal factors, so h = −½‖x − μ‖² in the caller's units), or
+//              a model's labels.
 // - random:    scikit-learn's 'random' init: hashed uniform responsibilities, normalised per sample.
 //
-// The host prepends the constants (WG, MAX_D, PANEL, LOG_FLOOR, KIND_*) from src/gpu/layout.rs,
-// so the two sides cannot drift. All arithmetic is f32; the host combines the sums in f64.
-
-struct Chunk {          // Rust twin: gpu::layout::Chunk
-    n_samples: u32,     // samples in this chunk
-    first_lo: u32,      // global index of the chunk's first sample, low and high words
-    first_hi: u32,
-    n_blocks: u32,      // sample blocks of the statistics pass
-}
-
-struct Pass {           // Rust twin: gpu::layout::Pass
-    n_features: u32,
-    n_components: u32,
-    kind: u32,          // how the factors are stored: KIND_FULL, KIND_TIED, KIND_DIAG, KIND_SPHERICAL
-    stats_kind: u32,    // which second moments the statistics pass sums: STATS_*
-    n_outputs: u32,     // statistics per component (E)
-    out_groups: u32,    // workgroups per component along the outputs (statistics pass)
-    has_weights: u32,   // 1 if `weights` holds per-sample weights
-    seed_lo: u32,       // the 'random' init's seed
-    seed_hi: u32,
-    means_at: u32,      // offsets into `model`
-    centres_at: u32,
-    factors_at: u32,
-    consts_at: u32,
-    out_slots: u32,     // output slots per workgroup of the statistics pass
-    lanes: u32,         // sample lanes per workgroup of the statistics pass
-    logp_ref: f32,      // subtracted from every log p before summing (the previous mean), so f32 keeps the digits of its change
-}
-
-@group(0) @binding(0) var<uniform> chunk: Chunk;
-@group(0) @binding(1) var<storage, read> x: array<f32>;               // the chunk's samples, row-major
-@group(0) @binding(2) var<storage, read> model: array<f32>;           // means, centres, factors, constants
-@group(0) @binding(3) var<storage, read_write> resp: array<f32>;      // samples × components
-@group(0) @binding(4) var<storage, read_write> logp_part: array<f32>; // Σ w·log p per workgroup of WG samples
-@group(0) @binding(5) var<storage, read> weights: array<f32>;         // per-sample weights (if has_weights)
-@group(0) @binding(7) var<uniform> job: Pass;
-@group(0) @binding(8) var<storage, read_write> per_sample: array<f32>; // log p_n, or the label of n
+// Prepended: the constants (src/gpu/layout.rs) and shaders/common.wgsl. All arithmetic is f32;
+// sums are two-float, and the host combines them in f64.
 
 var<workgroup> panel: array<f32, PANEL>;    // a run of columns of the packed factor U_k
 var<workgroup> mu: array<f32, MAX_D>;       // the mean μ̃_k (full and tied)
-var<workgroup> part: array<f32, WG>;        // the workgroup's tree sum
+var<workgroup> part: array<vec2<f32>, WG>;  // the workgroup's two-float tree sum
 
 /// The linear index of this workgroup in the folded 2-D grid.
 fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -125,24 +95,17 @@ fn logprob(
             j0 = j1;
         }
     } else if in_chunk {
-        // Diagonal factors need no staging: every invocation reads the same values.
+        // Diagonal factors (spherical ones too, scaled per feature) need no staging: every
+        // invocation reads the same values.
         let mean_at = job.means_at + k * d;
-        if job.kind == KIND_DIAG {
-            for (var i = 0u; i < d; i++) {
-                let t = (x[n * d + i] - model[mean_at + i]) * model[job.factors_at + k * d + i];
-                maha += t * t;
-            }
-        } else {
-            let p = model[job.factors_at + k];
-            for (var i = 0u; i < d; i++) {
-                let t = x[n * d + i] - model[mean_at + i];
-                maha += t * t;
-            }
-            maha *= p * p;
+        let factor_at = job.factors_at + k * d;
+        for (var i = 0u; i < d; i++) {
+            let t = (x[n * d + i] - model[mean_at + i]) * model[factor_at + i];
+            maha += t * t;
         }
     }
     if in_chunk {
-        resp[n * job.n_components + k] = model[job.consts_at + k] - 0.5 * maha;
+        resp[n * job.n_components + k] = -0.5 * maha;
     }
 }
 
@@ -154,13 +117,13 @@ fn weight_of(n: u32) -> f32 {
     return 1.0;
 }
 
-/// Writes the workgroup's sum of `value` to logp_part[group], by a fixed tree.
+/// Writes the workgroup's two-float sum of `value` to logp_part[group], by a fixed tree.
 fn workgroup_sum(lid: u32, group: u32, value: f32) {
-    part[lid] = value;
+    part[lid] = vec2<f32>(value, 0.0);
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
         if lid < s {
-            part[lid] += part[lid + s];
+            part[lid] = df_add(part[lid], part[lid + s], job.one);
         }
         workgroupBarrier();
     }
@@ -184,22 +147,48 @@ fn normalise(
     if n < chunk.n_samples {
         let k_n = job.n_components;
         let row = n * k_n;
-        var m = LOG_FLOOR;
+        let c = job.consts_at;
+        // The largest L = c + h, from a finite floor.
+        var top = LOG_FLOOR;
+        var best = 0u;
         for (var k = 0u; k < k_n; k++) {
-            m = max(m, resp[row + k]);
+            let l = model[c + k] + resp[row + k];
+            if l > top {
+                top = l;
+                best = k;
+            }
         }
-        var s = 0.0;
-        for (var k = 0u; k < k_n; k++) {
-            s += exp(resp[row + k] - m);
-        }
-        let log_p = m + log(s);
         let w = weight_of(n);
-        for (var k = 0u; k < k_n; k++) {
-            resp[row + k] = w * exp(resp[row + k] - log_p);
-        }
-        per_sample[n] = log_p;
-        if w > 0.0 {
-            contribution = w * (log_p - job.logp_ref);
+        if top == LOG_FLOOR || w == 0.0 {
+            // No component reaches this sample in f32 (or it does not count): no responsibility,
+            // and −∞ if it counts, which the host reports as a non-finite likelihood.
+            for (var k = 0u; k < k_n; k++) {
+                resp[row + k] = 0.0;
+            }
+            per_sample[n] = job.neg_inf;
+            contribution = select(0.0, job.neg_inf, w > 0.0);
+        } else {
+            // Δ_k = L_k − L_best, formed from the differences of c and of h so that no term carries
+            // the rounding of a large L: Δ_best is exactly 0.
+            let c_best = model[c + best];
+            let h_best = resp[row + best];
+            var s = 0.0;
+            for (var k = 0u; k < k_n; k++) {
+                s += exp((model[c + k] - c_best) + (resp[row + k] - h_best));
+            }
+            let log_s = log(s);
+            var g = 0.0;
+            for (var k = 0u; k < k_n; k++) {
+                let h = resp[row + k];
+                let log_q = (model[c + k] - c_best) + (h - h_best) - log_s;
+                let q = exp(log_q);
+                resp[row + k] = w * q;
+                if q > 0.0 {
+                    g += q * (h - log_q);
+                }
+            }
+            per_sample[n] = top + log_s;
+            contribution = w * g;
         }
     }
     workgroup_sum(lid, group, contribution);
@@ -220,14 +209,19 @@ fn assign(
     if n < chunk.n_samples {
         let k_n = job.n_components;
         let row = n * k_n;
+        // The largest L = c + h, the first on ties (k-means has c = 0; predictions the model's c).
+        let c = job.consts_at;
         var best = 0u;
+        var top = model[c] + resp[row];
         for (var k = 1u; k < k_n; k++) {
-            if resp[row + k] > resp[row + best] {
+            let l = model[c + k] + resp[row + k];
+            if l > top {
+                top = l;
                 best = k;
             }
         }
         let w = weight_of(n);
-        // With U = I and c = 0, L = −½‖x − μ‖²: the squared distance is −2·L.
+        // For k-means h = −½‖x − μ‖² in the caller's units: the squared distance is −2h.
         contribution = w * (-2.0 * resp[row + best]);
         for (var k = 0u; k < k_n; k++) {
             resp[row + k] = select(0.0, w, k == best);

@@ -4,63 +4,21 @@
 //            responsibility: S0 = Σr, S1 = Σr·z, S2 = Σr·z·zᵀ (packed upper triangle, or its diagonal).
 //            It is a tiled matrix product: one workgroup owns (component, up to WG·T outputs, a block
 //            of BLOCK samples), stages rows of z in workgroup memory, and every invocation
-//            accumulates T outputs in registers over its share of the rows. Each block writes one
-//            partial row.
-// - combine: sums the partial rows GROUP at a time, in a fixed order, until one row is left.
+//            accumulates T outputs in registers, as two-float sums, over its share of the rows. Each
+//            block writes one partial row of two-float values.
+// - combine: sums the partial rows GROUP at a time, in a fixed order and two-float, until one row
+//            is left.
 //
 // An output e of a component is a product of two entries of the augmented, weighted row
 // √r·(z_0 … z_{d−1}, 1): e = 0 is (d, d) = Σr = S0, e = 1 … d is (e − 1, d) = S1, and the rest are
 // the second moments. (r >= 0, and √r·z_a·√r·z_b = r·z_a·z_b: one multiply-add per output.)
-// The host prepends the constants (WG, MAX_D, STAGE, SUB_MAX, T, BLOCK, GROUP, STATS_*) from src/gpu/layout.rs.
-
-struct Chunk {          // Rust twin: gpu::layout::Chunk
-    n_samples: u32,
-    first_lo: u32,
-    first_hi: u32,
-    n_blocks: u32,
-}
-
-struct Pass {           // Rust twin: gpu::layout::Pass
-    n_features: u32,
-    n_components: u32,
-    kind: u32,
-    stats_kind: u32,
-    n_outputs: u32,
-    out_groups: u32,
-    has_weights: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    means_at: u32,
-    centres_at: u32,
-    factors_at: u32,
-    consts_at: u32,
-    out_slots: u32,     // output slots per workgroup of the statistics pass
-    lanes: u32,         // sample lanes per workgroup of the statistics pass
-    logp_ref: f32,      // subtracted from every log p before summing (the previous mean), so f32 keeps the digits of its change
-}
-
-struct Combine {        // Rust twin: gpu::layout::Combine
-    n_rows: u32,        // partial rows in `src`
-    row_len: u32,       // values per row
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> chunk: Chunk;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> model: array<f32>;
-@group(0) @binding(3) var<storage, read_write> resp: array<f32>;
-@group(0) @binding(4) var<storage, read_write> logp_part: array<f32>;
-@group(0) @binding(6) var<storage, read_write> partials: array<f32>; // n_blocks rows of K·E + 1
-@group(0) @binding(7) var<uniform> job: Pass;
-
-@group(0) @binding(10) var<uniform> combine_params: Combine;
-@group(0) @binding(11) var<storage, read> src: array<f32>;
-@group(0) @binding(12) var<storage, read_write> dst: array<f32>;
+// Two-float sums keep the small eigenvalues of S2 − S1·S1ᵀ/S0 that a plain f32 sum of thousands of
+// terms would round away: each product is rounded once, and nothing else is.
+// Prepended: the constants (src/gpu/layout.rs) and shaders/common.wgsl.
 
 var<workgroup> zs: array<f32, STAGE>;   // up to SUB_MAX augmented rows z, d + 1 values each
 var<workgroup> centre: array<f32, MAX_D>; // a_k
-var<workgroup> lanes_out: array<f32, WG * T>; // the sample lanes' sums, added in a fixed order
+var<workgroup> lanes_out: array<vec2<f32>, WG * T>; // the sample lanes' sums, added in a fixed order
 
 /// The pair of augmented-z indices whose product is output e (see the file comment).
 fn decode(e: u32, d: u32) -> vec2<u32> {
@@ -114,12 +72,13 @@ fn stats(
     let sub = min(SUB_MAX, STAGE / d1);
 
     var pair: array<vec2<u32>, T>;
-    var acc: array<f32, T>;
+    var acc: array<vec2<f32>, T>;
     for (var t = 0u; t < T; t++) {
         let e = (g * T + t) * slots + slot;
         pair[t] = decode(min(e, n_out - 1u), d);
-        acc[t] = 0.0;
+        acc[t] = vec2<f32>(0.0, 0.0);
     }
+    let one = job.one;
     for (var i = lid; i < d; i += WG) {
         centre[i] = model[job.centres_at + k * d + i];
     }
@@ -144,7 +103,7 @@ fn stats(
             for (var s = lane; s < count; s += lanes) {
                 let row = s * d1;
                 for (var t = 0u; t < T; t++) {
-                    acc[t] += zs[row + pair[t].x] * zs[row + pair[t].y];
+                    acc[t] = df_add1(acc[t], zs[row + pair[t].x] * zs[row + pair[t].y], one);
                 }
             }
         }
@@ -159,19 +118,19 @@ fn stats(
         for (var t = 0u; t < T; t++) {
             let e = (g * T + t) * slots + slot;
             if e < n_out {
-                var v = 0.0;
+                var v = vec2<f32>(0.0, 0.0);
                 for (var l = 0u; l < lanes; l++) {
-                    v += lanes_out[(l * slots + slot) * T + t];
+                    v = df_add(v, lanes_out[(l * slots + slot) * T + t], one);
                 }
                 partials[b * row_len + k * n_out + e] = v;
             }
         }
     }
     if k == 0u && g == 0u && lid == 0u {
-        // The block's share of Σ w·log p: the normalise pass's partials for its WG-sample groups.
-        var lp = 0.0;
+        // The block's share of Σ w·G (or the k-means inertia): the per-WG partials of its samples.
+        var lp = vec2<f32>(0.0, 0.0);
         for (var q = start / WG; q < (end + WG - 1u) / WG; q++) {
-            lp += logp_part[q];
+            lp = df_add(lp, logp_part[q], one);
         }
         partials[b * row_len + row_len - 1u] = lp;
     }
@@ -193,9 +152,9 @@ fn combine(
         return;
     }
     let last = min(first + GROUP, combine_params.n_rows);
-    var s = 0.0;
+    var s = vec2<f32>(0.0, 0.0);
     for (var r = first; r < last; r++) {
-        s += src[r * row_len + v];
+        s = df_add(s, src[r * row_len + v], combine_params.one);
     }
     dst[out_row * row_len + v] = s;
 }

@@ -30,10 +30,22 @@ pub(crate) trait Backend {
     /// and the sums are taken around the centroids. `stats.score_sum` is the weighted inertia.
     fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError>;
 
+    /// Per-sample outputs of `mixture` for every sample the backend holds, into `out`: responsibilities
+    /// (N x K, row-major), log p(x) (N) or the most likely component (N, as f64).
+    fn per_sample_outputs(&mut self, mixture: &Mixture, output: Output, out: &mut [f64]) -> Result<(), GmmError>;
+
     /// Statistics of uniformly random responsibilities, normalised per sample (scikit-learn's 'random'
     /// init), drawn from a counter-based hash of (seed, sample, component) so that any backend can
     /// reproduce them.
     fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError>;
+}
+
+/// What [`Backend::per_sample_outputs`] computes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Output {
+    Proba,
+    LogProb,
+    Labels,
 }
 
 /// Which backend ran a fit, recorded on the model.
@@ -42,6 +54,8 @@ pub(crate) struct FitInfo {
     pub backend: &'static str,
     pub adapter: Option<String>,
     pub traffic: Option<Traffic>,
+    /// Why `Auto` fell back to the CPU, if it did.
+    pub fallback: Option<String>,
 }
 
 /// What one GPU pass over the data cost in commands and bus traffic (the last EM iteration's).

@@ -37,6 +37,7 @@ pub struct Progress {
 }
 
 /// A previous model to continue from (warm start): its parameters and its lower bound.
+#[derive(Clone, Copy)]
 pub(crate) struct WarmStart<'m> {
     pub mixture: &'m Mixture,
     pub lower_bound: f64,

@@ -137,6 +137,9 @@ pub enum GmmError {
         "no GPU adapter found ({detail}); on Linux without a GPU install Mesa's software Vulkan driver (apt-get install mesa-vulkan-drivers libvulkan1), check WGPU_BACKEND and WGPU_ADAPTER_NAME, or use the CPU backend"
     )]
     NoAdapter { detail: String },
+    /// `BackendKind::Auto` found only a software adapter, which is slower than the CPU path.
+    #[error("no hardware GPU for backend auto: {detail}")]
+    SoftwareAdapterOnly { detail: String },
     /// The adapter refused to create a device.
     #[error(
         "the GPU adapter '{adapter}' could not create a device: {reason}; update the GPU driver or use the CPU backend"
@@ -167,6 +170,25 @@ pub enum GmmError {
     /// More components than the GPU kernels take.
     #[error("n_components is {n_components} but the GPU kernels take at most {max}; use the CPU backend")]
     TooManyComponentsForGpu { n_components: usize, max: usize },
+    /// A data value cannot be held in f32 on the GPU, even after centring and scaling its feature.
+    #[error(
+        "the data value {value:e} at row {row}, column {column} cannot be held in f32 on the GPU: after centring and scaling column {column} by powers of two it falls outside f32's range (its column spans more than 1e38 in magnitude); rescale or clip that column, or use the CPU backend"
+    )]
+    DataOutsideF32Range { row: usize, column: usize, value: f64 },
+    /// A sample weight cannot be held in f32 on the GPU, even after scaling the weights.
+    #[error(
+        "sample_weight[{index}] = {value:e} cannot be held in f32 on the GPU: scaled by the largest weight it falls below f32's range (the weights span more than 1e38); drop negligible weights, or use the CPU backend"
+    )]
+    SampleWeightOutsideF32Range { index: usize, value: f64 },
+    /// A model parameter cannot be held in f32 on the GPU.
+    #[error(
+        "the {what} of component {component} is {value:e} in the GPU's units, beyond f32's range: the model is far outside the data's scale; check the initial parameters, increase reg_covar, or use the CPU backend"
+    )]
+    GpuModelOutsideF32Range {
+        component: usize,
+        what: &'static str,
+        value: f64,
+    },
     /// A caller's GPU buffer cannot hold the data it is said to hold, or lacks a usage.
     #[error("the GPU data buffer {problem}")]
     GpuBuffer { problem: String },
@@ -190,4 +212,22 @@ pub enum GmmError {
         value: f64,
         reason: &'static str,
     },
+}
+
+impl GmmError {
+    /// Whether the error says the GPU cannot run a fit that the CPU path can (its memory, limits,
+    /// f32 range, or a lost device), so that `BackendKind::Auto` falls back to the CPU.
+    pub fn is_gpu_capacity(&self) -> bool {
+        matches!(
+            self,
+            GmmError::GpuOutOfMemory { .. }
+                | GmmError::LimitsTooSmall { .. }
+                | GmmError::TooManyFeaturesForGpu { .. }
+                | GmmError::TooManyComponentsForGpu { .. }
+                | GmmError::DataOutsideF32Range { .. }
+                | GmmError::SampleWeightOutsideF32Range { .. }
+                | GmmError::GpuModelOutsideF32Range { .. }
+                | GmmError::DeviceLost { .. }
+        )
+    }
 }

@@ -245,39 +245,49 @@ fn fit_model_observed(
             em::fit(params, &mut b, sample_weight, warm, observer)?
         }
         Target::Choose(view) => {
-            let ctx = match params.backend {
-                BackendKind::Cpu => None,
-                BackendKind::Gpu => Some(GpuContext::new()?),
-                BackendKind::Auto => match GpuContext::new() {
-                    Ok(ctx) if d <= gpu::MAX_GPU_FEATURES && k <= gpu::MAX_GPU_COMPONENTS => Some(ctx),
-                    Ok(_) => {
-                        log::info!(
-                            "backend auto: {d} features or {k} components exceed the GPU kernels' {} or {}; using the CPU",
-                            gpu::MAX_GPU_FEATURES,
-                            gpu::MAX_GPU_COMPONENTS
-                        );
-                        None
-                    }
-                    Err(e) => {
-                        log::info!("backend auto: no GPU ({e}); using the CPU");
-                        None
-                    }
-                },
+            let cpu = |observer: &mut dyn FnMut(&Progress), fallback: Option<String>| {
+                let mut b = CpuBackend::new(view, sample_weight);
+                let mut outcome = em::fit(params, &mut b, sample_weight, warm.clone(), observer)?;
+                outcome.info.fallback = fallback;
+                Ok::<_, GmmError>(outcome)
             };
-            match ctx {
-                Some(ctx) => {
-                    log::info!("backend: GPU on {}", ctx.adapter_name());
-                    let mut b = GpuBackend::new(&ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
-                    em::fit(params, &mut b, sample_weight, warm, observer)?
-                }
-                None => {
-                    let mut b = CpuBackend::new(view, sample_weight);
-                    em::fit(params, &mut b, sample_weight, warm, observer)?
-                }
+            let gpu = |ctx: &GpuContext, observer: &mut dyn FnMut(&Progress)| {
+                log::info!("backend: GPU on {}", ctx.adapter_name());
+                let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
+                em::fit(params, &mut b, sample_weight, warm.clone(), observer)
+            };
+            match params.backend {
+                BackendKind::Cpu => cpu(observer, None)?,
+                BackendKind::Gpu => gpu(&GpuContext::new()?, observer)?,
+                BackendKind::Auto => match auto_gpu(d, k) {
+                    Err(reason) => {
+                        log::info!("backend auto: {reason}; using the CPU");
+                        cpu(observer, Some(reason))?
+                    }
+                    Ok(ctx) => match gpu(ctx, observer) {
+                        Err(e) if e.is_gpu_capacity() => {
+                            let reason = format!("the GPU could not run this fit ({e})");
+                            log::warn!("backend auto: {reason}; fitting on the CPU instead");
+                            cpu(observer, Some(reason))?
+                        }
+                        other => other?,
+                    },
+                },
             }
         }
     };
     Ok(GmmModel::from_outcome(outcome))
+}
+
+/// The GPU `Auto` fits on, or why there is none for a fit of `d` features and `k` components.
+fn auto_gpu(d: usize, k: usize) -> Result<&'static GpuContext, String> {
+    if d > gpu::MAX_GPU_FEATURES {
+        return Err(format!("{d} features exceed the GPU kernels' {}", gpu::MAX_GPU_FEATURES));
+    }
+    if k > gpu::MAX_GPU_COMPONENTS {
+        return Err(format!("{k} components exceed the GPU kernels' {}", gpu::MAX_GPU_COMPONENTS));
+    }
+    GpuContext::auto().map_err(|e| e.to_string())
 }
 
 /// The README's examples, compiled and run as doctests.

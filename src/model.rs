@@ -13,11 +13,13 @@ use crate::cpu::estep;
 use crate::data::{DataView, Element, Samples};
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
-use crate::gpu::backend::{GpuBackend, Output, Source};
+use crate::backend::{Backend, Output};
+use crate::gpu::backend::{GpuBackend, Source};
 use crate::linalg;
 use crate::mixture::Mixture;
 use crate::nested::flatten_nested;
 use crate::params::CovarianceType;
+use crate::stats::pairwise_sum;
 
 /// A fitted Gaussian mixture.
 ///
@@ -225,7 +227,7 @@ impl GmmModel {
             return Ok(());
         }
         let mut backend = GpuBackend::new(ctx, Source::Host(*data), k, self.covariance_type(), None, None)?;
-        backend.per_sample_outputs(&self.mixture, output, out)
+        Backend::per_sample_outputs(&mut backend, &self.mixture, output, out)
     }
 
     /// Serialises to JSON with scikit-learn's attribute names and shapes (nested arrays).
@@ -292,16 +294,6 @@ fn argmax(v: &[f64]) -> usize {
         }
     }
     best
-}
-
-/// A pairwise (cascade) sum: error O(log N · eps) rather than O(N · eps).
-pub(crate) fn pairwise_sum(v: &[f64]) -> f64 {
-    if v.len() <= 64 {
-        v.iter().sum()
-    } else {
-        let (a, b) = v.split_at(v.len() / 2);
-        pairwise_sum(a) + pairwise_sum(b)
-    }
 }
 
 /// The JSON form of a model: scikit-learn's attribute names (without the trailing underscore) and

@@ -99,3 +99,13 @@ pub(crate) fn tree_combine<T>(parts: &mut [T], stats: impl Fn(&mut T) -> &mut Su
         step *= 2;
     }
 }
+
+/// A pairwise (cascade) sum: error O(log N · eps) rather than O(N · eps).
+pub(crate) fn pairwise_sum(v: &[f64]) -> f64 {
+    if v.len() <= 64 {
+        v.iter().sum()
+    } else {
+        let (a, b) = v.split_at(v.len() / 2);
+        pairwise_sum(a) + pairwise_sum(b)
+    }
+}

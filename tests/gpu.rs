@@ -323,8 +323,8 @@ fn readback_per_iteration_does_not_grow_with_n() {
         m.traffic().expect("a GPU fit records its traffic")
     };
     let (small, large) = (traffic(5_000), traffic(50_000));
-    // One chunk either way: K·(1 + d + d(d+1)/2) + 1 = 3·6 + 1 = 19 floats come back.
-    assert_eq!(small.bytes_read_back, 19 * 4);
+    // One chunk either way: K·(1 + d + d(d+1)/2) + 1 = 3·6 + 1 = 19 two-float sums (8 bytes) come back.
+    assert_eq!(small.bytes_read_back, 19 * 8);
     assert_eq!(large.bytes_read_back, small.bytes_read_back);
     assert_eq!(large.bytes_uploaded, small.bytes_uploaded);
     println!("traffic per iteration, N = 5,000 and 50,000: {small:?} / {large:?}");

@@ -62,13 +62,13 @@ fn fits_from_the_callers_buffer_without_reading_it_back() {
             .unwrap();
         let embedded = params.fit_buffer(&ctx, &buffer, 4099, 2).unwrap();
         let traffic = embedded.traffic().unwrap();
-        // Five chunks of K·(1 + d + S2) + 1 floats per iteration, and nothing else.
+        // Five chunks of K·(1 + d + S2) + 1 two-float sums (8 bytes) per iteration, and nothing else.
         let s2 = if matches!(cov, CovarianceType::Full | CovarianceType::Tied) {
             3
         } else {
             2
         };
-        assert_eq!(traffic.bytes_read_back, 5 * 4 * (3 * (1 + 2 + s2) + 1) as u64, "{cov}");
+        assert_eq!(traffic.bytes_read_back, 5 * 8 * (3 * (1 + 2 + s2) + 1) as u64, "{cov}");
         // The same fit from host memory, on the CPU, from the same (hashed) random start.
         let data = DataView::from_f32(&x, 2).unwrap();
         let cpu = params.fit(&data).unwrap();

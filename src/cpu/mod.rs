@@ -10,7 +10,7 @@ pub(crate) mod reduce;
 
 use rayon::prelude::*;
 
-use crate::backend::{Backend, FitInfo, hash_uniform};
+use crate::backend::{Backend, FitInfo, Output, hash_uniform};
 use crate::data::{DataView, Element, Samples};
 use crate::error::GmmError;
 use crate::mixture::Mixture;
@@ -221,7 +221,37 @@ impl Backend for CpuBackend<'_> {
             backend: "cpu",
             adapter: None,
             traffic: None,
+            fallback: None,
         }
+    }
+
+    fn per_sample_outputs(&mut self, mixture: &Mixture, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
+        fn go<T: Element>(rows: &[T], m: &Mixture, output: Output, out: &mut [f64]) {
+            let (k, d) = (m.n_components, m.n_features);
+            let per = if output == Output::Proba { k } else { 1 };
+            out.par_chunks_mut(per).enumerate().for_each_init(
+                || (vec![0.0; k], vec![0.0; d]),
+                |(lp, diff), (i, o)| {
+                    estep::logprob(&rows[i * d..(i + 1) * d], m, diff, lp);
+                    match output {
+                        Output::Proba => {
+                            estep::normalise(lp);
+                            o.copy_from_slice(lp);
+                        }
+                        Output::LogProb => o[0] = estep::normalise(lp),
+                        // The first maximum, as scikit-learn's argmax.
+                        Output::Labels => {
+                            o[0] = lp.iter().enumerate().fold(0, |b, (j, &v)| if v > lp[b] { j } else { b }) as f64
+                        }
+                    }
+                },
+            );
+        }
+        match self.data.samples() {
+            Samples::F32(x) => go(x, mixture, output, out),
+            Samples::F64(x) => go(x, mixture, output, out),
+        }
+        Ok(())
     }
 
     fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {

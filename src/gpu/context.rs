@@ -25,26 +25,14 @@ pub struct GpuContext {
 impl GpuContext {
     /// Creates a context on the best adapter: Vulkan, Metal or DX12 (or the backends named by
     /// WGPU_BACKEND), high-performance first, or the adapter whose name contains WGPU_ADAPTER_NAME.
-    /// The device gets the adapter's own limits, so large storage bindings are available.
+    /// A software adapter (llvmpipe, WARP, SwiftShader) is taken when nothing else exists: this is
+    /// what `BackendKind::Gpu` uses. The device gets the adapter's own limits, so large storage
+    /// bindings are available.
     pub fn new() -> Result<Self, GmmError> {
-        let backends =
-            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12);
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
-        desc.backends = backends;
-        let instance = wgpu::Instance::new(desc);
-        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
-            Ok(wanted) => {
-                let wanted_lower = wanted.to_lowercase();
-                let adapters = pollster::block_on(instance.enumerate_adapters(backends));
-                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-                adapters
-                    .into_iter()
-                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lower))
-                    .ok_or_else(|| GmmError::NoAdapter {
-                        detail: format!("WGPU_ADAPTER_NAME='{wanted}' matches none of {names:?} on {backends:?}"),
-                    })?
-            }
-            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        let (instance, backends) = instance();
+        let adapter = match named_adapter(&instance, backends)? {
+            Some(adapter) => adapter,
+            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
                 force_fallback_adapter: false,
                 compatible_surface: None,
@@ -54,6 +42,47 @@ impl GpuContext {
                 detail: format!("backends {backends:?}: {e}"),
             })?,
         };
+        Self::on_adapter(adapter)
+    }
+
+    /// The context `BackendKind::Auto` fits on: the best hardware adapter (discrete, then
+    /// integrated, then virtual), never a software one, created once per process and shared by every
+    /// `Auto` fit. The error says why there is none (and is cached too).
+    pub fn auto() -> Result<&'static GpuContext, GmmError> {
+        static AUTO: OnceLock<Result<GpuContext, (String, bool)>> = OnceLock::new();
+        let cached = AUTO.get_or_init(|| {
+            let (instance, backends) = instance();
+            let named = named_adapter(&instance, backends).map_err(|e| (e.to_string(), false))?;
+            let adapter = match named {
+                Some(a) => a,
+                None => {
+                    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+                    adapters.sort_by_key(|a| hardware_rank(a.get_info().device_type));
+                    adapters.into_iter().next().ok_or_else(|| {
+                        (format!("no GPU adapter on backends {backends:?}"), false)
+                    })?
+                }
+            };
+            let info = adapter.get_info();
+            if info.device_type == wgpu::DeviceType::Cpu {
+                return Err((
+                    format!(
+                        "the only adapter is '{}', a software rasteriser ({:?}), slower than the CPU path; --backend gpu uses it anyway",
+                        info.name, info.backend
+                    ),
+                    true,
+                ));
+            }
+            Self::on_adapter(adapter).map_err(|e| (e.to_string(), false))
+        });
+        match cached {
+            Ok(ctx) => Ok(ctx),
+            Err((reason, true)) => Err(GmmError::SoftwareAdapterOnly { detail: reason.clone() }),
+            Err((reason, false)) => Err(GmmError::NoAdapter { detail: reason.clone() }),
+        }
+    }
+
+    fn on_adapter(adapter: wgpu::Adapter) -> Result<Self, GmmError> {
         let info = adapter.get_info();
         let limits = adapter.limits();
         check_limits(&limits)?;
@@ -179,6 +208,43 @@ impl GpuContext {
             return Err(classify(&e.to_string()));
         }
         Ok(out)
+    }
+}
+
+/// A wgpu instance on the backends WGPU_BACKEND names (else Vulkan, Metal and DX12).
+fn instance() -> (wgpu::Instance, wgpu::Backends) {
+    let backends =
+        wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12);
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+    desc.backends = backends;
+    (wgpu::Instance::new(desc), backends)
+}
+
+/// The adapter WGPU_ADAPTER_NAME names (a case-insensitive part of its name), if it is set.
+fn named_adapter(instance: &wgpu::Instance, backends: wgpu::Backends) -> Result<Option<wgpu::Adapter>, GmmError> {
+    let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") else {
+        return Ok(None);
+    };
+    let wanted_lower = wanted.to_lowercase();
+    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+    adapters
+        .into_iter()
+        .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lower))
+        .map(Some)
+        .ok_or_else(|| GmmError::NoAdapter {
+            detail: format!("WGPU_ADAPTER_NAME='{wanted}' matches none of {names:?} on {backends:?}"),
+        })
+}
+
+/// Auto's order of preference: hardware first, software last.
+fn hardware_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
     }
 }
 

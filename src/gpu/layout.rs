@@ -1,5 +1,10 @@
-//! What the host and the shaders must agree on: the constants (prepended to the WGSL source, so
-//! they are written once, here) and the `#[repr(C)]` twins of the WGSL uniform structs.
+//! What the host and the shaders must agree on, written once here: the constants (prepended to the
+//! WGSL source as a generated header), the `#[repr(C)]` twins of the structs in shaders/common.wgsl,
+//! and the one binding table that the pipelines' layouts are built from. A naga test checks every
+//! shader's bindings and struct offsets against this table, without an adapter.
+
+#[cfg(test)]
+use std::mem::offset_of;
 
 use bytemuck::{Pod, Zeroable};
 
@@ -25,16 +30,16 @@ pub(crate) const GROUP: u32 = 64;
 /// The log-sum-exp floor: finite, far below any log-density, so max() never starts from −∞.
 pub(crate) const LOG_FLOOR: f32 = -3.0e38;
 
-/// How the precision factors are stored in the model buffer (`Pass::kind`).
+/// How the precision factors are stored in the model buffer (`Pass::kind`). Spherical factors are
+/// stored as diagonal ones: per-feature scaling makes them differ per feature.
 pub(crate) const KIND_FULL: u32 = 0;
 pub(crate) const KIND_TIED: u32 = 1;
 pub(crate) const KIND_DIAG: u32 = 2;
-pub(crate) const KIND_SPHERICAL: u32 = 3;
 /// Which second moments the statistics pass sums (`Pass::stats_kind`).
 pub(crate) const STATS_PACKED: u32 = 0;
 pub(crate) const STATS_DIAG: u32 = 1;
 
-/// Per-chunk values. WGSL twin: `struct Chunk` in shaders/estep.wgsl and shaders/reduce.wgsl.
+/// Per-chunk values. WGSL twin: `struct Chunk` in shaders/common.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub(crate) struct Chunk {
@@ -43,9 +48,8 @@ pub(crate) struct Chunk {
     pub first_hi: u32,
     pub n_blocks: u32,
 }
-const _: () = assert!(std::mem::size_of::<Chunk>() == 16);
 
-/// Per-pass values. WGSL twin: `struct Pass` in shaders/estep.wgsl and shaders/reduce.wgsl.
+/// Per-pass values. WGSL twin: `struct Pass` in shaders/common.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub(crate) struct Pass {
@@ -64,19 +68,115 @@ pub(crate) struct Pass {
     pub consts_at: u32,
     pub out_slots: u32,
     pub lanes: u32,
-    pub logp_ref: f32,
+    /// 1.0, unknown to the shader compiler, so that it cannot simplify the error-free sums away.
+    pub one: f32,
+    /// −∞, the log-likelihood of a sample that no component reaches in f32.
+    pub neg_inf: f32,
+    pub _pad: [u32; 3],
 }
-const _: () = assert!(std::mem::size_of::<Pass>() == 64);
 
-/// One level of the combine pass. WGSL twin: `struct Combine` in shaders/reduce.wgsl.
+/// One level of the combine pass. WGSL twin: `struct Combine` in shaders/common.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub(crate) struct Combine {
     pub n_rows: u32,
     pub row_len: u32,
-    pub _pad: [u32; 2],
+    /// 1.0, as [`Pass::one`].
+    pub one: f32,
+    pub _pad: u32,
 }
-const _: () = assert!(std::mem::size_of::<Combine>() == 16);
+
+/// A struct's fields as (name, byte offset), for the naga reflection test.
+#[cfg(test)]
+pub(crate) type Fields = &'static [(&'static str, usize)];
+
+#[cfg(test)]
+pub(crate) const CHUNK_FIELDS: Fields = &[
+    ("n_samples", offset_of!(Chunk, n_samples)),
+    ("first_lo", offset_of!(Chunk, first_lo)),
+    ("first_hi", offset_of!(Chunk, first_hi)),
+    ("n_blocks", offset_of!(Chunk, n_blocks)),
+];
+
+#[cfg(test)]
+pub(crate) const PASS_FIELDS: Fields = &[
+    ("n_features", offset_of!(Pass, n_features)),
+    ("n_components", offset_of!(Pass, n_components)),
+    ("kind", offset_of!(Pass, kind)),
+    ("stats_kind", offset_of!(Pass, stats_kind)),
+    ("n_outputs", offset_of!(Pass, n_outputs)),
+    ("out_groups", offset_of!(Pass, out_groups)),
+    ("has_weights", offset_of!(Pass, has_weights)),
+    ("seed_lo", offset_of!(Pass, seed_lo)),
+    ("seed_hi", offset_of!(Pass, seed_hi)),
+    ("means_at", offset_of!(Pass, means_at)),
+    ("centres_at", offset_of!(Pass, centres_at)),
+    ("factors_at", offset_of!(Pass, factors_at)),
+    ("consts_at", offset_of!(Pass, consts_at)),
+    ("out_slots", offset_of!(Pass, out_slots)),
+    ("lanes", offset_of!(Pass, lanes)),
+    ("one", offset_of!(Pass, one)),
+    ("neg_inf", offset_of!(Pass, neg_inf)),
+    ("_pad0", offset_of!(Pass, _pad)),
+    ("_pad1", offset_of!(Pass, _pad) + 4),
+    ("_pad2", offset_of!(Pass, _pad) + 8),
+];
+
+#[cfg(test)]
+pub(crate) const COMBINE_FIELDS: Fields = &[
+    ("n_rows", offset_of!(Combine, n_rows)),
+    ("row_len", offset_of!(Combine, row_len)),
+    ("one", offset_of!(Combine, one)),
+    ("_pad", offset_of!(Combine, _pad)),
+];
+
+/// The structs of shaders/common.wgsl: WGSL name, Rust size and fields.
+#[cfg(test)]
+pub(crate) const STRUCTS: [(&str, usize, Fields); 3] = [
+    ("Chunk", size_of::<Chunk>(), CHUNK_FIELDS),
+    ("Pass", size_of::<Pass>(), PASS_FIELDS),
+    ("Combine", size_of::<Combine>(), COMBINE_FIELDS),
+];
+
+/// How a shader reaches a binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// One binding of shaders/common.wgsl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Binding {
+    pub binding: u32,
+    pub name: &'static str,
+    pub access: Access,
+}
+
+const fn b(binding: u32, name: &'static str, access: Access) -> Binding {
+    Binding { binding, name, access }
+}
+
+/// Group 0 of every per-chunk entry point (logprob, normalise, assign, random, stats).
+pub(crate) const CHUNK_BINDINGS: [Binding; 9] = [
+    b(0, "chunk", Access::Uniform),
+    b(1, "x", Access::Read),
+    b(2, "model", Access::Read),
+    b(3, "resp", Access::ReadWrite),
+    b(4, "logp_part", Access::ReadWrite),
+    b(5, "weights", Access::Read),
+    b(6, "partials", Access::ReadWrite),
+    b(7, "job", Access::Uniform),
+    b(8, "per_sample", Access::ReadWrite),
+];
+
+/// Group 0 of the combine entry point.
+pub(crate) const COMBINE_BINDINGS: [Binding; 3] = [
+    b(10, "combine_params", Access::Uniform),
+    b(11, "src", Access::Read),
+    b(12, "dst", Access::ReadWrite),
+];
 
 /// The constants every shader starts with, from the values above.
 pub(crate) fn wgsl_header() -> String {
@@ -85,20 +185,24 @@ pub(crate) fn wgsl_header() -> String {
          const WG: u32 = {WG}u;\nconst MAX_D: u32 = {MAX_GPU_FEATURES}u;\nconst PANEL: u32 = {PANEL}u;\n\
          const STAGE: u32 = {STAGE}u;\nconst SUB_MAX: u32 = {SUB_MAX}u;\nconst T: u32 = {T}u;\nconst BLOCK: u32 = {BLOCK}u;\nconst GROUP: u32 = {GROUP}u;\n\
          const LOG_FLOOR: f32 = {LOG_FLOOR:e};\n\
-         const KIND_FULL: u32 = {KIND_FULL}u;\nconst KIND_TIED: u32 = {KIND_TIED}u;\n\
-         const KIND_DIAG: u32 = {KIND_DIAG}u;\nconst KIND_SPHERICAL: u32 = {KIND_SPHERICAL}u;\n\
+         const KIND_FULL: u32 = {KIND_FULL}u;\nconst KIND_TIED: u32 = {KIND_TIED}u;\nconst KIND_DIAG: u32 = {KIND_DIAG}u;\n\
          const STATS_PACKED: u32 = {STATS_PACKED}u;\nconst STATS_DIAG: u32 = {STATS_DIAG}u;\n\n"
     )
 }
 
-/// The E-step shader, with the header.
-pub(crate) fn estep_source() -> String {
-    wgsl_header() + include_str!("../../shaders/estep.wgsl")
+/// The generated header, then shaders/common.wgsl, then the shader itself.
+fn with_common(shader: &str) -> String {
+    wgsl_header() + include_str!("../../shaders/common.wgsl") + shader
 }
 
-/// The reduction shader, with the header.
+/// The E-step shader, complete.
+pub(crate) fn estep_source() -> String {
+    with_common(include_str!("../../shaders/estep.wgsl"))
+}
+
+/// The reduction shader, complete.
 pub(crate) fn reduce_source() -> String {
-    wgsl_header() + include_str!("../../shaders/reduce.wgsl")
+    with_common(include_str!("../../shaders/reduce.wgsl"))
 }
 
 #[cfg(test)]
@@ -124,22 +228,69 @@ mod tests {
         assert_eq!(entries(&reduce), ["stats", "combine"]);
     }
 
+    /// The (group, binding, access) of every global a shader declares, by name.
+    fn reflect_bindings(module: &naga::Module) -> Vec<(String, u32, u32, Access)> {
+        module
+            .global_variables
+            .iter()
+            .filter_map(|(_, g)| {
+                let rb = g.binding.as_ref()?;
+                let access = match g.space {
+                    naga::AddressSpace::Uniform => Access::Uniform,
+                    naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => {
+                        Access::ReadWrite
+                    }
+                    naga::AddressSpace::Storage { .. } => Access::Read,
+                    other => panic!("unexpected address space {other:?}"),
+                };
+                Some((g.name.clone().unwrap_or_default(), rb.group, rb.binding, access))
+            })
+            .collect()
+    }
+
     #[test]
-    fn uniform_structs_match_their_wgsl_twins() {
-        // naga's layouter gives each WGSL struct's size; the Rust twins must be the same.
-        for (source, name, size) in [
-            (estep_source(), "Chunk", std::mem::size_of::<Chunk>()),
-            (estep_source(), "Pass", std::mem::size_of::<Pass>()),
-            (reduce_source(), "Pass", std::mem::size_of::<Pass>()),
-            (reduce_source(), "Combine", std::mem::size_of::<Combine>()),
-        ] {
+    fn every_shader_binding_matches_the_table() {
+        let table: Vec<Binding> = CHUNK_BINDINGS.iter().chain(&COMBINE_BINDINGS).copied().collect();
+        for (name, source) in [("estep.wgsl", estep_source()), ("reduce.wgsl", reduce_source())] {
             let module = naga::front::wgsl::parse_str(&source).unwrap();
-            let (_, ty) = module
-                .types
-                .iter()
-                .find(|(_, t)| t.name.as_deref() == Some(name))
-                .expect(name);
-            assert_eq!(ty.inner.size(module.to_ctx()) as usize, size, "{name}");
+            let found = reflect_bindings(&module);
+            assert_eq!(found.len(), table.len(), "{name}: {found:?}");
+            for (var, group, binding, access) in found {
+                let row = table
+                    .iter()
+                    .find(|b| b.name == var)
+                    .unwrap_or_else(|| panic!("{name}: binding '{var}' is not in the Rust table"));
+                assert_eq!((group, binding, access), (0, row.binding, row.access), "{name}: '{var}'");
+            }
+        }
+        // The two layouts never reuse a binding number, so one group-0 namespace serves both.
+        let mut numbers: Vec<u32> = table.iter().map(|b| b.binding).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), table.len());
+    }
+
+    #[test]
+    fn uniform_structs_match_their_wgsl_twins_field_by_field() {
+        for source in [estep_source(), reduce_source()] {
+            let module = naga::front::wgsl::parse_str(&source).unwrap();
+            for (name, size, fields) in STRUCTS {
+                let (_, ty) = module
+                    .types
+                    .iter()
+                    .find(|(_, t)| t.name.as_deref() == Some(name))
+                    .expect(name);
+                assert_eq!(ty.inner.size(module.to_ctx()) as usize, size, "{name}: size");
+                let naga::TypeInner::Struct { members, .. } = &ty.inner else {
+                    panic!("{name} is not a struct")
+                };
+                let wgsl: Vec<(String, usize)> = members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+                    .collect();
+                let rust: Vec<(String, usize)> = fields.iter().map(|&(n, o)| (n.to_string(), o)).collect();
+                assert_eq!(wgsl, rust, "{name}: fields and offsets");
+            }
         }
     }
 }

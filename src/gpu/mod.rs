@@ -1,9 +1,19 @@
 //! The GPU path: WGSL compute shaders on any wgpu adapter, behind the same EM driver as the CPU.
+//!
+//! Rooms: `plan` (chunk sizing), `upload` (centring, scaling, segments), `pack` (mixture → model
+//! buffer), `resources` (buffers and bind groups), `passes` (encoding), `readback` (the f64 collect),
+//! `backend` (`impl Backend`), with `layout` the one table host and shaders share.
 
 pub(crate) mod backend;
 mod context;
 pub(crate) mod layout;
+mod pack;
+mod passes;
 pub(crate) mod pipelines;
+mod plan;
+mod readback;
+mod resources;
+mod upload;
 
 pub use context::GpuContext;
-pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES};
+pub use layout::{MAX_GPU_FEATURES, MAX_GPU_COMPONENTS};

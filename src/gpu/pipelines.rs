@@ -1,13 +1,14 @@
-//! The compute pipelines, built once per GPU context from the two shader modules.
+//! The compute pipelines, built once per GPU context from the two shader modules, with bind group
+//! layouts made from the one binding table in src/gpu/layout.rs.
 
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
-use crate::gpu::layout;
+use crate::gpu::layout::{self, Access, Binding, CHUNK_BINDINGS, COMBINE_BINDINGS};
 
 /// Every pipeline and the two bind group layouts they share.
 #[derive(Debug)]
 pub(crate) struct Pipelines {
-    pub main_layout: wgpu::BindGroupLayout,
+    pub chunk_layout: wgpu::BindGroupLayout,
     pub combine_layout: wgpu::BindGroupLayout,
     pub logprob: wgpu::ComputePipeline,
     pub normalise: wgpu::ComputePipeline,
@@ -17,12 +18,17 @@ pub(crate) struct Pipelines {
     pub combine: wgpu::ComputePipeline,
 }
 
-fn entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
+fn layout_entry(b: &Binding) -> wgpu::BindGroupLayoutEntry {
+    use wgpu::BufferBindingType::{Storage, Uniform};
     wgpu::BindGroupLayoutEntry {
-        binding,
+        binding: b.binding,
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
-            ty,
+            ty: match b.access {
+                Access::Uniform => Uniform,
+                Access::Read => Storage { read_only: true },
+                Access::ReadWrite => Storage { read_only: false },
+            },
             has_dynamic_offset: false,
             min_binding_size: None,
         },
@@ -30,33 +36,41 @@ fn entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntr
     }
 }
 
+/// Bind group entries in the table's order.
+fn entries<'r, const N: usize>(
+    table: &[Binding; N],
+    resources: [wgpu::BindingResource<'r>; N],
+) -> [wgpu::BindGroupEntry<'r>; N] {
+    let mut resources = resources.into_iter();
+    table.map(|b| wgpu::BindGroupEntry {
+        binding: b.binding,
+        resource: resources.next().expect("one resource per binding"),
+    })
+}
+
 impl Pipelines {
     pub fn new(ctx: &GpuContext) -> Result<Self, GmmError> {
         ctx.scoped("gmm pipelines", 0, || Self::build(&ctx.device))
     }
 
+    /// The entries of a chunk bind group, from resources in the order of `CHUNK_BINDINGS`.
+    pub fn chunk_entries(resources: [wgpu::BindingResource<'_>; 9]) -> [wgpu::BindGroupEntry<'_>; 9] {
+        entries(&CHUNK_BINDINGS, resources)
+    }
+
+    /// The entries of a combine bind group, in the order of `COMBINE_BINDINGS`.
+    pub fn combine_entries(resources: [wgpu::BindingResource<'_>; 3]) -> [wgpu::BindGroupEntry<'_>; 3] {
+        entries(&COMBINE_BINDINGS, resources)
+    }
+
     fn build(device: &wgpu::Device) -> Self {
-        use wgpu::BufferBindingType::{Storage, Uniform};
-        let ro = Storage { read_only: true };
-        let rw = Storage { read_only: false };
-        // The bindings of shaders/estep.wgsl and shaders/reduce.wgsl (group 0).
-        let main_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        let chunk_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("gmm chunk layout"),
-            entries: &[
-                entry(0, Uniform),
-                entry(1, ro),
-                entry(2, ro),
-                entry(3, rw),
-                entry(4, rw),
-                entry(5, ro),
-                entry(6, rw),
-                entry(7, Uniform),
-                entry(8, rw),
-            ],
+            entries: &CHUNK_BINDINGS.map(|b| layout_entry(&b)),
         });
         let combine_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("gmm combine layout"),
-            entries: &[entry(10, Uniform), entry(11, ro), entry(12, rw)],
+            entries: &COMBINE_BINDINGS.map(|b| layout_entry(&b)),
         });
         let layout_of = |label, bgl: &wgpu::BindGroupLayout| {
             device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -65,7 +79,7 @@ impl Pipelines {
                 immediate_size: 0,
             })
         };
-        let main = layout_of("gmm chunk pipeline layout", &main_layout);
+        let main = layout_of("gmm chunk pipeline layout", &chunk_layout);
         let combine = layout_of("gmm combine pipeline layout", &combine_layout);
         let estep = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("estep.wgsl"),
@@ -96,7 +110,7 @@ impl Pipelines {
             random: pipeline("gmm random", &main, &estep, "random"),
             stats: pipeline("gmm stats", &main, &reduce, "stats"),
             combine: pipeline("gmm combine", &combine, &reduce, "combine"),
-            main_layout,
+            chunk_layout,
             combine_layout,
         }
     }

@@ -1,0 +1,80 @@
+// What every shader shares: the uniform structs, the bindings, and error-free (two-float) sums.
+// Prepended (after the generated constants) to estep.wgsl and reduce.wgsl. The Rust twins and the
+// binding table live in src/gpu/layout.rs, and a naga test checks this file against them.
+
+struct Chunk {          // Rust twin: gpu::layout::Chunk
+    n_samples: u32,     // samples in this chunk
+    first_lo: u32,      // global index of the chunk's first sample, low and high words
+    first_hi: u32,
+    n_blocks: u32,      // sample blocks of the statistics pass
+}
+
+struct Pass {           // Rust twin: gpu::layout::Pass
+    n_features: u32,
+    n_components: u32,
+    kind: u32,          // how the factors are stored: KIND_FULL, KIND_TIED, KIND_DIAG
+    stats_kind: u32,    // which second moments the statistics pass sums: STATS_*
+    n_outputs: u32,     // statistics per component (E)
+    out_groups: u32,    // workgroups per component along the outputs (statistics pass)
+    has_weights: u32,   // 1 if `weights` holds per-sample weights
+    seed_lo: u32,       // the 'random' init's seed
+    seed_hi: u32,
+    means_at: u32,      // offsets into `model`
+    centres_at: u32,
+    factors_at: u32,
+    consts_at: u32,
+    out_slots: u32,     // output slots per workgroup of the statistics pass
+    lanes: u32,         // sample lanes per workgroup of the statistics pass
+    one: f32,           // 1.0, opaque to the compiler (see two_sum)
+    neg_inf: f32,       // −∞
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+struct Combine {        // Rust twin: gpu::layout::Combine
+    n_rows: u32,        // partial rows in `src`
+    row_len: u32,       // two-float values per row
+    one: f32,           // 1.0, opaque to the compiler
+    _pad: u32,
+}
+
+// Group 0 of the per-chunk entry points (gpu::layout::CHUNK_BINDINGS).
+@group(0) @binding(0) var<uniform> chunk: Chunk;
+@group(0) @binding(1) var<storage, read> x: array<f32>;                     // the chunk's samples, centred and scaled, row-major
+@group(0) @binding(2) var<storage, read> model: array<f32>;                 // means, centres, factors, constants
+@group(0) @binding(3) var<storage, read_write> resp: array<f32>;            // samples × components
+@group(0) @binding(4) var<storage, read_write> logp_part: array<vec2<f32>>; // a two-float sum per WG samples
+@group(0) @binding(5) var<storage, read> weights: array<f32>;               // per-sample weights (if has_weights)
+@group(0) @binding(6) var<storage, read_write> partials: array<vec2<f32>>;  // n_blocks rows of K·E + 1 two-float sums
+@group(0) @binding(7) var<uniform> job: Pass;
+@group(0) @binding(8) var<storage, read_write> per_sample: array<f32>;      // log p_n, or the label of n
+
+// Group 0 of the combine entry point (gpu::layout::COMBINE_BINDINGS).
+@group(0) @binding(10) var<uniform> combine_params: Combine;
+@group(0) @binding(11) var<storage, read> src: array<vec2<f32>>;
+@group(0) @binding(12) var<storage, read_write> dst: array<vec2<f32>>;
+
+// Two-float sums: a value is hi + lo with |lo| <= ulp(hi)/2, so a sum keeps about 48 bits however
+// many terms it has. Knuth's TwoSum is exact in round-to-nearest f32; `one` is a runtime 1.0 that
+// stops the compiler from simplifying (a + b) − a to b, which would drop the error term.
+
+/// a + b as (s, e) with s + e exactly a + b.
+fn two_sum(a: f32, b: f32, one: f32) -> vec2<f32> {
+    let s = (a + b) * one;
+    let bb = (s - a) * one;
+    return vec2<f32>(s, (a - (s - bb)) + (b - bb));
+}
+
+/// A two-float sum plus one f32 term.
+fn df_add1(acc: vec2<f32>, v: f32, one: f32) -> vec2<f32> {
+    let t = two_sum(acc.x, v, one);
+    return vec2<f32>(t.x, acc.y + t.y);
+}
+
+/// The sum of two two-float values.
+fn df_add(a: vec2<f32>, b: vec2<f32>, one: f32) -> vec2<f32> {
+    let t = two_sum(a.x, b.x, one);
+    // Renormalised, so that lo stays small relative to hi.
+    return two_sum(t.x, t.y + (a.y + b.y), one);
+}

@@ -1,0 +1,270 @@
+//! The model buffer's contents: a mixture (or k-means centroids) in the device's f32 units, and the
+//! f64 facts the host needs to undo the rounding exactly (where the centres really are, and the
+//! log-density constants of the model the GPU actually evaluates).
+
+use crate::error::GmmError;
+use crate::gpu::layout::{KIND_DIAG, KIND_FULL, KIND_TIED};
+use crate::gpu::upload::Frame;
+use crate::linalg::packed_len;
+use crate::mixture::{HALF_LN_2PI, Mixture};
+use crate::params::CovarianceType;
+
+/// The model buffer on the host: means, centres, factors and constants, each region sized for its
+/// largest use.
+#[derive(Clone, Debug)]
+pub(crate) struct ModelPack {
+    k: usize,
+    d: usize,
+    /// Where the means, centres, factors and constants start.
+    pub offsets: [usize; 4],
+    pub host: Vec<f32>,
+    /// Where the centres the GPU uses sit, in the caller's units (f32-rounded, then mapped back).
+    pub centres_used: Vec<f64>,
+    /// c_k = log π_k + log det U_k − (d/2)·log 2π in the caller's units, in f64, with U_k the factor
+    /// the GPU uses (f32-rounded): the exact constant of the density the GPU evaluates.
+    pub consts: Vec<f64>,
+}
+
+/// A value for the model buffer, or an error naming the component if f32 cannot hold it.
+fn checked(v: f64, component: usize, what: &'static str) -> Result<f32, GmmError> {
+    let f = v as f32;
+    if f.is_finite() && (f.is_normal() || v == 0.0) {
+        Ok(f)
+    } else {
+        Err(GmmError::GpuModelOutsideF32Range { component, what, value: v })
+    }
+}
+
+impl ModelPack {
+    /// A model buffer for `k` components of `d` features with factors of `kind` (and room for the
+    /// diagonal factors k-means uses).
+    pub fn new(kind: CovarianceType, k: usize, d: usize) -> Self {
+        let factors_len = match kind {
+            CovarianceType::Full => k * packed_len(d),
+            CovarianceType::Tied => packed_len(d),
+            CovarianceType::Diag | CovarianceType::Spherical => k * d,
+        }
+        .max(k * d);
+        let offsets = [0, k * d, 2 * k * d, 2 * k * d + factors_len];
+        Self {
+            k,
+            d,
+            offsets,
+            host: vec![0.0; offsets[3] + k],
+            centres_used: vec![0.0; k * d],
+            consts: vec![0.0; k],
+        }
+    }
+
+    /// Writes the centres (in the device's units) and records where they really are.
+    pub fn set_centres(&mut self, centres: &[f64], frame: &Frame) -> Result<(), GmmError> {
+        let (at, d) = (self.offsets[1], self.d);
+        for (i, &c) in centres.iter().enumerate() {
+            let v = checked(frame.to_device(i % d, c), i / d, "centre")?;
+            self.host[at + i] = v;
+            self.centres_used[i] = f64::from(v) * frame.scale[i % d] + frame.shift[i % d];
+        }
+        Ok(())
+    }
+
+    fn set_means(&mut self, means: &[f64], frame: &Frame) -> Result<(), GmmError> {
+        let (at, d) = (self.offsets[0], self.d);
+        for (i, &m) in means.iter().enumerate() {
+            self.host[at + i] = checked(frame.to_device(i % d, m), i / d, "mean")?;
+        }
+        Ok(())
+    }
+
+    /// Writes the means, factors and constants of `mix`; returns how the factors are stored.
+    ///
+    /// With x' = (x − shift)/s, the Mahalanobis form is unchanged if U' = diag(s)·U, so the factors
+    /// are scaled by row; the density of x keeps log det U = log det U' − Σ log s.
+    pub fn set_mixture(&mut self, mix: &Mixture, frame: &Frame) -> Result<u32, GmmError> {
+        let (k, d) = (self.k, self.d);
+        self.set_means(&mix.means, frame)?;
+        let f = self.offsets[2];
+        // log det of each f32 factor in the device's units.
+        let mut log_det = vec![0.0; k];
+        let kind = match mix.cov_type {
+            CovarianceType::Full | CovarianceType::Tied => {
+                // Packed column by column: U'[0][j], …, U'[j][j], as estep.wgsl reads them.
+                let mut p = f;
+                for (c, u) in mix.precisions_cholesky.chunks_exact(d * d).enumerate() {
+                    let mut det = 0.0;
+                    for j in 0..d {
+                        for i in 0..=j {
+                            let v = checked(frame.scale[i] * u[i * d + j], c, "precision factor")?;
+                            self.host[p] = v;
+                            p += 1;
+                            if i == j {
+                                det += f64::from(v).ln();
+                            }
+                        }
+                    }
+                    log_det[c] = det;
+                }
+                if mix.cov_type == CovarianceType::Tied {
+                    let det = log_det[0];
+                    log_det.fill(det);
+                    KIND_TIED
+                } else {
+                    KIND_FULL
+                }
+            }
+            CovarianceType::Diag | CovarianceType::Spherical => {
+                let spherical = mix.cov_type == CovarianceType::Spherical;
+                for c in 0..k {
+                    let mut det = 0.0;
+                    for j in 0..d {
+                        let u = if spherical {
+                            mix.precisions_cholesky[c]
+                        } else {
+                            mix.precisions_cholesky[c * d + j]
+                        };
+                        let v = checked(frame.scale[j] * u, c, "precision factor")?;
+                        self.host[f + c * d + j] = v;
+                        det += f64::from(v).ln();
+                    }
+                    log_det[c] = det;
+                }
+                KIND_DIAG
+            }
+        };
+        let to_callers = d as f64 * HALF_LN_2PI + frame.log_scale_sum();
+        for c in 0..k {
+            // The GPU adds g_k = log π_k + log det U'_k inside its log-sum-exp (a constant common to
+            // every component would not change the responsibilities); the host's c_k is exact.
+            let g = mix.weights[c].ln() + log_det[c];
+            self.host[self.offsets[3] + c] = checked(g, c, "log-density constant")?;
+            self.consts[c] = g - to_callers;
+        }
+        Ok(kind)
+    }
+
+    /// k-means: centroids as means with the features' scales as diagonal factors, so that the GPU's
+    /// h = −½‖x − μ‖² is in the caller's units.
+    pub fn set_centroids(&mut self, centroids: &[f64], frame: &Frame) -> Result<u32, GmmError> {
+        let (k, d) = (self.k, self.d);
+        self.set_means(centroids, frame)?;
+        let f = self.offsets[2];
+        for c in 0..k {
+            for j in 0..d {
+                self.host[f + c * d + j] = checked(frame.scale[j], c, "feature scale")?;
+            }
+        }
+        self.host[self.offsets[3]..self.offsets[3] + k].fill(0.0);
+        Ok(KIND_DIAG)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GPU's log-density, evaluated naively in f64 from the packed f32 values: h on the device's
+    /// coordinates of `x`, plus the host's constant in the caller's units.
+    fn packed_log_density(p: &ModelPack, kind: u32, frame: &Frame, x: &[f64], c: usize) -> f64 {
+        let (k, d) = (p.k, p.d);
+        let z: Vec<f64> = (0..d)
+            .map(|j| frame.to_device(j, x[j]) - f64::from(p.host[p.offsets[0] + c * d + j]))
+            .collect();
+        let f = &p.host[p.offsets[2]..p.offsets[3]];
+        let maha: f64 = match kind {
+            KIND_DIAG => (0..d).map(|j| (z[j] * f64::from(f[c * d + j])).powi(2)).sum(),
+            _ => {
+                let base = if kind == KIND_FULL { c * packed_len(d) } else { 0 };
+                let mut p0 = base;
+                let mut m = 0.0;
+                for j in 0..d {
+                    let mut y = 0.0;
+                    for zi in z.iter().take(j + 1) {
+                        y += zi * f64::from(f[p0]);
+                        p0 += 1;
+                    }
+                    m += y * y;
+                }
+                m
+            }
+        };
+        assert!(c < k);
+        // The GPU's h, plus the host's exact constant in the caller's units.
+        -0.5 * maha + p.consts[c]
+    }
+
+    #[test]
+    fn the_packed_model_gives_the_mixtures_log_density() {
+        // A 3-feature mixture with features of very different scales, every covariance type.
+        let scales = [1e3, 1.0, 1e-3];
+        for cov in CovarianceType::ALL {
+            let (k, d) = (2, 3);
+            let mut mix = Mixture::zeros(cov, k, d);
+            mix.weights = vec![0.3, 0.7];
+            mix.means = vec![1.0e3, 0.5, 2e-3, -1.0e3, -0.5, 1e-3];
+            let shape_cov = |c: usize| -> Vec<f64> {
+                let mut m = vec![0.0; d * d];
+                for i in 0..d {
+                    for j in 0..d {
+                        let rho = if i == j { 1.0 } else { 0.3 + 0.1 * c as f64 };
+                        m[i * d + j] = rho * scales[i] * scales[j];
+                    }
+                }
+                m
+            };
+            mix.covariances = match cov {
+                CovarianceType::Full => [shape_cov(0), shape_cov(1)].concat(),
+                CovarianceType::Tied => shape_cov(0),
+                CovarianceType::Diag => vec![1e6, 1.0, 1e-6, 4e6, 2.0, 3e-6],
+                CovarianceType::Spherical => vec![0.5, 2.0],
+            };
+            mix.set_precisions_from_covariances(&mut vec![0.0; d * d]).unwrap();
+            let x: Vec<f64> = (0..60).map(|i| ((i * 37) % 23) as f64 / 7.0 * scales[i % 3]).collect();
+            let view = crate::data::DataView::from_f64(&x, 3).unwrap();
+            let frame = Frame::of_data(&view, None);
+            let mut pack = ModelPack::new(cov, k, d);
+            let kind = pack.set_mixture(&mix, &frame).unwrap();
+            for row in x.chunks_exact(3) {
+                for c in 0..k {
+                    let mut diff = vec![0.0; d];
+                    let mut lp = vec![0.0; k];
+                    crate::cpu::estep::logprob(row, &mix, &mut diff, &mut lp);
+                    let got = packed_log_density(&pack, kind, &frame, row, c);
+                    // f32 factors and means: about 1e-7 relative of the Mahalanobis term and of c_k.
+                    let tol = 1e-5 * (1.0 + lp[c].abs());
+                    assert!((got - lp[c]).abs() <= tol, "{cov} k={c} x={row:?}: {got} vs {}", lp[c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn centres_are_recorded_where_the_gpu_uses_them() {
+        let frame = Frame {
+            shift: vec![1e4, 0.0],
+            scale: vec![16384.0, 1.0],
+            weight_scale: 1.0,
+        };
+        let mut pack = ModelPack::new(CovarianceType::Diag, 1, 2);
+        pack.set_centres(&[1e4 + 0.1, 1.0 / 3.0], &frame).unwrap();
+        for j in 0..2 {
+            let device = f64::from(pack.host[pack.offsets[1] + j]);
+            assert_eq!(pack.centres_used[j], device * frame.scale[j] + frame.shift[j]);
+        }
+        // Within f32 rounding of the device's value.
+        assert!((pack.centres_used[0] - (1e4 + 0.1)).abs() < 16384.0 * 1e-7);
+    }
+
+    #[test]
+    fn a_model_beyond_f32_is_a_typed_error() {
+        let frame = Frame::identity(1);
+        let mut mix = Mixture::zeros(CovarianceType::Diag, 2, 1);
+        mix.weights = vec![0.5, 0.5];
+        mix.means = vec![0.0, 1e39];
+        mix.covariances = vec![1.0, 1.0];
+        mix.set_precisions_from_covariances(&mut [0.0]).unwrap();
+        let mut pack = ModelPack::new(CovarianceType::Diag, 2, 1);
+        assert!(matches!(
+            pack.set_mixture(&mix, &frame),
+            Err(GmmError::GpuModelOutsideF32Range { component: 1, what: "mean", .. })
+        ));
+    }
+}

@@ -1,0 +1,181 @@
+//! Chunk planning: how many samples one chunk holds so that every binding and every dispatch grid
+//! fits the device's limits. Pure arithmetic on the limits, testable without an adapter.
+
+use crate::error::GmmError;
+use crate::gpu::layout::{BLOCK, GROUP, STATS_DIAG, STATS_PACKED, T, WG};
+use crate::params::CovarianceType;
+use crate::linalg::packed_len;
+
+/// The device limits a plan depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DeviceLimits {
+    pub max_binding: u64,
+    pub max_buffer: u64,
+    pub max_workgroups_per_dim: u32,
+}
+
+impl DeviceLimits {
+    pub fn of(limits: &wgpu::Limits) -> Self {
+        Self {
+            max_binding: limits.max_storage_buffer_binding_size.min(limits.max_buffer_size),
+            max_buffer: limits.max_buffer_size,
+            max_workgroups_per_dim: limits.max_compute_workgroups_per_dimension,
+        }
+    }
+}
+
+/// A fit's chunking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Samples per chunk (a multiple of WG, except that the last chunk may hold fewer).
+    pub chunk_len: usize,
+    pub n_chunks: usize,
+    /// Statistics blocks of the largest chunk.
+    pub max_blocks: usize,
+    /// The widest partial row, in two-float values: this fit's second moments or the diagonal ones
+    /// k-means sums, K·E + 1.
+    pub row_len_max: usize,
+    /// Whole chunks per data segment (each segment within max_buffer_size).
+    pub chunks_per_segment: usize,
+}
+
+/// Statistics per component for a second-moment kind: S0, S1 (d) and S2.
+pub(crate) fn n_outputs(stats_kind: u32, d: usize) -> usize {
+    1 + d + if stats_kind == STATS_PACKED { packed_len(d) } else { d }
+}
+
+/// The second moments the GPU sums for a covariance type (spherical sums the diagonal; the host
+/// takes its trace).
+pub(crate) fn stats_kind_for(kind: CovarianceType) -> u32 {
+    match kind {
+        CovarianceType::Full | CovarianceType::Tied => STATS_PACKED,
+        CovarianceType::Diag | CovarianceType::Spherical => STATS_DIAG,
+    }
+}
+
+/// Plans `n` samples of `d` features and `k` components with second moments of `kind`;
+/// `forced` caps the chunk (the `chunk_size` parameter).
+pub(crate) fn plan(
+    n: usize,
+    d: usize,
+    k: usize,
+    kind: CovarianceType,
+    limits: DeviceLimits,
+    forced: Option<usize>,
+) -> Result<Plan, GmmError> {
+    let row_len_max = k * n_outputs(stats_kind_for(kind), d).max(n_outputs(STATS_DIAG, d)) + 1;
+    let wg = WG as u64;
+    // Samples per chunk: the data window, the responsibilities and the partial rows (8 bytes per
+    // two-float value) must each fit one binding; a multiple of WG keeps every window's offset aligned
+    // (WG·4 bytes = 256).
+    let by_data = limits.max_binding / (4 * d as u64);
+    let by_resp = limits.max_binding / (4 * k as u64);
+    let by_partials = (limits.max_binding / (8 * row_len_max as u64)) * u64::from(BLOCK);
+    let mut chunk_len = by_data.min(by_resp).min(by_partials).min(1 << 24) / wg * wg;
+    // The folded 2-D grid holds at most max_dim² workgroups per dispatch: the E-step launches
+    // (C/WG)·K of them and the statistics (C/BLOCK)·K·(output groups).
+    let max_groups = u64::from(limits.max_workgroups_per_dim).pow(2);
+    let out_groups = (row_len_max / k).div_ceil((WG * T) as usize).max(1) as u64;
+    let by_grid_estep = max_groups / k as u64 * wg;
+    let by_grid_stats = max_groups / (k as u64 * out_groups) * u64::from(BLOCK);
+    chunk_len = chunk_len.min(by_grid_estep.min(by_grid_stats) / wg * wg);
+    if let Some(forced) = forced {
+        chunk_len = chunk_len.min((forced as u64).div_ceil(wg).max(1) * wg);
+    }
+    if chunk_len < wg {
+        return Err(GmmError::LimitsTooSmall {
+            limit: "max_storage_buffer_binding_size",
+            needed: 4 * wg * d.max(k) as u64,
+            granted: limits.max_binding,
+        });
+    }
+    let chunk_len = (chunk_len as usize).min(n.div_ceil(WG as usize) * WG as usize);
+    let n_chunks = n.div_ceil(chunk_len);
+    Ok(Plan {
+        chunk_len,
+        n_chunks,
+        max_blocks: chunk_len.div_ceil(BLOCK as usize),
+        row_len_max,
+        chunks_per_segment: (limits.max_buffer / (chunk_len * d * 4) as u64).max(1) as usize,
+    })
+}
+
+/// The combine tree of a chunk with `n_blocks` partial rows: the rows each level reads and writes.
+pub(crate) fn combine_levels(n_blocks: u32) -> Vec<(u32, u32)> {
+    let mut levels = Vec::new();
+    let mut rows = n_blocks;
+    while rows > 1 {
+        let out = rows.div_ceil(GROUP);
+        levels.push((rows, out));
+        rows = out;
+    }
+    levels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BIG: DeviceLimits = DeviceLimits {
+        max_binding: 1 << 31,
+        max_buffer: 1 << 32,
+        max_workgroups_per_dim: 65_535,
+    };
+
+    #[test]
+    fn a_plan_fits_every_binding_and_grid() {
+        for (n, d, k, kind) in [
+            (1_000_003usize, 8usize, 8usize, CovarianceType::Full),
+            (5_000_000, 128, 64, CovarianceType::Full),
+            (300_000, 3, 16_384, CovarianceType::Diag),
+            (77, 2, 3, CovarianceType::Spherical),
+        ] {
+            for limits in [
+                BIG,
+                DeviceLimits {
+                    max_binding: 128 << 20,
+                    max_buffer: 256 << 20,
+                    max_workgroups_per_dim: 65_535,
+                },
+            ] {
+                let p = plan(n, d, k, kind, limits, None).unwrap();
+                let what = format!("n={n} d={d} k={k} {kind} {limits:?}: {p:?}");
+                assert!(p.chunk_len.is_multiple_of(WG as usize), "{what}");
+                assert_eq!(p.n_chunks, n.div_ceil(p.chunk_len), "{what}");
+                assert!((p.chunk_len * d * 4) as u64 <= limits.max_binding, "{what}");
+                assert!((p.chunk_len * k * 4) as u64 <= limits.max_binding, "{what}");
+                assert!((p.max_blocks * p.row_len_max * 8) as u64 <= limits.max_binding, "{what}");
+                let grid = u64::from(limits.max_workgroups_per_dim).pow(2);
+                assert!((p.chunk_len.div_ceil(WG as usize) * k) as u64 <= grid, "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_forced_chunk_size_rounds_up_to_whole_workgroups() {
+        let p = plan(1000, 2, 3, CovarianceType::Full, BIG, Some(100)).unwrap();
+        assert_eq!((p.chunk_len, p.n_chunks), (128, 8));
+        let p = plan(1000, 2, 3, CovarianceType::Full, BIG, Some(1)).unwrap();
+        assert_eq!((p.chunk_len, p.n_chunks), (64, 16));
+    }
+
+    #[test]
+    fn tiny_limits_are_a_typed_error() {
+        let limits = DeviceLimits {
+            max_binding: 1024,
+            ..BIG
+        };
+        assert!(matches!(
+            plan(10_000, 64, 8, CovarianceType::Full, limits, None),
+            Err(GmmError::LimitsTooSmall { .. })
+        ));
+    }
+
+    #[test]
+    fn the_combine_tree_ends_in_one_row() {
+        assert_eq!(combine_levels(1), []);
+        assert_eq!(combine_levels(69), [(69, 2), (2, 1)]);
+        assert_eq!(combine_levels(64), [(64, 1)]);
+        assert_eq!(combine_levels(4097), [(4097, 65), (65, 2), (2, 1)]);
+    }
+}
