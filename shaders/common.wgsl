@@ -49,6 +49,7 @@ struct Combine {        // Rust twin: gpu::layout::Combine
 @group(0) @binding(6) var<storage, read_write> partials: array<vec2<f32>>;  // n_blocks rows of K·E + 1 two-float sums
 @group(0) @binding(7) var<uniform> job: Pass;
 @group(0) @binding(8) var<storage, read_write> per_sample: array<f32>;      // log p_n, or the label of n
+@group(0) @binding(9) var<storage, read_write> h_lo: array<f32>;            // the low parts of h, as `resp`
 
 // Group 0 of the combine entry point (gpu::layout::COMBINE_BINDINGS).
 @group(0) @binding(10) var<uniform> combine_params: Combine;
@@ -77,4 +78,23 @@ fn df_add(a: vec2<f32>, b: vec2<f32>, one: f32) -> vec2<f32> {
     let t = two_sum(a.x, b.x, one);
     // Renormalised, so that lo stays small relative to hi.
     return two_sum(t.x, t.y + (a.y + b.y), one);
+}
+
+/// acc + a·b for a two-float a, as a two-float (the product's error recovered with fma).
+fn df_fma(acc: vec2<f32>, a: vec2<f32>, b: f32, one: f32) -> vec2<f32> {
+    let p = a.x * b;
+    let t = two_sum(acc.x, p, one);
+    return vec2<f32>(t.x, acc.y + t.y + fma(a.x, b, -p) + a.y * b);
+}
+
+/// a·b for a two-float a, as a two-float.
+fn df_mul1(a: vec2<f32>, b: f32, one: f32) -> vec2<f32> {
+    let p = (a.x * b) * one;
+    return vec2<f32>(p, fma(a.x, b, -p) + a.y * b);
+}
+
+/// y², as a two-float.
+fn df_sq(y: vec2<f32>) -> vec2<f32> {
+    let p = y.x * y.x;
+    return vec2<f32>(p, fma(y.x, y.x, -p) + 2.0 * y.x * y.y);
 }

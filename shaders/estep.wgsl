@@ -1,12 +1,12 @@
 // The E-step on one chunk of samples: the GPU twin of src/cpu/estep.rs.
 //
 // Entry points, one pass each over the chunk:
-// - logprob:   h[n,k] = −½‖U_kᵀ(x̃_n − μ̃_k)‖², into `resp` (samples × components). The constant
-//              c_k = log π_k + log det U_k is added by `normalise`, so that h keeps its own digits.
+// - logprob:   h[n,k] = −½‖U_kᵀ(x̃_n − μ̃_k)‖² in two-float arithmetic: the high part into `resp`
+//              (samples × components), the low part into `h_lo`. The constant c_k = log π_k +
+//              log det U_k is added by `normalise`, so that h keeps its own digits.
 // - normalise: log-sum-exp over k of L = c + h from its largest term; resp[n,k] = w_n·q[n,k] in place
 //              with q the posterior; log p_n per sample; and per workgroup the two-float sum of
-//              w_n·G_n, G_n = Σ_k q[n,k]·(h[n,k] − log q[n,k]). The host adds Σ_k S0_k·c_k in f64, so
-//              the log-likelihood never carries the rounding of c_k (see src/gpu/readback.rs).
+//              w_n·log p_n, with c_k given as two floats so that its rounding never reaches the sum.
 // - assign:    all of w_n to the component with the largest L = c + h: k-means (c = 0, and the
 //              features' scales as diagonal factors, so h = −½‖x − μ‖² in the caller's units), or
 //              a model's labels.
@@ -48,9 +48,12 @@ fn logprob(
     let in_chunk = n < chunk.n_samples;
     let d = job.n_features;
 
-    var maha = 0.0;
+    // The Mahalanobis form as a two-float, every product and sum error-free but the last rounding:
+    // the log-likelihood then carries only the f32 rounding of the data and of the model.
+    let one = job.one;
+    var maha = vec2<f32>(0.0, 0.0);
     if job.kind == KIND_FULL || job.kind == KIND_TIED {
-        var z: array<f32, MAX_D>;
+        var z: array<vec2<f32>, MAX_D>;
         // y_j = Σ_{i<=j} z_i·U[i][j]; the factor is staged through workgroup memory in runs of
         // whole columns that fit PANEL (with the mean, in the first run), so every invocation loops
         // O(d²/2) in all and the workgroup meets at two barriers per run.
@@ -80,16 +83,16 @@ fn logprob(
             if in_chunk {
                 if j0 == 0u {
                     for (var i = 0u; i < d; i++) {
-                        z[i] = x[n * d + i] - mu[i];
+                        z[i] = two_sum(x[n * d + i], -mu[i], one);
                     }
                 }
                 for (var j = j0; j < j1; j++) {
                     let off = column_start(j) - start;
-                    var y = 0.0;
+                    var y = vec2<f32>(0.0, 0.0);
                     for (var i = 0u; i <= j; i++) {
-                        y += z[i] * panel[off + i];
+                        y = df_fma(y, z[i], panel[off + i], one);
                     }
-                    maha += y * y;
+                    maha = df_add(maha, df_sq(y), one);
                 }
             }
             j0 = j1;
@@ -100,12 +103,16 @@ fn logprob(
         let mean_at = job.means_at + k * d;
         let factor_at = job.factors_at + k * d;
         for (var i = 0u; i < d; i++) {
-            let t = (x[n * d + i] - model[mean_at + i]) * model[factor_at + i];
-            maha += t * t;
+            let z = two_sum(x[n * d + i], -model[mean_at + i], one);
+            let t = df_fma(vec2<f32>(0.0, 0.0), z, model[factor_at + i], one);
+            maha = df_add(maha, df_sq(t), one);
         }
     }
     if in_chunk {
-        resp[n * job.n_components + k] = -0.5 * maha;
+        // h = −½·maha: its high part drives the responsibilities, its low part the log-likelihood.
+        let h = two_sum(maha.x, maha.y, one);
+        resp[n * job.n_components + k] = -0.5 * h.x;
+        h_lo[n * job.n_components + k] = -0.5 * h.y;
     }
 }
 
@@ -118,8 +125,8 @@ fn weight_of(n: u32) -> f32 {
 }
 
 /// Writes the workgroup's two-float sum of `value` to logp_part[group], by a fixed tree.
-fn workgroup_sum(lid: u32, group: u32, value: f32) {
-    part[lid] = vec2<f32>(value, 0.0);
+fn workgroup_sum(lid: u32, group: u32, value: vec2<f32>) {
+    part[lid] = value;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
         if lid < s {
@@ -143,7 +150,7 @@ fn normalise(
         return;
     }
     let n = group * WG + lid;
-    var contribution = 0.0;
+    var contribution = vec2<f32>(0.0, 0.0);
     if n < chunk.n_samples {
         let k_n = job.n_components;
         let row = n * k_n;
@@ -166,29 +173,34 @@ fn normalise(
                 resp[row + k] = 0.0;
             }
             per_sample[n] = job.neg_inf;
-            contribution = select(0.0, job.neg_inf, w > 0.0);
+            contribution = vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
         } else {
             // Δ_k = L_k − L_best, formed from the differences of c and of h so that no term carries
-            // the rounding of a large L: Δ_best is exactly 0.
+            // the rounding of a large L: Δ_best is exactly 0, and log p = L_best + log Σ exp(Δ).
             let c_best = model[c + best];
             let h_best = resp[row + best];
+            // e_k = exp(Δ_k) replaces h in place (e_best = 1 exactly), and q_k = e_k / Σ e: the
+            // responsibilities sum to 1 up to a rounding or two each, whatever exp's own error.
             var s = 0.0;
             for (var k = 0u; k < k_n; k++) {
-                s += exp((model[c + k] - c_best) + (resp[row + k] - h_best));
+                let e = exp((model[c + k] - c_best) + (resp[row + k] - h_best));
+                resp[row + k] = e;
+                s += e;
             }
             let log_s = log(s);
-            var g = 0.0;
+            let inv_s = 1.0 / s;
+            // The low parts of h and of c move log p by Σ_k q_k·(h_lo + c_lo)_k (to first order).
+            var low = 0.0;
             for (var k = 0u; k < k_n; k++) {
-                let h = resp[row + k];
-                let log_q = (model[c + k] - c_best) + (h - h_best) - log_s;
-                let q = exp(log_q);
+                let q = inv_s * resp[row + k];
                 resp[row + k] = w * q;
-                if q > 0.0 {
-                    g += q * (h - log_q);
-                }
+                low += q * (h_lo[row + k] + model[c + k_n + k]);
             }
-            per_sample[n] = top + log_s;
-            contribution = w * g;
+            // log p as a two-float: c_best + h_best + log s + low.
+            let t = two_sum(c_best, h_best, job.one);
+            let log_p = df_add1(vec2<f32>(t.x, t.y + low), log_s, job.one);
+            per_sample[n] = log_p.x + log_p.y;
+            contribution = df_mul1(log_p, w, job.one);
         }
     }
     workgroup_sum(lid, group, contribution);
@@ -205,7 +217,7 @@ fn assign(
         return;
     }
     let n = group * WG + lid;
-    var contribution = 0.0;
+    var contribution = vec2<f32>(0.0, 0.0);
     if n < chunk.n_samples {
         let k_n = job.n_components;
         let row = n * k_n;
@@ -222,7 +234,7 @@ fn assign(
         }
         let w = weight_of(n);
         // For k-means h = −½‖x − μ‖² in the caller's units: the squared distance is −2h.
-        contribution = w * (-2.0 * resp[row + best]);
+        contribution = vec2<f32>(w * (-2.0 * resp[row + best]), 0.0);
         for (var k = 0u; k < k_n; k++) {
             resp[row + k] = select(0.0, w, k == best);
         }
@@ -271,5 +283,5 @@ fn random(
             resp[row + k] = w * (resp[row + k] / total);
         }
     }
-    workgroup_sum(lid, group, 0.0);
+    workgroup_sum(lid, group, vec2<f32>(0.0, 0.0));
 }

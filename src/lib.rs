@@ -282,10 +282,16 @@ fn fit_model_observed(
 /// The GPU `Auto` fits on, or why there is none for a fit of `d` features and `k` components.
 fn auto_gpu(d: usize, k: usize) -> Result<&'static GpuContext, String> {
     if d > gpu::MAX_GPU_FEATURES {
-        return Err(format!("{d} features exceed the GPU kernels' {}", gpu::MAX_GPU_FEATURES));
+        return Err(format!(
+            "{d} features exceed the GPU kernels' {}",
+            gpu::MAX_GPU_FEATURES
+        ));
     }
     if k > gpu::MAX_GPU_COMPONENTS {
-        return Err(format!("{k} components exceed the GPU kernels' {}", gpu::MAX_GPU_COMPONENTS));
+        return Err(format!(
+            "{k} components exceed the GPU kernels' {}",
+            gpu::MAX_GPU_COMPONENTS
+        ));
     }
     GpuContext::auto().map_err(|e| e.to_string())
 }

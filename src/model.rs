@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backend::Traffic;
+use crate::backend::{Backend, Output};
 use crate::cpu::estep;
 use crate::data::{DataView, Element, Samples};
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
-use crate::backend::{Backend, Output};
 use crate::gpu::backend::{GpuBackend, Source};
 use crate::linalg;
 use crate::mixture::Mixture;

@@ -241,7 +241,11 @@ impl Backend for CpuBackend<'_> {
                         Output::LogProb => o[0] = estep::normalise(lp),
                         // The first maximum, as scikit-learn's argmax.
                         Output::Labels => {
-                            o[0] = lp.iter().enumerate().fold(0, |b, (j, &v)| if v > lp[b] { j } else { b }) as f64
+                            o[0] = lp
+                                .iter()
+                                .enumerate()
+                                .fold(0, |b, (j, &v)| if v > lp[b] { j } else { b })
+                                as f64
                         }
                     }
                 },

@@ -17,7 +17,7 @@ use crate::gpu::plan::{self, DeviceLimits, Plan, n_outputs, stats_kind_for};
 use crate::gpu::readback::{self, Score, read_back};
 use crate::gpu::resources::{Resources, mappable};
 use crate::gpu::upload::{self, Frame, pow2_at_least};
-use crate::mixture::{HALF_LN_2PI, Mixture};
+use crate::mixture::Mixture;
 use crate::mstep::NK_EPS;
 use crate::params::CovarianceType;
 use crate::stats::SuffStats;
@@ -138,8 +138,7 @@ impl<'a> GpuBackend<'a> {
             }
             Source::Host(view) => {
                 let frame = Frame::of_data(view, sample_weight);
-                let segments =
-                    upload::upload_segments(ctx, view, &frame, plan.chunk_len, plan.chunks_per_segment)?;
+                let segments = upload::upload_segments(ctx, view, &frame, plan.chunk_len, plan.chunks_per_segment)?;
                 (frame, segments)
             }
         };
@@ -273,10 +272,10 @@ impl<'a> GpuBackend<'a> {
             &self.pack,
             centres,
             score,
+            self.weight_sum,
             &mut self.row_sums,
             out,
         );
-        out.weight_sum = self.weight_sum;
     }
 
     /// Whether some component's new mean lies far from its centre, measured with the precision the
@@ -324,9 +323,10 @@ impl<'a> GpuBackend<'a> {
         let staging = mappable(ctx, "gmm per-sample readback", (self.plan.chunk_len * per * 4) as u64)?;
         let mut host = vec![0f32; self.plan.chunk_len * per];
         // The GPU's log p is in the device's units, without −(d/2)·log 2π.
-        let to_callers = -(self.d as f64) * HALF_LN_2PI - self.frame.log_scale_sum();
+        let to_callers = -self.pack.to_callers;
         for chunk in &self.res.chunks {
-            let (commands, len) = passes::encode_per_sample(ctx, self.pipes, &self.res, chunk, output, self.k, &staging);
+            let (commands, len) =
+                passes::encode_per_sample(ctx, self.pipes, &self.res, chunk, output, self.k, &staging);
             ctx.scoped("gmm per-sample pass", 0, || ctx.queue.submit([commands]))?;
             read_back(ctx, &staging, &mut host[..len])?;
             let dst = &mut out[chunk.start * per..chunk.start * per + len];

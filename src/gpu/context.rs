@@ -271,8 +271,9 @@ fn classify(message: &str) -> GmmError {
 /// The kernels' needs against the device's limits.
 fn check_limits(limits: &wgpu::Limits) -> Result<(), GmmError> {
     // The larger of the two shaders' workgroup arrays.
-    let estep_floats = layout::PANEL + layout::MAX_GPU_FEATURES as u32 + layout::WG;
-    let reduce_floats = layout::STAGE + layout::MAX_GPU_FEATURES as u32 + layout::WG * layout::T;
+    // (The tree sums and the lanes' sums are two-float.)
+    let estep_floats = layout::PANEL + layout::MAX_GPU_FEATURES as u32 + 2 * layout::WG;
+    let reduce_floats = layout::STAGE + layout::MAX_GPU_FEATURES as u32 + 2 * layout::WG * layout::T;
     let workgroup_bytes = 4 * u64::from(estep_floats.max(reduce_floats));
     let checks: [(&'static str, u64, u64); 5] = [
         (
@@ -292,7 +293,7 @@ fn check_limits(limits: &wgpu::Limits) -> Result<(), GmmError> {
         ),
         (
             "max_storage_buffers_per_shader_stage",
-            7,
+            8,
             u64::from(limits.max_storage_buffers_per_shader_stage),
         ),
         (

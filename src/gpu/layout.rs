@@ -159,7 +159,7 @@ const fn b(binding: u32, name: &'static str, access: Access) -> Binding {
 }
 
 /// Group 0 of every per-chunk entry point (logprob, normalise, assign, random, stats).
-pub(crate) const CHUNK_BINDINGS: [Binding; 9] = [
+pub(crate) const CHUNK_BINDINGS: [Binding; 10] = [
     b(0, "chunk", Access::Uniform),
     b(1, "x", Access::Read),
     b(2, "model", Access::Read),
@@ -169,6 +169,7 @@ pub(crate) const CHUNK_BINDINGS: [Binding; 9] = [
     b(6, "partials", Access::ReadWrite),
     b(7, "job", Access::Uniform),
     b(8, "per_sample", Access::ReadWrite),
+    b(9, "h_lo", Access::ReadWrite),
 ];
 
 /// Group 0 of the combine entry point.
@@ -260,7 +261,11 @@ mod tests {
                     .iter()
                     .find(|b| b.name == var)
                     .unwrap_or_else(|| panic!("{name}: binding '{var}' is not in the Rust table"));
-                assert_eq!((group, binding, access), (0, row.binding, row.access), "{name}: '{var}'");
+                assert_eq!(
+                    (group, binding, access),
+                    (0, row.binding, row.access),
+                    "{name}: '{var}'"
+                );
             }
         }
         // The two layouts never reuse a binding number, so one group-0 namespace serves both.

@@ -16,4 +16,4 @@ mod resources;
 mod upload;
 
 pub use context::GpuContext;
-pub use layout::{MAX_GPU_FEATURES, MAX_GPU_COMPONENTS};
+pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES};

@@ -1,6 +1,6 @@
-//! The model buffer's contents: a mixture (or k-means centroids) in the device's f32 units, and the
-//! f64 facts the host needs to undo the rounding exactly (where the centres really are, and the
-//! log-density constants of the model the GPU actually evaluates).
+//! The model buffer's contents: a mixture (or k-means centroids) in the device's f32 units (the
+//! log-density constants as two floats), and what the host needs to undo the change of units and
+//! the rounding exactly (where the centres really are).
 
 use crate::error::GmmError;
 use crate::gpu::layout::{KIND_DIAG, KIND_FULL, KIND_TIED};
@@ -20,9 +20,9 @@ pub(crate) struct ModelPack {
     pub host: Vec<f32>,
     /// Where the centres the GPU uses sit, in the caller's units (f32-rounded, then mapped back).
     pub centres_used: Vec<f64>,
-    /// c_k = log π_k + log det U_k − (d/2)·log 2π in the caller's units, in f64, with U_k the factor
-    /// the GPU uses (f32-rounded): the exact constant of the density the GPU evaluates.
-    pub consts: Vec<f64>,
+    /// Σ_j log scale_j + (d/2)·log 2π: what turns the GPU's log-density (in the device's units,
+    /// without the 2π term) into the caller's.
+    pub to_callers: f64,
 }
 
 /// A value for the model buffer, or an error naming the component if f32 cannot hold it.
@@ -31,7 +31,11 @@ fn checked(v: f64, component: usize, what: &'static str) -> Result<f32, GmmError
     if f.is_finite() && (f.is_normal() || v == 0.0) {
         Ok(f)
     } else {
-        Err(GmmError::GpuModelOutsideF32Range { component, what, value: v })
+        Err(GmmError::GpuModelOutsideF32Range {
+            component,
+            what,
+            value: v,
+        })
     }
 }
 
@@ -50,9 +54,9 @@ impl ModelPack {
             k,
             d,
             offsets,
-            host: vec![0.0; offsets[3] + k],
+            host: vec![0.0; offsets[3] + 2 * k],
             centres_used: vec![0.0; k * d],
-            consts: vec![0.0; k],
+            to_callers: 0.0,
         }
     }
 
@@ -130,13 +134,14 @@ impl ModelPack {
                 KIND_DIAG
             }
         };
-        let to_callers = d as f64 * HALF_LN_2PI + frame.log_scale_sum();
+        self.to_callers = d as f64 * HALF_LN_2PI + frame.log_scale_sum();
         for c in 0..k {
-            // The GPU adds g_k = log π_k + log det U'_k inside its log-sum-exp (a constant common to
-            // every component would not change the responsibilities); the host's c_k is exact.
+            // g_k = log π_k + log det U'_k of the f32 factor, as a high and a low f32: the shader's
+            // log p carries both, so the rounding of g never reaches the log-likelihood.
             let g = mix.weights[c].ln() + log_det[c];
-            self.host[self.offsets[3] + c] = checked(g, c, "log-density constant")?;
-            self.consts[c] = g - to_callers;
+            let hi = checked(g, c, "log-density constant")?;
+            self.host[self.offsets[3] + c] = hi;
+            self.host[self.offsets[3] + k + c] = (g - f64::from(hi)) as f32;
         }
         Ok(kind)
     }
@@ -152,7 +157,7 @@ impl ModelPack {
                 self.host[f + c * d + j] = checked(frame.scale[j], c, "feature scale")?;
             }
         }
-        self.host[self.offsets[3]..self.offsets[3] + k].fill(0.0);
+        self.host[self.offsets[3]..self.offsets[3] + 2 * k].fill(0.0);
         Ok(KIND_DIAG)
     }
 }
@@ -161,8 +166,7 @@ impl ModelPack {
 mod tests {
     use super::*;
 
-    /// The GPU's log-density, evaluated naively in f64 from the packed f32 values: h on the device's
-    /// coordinates of `x`, plus the host's constant in the caller's units.
+    /// The GPU's log-density, evaluated naively in f64 from the packed f32 values.
     fn packed_log_density(p: &ModelPack, kind: u32, frame: &Frame, x: &[f64], c: usize) -> f64 {
         let (k, d) = (p.k, p.d);
         let z: Vec<f64> = (0..d)
@@ -187,8 +191,9 @@ mod tests {
             }
         };
         assert!(c < k);
-        // The GPU's h, plus the host's exact constant in the caller's units.
-        -0.5 * maha + p.consts[c]
+        // The GPU's h + g (high and low parts), then to the caller's units.
+        let g = f64::from(p.host[p.offsets[3] + c]) + f64::from(p.host[p.offsets[3] + k + c]);
+        -0.5 * maha + g - p.to_callers
     }
 
     #[test]
@@ -228,7 +233,8 @@ mod tests {
                     let mut lp = vec![0.0; k];
                     crate::cpu::estep::logprob(row, &mix, &mut diff, &mut lp);
                     let got = packed_log_density(&pack, kind, &frame, row, c);
-                    // f32 factors and means: about 1e-7 relative of the Mahalanobis term and of c_k.
+                    // f32 factors and means: about 1e-7 relative of the Mahalanobis term; the
+                    // two-float constant is exact to ~1e-14.
                     let tol = 1e-5 * (1.0 + lp[c].abs());
                     assert!((got - lp[c]).abs() <= tol, "{cov} k={c} x={row:?}: {got} vs {}", lp[c]);
                 }
@@ -264,7 +270,11 @@ mod tests {
         let mut pack = ModelPack::new(CovarianceType::Diag, 2, 1);
         assert!(matches!(
             pack.set_mixture(&mix, &frame),
-            Err(GmmError::GpuModelOutsideF32Range { component: 1, what: "mean", .. })
+            Err(GmmError::GpuModelOutsideF32Range {
+                component: 1,
+                what: "mean",
+                ..
+            })
         ));
     }
 }

@@ -54,7 +54,7 @@ impl Pipelines {
     }
 
     /// The entries of a chunk bind group, from resources in the order of `CHUNK_BINDINGS`.
-    pub fn chunk_entries(resources: [wgpu::BindingResource<'_>; 9]) -> [wgpu::BindGroupEntry<'_>; 9] {
+    pub fn chunk_entries(resources: [wgpu::BindingResource<'_>; 10]) -> [wgpu::BindGroupEntry<'_>; 10] {
         entries(&CHUNK_BINDINGS, resources)
     }
 

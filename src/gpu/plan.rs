@@ -3,8 +3,8 @@
 
 use crate::error::GmmError;
 use crate::gpu::layout::{BLOCK, GROUP, STATS_DIAG, STATS_PACKED, T, WG};
-use crate::params::CovarianceType;
 use crate::linalg::packed_len;
+use crate::params::CovarianceType;
 
 /// The device limits a plan depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +144,10 @@ mod tests {
                 assert_eq!(p.n_chunks, n.div_ceil(p.chunk_len), "{what}");
                 assert!((p.chunk_len * d * 4) as u64 <= limits.max_binding, "{what}");
                 assert!((p.chunk_len * k * 4) as u64 <= limits.max_binding, "{what}");
-                assert!((p.max_blocks * p.row_len_max * 8) as u64 <= limits.max_binding, "{what}");
+                assert!(
+                    (p.max_blocks * p.row_len_max * 8) as u64 <= limits.max_binding,
+                    "{what}"
+                );
                 let grid = u64::from(limits.max_workgroups_per_dim).pow(2);
                 assert!((p.chunk_len.div_ceil(WG as usize) * k) as u64 <= grid, "{what}");
             }

@@ -48,7 +48,7 @@ pub(crate) fn read_back(ctx: &GpuContext, buffer: &wgpu::Buffer, out: &mut [f32]
 /// What the last value of a row holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Score {
-    /// Σ w·G of the E-step: the host adds Σ_k S0_k·c_k to make Σ w·log p.
+    /// Σ w·log p of the E-step in the device's units: the host turns it into the caller's.
     LogLikelihood,
     /// Σ w·‖x − c‖² to the nearest centroid (k-means).
     Inertia,
@@ -59,7 +59,7 @@ pub(crate) enum Score {
 /// Sums the chunks' rows (`rows` holds `n_chunks` rows of `row_len` (hi, lo) pairs) in f64, in chunk
 /// order, and writes the statistics to `out` in the caller's units around `centres`: the GPU summed in
 /// the device's units around `pack.centres_used`, with weights divided by `frame.weight_scale`.
-/// `sums` is scratch of at least `row_len` values.
+/// `weight_sum` is Σ w in the caller's units; `sums` is scratch of at least `row_len` values.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn collect(
     rows: &[f32],
@@ -69,6 +69,7 @@ pub(crate) fn collect(
     pack: &ModelPack,
     centres: &[f64],
     score: Score,
+    weight_sum: f64,
     sums: &mut [f64],
     out: &mut SuffStats,
 ) {
@@ -117,8 +118,9 @@ pub(crate) fn collect(
         }
     }
     let last = sums[row_len - 1] * w;
+    out.weight_sum = weight_sum;
     out.score_sum = match score {
-        Score::LogLikelihood => last + (0..k).map(|c| out.s0[c] * pack.consts[c]).sum::<f64>(),
+        Score::LogLikelihood => last - weight_sum * pack.to_callers,
         Score::Inertia => last,
         Score::None => 0.0,
     };
@@ -139,7 +141,9 @@ mod tests {
     #[test]
     fn collect_undoes_centres_units_and_weight_scale_exactly() {
         let (k, d, n) = (2, 3, 40);
-        let x: Vec<f64> = (0..n * d).map(|i| ((i * 29) % 17) as f64 * [1e3, 1.0, 1e-3][i % d]).collect();
+        let x: Vec<f64> = (0..n * d)
+            .map(|i| ((i * 29) % 17) as f64 * [1e3, 1.0, 1e-3][i % d])
+            .collect();
         let r: Vec<f64> = (0..n * k).map(|i| ((i * 13) % 7 + 1) as f64 / 8.0).collect();
         let view = crate::data::DataView::from_f64(&x, d).unwrap();
         let frame = Frame {
@@ -147,11 +151,13 @@ mod tests {
             ..Frame::of_data(&view, None)
         };
         // The driver's centres, and the f32 ones the GPU uses.
-        let centres: Vec<f64> = (0..k * d).map(|i| 3.3 * (i + 1) as f64 * [1e3, 1.0, 1e-3][i % d]).collect();
+        let centres: Vec<f64> = (0..k * d)
+            .map(|i| 3.3 * (i + 1) as f64 * [1e3, 1.0, 1e-3][i % d])
+            .collect();
         for kind in CovarianceType::ALL {
             let mut pack = ModelPack::new(kind, k, d);
             pack.set_centres(&centres, &frame).unwrap();
-            pack.consts = vec![-1.5, -2.5];
+            pack.to_callers = 0.25;
             let stats_kind = crate::gpu::plan::stats_kind_for(kind);
             let e = n_outputs(stats_kind, d);
             // The GPU's sums in f64: device units, weights / weight_scale, around the used centres.
@@ -160,9 +166,7 @@ mod tests {
                 for c in 0..k {
                     let rr = r[i * k + c] / frame.weight_scale;
                     let z: Vec<f64> = (0..d)
-                        .map(|j| {
-                            frame.to_device(j, x[i * d + j]) - f64::from(pack.host[pack.offsets[1] + c * d + j])
-                        })
+                        .map(|j| frame.to_device(j, x[i * d + j]) - f64::from(pack.host[pack.offsets[1] + c * d + j]))
                         .collect();
                     row[c * e] += rr;
                     for j in 0..d {
@@ -184,7 +188,18 @@ mod tests {
             let rows: Vec<f32> = row.iter().flat_map(|&v| two_float(v)).collect();
             let mut out = SuffStats::new(kind, k, d);
             let mut sums = vec![0.0; row.len()];
-            collect(&rows, 1, stats_kind, &frame, &pack, &centres, Score::LogLikelihood, &mut sums, &mut out);
+            collect(
+                &rows,
+                1,
+                stats_kind,
+                &frame,
+                &pack,
+                &centres,
+                Score::LogLikelihood,
+                40.0,
+                &mut sums,
+                &mut out,
+            );
             // The same statistics straight from the definition, in the caller's units.
             let mut want = SuffStats::new(kind, k, d);
             let mut z = vec![0.0; d];
@@ -203,7 +218,7 @@ mod tests {
             for (i, (a, b)) in out.s2.iter().zip(&want.s2).enumerate() {
                 assert!(close(*a, *b, scale(&want.s2)), "{kind} s2[{i}]: {a} vs {b}");
             }
-            let lb = 7.0 + out.s0[0] * -1.5 + out.s0[1] * -2.5;
+            let lb = 7.0 - 40.0 * 0.25;
             assert!(close(out.score_sum, lb, lb.abs()), "{kind} score");
         }
     }

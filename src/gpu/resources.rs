@@ -104,6 +104,7 @@ pub(crate) struct Resources {
     _weights: Option<wgpu::Buffer>,
     _dummy_weights: wgpu::Buffer,
     _logp_part: wgpu::Buffer,
+    _h_lo: wgpu::Buffer,
 }
 
 impl Resources {
@@ -127,6 +128,7 @@ impl Resources {
         let model = storage(ctx, "gmm model parameters", (model_len * 4) as u64, U::COPY_DST)?;
         let job = uniform_buffer(ctx, "gmm pass uniform", bytemuck::bytes_of(&Pass::zeroed()))?;
         let resp = storage(ctx, "gmm responsibilities", (chunk_len * k * 4) as u64, U::COPY_SRC)?;
+        let h_lo = storage(ctx, "gmm log-density low parts", (chunk_len * k * 4) as u64, U::empty())?;
         let logp_part = storage(
             ctx,
             "gmm log-likelihood partials",
@@ -141,7 +143,12 @@ impl Resources {
             U::COPY_SRC,
         )?;
         let scratch_rows = plan.max_blocks.div_ceil(GROUP as usize).max(1) as u64;
-        let scratch = storage(ctx, "gmm statistics combine scratch", scratch_rows * row_bytes, U::COPY_SRC)?;
+        let scratch = storage(
+            ctx,
+            "gmm statistics combine scratch",
+            scratch_rows * row_bytes,
+            U::COPY_SRC,
+        )?;
         let readback = mappable(ctx, "gmm statistics readback", plan.n_chunks as u64 * row_bytes)?;
         let dummy_weights = storage(ctx, "gmm no sample weights", 16, U::empty())?;
 
@@ -177,6 +184,7 @@ impl Resources {
                     partials.as_entire_binding(),
                     job.as_entire_binding(),
                     per_sample.as_entire_binding(),
+                    binding(&h_lo, 0, (len * k * 4) as u64),
                 ];
                 let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("gmm chunk bind group"),
@@ -242,6 +250,7 @@ impl Resources {
             _weights: weights,
             _dummy_weights: dummy_weights,
             _logp_part: logp_part,
+            _h_lo: h_lo,
         })
     }
 }

@@ -25,7 +25,13 @@ pub(crate) fn pow2_at_least(m: f64) -> f64 {
         let e = m.log2().ceil().clamp(-1022.0, 1023.0);
         let s = e.exp2();
         // log2 can be off by an ulp at exact powers of two: correct by one step either way.
-        if s < m { s * 2.0 } else if s / 2.0 >= m { s / 2.0 } else { s }
+        if s < m {
+            s * 2.0
+        } else if s / 2.0 >= m {
+            s / 2.0
+        } else {
+            s
+        }
     } else {
         1.0
     }
@@ -188,7 +194,14 @@ mod tests {
 
     #[test]
     fn scales_are_the_powers_of_two_at_or_above() {
-        for (m, s) in [(1.0, 1.0), (0.75, 1.0), (1.5, 2.0), (1024.0, 1024.0), (1e-3, 1.0 / 512.0), (0.0, 1.0)] {
+        for (m, s) in [
+            (1.0, 1.0),
+            (0.75, 1.0),
+            (1.5, 2.0),
+            (1024.0, 1024.0),
+            (1e-3, 1.0 / 512.0),
+            (0.0, 1.0),
+        ] {
             assert_eq!(pow2_at_least(m), s, "{m}");
         }
         assert_eq!(pow2_at_least(f64::MAX), 2f64.powi(1023));
