@@ -98,3 +98,47 @@ fn df_sq(y: vec2<f32>) -> vec2<f32> {
     let p = y.x * y.x;
     return vec2<f32>(p, fma(y.x, y.x, -p) + 2.0 * y.x * y.y);
 }
+
+// exp and log to about an ulp, without bias, on any adapter. Vulkan lets exp err by 3 + 2|v| ulps
+// and log by 2⁻²¹ absolute near 1, and software rasterisers use short polynomials: smooth,
+// deterministic errors that do not average out over samples, so they would bias the
+// responsibilities and the log-likelihood (by ~1e-8 per sample on lavapipe).
+
+/// e^v: Cody–Waite reduction by ln 2 (a short high part, so k·ln2_hi is exact) and a degree-7
+/// Taylor polynomial on |r| <= ln(2)/2, whose truncation error is below 0.1 ulp.
+fn exp_accurate(v: f32) -> f32 {
+    if v < -104.0 {
+        return 0.0; // below the smallest subnormal
+    }
+    let k = round(min(v, 88.7) * 1.4426950408889634);
+    let r = (v - k * 0.693145751953125) - k * 1.4286068203094172e-6;
+    var p = 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    return ldexp(p, i32(k));
+}
+
+/// log s for a positive normal s: s = m·2^e with m in [√½, √2), and log m = 2·atanh(u) with
+/// u = (m − 1)/(m + 1), |u| <= 0.172, by its series to u⁹ (truncation below 0.05 ulp).
+fn log_accurate(s: f32) -> f32 {
+    let parts = frexp(s);
+    var m = parts.fract;
+    var e = f32(parts.exp);
+    if m < 0.70710678 {
+        m *= 2.0;
+        e -= 1.0;
+    }
+    let u = (m - 1.0) / (m + 1.0);
+    let u2 = u * u;
+    var p = 1.0 / 9.0;
+    p = p * u2 + 1.0 / 7.0;
+    p = p * u2 + 1.0 / 5.0;
+    p = p * u2 + 1.0 / 3.0;
+    p = p * u2 + 1.0;
+    return e * 0.693145751953125 + (e * 1.4286068203094172e-6 + 2.0 * u * p);
+}

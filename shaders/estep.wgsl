@@ -183,11 +183,11 @@ fn normalise(
             // responsibilities sum to 1 up to a rounding or two each, whatever exp's own error.
             var s = 0.0;
             for (var k = 0u; k < k_n; k++) {
-                let e = exp((model[c + k] - c_best) + (resp[row + k] - h_best));
+                let e = exp_accurate((model[c + k] - c_best) + (resp[row + k] - h_best));
                 resp[row + k] = e;
                 s += e;
             }
-            let log_s = log(s);
+            let log_s = log_accurate(s);
             let inv_s = 1.0 / s;
             // The low parts of h and of c move log p by Σ_k q_k·(h_lo + c_lo)_k (to first order).
             var low = 0.0;

@@ -144,8 +144,13 @@ fn a_component_that_receives_no_samples() {
     let Some(ctx) = gpu() else { return };
     let x = three_blobs(600, 10);
     let data = DataView::from_f64(&x, 2).unwrap();
-    for cov in CovarianceType::ALL {
-        // Component 2 starts 1e3 standard deviations from every sample: its responsibilities underflow.
+    // Component 2 starts far from every sample: at 1e3 standard deviations its responsibilities
+    // underflow in f64 and f32 alike; at (20, 20) they are ~e^-200 to e^-400, zero in f32 but not in
+    // f64, so only the GPU's vanish (the M-step then gives the same model to ~1e-160).
+    for (far, cov) in [1000.0, 20.0]
+        .into_iter()
+        .flat_map(|f| CovarianceType::ALL.into_iter().map(move |c| (f, c)))
+    {
         let precisions = match cov {
             CovarianceType::Full => [1.0, 0.0, 0.0, 1.0].repeat(3),
             CovarianceType::Tied => vec![1.0, 0.0, 0.0, 1.0],
@@ -155,7 +160,7 @@ fn a_component_that_receives_no_samples() {
         let params = GmmParams::builder(3)
             .covariance_type(cov)
             .weights_init(vec![0.45, 0.45, 0.1])
-            .means_init(vec![0.0, 0.0, 3.0, 2.0, 1000.0, 1000.0])
+            .means_init(vec![0.0, 0.0, 3.0, 2.0, far, far])
             .precisions_init(precisions)
             .tol(0.0)
             .max_iter(10)
@@ -172,9 +177,9 @@ fn a_component_that_receives_no_samples() {
                 "{cov}: NaN"
             );
         }
-        assert_same_fit(&format!("empty component {cov}"), &g, &c);
+        assert_same_fit(&format!("empty component at {far} {cov}"), &g, &c);
         // Nothing moved it: it keeps its mean, and (but for tied) its covariance is reg_covar·I.
-        assert_eq!(&g.means()[4..], &[1000.0, 1000.0], "{cov}");
+        assert_eq!(&g.means()[4..], &[far, far], "{cov}");
         if cov != CovarianceType::Tied {
             assert_close(
                 &format!("{cov}: empty covariance"),
@@ -332,10 +337,11 @@ fn readback_per_iteration_does_not_grow_with_n() {
 
 /// `gmm demo`'s fit (the heights of 1000 people, K = 2, full, tol 1e-8) from one shared start.
 ///
-/// At the shared start the GPU's lower bound is the CPU's to 1e-9 per sample (two-float h, c and
-/// sums; seen: 2e-10). Along the way the f32 statistics move the trajectory on this flat likelihood
-/// ridge: seen 479 against 506 iterations (5%) and weights 1.7e-3 apart, so the bounds below are
-/// what holds today, not the issue's ±2% and 1e-4 (see issue 7's closing note).
+/// The GPU's lower bound is the CPU's to a few 1e-9 per sample here (two-float h, c and sums,
+/// unbiased exp and log). That noise is within a factor of 3 of tol = 1e-8 at N = 1000, and EM on
+/// this flat likelihood ridge still moves 1e-3 per 30 iterations when it stops: seen 475 against
+/// 506 iterations (6%) and weights 1.2e-3 apart. The bounds below are what holds today, not the
+/// issue's ±2% and 1e-4 (see issue 7's closing note).
 #[test]
 fn the_demo_fit_runs_about_as_long_on_the_gpu_as_on_the_cpu() {
     let Some(ctx) = gpu() else { return };
@@ -356,10 +362,126 @@ fn the_demo_fit_runs_about_as_long_on_the_gpu_as_on_the_cpu() {
         cpu.weights(),
         gpu.weights()
     );
-    assert!(first <= 1e-9, "lower bound at the shared start: {first:e} per sample");
+    // Seen 3e-9 here and up to 6e-9 at other iterates: ~1 ulp of random rounding per ambiguous
+    // sample (in Δ, exp, the sum and log s), averaged over only 1000 samples.
+    assert!(first <= 1e-8, "lower bound at the shared start: {first:e} per sample");
     let (c, g) = (cpu.n_iter() as f64, gpu.n_iter() as f64);
     assert!((g - c).abs() <= 0.08 * c, "iterations: GPU {g}, CPU {c}");
     assert_close("demo weights", gpu.weights(), cpu.weights(), 5e-3, 0.0);
     assert_close("demo means", gpu.means(), cpu.means(), 1e-4, 0.0);
     assert_close("demo covariances", gpu.covariances(), cpu.covariances(), 5e-3, 0.0);
+}
+
+/// Clusters 1e4 apart with spread 1: centring on the global mean leaves every sample 5e3 from zero,
+/// so f32 holds each to ~5e-4 of its spread; the statistics, summed around each component's own
+/// centre in two-float arithmetic, must not lose more than that.
+#[test]
+fn clusters_far_apart_relative_to_their_spread() {
+    let Some(ctx) = gpu() else { return };
+    let x = blobs(4000, &[0.0, 0.0, 1e4, 1e4], 2, 1.0, 31);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let params = shared_start(&data, 2, cov).tol(0.0).max_iter(30).build().unwrap();
+        assert_same_fit(
+            &format!("clusters 1e4 apart {cov}"),
+            &params.fit_on(ctx, &data).unwrap(),
+            &params.fit(&data).unwrap(),
+        );
+    }
+}
+
+/// The kernels at their extremes: d = 128 with full covariances (each E-step invocation loops
+/// d²/2 = 8,192 times) and K = 16,384 components (normalise loops 3K = 49,152 times), both under
+/// lavapipe's 65,535-iteration cap, against the CPU from the same start.
+#[test]
+fn the_largest_d_and_k_the_kernels_take() {
+    let Some(ctx) = gpu() else { return };
+    let d = gmm_gpu::MAX_GPU_FEATURES;
+    let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
+    let x = blobs(600, &centres, d, 1.0, 41);
+    let data = DataView::from_f64(&x, d).unwrap();
+    let params = shared_start(&data, 2, CovarianceType::Full)
+        .tol(0.0)
+        .max_iter(2)
+        .build()
+        .unwrap();
+    assert_same_fit(
+        "d = 128 full",
+        &params.fit_on(ctx, &data).unwrap(),
+        &params.fit(&data).unwrap(),
+    );
+
+    let k = gmm_gpu::MAX_GPU_COMPONENTS;
+    let n = k + 1000;
+    let x: Vec<f64> = (0..n).map(|i| (i % k) as f64 * 0.01 + (i / k) as f64 * 1e-3).collect();
+    let data = DataView::from_f64(&x, 1).unwrap();
+    // One component on each of the first K samples, 0.01 apart, with spread 0.01.
+    let params = GmmParams::builder(k)
+        .covariance_type(CovarianceType::Diag)
+        .weights_init(vec![1.0 / k as f64; k])
+        .means_init(x[..k].to_vec())
+        .precisions_init(vec![1e4; k])
+        .tol(0.0)
+        .max_iter(1)
+        .build()
+        .unwrap();
+    let (g, c) = (params.fit_on(ctx, &data).unwrap(), params.fit(&data).unwrap());
+    // One iteration from the same start: f32 responsibilities, so ~1e-6 relative in the sums.
+    assert_close("K = 16384 weights", g.weights(), c.weights(), 1e-4, 0.0);
+    assert_close("K = 16384 means", g.means(), c.means(), 1e-6, 1e-6);
+    assert_close(
+        "K = 16384 lower bound",
+        &[g.lower_bound()],
+        &[c.lower_bound()],
+        0.0,
+        LB_ATOL,
+    );
+}
+
+/// A sample with weight 0 that no component reaches in f32 (its Mahalanobis form overflows) adds
+/// nothing on the GPU, as on the CPU: no NaN responsibility.
+#[test]
+fn a_zero_weight_sample_that_f32_cannot_reach() {
+    let Some(ctx) = gpu() else { return };
+    let mut x: Vec<f64> = (0..99).map(|i| (i % 10) as f64 * 1e-3).collect();
+    x.push(1.0);
+    let data = DataView::from_f64(&x, 1).unwrap();
+    let mut w = vec![1.0; 100];
+    w[99] = 0.0;
+    // With precisions of 1e4 the last sample is 1e4 away in the Mahalanobis form; with 1e40 it is
+    // 1e40 away, beyond f32 (h = −∞ for every component), while the others stay below 1e36.
+    for precision in [1e4, 1e40] {
+        let params = GmmParams::builder(2)
+            .covariance_type(CovarianceType::Diag)
+            .weights_init(vec![0.5, 0.5])
+            .means_init(vec![0.002, 0.007])
+            .precisions_init(vec![precision, precision])
+            .reg_covar(1e-9)
+            .tol(0.0)
+            .max_iter(3)
+            .build()
+            .unwrap();
+        let c = params.fit_weighted(&data, &w).unwrap();
+        let g = gmm_gpu::GaussianMixture::on_gpu(params.clone(), ctx.clone())
+            .fit_weighted(&data, &w)
+            .unwrap()
+            .clone();
+        for v in g.weights().iter().chain(g.means()).chain(g.covariances()) {
+            assert!(v.is_finite(), "precision {precision}: {v}");
+        }
+        assert_close(
+            &format!("precision {precision}: weights"),
+            g.weights(),
+            c.weights(),
+            1e-4,
+            0.0,
+        );
+        assert_close(
+            &format!("precision {precision}: means"),
+            g.means(),
+            c.means(),
+            1e-4,
+            0.0,
+        );
+    }
 }

@@ -151,7 +151,7 @@ fn a_device_below_the_kernels_limits_is_refused() {
     let instance = wgpu::Instance::new(desc);
     let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).unwrap();
     let mut limits = wgpu::Limits::downlevel_defaults();
-    limits.max_storage_buffers_per_shader_stage = 4; // the kernels bind 7
+    limits.max_storage_buffers_per_shader_stage = 4; // the kernels bind 8
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("a small device"),
         required_limits: limits,
@@ -164,7 +164,7 @@ fn a_device_below_the_kernels_limits_is_refused() {
             err,
             GmmError::LimitsTooSmall {
                 limit: "max_storage_buffers_per_shader_stage",
-                needed: 7,
+                needed: 8,
                 granted: 4
             }
         ),

@@ -87,7 +87,7 @@ fn ci_makes_a_missing_adapter_a_failure() {
 }
 
 #[test]
-fn auto_uses_the_gpu_when_there_is_one() {
+fn auto_uses_a_hardware_gpu_and_never_a_software_one() {
     let Some(ctx) = gpu() else { return };
     let x: Vec<f64> = (0..400)
         .map(|i| (i as f64 * 0.37).sin() * 3.0 + (i % 2) as f64 * 5.0)
@@ -99,8 +99,92 @@ fn auto_uses_the_gpu_when_there_is_one() {
         .unwrap()
         .fit(&data)
         .unwrap();
-    assert_eq!(m.backend(), "gpu");
-    assert_eq!(m.adapter(), Some(ctx.adapter_name().as_str()));
+    // The tests' context is the best adapter of any kind; Auto takes it only if it is hardware.
+    if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+        assert_eq!(
+            m.backend(),
+            "cpu",
+            "Auto ran on the software adapter {}",
+            ctx.adapter_name()
+        );
+        assert_eq!(m.adapter(), None);
+    } else {
+        assert_eq!(m.backend(), "gpu");
+        assert_eq!(m.adapter(), Some(ctx.adapter_name().as_str()));
+    }
+    // BackendKind::Gpu takes whatever adapter there is, software too.
+    let g = GmmParams::builder(2)
+        .backend(BackendKind::Gpu)
+        .build()
+        .unwrap()
+        .fit(&data)
+        .unwrap();
+    assert_eq!(g.backend(), "gpu");
+}
+
+#[test]
+fn auto_falls_back_to_the_cpu_when_the_gpu_cannot_run_the_fit() {
+    let Some(_) = gpu() else { return };
+    // More features than the kernels take: Gpu refuses, Auto fits on the CPU.
+    let d = gmm_gpu::gpu::MAX_GPU_FEATURES + 1;
+    let x: Vec<f64> = (0..6 * d).map(|i| ((i * 7) % 13) as f64).collect();
+    let data = DataView::from_f64(&x, d).unwrap();
+    let params = |b| {
+        GmmParams::builder(1)
+            .backend(b)
+            .reg_covar(1e-3)
+            .max_iter(2)
+            .build()
+            .unwrap()
+    };
+    assert!(matches!(
+        params(BackendKind::Gpu).fit(&data),
+        Err(GmmError::TooManyFeaturesForGpu { .. })
+    ));
+    let m = params(BackendKind::Auto).fit(&data).unwrap();
+    assert_eq!(m.backend(), "cpu");
+    // Sample weights beyond f32's range relative to each other: Gpu refuses with the index, Auto
+    // falls back.
+    let x: Vec<f64> = (0..200).map(|i| (i % 17) as f64).collect();
+    let data = DataView::from_f64(&x, 1).unwrap();
+    let mut w = vec![1.0; 200];
+    w[7] = 1e-50;
+    let err = params(BackendKind::Gpu).fit_weighted(&data, &w).unwrap_err();
+    assert!(
+        matches!(err, GmmError::SampleWeightOutsideF32Range { index: 7, .. }),
+        "{err}"
+    );
+    let m = params(BackendKind::Auto).fit_weighted(&data, &w).unwrap();
+    assert_eq!(m.backend(), "cpu");
+}
+
+/// A value that f32 cannot hold even after its feature is centred and scaled is a typed error
+/// naming its row and column.
+#[test]
+fn data_beyond_f32_after_scaling_is_a_typed_error() {
+    let Some(ctx) = gpu() else { return };
+    // Column 1 holds ±1e30 (mean exactly 0, so it is scaled by 2^100) and ±1e-20, which then falls
+    // below f32's smallest normal.
+    let x: Vec<f64> = (0..100)
+        .flat_map(|i| {
+            let v = match i {
+                98 => 1e-20,
+                99 => -1e-20,
+                _ if i % 2 == 0 => 1e30,
+                _ => -1e30,
+            };
+            [(i % 9) as f64, v]
+        })
+        .collect();
+    let data = DataView::from_f64(&x, 2).unwrap();
+    let params = GmmParams::builder(1).max_iter(2).build().unwrap();
+    let err = params.fit_on(ctx, &data).unwrap_err();
+    assert!(
+        matches!(err, GmmError::DataOutsideF32Range { row: 98, column: 1, .. }),
+        "{err}"
+    );
+    // The CPU fits it.
+    assert!(params.fit(&data).is_ok());
 }
 
 #[test]

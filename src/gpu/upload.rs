@@ -19,22 +19,19 @@ pub(crate) struct Frame {
     pub weight_scale: f64,
 }
 
-/// The smallest power of two at or above `m` (1 for 0), so that m/scale lies in (1/2, 1].
+/// The smallest power of two at or above `m` (1 for 0 or non-finite; at most 2¹⁰²³, at least
+/// 2⁻¹⁰²²), so that m/scale lies in (1/2, 1] (or below 2 at the top of f64's range).
 pub(crate) fn pow2_at_least(m: f64) -> f64 {
-    if m > 0.0 && m.is_finite() {
-        let e = m.log2().ceil().clamp(-1022.0, 1023.0);
-        let s = e.exp2();
-        // log2 can be off by an ulp at exact powers of two: correct by one step either way.
-        if s < m {
-            s * 2.0
-        } else if s / 2.0 >= m {
-            s / 2.0
-        } else {
-            s
-        }
-    } else {
-        1.0
+    if !(m > 0.0 && m.is_finite()) {
+        return 1.0;
     }
+    if m < f64::MIN_POSITIVE {
+        return f64::MIN_POSITIVE;
+    }
+    let bits = m.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    let exact = bits & ((1u64 << 52) - 1) == 0;
+    2f64.powi(if exact { exponent } else { (exponent + 1).min(1023) })
 }
 
 impl Frame {
