@@ -80,53 +80,72 @@ fn df_add(a: vec2<f32>, b: vec2<f32>, one: f32) -> vec2<f32> {
     return two_sum(t.x, t.y + (a.y + b.y), one);
 }
 
-/// acc + a·b for a two-float a, as a two-float (the product's error recovered with fma).
+/// a split into two halves of 12 significant bits (Veltkamp), so that products of halves are exact.
+fn split(a: f32, one: f32) -> vec2<f32> {
+    let c = (4097.0 * a) * one;
+    let hi = c - (c - a) * one;
+    return vec2<f32>(hi, a - hi);
+}
+
+/// a·b as (p, e) with p + e exactly a·b (Dekker). No fma: WGSL's fma may be unfused (Vulkan lets
+/// it round twice), which would lose e silently.
+fn two_prod(a: f32, b: f32, one: f32) -> vec2<f32> {
+    let p = (a * b) * one;
+    let sa = split(a, one);
+    let sb = split(b, one);
+    return vec2<f32>(p, ((sa.x * sb.x - p) + sa.x * sb.y + sa.y * sb.x) + sa.y * sb.y);
+}
+
+/// acc + a·b for a two-float a, as a two-float.
 fn df_fma(acc: vec2<f32>, a: vec2<f32>, b: f32, one: f32) -> vec2<f32> {
-    let p = a.x * b;
-    let t = two_sum(acc.x, p, one);
-    return vec2<f32>(t.x, acc.y + t.y + fma(a.x, b, -p) + a.y * b);
+    let p = two_prod(a.x, b, one);
+    let t = two_sum(acc.x, p.x, one);
+    return vec2<f32>(t.x, acc.y + t.y + p.y + a.y * b);
 }
 
 /// a·b for a two-float a, as a two-float.
 fn df_mul1(a: vec2<f32>, b: f32, one: f32) -> vec2<f32> {
-    let p = (a.x * b) * one;
-    return vec2<f32>(p, fma(a.x, b, -p) + a.y * b);
+    let p = two_prod(a.x, b, one);
+    return vec2<f32>(p.x, p.y + a.y * b);
 }
 
 /// y², as a two-float.
-fn df_sq(y: vec2<f32>) -> vec2<f32> {
-    let p = y.x * y.x;
-    return vec2<f32>(p, fma(y.x, y.x, -p) + 2.0 * y.x * y.y);
+fn df_sq(y: vec2<f32>, one: f32) -> vec2<f32> {
+    let p = two_prod(y.x, y.x, one);
+    return vec2<f32>(p.x, p.y + 2.0 * y.x * y.y);
 }
 
-// exp and log to about an ulp, without bias, on any adapter. Vulkan lets exp err by 3 + 2|v| ulps
-// and log by 2⁻²¹ absolute near 1, and software rasterisers use short polynomials: smooth,
-// deterministic errors that do not average out over samples, so they would bias the
+// exp and log to better than an ulp, without bias, on any adapter. Vulkan lets exp err by
+// 3 + 2|v| ulps and log by 2⁻²¹ absolute near 1, and software rasterisers use short polynomials:
+// smooth, deterministic errors that do not average out over samples, so they would bias the
 // responsibilities and the log-likelihood (by ~1e-8 per sample on lavapipe).
 
-/// e^v: Cody–Waite reduction by ln 2 (a short high part, so k·ln2_hi is exact) and a degree-7
-/// Taylor polynomial on |r| <= ln(2)/2, whose truncation error is below 0.1 ulp.
-fn exp_accurate(v: f32) -> f32 {
-    if v < -104.0 {
-        return 0.0; // below the smallest subnormal
+/// e^(hi + lo) for a small lo, as a two-float: Cody–Waite reduction by ln 2 (a short high part, so
+/// k·ln2_hi is exact), then 2^k·(1 + q) with q = e^r − 1 by its Taylor series to r⁸ (truncation
+/// below 0.1 ulp), kept apart from the 1 so that q's rounding is all that remains.
+fn exp_df(hi: f32, lo: f32) -> vec2<f32> {
+    if hi < -104.0 {
+        return vec2<f32>(0.0, 0.0); // below the smallest subnormal
     }
-    let k = round(min(v, 88.7) * 1.4426950408889634);
-    let r = (v - k * 0.693145751953125) - k * 1.4286068203094172e-6;
-    var p = 1.0 / 5040.0;
+    let k = round(min(hi, 88.0) * 1.4426950408889634);
+    let r = ((hi - k * 0.693145751953125) - k * 1.4286068203094172e-6) + lo;
+    var p = 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
     p = p * r + 1.0 / 720.0;
     p = p * r + 1.0 / 120.0;
     p = p * r + 1.0 / 24.0;
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    return ldexp(p, i32(k));
+    let q = r + (r * r) * p;
+    let e = i32(k);
+    return vec2<f32>(ldexp(1.0, e), ldexp(q, e));
 }
 
-/// log s for a positive normal s: s = m·2^e with m in [√½, √2), and log m = 2·atanh(u) with
-/// u = (m − 1)/(m + 1), |u| <= 0.172, by its series to u⁹ (truncation below 0.05 ulp).
-fn log_accurate(s: f32) -> f32 {
-    let parts = frexp(s);
+/// log of a positive two-float s, as a two-float: s = m·2^e with m in [√½, √2), and log m =
+/// 2·atanh(u) with u = (m − 1)/(m + 1), |u| <= 0.172, by its series to u⁹ (truncation below 0.05
+/// ulp); the low part of s enters as s_lo / s_hi.
+fn log_df(s: vec2<f32>, one: f32) -> vec2<f32> {
+    let parts = frexp(s.x);
     var m = parts.fract;
     var e = f32(parts.exp);
     if m < 0.70710678 {
@@ -139,6 +158,7 @@ fn log_accurate(s: f32) -> f32 {
     p = p * u2 + 1.0 / 7.0;
     p = p * u2 + 1.0 / 5.0;
     p = p * u2 + 1.0 / 3.0;
-    p = p * u2 + 1.0;
-    return e * 0.693145751953125 + (e * 1.4286068203094172e-6 + 2.0 * u * p);
+    let log_m = 2.0 * u + (2.0 * u) * (u2 * p);
+    let t = two_sum(e * 0.693145751953125, log_m, one);
+    return vec2<f32>(t.x, t.y + (e * 1.4286068203094172e-6 + s.y / s.x));
 }

@@ -92,7 +92,7 @@ fn logprob(
                     for (var i = 0u; i <= j; i++) {
                         y = df_fma(y, z[i], panel[off + i], one);
                     }
-                    maha = df_add(maha, df_sq(y), one);
+                    maha = df_add(maha, df_sq(y, one), one);
                 }
             }
             j0 = j1;
@@ -105,7 +105,7 @@ fn logprob(
         for (var i = 0u; i < d; i++) {
             let z = two_sum(x[n * d + i], -model[mean_at + i], one);
             let t = df_fma(vec2<f32>(0.0, 0.0), z, model[factor_at + i], one);
-            maha = df_add(maha, df_sq(t), one);
+            maha = df_add(maha, df_sq(t, one), one);
         }
     }
     if in_chunk {
@@ -175,30 +175,30 @@ fn normalise(
             per_sample[n] = job.neg_inf;
             contribution = vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
         } else {
-            // Δ_k = L_k − L_best, formed from the differences of c and of h so that no term carries
-            // the rounding of a large L: Δ_best is exactly 0, and log p = L_best + log Σ exp(Δ).
+            // Δ_k = L_k − L_best as a two-float, from the differences of the high and low parts of
+            // c and h, so that no term carries the rounding of a large L (Δ_best is exactly 0), and
+            // log p = L_best + log Σ exp(Δ) with every piece two-float.
+            let one = job.one;
             let c_best = model[c + best];
             let h_best = resp[row + best];
-            // e_k = exp(Δ_k) replaces h in place (e_best = 1 exactly), and q_k = e_k / Σ e: the
-            // responsibilities sum to 1 up to a rounding or two each, whatever exp's own error.
-            var s = 0.0;
+            let lo_best = model[c + k_n + best] + h_lo[row + best];
+            var s = vec2<f32>(0.0, 0.0);
             for (var k = 0u; k < k_n; k++) {
-                let e = exp_accurate((model[c + k] - c_best) + (resp[row + k] - h_best));
-                resp[row + k] = e;
-                s += e;
+                let dc = two_sum(model[c + k], -c_best, one);
+                let dh = two_sum(resp[row + k], -h_best, one);
+                let dd = two_sum(dc.x, dh.x, one);
+                let d_lo = dd.y + dc.y + dh.y + ((model[c + k_n + k] + h_lo[row + k]) - lo_best);
+                let e = exp_df(dd.x, d_lo);
+                // e_k replaces h in place; q_k = e_k / Σ e below.
+                resp[row + k] = e.x + e.y;
+                s = df_add(s, e, one);
             }
-            let log_s = log_accurate(s);
-            let inv_s = 1.0 / s;
-            // The low parts of h and of c move log p by Σ_k q_k·(h_lo + c_lo)_k (to first order).
-            var low = 0.0;
+            let inv_s = w / (s.x + s.y);
             for (var k = 0u; k < k_n; k++) {
-                let q = inv_s * resp[row + k];
-                resp[row + k] = w * q;
-                low += q * (h_lo[row + k] + model[c + k_n + k]);
+                resp[row + k] = inv_s * resp[row + k];
             }
-            // log p as a two-float: c_best + h_best + log s + low.
-            let t = two_sum(c_best, h_best, job.one);
-            let log_p = df_add1(vec2<f32>(t.x, t.y + low), log_s, job.one);
+            let t = two_sum(c_best, h_best, one);
+            let log_p = df_add(vec2<f32>(t.x, t.y + lo_best), log_df(s, one), one);
             per_sample[n] = log_p.x + log_p.y;
             contribution = df_mul1(log_p, w, job.one);
         }

@@ -335,15 +335,12 @@ fn readback_per_iteration_does_not_grow_with_n() {
     println!("traffic per iteration, N = 5,000 and 50,000: {small:?} / {large:?}");
 }
 
-/// `gmm demo`'s fit (the heights of 1000 people, K = 2, full, tol 1e-8) from one shared start.
-///
-/// The GPU's lower bound is the CPU's to a few 1e-9 per sample here (two-float h, c and sums,
-/// unbiased exp and log). That noise is within a factor of 3 of tol = 1e-8 at N = 1000, and EM on
-/// this flat likelihood ridge still moves 1e-3 per 30 iterations when it stops: seen 475 against
-/// 506 iterations (6%) and weights 1.2e-3 apart. The bounds below are what holds today, not the
-/// issue's ±2% and 1e-4 (see issue 7's closing note).
+/// `gmm demo`'s fit (the heights of 1000 people, K = 2, full, tol 1e-8) from one shared start: the
+/// GPU's lower bound is accurate enough (two-float h, c, exp, log and sums; seen 1.1e-9 per sample)
+/// that EM stops within 2% of the CPU's iteration count (seen 505 against 506), and the two models
+/// agree to 1e-4 (seen 6e-5, as EM still moves ~1e-5 per iteration when it stops).
 #[test]
-fn the_demo_fit_runs_about_as_long_on_the_gpu_as_on_the_cpu() {
+fn the_demo_fit_runs_as_long_on_the_gpu_as_on_the_cpu() {
     let Some(ctx) = gpu() else { return };
     let x = common::heights(2);
     let data = DataView::from_f64(&x, 1).unwrap();
@@ -362,14 +359,13 @@ fn the_demo_fit_runs_about_as_long_on_the_gpu_as_on_the_cpu() {
         cpu.weights(),
         gpu.weights()
     );
-    // Seen 3e-9 here and up to 6e-9 at other iterates: ~1 ulp of random rounding per ambiguous
-    // sample (in Δ, exp, the sum and log s), averaged over only 1000 samples.
-    assert!(first <= 1e-8, "lower bound at the shared start: {first:e} per sample");
+    // About 1e-9: what remains is a fraction of an ulp of rounding per sample, averaged over 1000.
+    assert!(first <= 2e-9, "lower bound at the shared start: {first:e} per sample");
     let (c, g) = (cpu.n_iter() as f64, gpu.n_iter() as f64);
-    assert!((g - c).abs() <= 0.08 * c, "iterations: GPU {g}, CPU {c}");
-    assert_close("demo weights", gpu.weights(), cpu.weights(), 5e-3, 0.0);
+    assert!((g - c).abs() <= 0.02 * c, "iterations: GPU {g}, CPU {c}");
+    assert_close("demo weights", gpu.weights(), cpu.weights(), 1e-4, 0.0);
     assert_close("demo means", gpu.means(), cpu.means(), 1e-4, 0.0);
-    assert_close("demo covariances", gpu.covariances(), cpu.covariances(), 5e-3, 0.0);
+    assert_close("demo covariances", gpu.covariances(), cpu.covariances(), 1e-4, 0.0);
 }
 
 /// Clusters 1e4 apart with spread 1: centring on the global mean leaves every sample 5e3 from zero,
@@ -396,7 +392,7 @@ fn clusters_far_apart_relative_to_their_spread() {
 #[test]
 fn the_largest_d_and_k_the_kernels_take() {
     let Some(ctx) = gpu() else { return };
-    let d = gmm_gpu::MAX_GPU_FEATURES;
+    let d = gmm_gpu::gpu::MAX_GPU_FEATURES;
     let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
     let x = blobs(600, &centres, d, 1.0, 41);
     let data = DataView::from_f64(&x, d).unwrap();
@@ -411,7 +407,7 @@ fn the_largest_d_and_k_the_kernels_take() {
         &params.fit(&data).unwrap(),
     );
 
-    let k = gmm_gpu::MAX_GPU_COMPONENTS;
+    let k = gmm_gpu::gpu::MAX_GPU_COMPONENTS;
     let n = k + 1000;
     let x: Vec<f64> = (0..n).map(|i| (i % k) as f64 * 0.01 + (i / k) as f64 * 1e-3).collect();
     let data = DataView::from_f64(&x, 1).unwrap();
@@ -426,9 +422,10 @@ fn the_largest_d_and_k_the_kernels_take() {
         .build()
         .unwrap();
     let (g, c) = (params.fit_on(ctx, &data).unwrap(), params.fit(&data).unwrap());
-    // One iteration from the same start: f32 responsibilities, so ~1e-6 relative in the sums.
+    // One iteration from the same start. The samples reach 164, so their feature is scaled by 256
+    // and f32 holds them to 7.6e-6: the means agree to that (seen 4.5e-6), the weights to 1e-4.
     assert_close("K = 16384 weights", g.weights(), c.weights(), 1e-4, 0.0);
-    assert_close("K = 16384 means", g.means(), c.means(), 1e-6, 1e-6);
+    assert_close("K = 16384 means", g.means(), c.means(), 0.0, 1e-5);
     assert_close(
         "K = 16384 lower bound",
         &[g.lower_bound()],
