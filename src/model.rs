@@ -37,6 +37,7 @@ pub struct GmmModel {
     pub(crate) backend: String,
     pub(crate) adapter: Option<String>,
     pub(crate) traffic: Option<Traffic>,
+    pub(crate) fallback: Option<String>,
 }
 
 impl GmmModel {
@@ -107,6 +108,11 @@ impl GmmModel {
     /// The GPU adapter that fitted the model, if any.
     pub fn adapter(&self) -> Option<&str> {
         self.adapter.as_deref()
+    }
+    /// Why `BackendKind::Auto` fitted on the CPU rather than a GPU (no hardware adapter, or the
+    /// GPU could not run this fit), if it did.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
     /// For GPU fits: dispatches and bytes moved in the last EM iteration.
     pub fn traffic(&self) -> Option<Traffic> {
@@ -281,6 +287,7 @@ impl GmmModel {
             backend: o.info.backend.to_string(),
             adapter: o.info.adapter,
             traffic: o.info.traffic,
+            fallback: o.info.fallback,
         }
     }
 }
@@ -316,6 +323,9 @@ pub(crate) struct ModelFile {
     backend: String,
     #[serde(default)]
     adapter: Option<String>,
+    /// Why backend auto ran on the CPU, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fallback: Option<String>,
     #[serde(default)]
     gmm_gpu_version: String,
 }
@@ -341,6 +351,7 @@ impl From<GmmModel> for ModelFile {
             lower_bounds: m.lower_bounds,
             backend: m.backend,
             adapter: m.adapter,
+            fallback: m.fallback,
             gmm_gpu_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -437,6 +448,7 @@ impl TryFrom<ModelFile> for GmmModel {
             backend: f.backend,
             adapter: f.adapter,
             traffic: None,
+            fallback: f.fallback,
         })
     }
 }

@@ -711,12 +711,24 @@ fn demo_prints_true_and_fitted_parameters() {
     let out = gmm_ok(dir.path(), &["demo", "--backend", "cpu"]);
     assert!(out.contains("true") && out.contains("fitted"), "{out}");
     let x = heights(2);
+    let data = DataView::from_f64(&x, 1).unwrap();
+    // The demo's start: k-means (seed 0), given to the fit.
+    let init = GmmParams::builder(2)
+        .max_iter(0)
+        .seed(0)
+        .build()
+        .unwrap()
+        .fit(&data)
+        .unwrap();
     let model = GmmParams::builder(2)
         .tol(1e-8)
         .max_iter(1000)
+        .weights_init(init.weights().to_vec())
+        .means_init(init.means().to_vec())
+        .precisions_init(init.precisions())
         .build()
         .unwrap()
-        .fit(&DataView::from_f64(&x, 1).unwrap())
+        .fit(&data)
         .unwrap();
     let mut order = [0, 1];
     order.sort_by(|&a, &b| model.means()[a].total_cmp(&model.means()[b]));
@@ -733,6 +745,34 @@ fn demo_prints_true_and_fitted_parameters() {
         assert_eq!(cols[6], format!("{:.2}", model.covariances()[k].sqrt()), "{line}");
     }
     assert!(out.contains(&format!("after {} iterations", model.n_iter())), "{out}");
+    // With the CPU chosen, no GPU comparison.
+    assert!(!out.contains("GPU vs CPU"), "{out}");
+}
+
+/// With a GPU adapter (lavapipe in CI), `demo` also fits on it from the same start and prints the
+/// agreement: the iteration counts and the largest relative differences, within the library's own
+/// GPU-vs-CPU bounds (tests/gpu.rs: 2% and 1e-4).
+#[test]
+fn demo_compares_the_gpu_with_the_cpu() {
+    let Some(_) = common::gpu() else { return };
+    let dir = tempdir();
+    let out = gmm_ok(dir.path(), &["demo", "--backend", "gpu"]);
+    let line = out
+        .lines()
+        .find(|l| l.contains("GPU vs CPU"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let numbers: Vec<f64> = line
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // gpu iterations, cpu iterations, then the three differences.
+    let [g, c, dw, dm, dv] = numbers[numbers.len() - 5..] else {
+        panic!("{line}")
+    };
+    assert!((g - c).abs() <= 0.02 * c, "{line}");
+    for d in [dw, dm, dv] {
+        assert!(d <= 1e-4, "{line}");
+    }
 }
 
 /// `info` lists the adapter the library finds.

@@ -482,3 +482,43 @@ fn a_zero_weight_sample_that_f32_cannot_reach() {
         );
     }
 }
+
+/// A mean that moves 1e3 standard deviations in one iteration: around its old centre the second
+/// moments would cancel six digits of the f32 products (~1e-3 relative error in the covariance at
+/// N = 2000), so the GPU sums them again around the new mean and keeps the CPU's covariance.
+#[test]
+fn a_mean_that_moves_far_in_one_iteration() {
+    let Some(ctx) = gpu() else { return };
+    let mut x = blobs(2000, &[0.0, 0.0], 2, 1.0, 51);
+    // Correlated: the second feature follows the first.
+    for r in x.chunks_exact_mut(2) {
+        r[1] = 0.9 * r[0] + 0.3 * r[1];
+    }
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let precisions = match cov {
+            CovarianceType::Full => vec![1.0, 0.0, 0.0, 1.0],
+            CovarianceType::Tied => vec![1.0, 0.0, 0.0, 1.0],
+            CovarianceType::Diag => vec![1.0, 1.0],
+            CovarianceType::Spherical => vec![1.0],
+        };
+        let params = GmmParams::builder(1)
+            .covariance_type(cov)
+            .means_init(vec![1e3, -1e3])
+            .precisions_init(precisions)
+            .tol(0.0)
+            .max_iter(1)
+            .build()
+            .unwrap();
+        let (g, c) = (params.fit_on(ctx, &data).unwrap(), params.fit(&data).unwrap());
+        // Recentred, only the f32 rounding of the data and of each term remains (seen below 1e-6).
+        assert_close(
+            &format!("{cov}: covariances"),
+            g.covariances(),
+            c.covariances(),
+            1e-5,
+            0.0,
+        );
+        assert_close(&format!("{cov}: means"), g.means(), c.means(), 0.0, 1e-5);
+    }
+}

@@ -790,30 +790,27 @@ fn demo(a: &DemoArgs) -> Result<(), CliError> {
         path: demo_path.clone(),
         source,
     })?;
-    let params = build(GmmParams::builder(2).tol(1e-8).max_iter(1000).seed(0), None)?;
     say!("gmm demo: the heights of 1000 people, one feature (cm)")?;
     say!("  truth: 600 men ~ N(176, 8²) and 400 women ~ N(164, 6²), drawn with seed 2")?;
-    let ctx = match a.backend {
-        BackendKind::Cpu => None,
-        BackendKind::Gpu => Some(gpu_context()?),
-        BackendKind::Auto => match GpuContext::new() {
-            Ok(ctx) => Some(ctx),
-            Err(e) => {
-                say!("  no GPU adapter ({e})")?;
-                say!("  so fitting on the CPU instead")?;
-                None
-            }
-        },
-    };
     say!("  fit: 2 components, full covariance, k-means start (seed 0), tol 1e-8, max_iter 1000")?;
+    // One start for every backend: k-means on the CPU, then given to each fit.
+    let init = build(GmmParams::builder(2).max_iter(0).seed(0), None)?
+        .fit(&view)
+        .map_err(|e| fit_error(&demo_path, e))?;
+    let start = GmmParams::builder(2)
+        .tol(1e-8)
+        .max_iter(1000)
+        .weights_init(init.weights().to_vec())
+        .means_init(init.means().to_vec())
+        .precisions_init(init.precisions());
+    let params = build(start.clone().backend(a.backend), None)?;
     let started = Instant::now();
-    let model = match &ctx {
-        Some(ctx) => params.fit_on(ctx, &view),
-        None => params.fit(&view),
-    }
-    .map_err(|e| fit_error(&demo_path, e))?;
+    let model = params.fit(&view).map_err(|e| fit_error(&demo_path, e))?;
     let elapsed = started.elapsed();
     say!("  backend: {}", backend_line(&model))?;
+    if let Some(why) = model.fallback_reason() {
+        say!("  (backend auto: {why})")?;
+    }
     say!("")?;
     let mut order = [0usize, 1];
     order.sort_by(|&p, &q| model.means()[p].total_cmp(&model.means()[q]));
@@ -859,6 +856,38 @@ fn demo(a: &DemoArgs) -> Result<(), CliError> {
         model.n_iter(),
         model.lower_bound(),
         seconds(elapsed)
+    )?;
+    // Where any GPU adapter exists (a software one too), the same fit on the other side, from the
+    // same start: the GPU's f32 against the CPU's f64.
+    if a.backend == BackendKind::Cpu {
+        return Ok(());
+    }
+    let other = if model.backend() == "gpu" {
+        build(start.backend(BackendKind::Cpu), None)?.fit(&view)
+    } else {
+        match GpuContext::new() {
+            Ok(ctx) => params.fit_on(&ctx, &view),
+            Err(e) => {
+                say!("  no GPU adapter to compare with ({e})")?;
+                return Ok(());
+            }
+        }
+    }
+    .map_err(|e| fit_error(&demo_path, e))?;
+    let (gpu, cpu) = if model.backend() == "gpu" {
+        (&model, &other)
+    } else {
+        (&other, &model)
+    };
+    let rel = |g: &[f64], c: &[f64]| g.iter().zip(c).map(|(a, b)| ((a - b) / b).abs()).fold(0.0f64, f64::max);
+    say!(
+        "  GPU vs CPU from the same start, on {}: {} against {} iterations; largest relative difference: weights {:.1e}, means {:.1e}, variances {:.1e}",
+        backend_line(gpu),
+        gpu.n_iter(),
+        cpu.n_iter(),
+        rel(gpu.weights(), cpu.weights()),
+        rel(gpu.means(), cpu.means()),
+        rel(gpu.covariances(), cpu.covariances())
     )
 }
 
