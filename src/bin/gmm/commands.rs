@@ -809,7 +809,7 @@ fn demo(a: &DemoArgs) -> Result<(), CliError> {
     let elapsed = started.elapsed();
     say!("  backend: {}", backend_line(&model))?;
     if let Some(why) = model.fallback_reason() {
-        say!("  (backend auto: {why})")?;
+        say!("  ({why})")?;
     }
     say!("")?;
     let mut order = [0usize, 1];
