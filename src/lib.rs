@@ -254,14 +254,14 @@ fn fit_model_observed(
         Target::Choose(view) => {
             let cpu = |observer: &mut dyn FnMut(&Progress), fallback: Option<String>| {
                 let mut b = CpuBackend::new(view, sample_weight);
-                let mut outcome = em::fit(params, &mut b, sample_weight, warm.clone(), observer)?;
+                let mut outcome = em::fit(params, &mut b, sample_weight, warm, observer)?;
                 outcome.info.fallback = fallback;
                 Ok::<_, GmmError>(outcome)
             };
             let gpu = |ctx: &GpuContext, observer: &mut dyn FnMut(&Progress)| {
                 log::info!("backend: GPU on {}", ctx.adapter_name());
                 let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
-                em::fit(params, &mut b, sample_weight, warm.clone(), observer)
+                em::fit(params, &mut b, sample_weight, warm, observer)
             };
             match params.backend {
                 BackendKind::Cpu => cpu(observer, None)?,

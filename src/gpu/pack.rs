@@ -117,7 +117,7 @@ impl ModelPack {
             }
             CovarianceType::Diag | CovarianceType::Spherical => {
                 let spherical = mix.cov_type == CovarianceType::Spherical;
-                for c in 0..k {
+                for (c, det_c) in log_det.iter_mut().enumerate() {
                     let mut det = 0.0;
                     for j in 0..d {
                         let u = if spherical {
@@ -129,16 +129,16 @@ impl ModelPack {
                         self.host[f + c * d + j] = v;
                         det += f64::from(v).ln();
                     }
-                    log_det[c] = det;
+                    *det_c = det;
                 }
                 KIND_DIAG
             }
         };
         self.to_callers = d as f64 * HALF_LN_2PI + frame.log_scale_sum();
-        for c in 0..k {
+        for (c, det) in log_det.iter().enumerate() {
             // g_k = log π_k + log det U'_k of the f32 factor, as a high and a low f32: the shader's
             // log p carries both, so the rounding of g never reaches the log-likelihood.
-            let g = mix.weights[c].ln() + log_det[c];
+            let g = mix.weights[c].ln() + det;
             let hi = checked(g, c, "log-density constant")?;
             self.host[self.offsets[3] + c] = hi;
             self.host[self.offsets[3] + k + c] = (g - f64::from(hi)) as f32;

@@ -50,7 +50,9 @@ impl Frame {
         let (n, d) = (view.n_samples(), view.n_features());
         let block = 4096;
         let blocks = n.div_ceil(block);
-        let per_block = |f: &(dyn Fn(usize, &mut [f64], &[f64]) + Sync)| -> Vec<Vec<f64>> {
+        // One partial per block of rows, in parallel: `f(acc, row)` folds each row into it.
+        type Fold<'f> = &'f (dyn Fn(&mut [f64], &[f64]) + Sync);
+        let per_block = |f: Fold| -> Vec<Vec<f64>> {
             (0..blocks)
                 .into_par_iter()
                 .map(|b| {
@@ -58,20 +60,20 @@ impl Frame {
                     let mut row = vec![0.0; d];
                     for i in b * block..((b + 1) * block).min(n) {
                         view.row_into(i, &mut row);
-                        f(i, &mut acc, &row);
+                        f(&mut acc, &row);
                     }
                     acc
                 })
                 .collect()
         };
         // First the magnitudes, so that the sums below cannot overflow even for values near f64::MAX.
-        let max_abs = per_block(&|_, acc, row| {
+        let max_abs = per_block(&|acc, row| {
             acc.iter_mut().zip(row.iter()).for_each(|(a, v)| *a = a.max(v.abs()));
         });
         let scale: Vec<f64> = (0..d)
             .map(|j| pow2_at_least(max_abs.iter().fold(0.0, |m, b| m.max(b[j]))))
             .collect();
-        let sums = per_block(&|_, acc, row| {
+        let sums = per_block(&|acc, row| {
             acc.iter_mut()
                 .zip(row.iter())
                 .zip(&scale)
