@@ -1,6 +1,6 @@
 //! The crate's one error type: a typed variant per cause, each saying what was wrong, where, and how to fix it.
 
-use crate::params::CovarianceType;
+use crate::kinds::CovarianceType;
 
 /// Everything that can go wrong while configuring, fitting or using a mixture.
 ///

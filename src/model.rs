@@ -14,10 +14,11 @@ use crate::data::{DataView, Element, Samples};
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
 use crate::gpu::backend::{GpuBackend, Output, Source};
+use crate::kinds::CovarianceType;
 use crate::linalg;
 use crate::mixture::Mixture;
 use crate::nested::flatten_nested;
-use crate::params::CovarianceType;
+pub(crate) use crate::stats::pairwise_sum; // TODO(main): gpu/backend.rs still imports it from here
 
 /// A fitted Gaussian mixture.
 ///
@@ -292,16 +293,6 @@ fn argmax(v: &[f64]) -> usize {
         }
     }
     best
-}
-
-/// A pairwise (cascade) sum: error O(log N · eps) rather than O(N · eps).
-pub(crate) fn pairwise_sum(v: &[f64]) -> f64 {
-    if v.len() <= 64 {
-        v.iter().sum()
-    } else {
-        let (a, b) = v.split_at(v.len() / 2);
-        pairwise_sum(a) + pairwise_sum(b)
-    }
 }
 
 /// The JSON form of a model: scikit-learn's attribute names (without the trailing underscore) and

@@ -330,16 +330,6 @@ fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A pairwise (cascade) sum, as the library's `score` uses: the same mean, to the last bit.
-fn pairwise_sum(v: &[f64]) -> f64 {
-    if v.len() <= 64 {
-        v.iter().sum()
-    } else {
-        let (a, b) = v.split_at(v.len() / 2);
-        pairwise_sum(a) + pairwise_sum(b)
-    }
-}
-
 // ---- predict, score, sample -----------------------------------------------------------------
 
 fn gpu_context() -> Result<GpuContext, CliError> {
@@ -424,7 +414,7 @@ fn score(cli: &Cli, a: &ScoreArgs) -> Result<(), CliError> {
     }
     .map_err(&err)?;
     // The mean as the library's score computes it (a pairwise sum), without scoring twice.
-    let mean = pairwise_sum(&samples) / samples.len() as f64;
+    let mean = gmm_gpu::pairwise_sum(&samples) / samples.len() as f64;
     if !per_sample {
         return say!("{mean}");
     }
