@@ -442,7 +442,9 @@ fn sample(a: &SampleArgs) -> Result<(), CliError> {
         io::out_dir(l)?;
     }
     let model = io::read_model(&a.model)?;
-    let (x, labels) = model.sample(a.n, a.seed);
+    let (x, labels) = model
+        .sample(a.n, a.seed)
+        .map_err(|source| CliError::Option { option: "-n", source })?;
     let d = model.n_features();
     let table = Table {
         header: (0..d).map(|j| format!("x{j}")).collect(),
