@@ -3,25 +3,31 @@
 
 mod common;
 
-use common::{assert_close, blobs, gpu};
+use common::{assert_close, blobs, gpu, gpu_unavailable};
 use gmm_gpu::{CovarianceType, DataView, GmmError, GmmParams, GpuContext, InitMethod};
 
-/// The caller's own device, made with wgpu directly (not through the crate), or None when the
-/// machine has no adapter (the shared helper then decides whether that fails the test).
+/// The caller's own device, made with wgpu directly (not through the crate). When no adapter or
+/// device can be had, the test fails if a GPU is required (CI=true or GMM_REQUIRE_GPU=1) and is
+/// otherwise reported as NOT RUN and skipped (`None`).
 fn own_device() -> Option<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
     gpu()?;
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = wgpu::Backends::PRIMARY;
     let instance = wgpu::Instance::new(desc);
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).ok()?;
+    let adapter = match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())) {
+        Ok(adapter) => adapter,
+        Err(e) => return gpu_unavailable(&format!("wgpu found no adapter for the caller's own device ({e})")),
+    };
     let info = adapter.get_info();
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+    let device = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("the caller's device"),
         required_limits: adapter.limits(),
         ..Default::default()
-    }))
-    .ok()?;
-    Some((device, queue, info))
+    }));
+    match device {
+        Ok((device, queue)) => Some((device, queue, info)),
+        Err(e) => gpu_unavailable(&format!("the adapter '{}' gave no device ({e})", info.name)),
+    }
 }
 
 /// Uploads f32 samples into a buffer of the caller's, with the given usages.
