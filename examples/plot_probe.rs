@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let seed_data = [0.0, 0.0, 1.0, 1.0, 2.0, 2.0];
     let model0 = truth.fit(&DataView::from_f64(&seed_data, 2)?)?;
-    let (x, _) = model0.sample(1500, 7);
+    let (x, _) = model0.sample(1500, 7)?;
     let data = DataView::from_f64(&x, 2)?;
     let model = GmmParams::builder(3).seed(1).build()?.fit(&data)?;
     plot::draw(&model, &data, 0, 1, plot::Format::Png, &dir.join("probe_2d.png"))?;

@@ -1,6 +1,6 @@
 //! The crate's one error type: a typed variant per cause, each saying what was wrong, where, and how to fix it.
 
-use crate::params::CovarianceType;
+use crate::kinds::CovarianceType;
 
 /// Everything that can go wrong while configuring, fitting or using a mixture.
 ///
@@ -196,7 +196,23 @@ pub enum GmmError {
     #[error("internal GPU error (please report it): {message}")]
     GpuInternal { message: String },
 
+    // ---- sampling -----------------------------------------------------------------------------
+    /// `sample` was asked for more values (n_samples x n_features) than can be allocated.
+    #[error(
+        "sample: {n_samples} samples of {n_features} features is more values than memory can hold; draw fewer samples (in batches, with a different seed per batch, if many are needed)"
+    )]
+    SampleTooLarge { n_samples: usize, n_features: usize },
+
     // ---- model files ----------------------------------------------------------------------
+    /// A model file is not JSON, or lacks a field, or has a field of the wrong JSON type.
+    #[error(
+        "the model JSON is invalid at line {line}, column {column}: {message}; a model file is the JSON object that GmmModel::to_json writes"
+    )]
+    ModelJson {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// A model file field has the wrong shape.
     #[error("model field '{field}' should have shape {expected} but has {found}")]
     ModelShape {

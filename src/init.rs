@@ -7,10 +7,11 @@ use rand::seq::index;
 
 use crate::backend::Backend;
 use crate::error::GmmError;
+use crate::kinds::InitMethod;
 use crate::kmeans::{SeedSet, kmeans_plusplus, lloyd};
 use crate::mixture::Mixture;
 use crate::mstep::estimate_moments;
-use crate::params::{GmmParams, InitMethod};
+use crate::params::GmmParams;
 use crate::stats::SuffStats;
 
 /// The starting mixture for one initialisation, drawn from `seed`.

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::backend::Backend;
 use crate::error::GmmError;
-use crate::params::CovarianceType;
+use crate::kinds::CovarianceType;
 use crate::stats::SuffStats;
 
 /// Seeding looks at no more than this many rows: a uniform random subset beyond it.

@@ -1,8 +1,8 @@
 //! The mixture's parameters on the host, in f64, shaped as scikit-learn stores them.
 
 use crate::error::GmmError;
+use crate::kinds::CovarianceType;
 use crate::linalg;
-use crate::params::CovarianceType;
 
 /// ½·log(2π).
 pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;

@@ -15,10 +15,10 @@ use crate::data::{DataView, Element, Samples};
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
 use crate::gpu::backend::{GpuBackend, Source};
+use crate::kinds::CovarianceType;
 use crate::linalg;
 use crate::mixture::Mixture;
 use crate::nested::flatten_nested;
-use crate::params::CovarianceType;
 use crate::stats::pairwise_sum;
 
 /// A fitted Gaussian mixture.
@@ -62,7 +62,12 @@ impl GmmModel {
         &self.mixture.means
     }
     /// Component k's mean (d values).
+    ///
+    /// # Panics
+    ///
+    /// If `k >= n_components()`, as slice indexing does.
     pub fn mean(&self, k: usize) -> &[f64] {
+        self.assert_component("mean", k);
         let d = self.n_features();
         &self.mixture.means[k * d..(k + 1) * d]
     }
@@ -71,8 +76,24 @@ impl GmmModel {
         &self.mixture.covariances
     }
     /// Component k's covariance as a dense d x d matrix, whatever the covariance type.
+    ///
+    /// # Panics
+    ///
+    /// If `k >= n_components()`, as slice indexing does (for tied covariances too, whose one matrix
+    /// every component shares).
     pub fn covariance_matrix(&self, k: usize) -> Vec<f64> {
+        self.assert_component("covariance_matrix", k);
         self.mixture.dense_covariance(k)
+    }
+
+    /// Panics, naming the accessor, k and K, unless k is a component index.
+    #[track_caller]
+    fn assert_component(&self, accessor: &str, k: usize) {
+        let n = self.n_components();
+        assert!(
+            k < n,
+            "GmmModel::{accessor}({k}): component index {k} is out of range for a model of {n} components; pass k < {n}"
+        );
     }
     /// Precision matrices (inverse covariances), shaped as the covariances.
     pub fn precisions(&self) -> Vec<f64> {
@@ -173,8 +194,20 @@ impl GmmModel {
 
     /// Draws `n` samples (row-major n x d) and the component of each, grouped by component as
     /// scikit-learn's `sample`. The same seed gives the same samples.
-    pub fn sample(&self, n: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
+    ///
+    /// Fails with [`GmmError::SampleTooLarge`] when n·d values (or n labels) cannot be allocated;
+    /// nothing is drawn then.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<(Vec<f64>, Vec<usize>), GmmError> {
         let (k, d) = (self.n_components(), self.n_features());
+        let too_large = || GmmError::SampleTooLarge {
+            n_samples: n,
+            n_features: d,
+        };
+        let len = n.checked_mul(d).ok_or_else(too_large)?;
+        let mut x = Vec::new();
+        x.try_reserve_exact(len).map_err(|_| too_large())?;
+        let mut labels = Vec::new();
+        labels.try_reserve_exact(n).map_err(|_| too_large())?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut counts = vec![0usize; k];
         if n > 0 {
@@ -183,8 +216,6 @@ impl GmmModel {
                 counts[pick.sample(&mut rng)] += 1;
             }
         }
-        let mut x = Vec::with_capacity(n * d);
-        let mut labels = Vec::with_capacity(n);
         let (mut l, mut z) = (vec![0.0; d * d], vec![0.0; d]);
         for (c, &count) in counts.iter().enumerate() {
             // x = μ + L·z with Σ = L·Lᵀ; the covariance was factored when the model was made, so this holds.
@@ -201,7 +232,7 @@ impl GmmModel {
                 labels.push(c);
             }
         }
-        (x, labels)
+        Ok((x, labels))
     }
 
     /// [`GmmModel::predict_proba`] on the GPU of `ctx`, chunk by chunk (f32 on the device).
@@ -242,9 +273,20 @@ impl GmmModel {
     }
 
     /// Reads a model written by [`GmmModel::to_json`] (or by hand, with the same fields), checking
-    /// every shape and value.
-    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+    /// every shape and value: [`GmmError::ModelJson`] for text that is not JSON or misses a field,
+    /// [`GmmError::ModelShape`] and [`GmmError::ModelValue`] for arrays of the wrong shape or values.
+    pub fn from_json(text: &str) -> Result<Self, GmmError> {
+        let file: ModelFile = serde_json::from_str(text).map_err(|e| {
+            // serde_json's message ends with the location, which the variant carries on its own.
+            let full = e.to_string();
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            GmmError::ModelJson {
+                line: e.line(),
+                column: e.column(),
+                message: full.strip_suffix(&at).unwrap_or(&full).to_string(),
+            }
+        })?;
+        Self::try_from(file)
     }
 
     fn check(&self, data: &DataView) -> Result<(), GmmError> {
@@ -368,6 +410,15 @@ impl TryFrom<ModelFile> for GmmModel {
                 found: "[0]".into(),
             });
         }
+        if d == 0 {
+            // Zero features would make every mean and covariance empty, and nothing to model.
+            return Err(GmmError::ModelValue {
+                field: "n_features",
+                index: 0,
+                value: 0.0,
+                reason: "a model needs at least one feature; set n_features to the length of each mean",
+            });
+        }
         let shape = cov.covariance_shape(k, d);
         let means = flatten(&nest_rows(&f.means), &[k, d], "means")?;
         let mut mixture = Mixture::zeros(cov, k, d);
@@ -404,19 +455,20 @@ impl TryFrom<ModelFile> for GmmModel {
                 });
             }
         }
-        // Sampling factors the covariances: they must be positive definite.
-        let mut chol = vec![0.0; d * d];
-        let n_matrices = if cov == CovarianceType::Tied { 1 } else { k };
-        for k in 0..n_matrices {
-            let c = mixture.dense_covariance(k);
-            if !linalg::cholesky_lower(&c, d, &mut chol) {
-                return Err(GmmError::ModelValue {
-                    field: "covariances",
-                    index: k,
-                    value: c[0],
-                    reason: "each covariance must be symmetric positive definite",
-                });
-            }
+        // Sampling factors the covariances: they must be positive definite. Factoring them also
+        // gives the precision factors they imply, which the file's must match (below).
+        let mut implied = mixture.clone();
+        if let Err(e) = implied.set_precisions_from_covariances(&mut vec![0.0; d * d]) {
+            let index = match e {
+                GmmError::IllDefinedCovariance { component } => component.unwrap_or(0),
+                _ => 0,
+            };
+            return Err(GmmError::ModelValue {
+                field: "covariances",
+                index,
+                value: mixture.dense_covariance(index)[0],
+                reason: "each covariance must be symmetric positive definite",
+            });
         }
         // The precision factors drive every prediction: their diagonals must be positive and finite.
         let per = match cov {
@@ -436,6 +488,47 @@ impl TryFrom<ModelFile> for GmmModel {
                     value: u,
                     reason: "a precision Cholesky factor needs finite values and a positive diagonal",
                 });
+            }
+            let below_diagonal = matches!(cov, CovarianceType::Full | CovarianceType::Tied) && (i % per) / d > i % d;
+            if below_diagonal && u != 0.0 {
+                return Err(GmmError::ModelValue {
+                    field: "precisions_cholesky",
+                    index: i,
+                    value: u,
+                    reason: "a full or tied precision Cholesky factor is upper triangular: set every entry below the diagonal to 0",
+                });
+            }
+        }
+        // Predictions use the precision factors; sampling and plots use the covariances: both must
+        // describe the same Gaussians. Each row of the file's factor must equal the row implied by
+        // the covariances to 1e-6 of that row's norm (scaling a feature scales its row, so the test
+        // does not depend on units). A model written by to_json holds the very factor that this
+        // code computes from its covariances, and serde_json round-trips f64 exactly, so it matches
+        // bitwise; 1e-6 leaves room for factors from other software, and for covariances derived
+        // from a user's precisions_init (error about cond(Σ)·eps), while any hand edit that changes
+        // the Gaussian by more than that fails.
+        let row_len = match cov {
+            CovarianceType::Full | CovarianceType::Tied => d,
+            CovarianceType::Diag | CovarianceType::Spherical => 1,
+        };
+        for (r, (row, want)) in mixture
+            .precisions_cholesky
+            .chunks_exact(row_len)
+            .zip(implied.precisions_cholesky.chunks_exact(row_len))
+            .enumerate()
+        {
+            let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt();
+            for (j, (&u, &w)) in row.iter().zip(want).enumerate() {
+                // Written so that NaN is never a match.
+                let close = (u - w).abs() <= 1e-6 * norm;
+                if !close {
+                    return Err(GmmError::ModelValue {
+                        field: "precisions_cholesky",
+                        index: r * row_len + j,
+                        value: u,
+                        reason: "the precision Cholesky factor does not match the covariances (it must be the Cholesky factor of their inverse, to 1e-6 relative); recompute it from the covariances",
+                    });
+                }
             }
         }
         mixture.refresh();

@@ -1,9 +1,9 @@
 //! The closed-form M-step, shared by every backend: sufficient statistics in, new parameters out, in f64.
 
 use crate::error::GmmError;
+use crate::kinds::CovarianceType;
 use crate::linalg::packed_index;
 use crate::mixture::Mixture;
-use crate::params::CovarianceType;
 use crate::stats::SuffStats;
 
 /// scikit-learn adds 10·eps to every N_k so that an empty component does not divide by zero.

@@ -1,7 +1,7 @@
 //! Sufficient statistics: what a backend returns for one pass over the data, and all the M-step needs.
 
+use crate::kinds::CovarianceType;
 use crate::linalg::packed_len;
-use crate::params::CovarianceType;
 
 /// Responsibility-weighted sums over the samples, per component, around centres c_k chosen by the driver.
 ///
@@ -100,8 +100,12 @@ pub(crate) fn tree_combine<T>(parts: &mut [T], stats: impl Fn(&mut T) -> &mut Su
     }
 }
 
-/// A pairwise (cascade) sum: error O(log N · eps) rather than O(N · eps).
-pub(crate) fn pairwise_sum(v: &[f64]) -> f64 {
+/// A pairwise (cascade) sum: rounding error O(log N · eps) rather than the O(N · eps) of a running sum.
+///
+/// [`crate::GmmModel::score`] is this sum of [`crate::GmmModel::score_samples`] divided by N, so a
+/// caller that already holds the per-sample scores (from the CPU or the GPU) gets the same mean,
+/// to the last bit, without scoring twice.
+pub fn pairwise_sum(v: &[f64]) -> f64 {
     if v.len() <= 64 {
         v.iter().sum()
     } else {

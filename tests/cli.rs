@@ -563,7 +563,12 @@ fn bad_inputs_fail_with_one_line_naming_the_cause_and_leave_no_output() {
         ),
         (
             args(&["predict", "broken.json", "good.csv", "-o", "out.csv"]),
-            vec!["broken.json is not a valid gmm model file"],
+            // The file is 17 characters, all on line 1: the JSON ends after the 17th.
+            vec![
+                "broken.json is not a valid gmm model file",
+                "line 1, column 17",
+                "EOF while parsing",
+            ],
         ),
         (
             args(&["predict", "model2.json", "good.csv", "-o", "out.csv"]),
@@ -604,6 +609,14 @@ fn bad_inputs_fail_with_one_line_naming_the_cause_and_leave_no_output() {
         (
             args(&["sample", "broken.json", "-n", "10", "-o", "s.csv"]),
             vec!["broken.json"],
+        ),
+        (
+            // usize::MAX samples of model2.json's 2 features: n·d overflows.
+            args(&["sample", "model2.json", "-n", "18446744073709551615", "-o", "s.csv"]),
+            vec![
+                "-n: sample: 18446744073709551615 samples of 2 features",
+                "draw fewer samples",
+            ],
         ),
         (
             args(&["select", "good.csv", "--k", "1..4", "-o", "best.json"]),

@@ -1,7 +1,9 @@
 //! Every bad parameter and every bad input gives its own typed error, with a message that says what,
-//! where and how to fix it — never a panic.
+//! where and how to fix it — never a panic, except the index accessors' documented panics, tested
+//! here too.
 
 use gmm_gpu::{CovarianceType, DataView, GmmError, GmmModel, GmmParams, SampleWeights};
+use serde_json::{Value, json};
 
 fn ok_data() -> Vec<f64> {
     (0..40)
@@ -411,4 +413,212 @@ fn model_file_with_an_indefinite_covariance() {
         msg.contains("covariances") && msg.contains("index 1") && msg.contains("positive definite"),
         "{msg}"
     );
+}
+
+/// A K=2 model of `ok_data` (20 samples, 2 features) with the given covariance type, and its JSON.
+fn model_and_json(cov: CovarianceType) -> (GmmModel, Value) {
+    let x = ok_data();
+    let model = GmmParams::builder(2)
+        .covariance_type(cov)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 2).unwrap())
+        .unwrap();
+    let v = serde_json::from_str(&model.to_json()).unwrap();
+    (model, v)
+}
+
+#[test]
+fn model_file_that_is_not_json_or_lacks_a_field() {
+    // Line 2 is ` "weights": [0.5 0.5]}`: after `0.5` (columns 14 to 16) and a space, the second
+    // number starts at column 18 where a comma or `]` must be.
+    let e = GmmModel::from_json("{\"covariance_type\": \"full\",\n \"weights\": [0.5 0.5]}").unwrap_err();
+    assert!(
+        matches!(&e, GmmError::ModelJson { line: 2, column: 18, message } if message == "expected `,` or `]`"),
+        "{e:?}"
+    );
+    says(&e, &["line 2, column 18", "GmmModel::to_json"]);
+    // An empty object lacks the first field; the error is at its closing brace, column 2.
+    let e = GmmModel::from_json("{}").unwrap_err();
+    assert!(
+        matches!(&e, GmmError::ModelJson { line: 1, column: 2, message } if message == "missing field `covariance_type`"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn model_file_with_no_features() {
+    // Diag and spherical shapes allow 0 features ([K, 0] and [K]); such a model has nothing to model.
+    for (cov, factors) in [
+        (CovarianceType::Diag, json!([[], []])),
+        (CovarianceType::Spherical, json!([1.0, 1.0])),
+    ] {
+        let v = json!({
+            "covariance_type": cov.as_str(),
+            "n_features": 0,
+            "weights": [0.5, 0.5],
+            "means": [[], []],
+            "covariances": factors,
+            "precisions_cholesky": factors,
+            "converged": true,
+            "n_iter": 1,
+            "lower_bound": 0.0,
+        });
+        let e = GmmModel::from_json(&v.to_string()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GmmError::ModelValue {
+                    field: "n_features",
+                    index: 0,
+                    value: 0.0,
+                    ..
+                }
+            ),
+            "{cov}: {e}"
+        );
+        says(&e, &["n_features", "at least one feature"]);
+    }
+}
+
+#[test]
+fn model_file_with_a_precision_factor_that_is_not_upper_triangular() {
+    // Flat indices: full is [K][d][d], so [1][1][0] is 1·4 + 1·2 + 0 = 6; tied [1][0] is 2.
+    for (cov, pointer, index) in [
+        (CovarianceType::Full, "/precisions_cholesky/1/1/0", 6),
+        (CovarianceType::Tied, "/precisions_cholesky/1/0", 2),
+    ] {
+        let (_, mut v) = model_and_json(cov);
+        *v.pointer_mut(pointer).unwrap() = json!(0.25);
+        let e = GmmModel::from_json(&v.to_string()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GmmError::ModelValue {
+                    field: "precisions_cholesky",
+                    index: i,
+                    value: 0.25,
+                    ..
+                } if i == index
+            ),
+            "{cov}: {e}"
+        );
+        says(&e, &["upper triangular", "below the diagonal to 0"]);
+    }
+}
+
+#[test]
+fn model_file_whose_precision_factor_does_not_match_its_covariances() {
+    // Each row of the factor must be the one the covariances imply, to 1e-6 of the row's norm:
+    // 1e-5 of the norm (ten times the tolerance) fails, 1e-7 (a tenth) reads back.
+    // Full: row 0 of component 1, entry [1][0][1], flat index 4 + 1 = 5. Diag: entry [0][1], index 1.
+    for (cov, row_pointer, j, index) in [
+        (CovarianceType::Full, "/precisions_cholesky/1/0", 1, 5),
+        (CovarianceType::Tied, "/precisions_cholesky/0", 1, 1),
+        (CovarianceType::Diag, "/precisions_cholesky/0", 1, 1),
+    ] {
+        let (model, v) = model_and_json(cov);
+        let row: Vec<f64> = serde_json::from_value(v.pointer(row_pointer).unwrap().clone()).unwrap();
+        // A diag row is the component's d factors; each is its own row of one entry.
+        let norm = if cov == CovarianceType::Diag {
+            row[j].abs()
+        } else {
+            row.iter().map(|u| u * u).sum::<f64>().sqrt()
+        };
+        let edited = |shift: f64| {
+            let mut v = v.clone();
+            v.pointer_mut(row_pointer).unwrap()[j] = json!(row[j] + shift * norm);
+            GmmModel::from_json(&v.to_string())
+        };
+        let e = edited(1e-5).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GmmError::ModelValue {
+                    field: "precisions_cholesky",
+                    index: i,
+                    value,
+                    ..
+                } if i == index && value == row[j] + 1e-5 * norm
+            ),
+            "{cov}: {e}"
+        );
+        says(
+            &e,
+            &["does not match the covariances", "recompute it from the covariances"],
+        );
+        let near = edited(1e-7).unwrap();
+        assert_eq!(near.covariances(), model.covariances(), "{cov}");
+    }
+    // A plausible hand edit: the two components' spherical factors swapped (their variances differ).
+    let (model, mut v) = model_and_json(CovarianceType::Spherical);
+    assert_ne!(model.covariances()[0], model.covariances()[1]);
+    v["precisions_cholesky"] = json!([model.precisions_cholesky()[1], model.precisions_cholesky()[0]]);
+    let e = GmmModel::from_json(&v.to_string()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GmmError::ModelValue {
+                field: "precisions_cholesky",
+                index: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn sample_more_values_than_memory_can_hold() {
+    // usize::MAX samples of 2 features: n·d overflows usize.
+    let (model, _) = model_and_json(CovarianceType::Full);
+    let e = model.sample(usize::MAX, 0).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GmmError::SampleTooLarge {
+                n_samples: usize::MAX,
+                n_features: 2
+            }
+        ),
+        "{e}"
+    );
+    says(
+        &e,
+        &["18446744073709551615 samples of 2 features", "draw fewer samples"],
+    );
+    // usize::MAX / 4 samples of 1 feature: the count fits usize, its 8-byte values do not fit memory.
+    let x = ok_data();
+    let model1 = GmmParams::builder(2)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, 1).unwrap())
+        .unwrap();
+    let e = model1.sample(usize::MAX / 4, 0).unwrap_err();
+    assert!(
+        matches!(e, GmmError::SampleTooLarge { n_samples, n_features: 1 } if n_samples == usize::MAX / 4),
+        "{e}"
+    );
+}
+
+#[test]
+#[should_panic(
+    expected = "GmmModel::mean(2): component index 2 is out of range for a model of 2 components; pass k < 2"
+)]
+fn mean_of_a_component_past_the_last_panics() {
+    let (model, _) = model_and_json(CovarianceType::Full);
+    // The last component is fine; one past it panics with K and k named.
+    assert_eq!(model.mean(1), &model.means()[2..4]);
+    model.mean(2);
+}
+
+#[test]
+#[should_panic(
+    expected = "GmmModel::covariance_matrix(2): component index 2 is out of range for a model of 2 components; pass k < 2"
+)]
+fn covariance_matrix_of_a_component_past_the_last_panics() {
+    // Tied: every component shares one matrix, so only the check stops k = 2 returning it silently.
+    let (model, _) = model_and_json(CovarianceType::Tied);
+    assert_eq!(model.covariance_matrix(1), model.covariances());
+    model.covariance_matrix(2);
 }

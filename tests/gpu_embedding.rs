@@ -3,25 +3,31 @@
 
 mod common;
 
-use common::{assert_close, blobs, gpu};
+use common::{assert_close, blobs, gpu, gpu_unavailable};
 use gmm_gpu::{CovarianceType, DataView, GmmError, GmmParams, GpuContext, InitMethod};
 
-/// The caller's own device, made with wgpu directly (not through the crate), or None when the
-/// machine has no adapter (the shared helper then decides whether that fails the test).
+/// The caller's own device, made with wgpu directly (not through the crate). When no adapter or
+/// device can be had, the test fails if a GPU is required (CI=true or GMM_REQUIRE_GPU=1) and is
+/// otherwise reported as NOT RUN and skipped (`None`).
 fn own_device() -> Option<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
     gpu()?;
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = wgpu::Backends::PRIMARY;
     let instance = wgpu::Instance::new(desc);
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).ok()?;
+    let adapter = match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())) {
+        Ok(adapter) => adapter,
+        Err(e) => return gpu_unavailable(&format!("wgpu found no adapter for the caller's own device ({e})")),
+    };
     let info = adapter.get_info();
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+    let device = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("the caller's device"),
         required_limits: adapter.limits(),
         ..Default::default()
-    }))
-    .ok()?;
-    Some((device, queue, info))
+    }));
+    match device {
+        Ok((device, queue)) => Some((device, queue, info)),
+        Err(e) => gpu_unavailable(&format!("the adapter '{}' gave no device ({e})", info.name)),
+    }
 }
 
 /// Uploads f32 samples into a buffer of the caller's, with the given usages.
@@ -183,4 +189,53 @@ fn a_destroyed_device_is_device_lost() {
     let data = DataView::from_f64(&x, 2).unwrap();
     let err = GmmParams::builder(2).build().unwrap().fit_on(&ctx, &data).unwrap_err();
     assert!(matches!(err, GmmError::DeviceLost { .. }), "{err:?}");
+}
+
+/// The caller's data is not checked (that would mean reading it back); a NaN in it still never
+/// gives a NaN model: the fit fails with a typed error.
+#[test]
+fn a_nan_in_the_callers_buffer_is_a_typed_error_not_a_nan_model() {
+    let Some((device, queue, info)) = own_device() else {
+        return;
+    };
+    let mut x: Vec<f32> = blobs(1000, &[0.0, 0.0, 6.0, 1.0], 2, 1.0, 23)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    x[2 * 500 + 1] = f32::NAN;
+    let buffer = callers_buffer(&device, &queue, &x, wgpu::BufferUsages::STORAGE);
+    let ctx = GpuContext::from_device(device, queue, info).unwrap();
+    for cov in CovarianceType::ALL {
+        let params = GmmParams::builder(2)
+            .covariance_type(cov)
+            .init_method(InitMethod::Random)
+            .seed(3)
+            .max_iter(5)
+            .build()
+            .unwrap();
+        let err = params.fit_buffer(&ctx, &buffer, 1000, 2).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                GmmError::IllDefinedCovariance { .. } | GmmError::NonFiniteLikelihood { .. }
+            ),
+            "{cov}: {err}"
+        );
+    }
+}
+
+/// A sample count whose byte count overflows is a typed error, not an overflow.
+#[test]
+fn a_huge_sample_count_is_a_typed_error() {
+    let Some((device, queue, info)) = own_device() else {
+        return;
+    };
+    let buffer = callers_buffer(&device, &queue, &[0.0; 64], wgpu::BufferUsages::STORAGE);
+    let ctx = GpuContext::from_device(device, queue, info).unwrap();
+    let params = GmmParams::builder(2).init_method(InitMethod::Random).build().unwrap();
+    let err = params.fit_buffer(&ctx, &buffer, usize::MAX / 2, 8).unwrap_err();
+    assert!(
+        matches!(&err, GmmError::GpuBuffer { problem } if problem.contains("overflows")),
+        "{err}"
+    );
 }

@@ -1,8 +1,8 @@
 //! The E-step for one sample, in f64: the CPU twin of `shaders/estep.wgsl` (entry points `logprob` and `normalise`).
 
 use crate::data::Element;
+use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
-use crate::params::CovarianceType;
 
 /// The finite floor the log-sum-exp starts from (never −∞, so an all-(−∞) row cannot make ∞ − ∞).
 pub(crate) const LOG_FLOOR: f64 = -f64::MAX;

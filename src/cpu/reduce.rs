@@ -1,7 +1,7 @@
 //! Accumulation of the sufficient statistics for one sample, in f64: the CPU twin of `shaders/reduce.wgsl`.
 
 use crate::data::Element;
-use crate::params::CovarianceType;
+use crate::kinds::CovarianceType;
 use crate::stats::SuffStats;
 
 /// Adds one sample x, with sample weight `w` and responsibilities `resp`, to `stats`, around `centres`:

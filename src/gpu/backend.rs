@@ -17,9 +17,9 @@ use crate::gpu::plan::{self, DeviceLimits, Plan, n_outputs, stats_kind_for};
 use crate::gpu::readback::{self, Score, read_back};
 use crate::gpu::resources::{Resources, mappable};
 use crate::gpu::upload::{self, Frame, pow2_at_least};
+use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
 use crate::mstep::NK_EPS;
-use crate::params::CovarianceType;
 use crate::stats::SuffStats;
 
 /// A mean that moves more than this (squared, in the previous precision's units: ‖Uᵀδ‖²) in one

@@ -5,9 +5,9 @@
 use crate::error::GmmError;
 use crate::gpu::layout::{KIND_DIAG, KIND_FULL, KIND_TIED};
 use crate::gpu::upload::Frame;
+use crate::kinds::CovarianceType;
 use crate::linalg::packed_len;
 use crate::mixture::{HALF_LN_2PI, Mixture};
-use crate::params::CovarianceType;
 
 /// The model buffer on the host: means, centres, factors and constants, each region sized for its
 /// largest use.

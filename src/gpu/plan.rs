@@ -3,8 +3,8 @@
 
 use crate::error::GmmError;
 use crate::gpu::layout::{BLOCK, GROUP, STATS_DIAG, STATS_PACKED, T, WG};
+use crate::kinds::CovarianceType;
 use crate::linalg::packed_len;
-use crate::params::CovarianceType;
 
 /// The device limits a plan depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

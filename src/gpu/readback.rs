@@ -9,7 +9,7 @@ use crate::gpu::GpuContext;
 use crate::gpu::layout::STATS_PACKED;
 use crate::gpu::pack::ModelPack;
 use crate::gpu::upload::Frame;
-use crate::params::CovarianceType;
+use crate::kinds::CovarianceType;
 use crate::stats::SuffStats;
 
 /// Maps the front of `buffer`, copies it into `out` and unmaps it.

@@ -81,19 +81,31 @@ pub fn iris() -> (Vec<f64>, Vec<usize>) {
     (x, species)
 }
 
+/// Whether a GPU is required: with CI=true (or 1) or GMM_REQUIRE_GPU=1 a missing adapter or device
+/// fails the test instead of skipping it.
+pub fn gpu_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var("GMM_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
+/// What a test does when the GPU it needs cannot be had: panics with `why` when a GPU is required
+/// (see [`gpu_required`]), else says loudly that the test did not run and returns `None`.
+#[track_caller]
+pub fn gpu_unavailable<T>(why: &str) -> Option<T> {
+    if gpu_required() {
+        panic!("a GPU is required here (CI=true or GMM_REQUIRE_GPU=1): {why}");
+    }
+    eprintln!("NOT RUN: {why}; set GMM_REQUIRE_GPU=1 to make this a failure");
+    None
+}
+
 /// The GPU context shared by a test binary, or `None` (with a loud note) when there is no adapter
 /// and none is required. With CI=true or GMM_REQUIRE_GPU=1 a missing adapter fails the test.
 pub fn gpu() -> Option<&'static gmm_gpu::GpuContext> {
     use std::sync::OnceLock;
     static CTX: OnceLock<Result<gmm_gpu::GpuContext, String>> = OnceLock::new();
-    let required = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-        || std::env::var("GMM_REQUIRE_GPU").is_ok_and(|v| v == "1");
     match CTX.get_or_init(|| gmm_gpu::GpuContext::new().map_err(|e| e.to_string())) {
         Ok(ctx) => Some(ctx),
-        Err(e) if required => panic!("a GPU adapter is required here (CI=true or GMM_REQUIRE_GPU=1): {e}"),
-        Err(e) => {
-            eprintln!("NOT RUN: no GPU adapter ({e}); set GMM_REQUIRE_GPU=1 to make this a failure");
-            None
-        }
+        Err(e) => gpu_unavailable(&format!("no GPU adapter ({e})")),
     }
 }

@@ -330,16 +330,6 @@ fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A pairwise (cascade) sum, as the library's `score` uses: the same mean, to the last bit.
-fn pairwise_sum(v: &[f64]) -> f64 {
-    if v.len() <= 64 {
-        v.iter().sum()
-    } else {
-        let (a, b) = v.split_at(v.len() / 2);
-        pairwise_sum(a) + pairwise_sum(b)
-    }
-}
-
 // ---- predict, score, sample -----------------------------------------------------------------
 
 fn gpu_context() -> Result<GpuContext, CliError> {
@@ -424,7 +414,7 @@ fn score(cli: &Cli, a: &ScoreArgs) -> Result<(), CliError> {
     }
     .map_err(&err)?;
     // The mean as the library's score computes it (a pairwise sum), without scoring twice.
-    let mean = pairwise_sum(&samples) / samples.len() as f64;
+    let mean = gmm_gpu::pairwise_sum(&samples) / samples.len() as f64;
     if !per_sample {
         return say!("{mean}");
     }
@@ -452,7 +442,9 @@ fn sample(a: &SampleArgs) -> Result<(), CliError> {
         io::out_dir(l)?;
     }
     let model = io::read_model(&a.model)?;
-    let (x, labels) = model.sample(a.n, a.seed);
+    let (x, labels) = model
+        .sample(a.n, a.seed)
+        .map_err(|source| CliError::Option { option: "-n", source })?;
     let d = model.n_features();
     let table = Table {
         header: (0..d).map(|j| format!("x{j}")).collect(),

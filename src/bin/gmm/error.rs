@@ -172,7 +172,7 @@ pub enum CliError {
     // ---- JSON ----------------------------------------------------------------------------
     /// A model file that is not a valid model.
     #[error("{} is not a valid gmm model file: {source}; write it with `gmm fit -o`", .path.display())]
-    ModelJson { path: PathBuf, source: serde_json::Error },
+    ModelJson { path: PathBuf, source: GmmError },
     /// An init file that is not valid JSON of the expected form.
     #[error(
         "{} is not a valid init file: {source}; it is a JSON object with any of 'weights', 'means', 'precisions'", .path.display()
