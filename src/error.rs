@@ -189,6 +189,11 @@ pub enum GmmError {
         what: &'static str,
         value: f64,
     },
+    /// A model parameter became NaN or infinite before it reached the GPU.
+    #[error(
+        "the {what} of component {component} is not finite: the data holds a NaN or an infinity (a caller's GPU buffer is not checked) or its scale overflows; check the data"
+    )]
+    GpuNonFiniteParameter { component: usize, what: &'static str },
     /// A caller's GPU buffer cannot hold the data it is said to hold, or lacks a usage.
     #[error("the GPU data buffer {problem}")]
     GpuBuffer { problem: String },

@@ -87,8 +87,8 @@ impl GmmParams {
     /// The caller's data is not checked (that would mean reading it back), nor centred or scaled
     /// (so keep it near zero, with no feature far beyond the others in scale). A NaN or infinity in
     /// it poisons the sums of every component it touches: the fit then fails with a typed error
-    /// (`IllDefinedCovariance` when the first M-step meets it, else `NonFiniteLikelihood`), and never
-    /// returns a NaN model. `n_samples × n_features` whose byte count overflows is a
+    /// (`GpuNonFiniteParameter` or `IllDefinedCovariance` when an initialisation or M-step meets it,
+    /// else `NonFiniteLikelihood`), and never returns a NaN model. `n_samples × n_features` whose byte count overflows is a
     /// [`GmmError::GpuBuffer`] error.
     pub fn fit_buffer(
         &self,

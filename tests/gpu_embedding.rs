@@ -217,7 +217,9 @@ fn a_nan_in_the_callers_buffer_is_a_typed_error_not_a_nan_model() {
         assert!(
             matches!(
                 err,
-                GmmError::IllDefinedCovariance { .. } | GmmError::NonFiniteLikelihood { .. }
+                GmmError::IllDefinedCovariance { .. }
+                    | GmmError::NonFiniteLikelihood { .. }
+                    | GmmError::GpuNonFiniteParameter { .. }
             ),
             "{cov}: {err}"
         );

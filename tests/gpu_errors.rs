@@ -74,7 +74,7 @@ fn ci_makes_a_missing_adapter_a_failure() {
         "a missing adapter under CI=true must fail the test"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("a GPU adapter is required"), "{stderr}");
+    assert!(stderr.contains("a GPU is required here"), "{stderr}");
     let out = run_alone(
         "ci_makes_a_missing_adapter_a_failure",
         &[
@@ -108,6 +108,12 @@ fn auto_uses_a_hardware_gpu_and_never_a_software_one() {
             ctx.adapter_name()
         );
         assert_eq!(m.adapter(), None);
+        assert!(
+            matches!(GpuContext::auto(), Err(GmmError::SoftwareAdapterOnly { .. })),
+            "Auto's context"
+        );
+        let why = m.fallback_reason().expect("the model records why Auto used the CPU");
+        assert!(why.contains("software"), "{why}");
     } else {
         assert_eq!(m.backend(), "gpu");
         assert_eq!(m.adapter(), Some(ctx.adapter_name().as_str()));
@@ -143,6 +149,11 @@ fn auto_falls_back_to_the_cpu_when_the_gpu_cannot_run_the_fit() {
     ));
     let m = params(BackendKind::Auto).fit(&data).unwrap();
     assert_eq!(m.backend(), "cpu");
+    assert!(
+        m.fallback_reason().is_some_and(|w| w.contains("features")),
+        "{:?}",
+        m.fallback_reason()
+    );
     // Sample weights beyond f32's range relative to each other: Gpu refuses with the index, Auto
     // falls back.
     let x: Vec<f64> = (0..200).map(|i| (i % 17) as f64).collect();

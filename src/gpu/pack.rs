@@ -27,6 +27,9 @@ pub(crate) struct ModelPack {
 
 /// A value for the model buffer, or an error naming the component if f32 cannot hold it.
 fn checked(v: f64, component: usize, what: &'static str) -> Result<f32, GmmError> {
+    if !v.is_finite() {
+        return Err(GmmError::GpuNonFiniteParameter { component, what });
+    }
     let f = v as f32;
     if f.is_finite() && (f.is_normal() || v == 0.0) {
         Ok(f)
