@@ -27,9 +27,9 @@ struct Pass {           // Rust twin: gpu::layout::Pass
     lanes: u32,         // sample lanes per workgroup of the statistics pass
     one: f32,           // 1.0, opaque to the compiler (see two_sum)
     neg_inf: f32,       // −∞
+    means_lo_at: u32,   // the means' low parts (a mean is hi + lo)
+    factors_lo_at: u32, // the factors' low parts
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 struct Combine {        // Rust twin: gpu::layout::Combine
@@ -101,6 +101,12 @@ fn df_fma(acc: vec2<f32>, a: vec2<f32>, b: f32, one: f32) -> vec2<f32> {
     let p = two_prod(a.x, b, one);
     let t = two_sum(acc.x, p.x, one);
     return vec2<f32>(t.x, acc.y + t.y + p.y + a.y * b);
+}
+
+/// acc + a·(b_hi + b_lo) for a two-float a, as a two-float.
+fn df_fma2(acc: vec2<f32>, a: vec2<f32>, b_hi: f32, b_lo: f32, one: f32) -> vec2<f32> {
+    let t = df_fma(acc, a, b_hi, one);
+    return vec2<f32>(t.x, t.y + a.x * b_lo);
 }
 
 /// a·b for a two-float a, as a two-float.

@@ -15,8 +15,10 @@
 // Prepended: the constants (src/gpu/layout.rs) and shaders/common.wgsl. All arithmetic is f32;
 // sums are two-float, and the host combines them in f64.
 
-var<workgroup> panel: array<f32, PANEL>;    // a run of columns of the packed factor U_k
-var<workgroup> mu: array<f32, MAX_D>;       // the mean μ̃_k (full and tied)
+var<workgroup> panel: array<f32, PANEL>;    // a run of columns of the packed factor U_k: high parts
+var<workgroup> panel_lo: array<f32, PANEL>; // and low parts
+var<workgroup> mu: array<f32, MAX_D>;       // the mean μ̃_k (full and tied): high part
+var<workgroup> mu_lo: array<f32, MAX_D>;    // and low part
 var<workgroup> part: array<vec2<f32>, WG>;  // the workgroup's two-float tree sum
 
 /// The linear index of this workgroup in the folded 2-D grid.
@@ -58,8 +60,10 @@ fn logprob(
         // whole columns that fit PANEL (with the mean, in the first run), so every invocation loops
         // O(d²/2) in all and the workgroup meets at two barriers per run.
         var base = job.factors_at;
+        var base_lo = job.factors_lo_at;
         if job.kind == KIND_FULL {
             base += k * column_start(d);
+            base_lo += k * column_start(d);
         }
         var j0 = 0u;
         while j0 < d {
@@ -74,23 +78,26 @@ fn logprob(
             } else {
                 for (var i = lid; i < d; i += WG) {
                     mu[i] = model[job.means_at + k * d + i];
+                    mu_lo[i] = model[job.means_lo_at + k * d + i];
                 }
             }
             for (var e = lid; e < len; e += WG) {
                 panel[e] = model[base + start + e];
+                panel_lo[e] = model[base_lo + start + e];
             }
             workgroupBarrier();
             if in_chunk {
                 if j0 == 0u {
                     for (var i = 0u; i < d; i++) {
-                        z[i] = two_sum(x[n * d + i], -mu[i], one);
+                        let t = two_sum(x[n * d + i], -mu[i], one);
+                        z[i] = vec2<f32>(t.x, t.y - mu_lo[i]);
                     }
                 }
                 for (var j = j0; j < j1; j++) {
                     let off = column_start(j) - start;
                     var y = vec2<f32>(0.0, 0.0);
                     for (var i = 0u; i <= j; i++) {
-                        y = df_fma(y, z[i], panel[off + i], one);
+                        y = df_fma2(y, z[i], panel[off + i], panel_lo[off + i], one);
                     }
                     maha = df_add(maha, df_sq(y, one), one);
                 }
@@ -103,8 +110,9 @@ fn logprob(
         let mean_at = job.means_at + k * d;
         let factor_at = job.factors_at + k * d;
         for (var i = 0u; i < d; i++) {
-            let z = two_sum(x[n * d + i], -model[mean_at + i], one);
-            let t = df_fma(vec2<f32>(0.0, 0.0), z, model[factor_at + i], one);
+            let zt = two_sum(x[n * d + i], -model[mean_at + i], one);
+            let z = vec2<f32>(zt.x, zt.y - model[job.means_lo_at + k * d + i]);
+            let t = df_fma2(vec2<f32>(0.0, 0.0), z, model[factor_at + i], model[job.factors_lo_at + k * d + i], one);
             maha = df_add(maha, df_sq(t, one), one);
         }
     }

@@ -12,8 +12,8 @@
 // An output e of a component is a product of two entries of the augmented, weighted row
 // √r·(z_0 … z_{d−1}, 1): e = 0 is (d, d) = Σr = S0, e = 1 … d is (e − 1, d) = S1, and the rest are
 // the second moments. (r >= 0, and √r·z_a·√r·z_b = r·z_a·z_b: one multiply-add per output.)
-// Two-float sums keep the small eigenvalues of S2 − S1·S1ᵀ/S0 that a plain f32 sum of thousands of
-// terms would round away: each product is rounded once, and nothing else is.
+// Two-float sums of error-free products keep the small eigenvalues of S2 − S1·S1ᵀ/S0 that a plain
+// f32 sum of thousands of rounded products would lose.
 // Prepended: the constants (src/gpu/layout.rs) and shaders/common.wgsl.
 
 var<workgroup> zs: array<f32, STAGE>;   // up to SUB_MAX augmented rows z, d + 1 values each
@@ -103,7 +103,10 @@ fn stats(
             for (var s = lane; s < count; s += lanes) {
                 let row = s * d1;
                 for (var t = 0u; t < T; t++) {
-                    acc[t] = df_add1(acc[t], zs[row + pair[t].x] * zs[row + pair[t].y], one);
+                    // Error-free: a rounded product would err independently in every output,
+                    // which the small eigenvalues of S2 − S1·S1ᵀ/S0 cannot afford; the rounding of
+                    // each staged √r·z_i is shared by all the outputs of its row, like the data's.
+                    acc[t] = df_add(acc[t], two_prod(zs[row + pair[t].x], zs[row + pair[t].y], one), one);
                 }
             }
         }

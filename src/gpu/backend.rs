@@ -207,6 +207,8 @@ impl<'a> GpuBackend<'a> {
             centres_at: self.pack.offsets[1] as u32,
             factors_at: self.pack.offsets[2] as u32,
             consts_at: self.pack.offsets[3] as u32,
+            means_lo_at: self.pack.offsets[4] as u32,
+            factors_lo_at: self.pack.offsets[5] as u32,
             one: 1.0,
             neg_inf: f32::NEG_INFINITY,
             ..Pass::zeroed()

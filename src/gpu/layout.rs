@@ -15,8 +15,9 @@ pub const MAX_GPU_FEATURES: usize = 128;
 /// The most components the GPU kernels take: a per-sample loop over K (normalise, about 3K
 /// iterations) must stay far below lavapipe's 65,535-iteration cap per invocation.
 pub const MAX_GPU_COMPONENTS: usize = 16_384;
-/// Floats of a packed precision factor staged in workgroup memory at once (8 KiB).
-pub(crate) const PANEL: u32 = 2048;
+/// Floats of a packed precision factor staged in workgroup memory at once, for its high and for its
+/// low parts (6 KiB each).
+pub(crate) const PANEL: u32 = 1536;
 /// Floats of augmented sample rows (d + 1 each) the statistics pass stages at once (8 KiB).
 pub(crate) const STAGE: u32 = 2064;
 /// At most this many rows are staged at once.
@@ -72,7 +73,12 @@ pub(crate) struct Pass {
     pub one: f32,
     /// −∞, the log-likelihood of a sample that no component reaches in f32.
     pub neg_inf: f32,
-    pub _pad: [u32; 3],
+    /// Where the means' low parts start (a mean is hi + lo, so f32 holds it to ~2⁻⁴⁸).
+    pub means_lo_at: u32,
+    /// Where the factors' low parts start (a factor entry is hi + lo: with condition numbers near
+    /// 1e10, one f32 would move the precision of the well-determined directions by ~10%).
+    pub factors_lo_at: u32,
+    pub _pad: u32,
 }
 
 /// One level of the combine pass. WGSL twin: `struct Combine` in shaders/common.wgsl.
@@ -117,9 +123,9 @@ pub(crate) const PASS_FIELDS: Fields = &[
     ("lanes", offset_of!(Pass, lanes)),
     ("one", offset_of!(Pass, one)),
     ("neg_inf", offset_of!(Pass, neg_inf)),
+    ("means_lo_at", offset_of!(Pass, means_lo_at)),
+    ("factors_lo_at", offset_of!(Pass, factors_lo_at)),
     ("_pad0", offset_of!(Pass, _pad)),
-    ("_pad1", offset_of!(Pass, _pad) + 4),
-    ("_pad2", offset_of!(Pass, _pad) + 8),
 ];
 
 #[cfg(test)]

@@ -17,3 +17,4 @@ mod upload;
 
 pub use context::GpuContext;
 pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES};
+pub use upload::f32_image;

@@ -15,8 +15,9 @@ use crate::mixture::{HALF_LN_2PI, Mixture};
 pub(crate) struct ModelPack {
     k: usize,
     d: usize,
-    /// Where the means, centres, factors and constants start.
-    pub offsets: [usize; 4],
+    /// Where the means, centres, factors, constants, the means' low parts and the factors' low parts
+    /// start.
+    pub offsets: [usize; 6],
     pub host: Vec<f32>,
     /// Where the centres the GPU uses sit, in the caller's units (f32-rounded, then mapped back).
     pub centres_used: Vec<f64>,
@@ -52,12 +53,14 @@ impl ModelPack {
             CovarianceType::Diag | CovarianceType::Spherical => k * d,
         }
         .max(k * d);
-        let offsets = [0, k * d, 2 * k * d, 2 * k * d + factors_len];
+        let consts_at = 2 * k * d + factors_len;
+        let means_lo_at = consts_at + 2 * k;
+        let offsets = [0, k * d, 2 * k * d, consts_at, means_lo_at, means_lo_at + k * d];
         Self {
             k,
             d,
             offsets,
-            host: vec![0.0; offsets[3] + 2 * k],
+            host: vec![0.0; offsets[5] + factors_len],
             centres_used: vec![0.0; k * d],
             to_callers: 0.0,
         }
@@ -74,11 +77,24 @@ impl ModelPack {
         Ok(())
     }
 
+    /// The means as two floats each: with clusters far apart relative to their spread, one f32 would
+    /// move a mean by a sizeable part of a small spread.
     fn set_means(&mut self, means: &[f64], frame: &Frame) -> Result<(), GmmError> {
-        let (at, d) = (self.offsets[0], self.d);
+        let (at, lo_at, d) = (self.offsets[0], self.offsets[4], self.d);
         for (i, &m) in means.iter().enumerate() {
-            self.host[at + i] = checked(frame.to_device(i % d, m), i / d, "mean")?;
+            let v = frame.to_device(i % d, m);
+            let hi = checked(v, i / d, "mean")?;
+            self.host[at + i] = hi;
+            self.host[lo_at + i] = (v - f64::from(hi)) as f32;
         }
+        Ok(())
+    }
+
+    /// Factor entry `p` as a high and a low f32.
+    fn set_factor(&mut self, p: usize, v: f64, component: usize) -> Result<(), GmmError> {
+        let hi = checked(v, component, "precision factor")?;
+        self.host[self.offsets[2] + p] = hi;
+        self.host[self.offsets[5] + p] = (v - f64::from(hi)) as f32;
         Ok(())
     }
 
@@ -89,22 +105,21 @@ impl ModelPack {
     pub fn set_mixture(&mut self, mix: &Mixture, frame: &Frame) -> Result<u32, GmmError> {
         let (k, d) = (self.k, self.d);
         self.set_means(&mix.means, frame)?;
-        let f = self.offsets[2];
         // log det of each f32 factor in the device's units.
         let mut log_det = vec![0.0; k];
         let kind = match mix.cov_type {
             CovarianceType::Full | CovarianceType::Tied => {
                 // Packed column by column: U'[0][j], …, U'[j][j], as estep.wgsl reads them.
-                let mut p = f;
+                let mut p = 0;
                 for (c, u) in mix.precisions_cholesky.chunks_exact(d * d).enumerate() {
                     let mut det = 0.0;
                     for j in 0..d {
                         for i in 0..=j {
-                            let v = checked(frame.scale[i] * u[i * d + j], c, "precision factor")?;
-                            self.host[p] = v;
+                            let v = frame.scale[i] * u[i * d + j];
+                            self.set_factor(p, v, c)?;
                             p += 1;
                             if i == j {
-                                det += f64::from(v).ln();
+                                det += v.ln();
                             }
                         }
                     }
@@ -128,9 +143,9 @@ impl ModelPack {
                         } else {
                             mix.precisions_cholesky[c * d + j]
                         };
-                        let v = checked(frame.scale[j] * u, c, "precision factor")?;
-                        self.host[f + c * d + j] = v;
-                        det += f64::from(v).ln();
+                        let v = frame.scale[j] * u;
+                        self.set_factor(c * d + j, v, c)?;
+                        det += v.ln();
                     }
                     *det_c = det;
                 }
@@ -139,8 +154,8 @@ impl ModelPack {
         };
         self.to_callers = d as f64 * HALF_LN_2PI + frame.log_scale_sum();
         for (c, det) in log_det.iter().enumerate() {
-            // g_k = log π_k + log det U'_k of the f32 factor, as a high and a low f32: the shader's
-            // log p carries both, so the rounding of g never reaches the log-likelihood.
+            // g_k = log π_k + log det U'_k, as a high and a low f32: the shader's log p carries both,
+            // so the rounding of g never reaches the log-likelihood.
             let g = mix.weights[c].ln() + det;
             let hi = checked(g, c, "log-density constant")?;
             self.host[self.offsets[3] + c] = hi;
@@ -158,6 +173,7 @@ impl ModelPack {
         for c in 0..k {
             for j in 0..d {
                 self.host[f + c * d + j] = checked(frame.scale[j], c, "feature scale")?;
+                self.host[self.offsets[5] + c * d + j] = 0.0;
             }
         }
         self.host[self.offsets[3]..self.offsets[3] + 2 * k].fill(0.0);
@@ -173,11 +189,16 @@ mod tests {
     fn packed_log_density(p: &ModelPack, kind: u32, frame: &Frame, x: &[f64], c: usize) -> f64 {
         let (k, d) = (p.k, p.d);
         let z: Vec<f64> = (0..d)
-            .map(|j| frame.to_device(j, x[j]) - f64::from(p.host[p.offsets[0] + c * d + j]))
+            .map(|j| {
+                let at = c * d + j;
+                frame.to_device(j, x[j]) - f64::from(p.host[p.offsets[0] + at]) - f64::from(p.host[p.offsets[4] + at])
+            })
             .collect();
-        let f = &p.host[p.offsets[2]..p.offsets[3]];
+        let hi = &p.host[p.offsets[2]..p.offsets[3]];
+        let lo = &p.host[p.offsets[5]..];
+        let f: Vec<f64> = hi.iter().zip(lo).map(|(h, l)| f64::from(*h) + f64::from(*l)).collect();
         let maha: f64 = match kind {
-            KIND_DIAG => (0..d).map(|j| (z[j] * f64::from(f[c * d + j])).powi(2)).sum(),
+            KIND_DIAG => (0..d).map(|j| (z[j] * f[c * d + j]).powi(2)).sum(),
             _ => {
                 let base = if kind == KIND_FULL { c * packed_len(d) } else { 0 };
                 let mut p0 = base;
@@ -185,7 +206,7 @@ mod tests {
                 for j in 0..d {
                     let mut y = 0.0;
                     for zi in z.iter().take(j + 1) {
-                        y += zi * f64::from(f[p0]);
+                        y += zi * f[p0];
                         p0 += 1;
                     }
                     m += y * y;
@@ -236,9 +257,8 @@ mod tests {
                     let mut lp = vec![0.0; k];
                     crate::cpu::estep::logprob(row, &mix, &mut diff, &mut lp);
                     let got = packed_log_density(&pack, kind, &frame, row, c);
-                    // f32 factors and means: about 1e-7 relative of the Mahalanobis term; the
-                    // two-float constant is exact to ~1e-14.
-                    let tol = 1e-5 * (1.0 + lp[c].abs());
+                    // Means, factors and constants are two-float: exact to ~1e-13 here.
+                    let tol = 1e-11 * (1.0 + lp[c].abs());
                     assert!((got - lp[c]).abs() <= tol, "{cov} k={c} x={row:?}: {got} vs {}", lp[c]);
                 }
             }

@@ -170,6 +170,28 @@ pub(crate) fn upload_segments(
     Ok(segments)
 }
 
+/// The samples exactly as the GPU path holds them (centred and scaled as for an upload, rounded to
+/// f32), mapped back to the caller's units in f64: fitting this on the CPU separates the f32
+/// rounding of the data, which no arithmetic can undo, from the GPU's arithmetic.
+pub fn f32_image(view: &DataView) -> Result<Vec<f64>, GmmError> {
+    let frame = Frame::of_data(view, None);
+    let d = view.n_features();
+    let mut row = vec![0.0; d];
+    let mut out = Vec::with_capacity(view.n_samples() * d);
+    for i in 0..view.n_samples() {
+        view.row_into(i, &mut row);
+        for (j, &v) in row.iter().enumerate() {
+            let f = to_f32(frame.to_device(j, v)).ok_or(GmmError::DataOutsideF32Range {
+                row: i,
+                column: j,
+                value: v,
+            })?;
+            out.push(f64::from(f) * frame.scale[j] + frame.shift[j]);
+        }
+    }
+    Ok(out)
+}
+
 /// Uploads the sample weights through `frame`, as f32.
 pub(crate) fn upload_weights(ctx: &GpuContext, w: &[f64], frame: &Frame) -> Result<wgpu::Buffer, GmmError> {
     let as_f32 = w

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: tolerance checks that name the worst entry, and seeded data.
 #![allow(dead_code)]
 
+pub mod stress;
+
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
