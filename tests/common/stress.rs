@@ -61,8 +61,8 @@ pub fn stress(far: bool, seed: u64) -> StressData {
     // Latent centres: a few spreads apart (N(0, 3²) per column, the pairs sharing theirs), or 1e4·k.
     let mut centres = [[0.0f64; 8]; K];
     for (k, c) in centres.iter_mut().enumerate() {
-        for j in 0..8 {
-            c[j] = if far {
+        for cj in c.iter_mut() {
+            *cj = if far {
                 1e4 * k as f64 + unit.sample(&mut rng)
             } else {
                 3.0 * unit.sample(&mut rng)
