@@ -286,26 +286,24 @@ impl<'a> GpuBackend<'a> {
     fn far_moves(&mut self, mix: &Mixture, centres: &[f64], stats: &SuffStats) -> bool {
         let d = self.d;
         let mut any = false;
-        let mut delta = vec![0.0; d];
         for c in 0..self.k {
             let nk = stats.s0[c] + NK_EPS;
-            delta
-                .iter_mut()
-                .zip(&stats.s1[c * d..(c + 1) * d])
-                .for_each(|(v, s)| *v = s / nk);
+            // δ = S1/N_k, the move of the mean (no allocation: this runs every iteration).
+            let s1 = &stats.s1[c * d..(c + 1) * d];
+            let delta = |i: usize| s1[i] / nk;
             let u = mix.precision_factor(c);
             let whitened: f64 = match mix.cov_type {
                 // y_j = Σ_{i<=j} δ_i·U[i][j].
                 CovarianceType::Full | CovarianceType::Tied => (0..d)
-                    .map(|j| (0..=j).map(|i| delta[i] * u[i * d + j]).sum::<f64>().powi(2))
+                    .map(|j| (0..=j).map(|i| delta(i) * u[i * d + j]).sum::<f64>().powi(2))
                     .sum(),
-                CovarianceType::Diag => delta.iter().zip(u).map(|(v, p)| (v * p).powi(2)).sum(),
-                CovarianceType::Spherical => delta.iter().map(|v| (v * u[0]).powi(2)).sum(),
+                CovarianceType::Diag => (0..d).map(|i| (delta(i) * u[i]).powi(2)).sum(),
+                CovarianceType::Spherical => (0..d).map(|i| (delta(i) * u[0]).powi(2)).sum(),
             };
             let far = whitened > RECENTRE_ABOVE;
             any |= far;
             for (i, r) in self.recentred[c * d..(c + 1) * d].iter_mut().enumerate() {
-                *r = centres[c * d + i] + if far { delta[i] } else { 0.0 };
+                *r = centres[c * d + i] + if far { delta(i) } else { 0.0 };
             }
         }
         any

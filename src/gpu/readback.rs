@@ -90,17 +90,17 @@ pub(crate) fn collect(
         let r = &sums[c * e..(c + 1) * e];
         let s0 = r[0] * w;
         // S1 and S2 in the caller's units, still around the centres the GPU used.
-        let s1: Vec<f64> = (0..d).map(|i| r[1 + i] * w * s[i]).collect();
+        let s1 = |i: usize| r[1 + i] * w * s[i];
         let s2_device = |i: usize, j: usize, p: usize| r[1 + d + p] * w * s[i] * s[j];
         // The GPU's centre minus the driver's: f32 rounding and the frame, undone exactly here.
         let used = &pack.centres_used[c * d..(c + 1) * d];
         let delta = |i: usize| used[i] - centres[c * d + i];
         out.s0[c] = s0;
         for (i, o) in out.s1[c * d..(c + 1) * d].iter_mut().enumerate() {
-            *o = s1[i] + s0 * delta(i);
+            *o = s1(i) + s0 * delta(i);
         }
         let moved =
-            |i: usize, j: usize, s2ij: f64| s2ij + delta(i) * s1[j] + s1[i] * delta(j) + s0 * delta(i) * delta(j);
+            |i: usize, j: usize, s2ij: f64| s2ij + delta(i) * s1(j) + s1(i) * delta(j) + s0 * delta(i) * delta(j);
         let s2 = &mut out.s2[c * s2_len..(c + 1) * s2_len];
         match out.kind {
             CovarianceType::Full | CovarianceType::Tied => {
