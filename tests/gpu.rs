@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{assert_close, blobs, gpu};
-use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, GmmParamsBuilder, InitMethod};
+use common::{assert_close, blobs, gpu, shared_start};
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, InitMethod};
 
 /// f32 against f64 after 30 EM iterations: the bound. Each iteration's statistics carry
 /// f32 rounding (~1e-7 relative per sum, ~1e-6 after a 2048-sample block) that EM contracts; the
@@ -12,24 +12,6 @@ use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, GmmParamsBuilder, I
 const PARAM_RTOL: f64 = 1e-4;
 /// The mean log-likelihood per sample: the bound (the worst seen is 1.9e-6, at d = 64).
 const LB_ATOL: f64 = 1e-5;
-
-/// A starting point both paths share: the CPU's k-means initialisation, given to both as user
-/// parameters, so that nothing but the E-step and statistics differ.
-fn shared_start(data: &DataView, k: usize, cov: CovarianceType) -> GmmParamsBuilder {
-    let init = GmmParams::builder(k)
-        .covariance_type(cov)
-        .max_iter(0)
-        .seed(3)
-        .build()
-        .unwrap()
-        .fit(data)
-        .unwrap();
-    GmmParams::builder(k)
-        .covariance_type(cov)
-        .weights_init(init.weights().to_vec())
-        .means_init(init.means().to_vec())
-        .precisions_init(init.precisions())
-}
 
 /// Weights, means, covariances and the lower bound of two fits agree within the tolerances.
 fn assert_same_fit(what: &str, gpu: &GmmModel, cpu: &GmmModel) {

@@ -30,24 +30,13 @@ const LB_ATOL_FAR_FULL: f64 = 2e-3;
 const MAX_ITER: usize = 30;
 const REG_COVAR: f64 = 1e-6;
 
-/// A starting point both paths share: the CPU's k-means initialisation, given to both as user
-/// parameters, so that nothing but the E-step and statistics differ.
+/// The shared start (tests/common: the CPU's k-means initialisation, given to both paths) with this
+/// test's settings.
 fn shared_start(data: &DataView, k: usize, cov: CovarianceType) -> GmmParamsBuilder {
-    let init = GmmParams::builder(k)
-        .covariance_type(cov)
-        .max_iter(0)
-        .seed(3)
-        .build()
-        .unwrap()
-        .fit(data)
-        .unwrap();
-    start_from(
-        k,
-        cov,
-        init.weights().to_vec(),
-        init.means().to_vec(),
-        init.precisions(),
-    )
+    common::shared_start(data, k, cov)
+        .reg_covar(REG_COVAR)
+        .tol(0.0)
+        .max_iter(MAX_ITER)
 }
 
 fn start_from(k: usize, cov: CovarianceType, w: Vec<f64>, m: Vec<f64>, p: Vec<f64>) -> GmmParamsBuilder {

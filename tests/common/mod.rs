@@ -111,3 +111,21 @@ pub fn gpu() -> Option<&'static gmm_gpu::GpuContext> {
         Err(e) => gpu_unavailable(&format!("no GPU adapter ({e})")),
     }
 }
+
+/// A starting point the GPU and CPU paths share: the CPU's k-means initialisation (seed 3), given
+/// to both as user parameters, so that nothing but the E-step and statistics differ.
+pub fn shared_start(data: &gmm_gpu::DataView, k: usize, cov: gmm_gpu::CovarianceType) -> gmm_gpu::GmmParamsBuilder {
+    let init = gmm_gpu::GmmParams::builder(k)
+        .covariance_type(cov)
+        .max_iter(0)
+        .seed(3)
+        .build()
+        .unwrap()
+        .fit(data)
+        .unwrap();
+    gmm_gpu::GmmParams::builder(k)
+        .covariance_type(cov)
+        .weights_init(init.weights().to_vec())
+        .means_init(init.means().to_vec())
+        .precisions_init(init.precisions())
+}
