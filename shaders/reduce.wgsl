@@ -130,7 +130,7 @@ fn stats(
         }
     }
     if k == 0u && g == 0u && lid == 0u {
-        // The block's share of Σ w·G (or the k-means inertia): the per-WG partials of its samples.
+        // The block's share of Σ w·log p (or the k-means inertia): the per-WG partials of its samples.
         var lp = vec2<f32>(0.0, 0.0);
         for (var q = start / WG; q < (end + WG - 1u) / WG; q++) {
             lp = df_add(lp, logp_part[q], one);
