@@ -4,14 +4,13 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal, weighted::WeightedIndex};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backend::Traffic;
 use crate::backend::{Backend, Output};
-use crate::cpu::estep;
-use crate::data::{DataView, Element, Samples};
+use crate::cpu::CpuBackend;
+use crate::data::DataView;
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
 use crate::gpu::backend::{GpuBackend, Source};
@@ -148,29 +147,22 @@ impl GmmModel {
 
     /// Responsibilities P(component | x), row-major N x K.
     pub fn predict_proba(&self, data: &DataView) -> Result<Vec<f64>, GmmError> {
-        self.check(data)?;
-        let k = self.n_components();
-        let mut out = vec![0.0; data.n_samples() * k];
-        self.per_row(data, &mut out, k, |lp, row| {
-            estep::normalise(lp);
-            row.copy_from_slice(lp);
-        });
+        let mut out = vec![0.0; data.n_samples() * self.n_components()];
+        self.on_cpu(data, Output::Proba, &mut out)?;
         Ok(out)
     }
 
     /// The most likely component of each sample: the argmax of log π_k + log N(x | k), first on ties.
     pub fn predict(&self, data: &DataView) -> Result<Vec<usize>, GmmError> {
-        self.check(data)?;
-        let mut labels = vec![0usize; data.n_samples()];
-        self.per_row(data, &mut labels, 1, |lp, out| out[0] = argmax(lp));
-        Ok(labels)
+        let mut out = vec![0.0; data.n_samples()];
+        self.on_cpu(data, Output::Labels, &mut out)?;
+        Ok(out.into_iter().map(|l| l as usize).collect())
     }
 
     /// log p(x) of each sample under the mixture.
     pub fn score_samples(&self, data: &DataView) -> Result<Vec<f64>, GmmError> {
-        self.check(data)?;
         let mut out = vec![0.0; data.n_samples()];
-        self.per_row(data, &mut out, 1, |lp, out| out[0] = estep::normalise(lp));
+        self.on_cpu(data, Output::LogProb, &mut out)?;
         Ok(out)
     }
 
@@ -257,6 +249,12 @@ impl GmmModel {
         Ok(out.into_iter().map(|l| l as usize).collect())
     }
 
+    /// Per-sample outputs through the f64 CPU backend (the same seam as the GPU's).
+    fn on_cpu(&self, data: &DataView, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
+        self.check(data)?;
+        CpuBackend::new(*data, None).per_sample_outputs(&self.mixture, output, out)
+    }
+
     fn on_gpu(&self, ctx: &GpuContext, data: &DataView, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
         self.check(data)?;
         let k = self.n_components();
@@ -293,31 +291,6 @@ impl GmmModel {
         data.check_features("the model", self.n_features())
     }
 
-    /// For each sample i, fills its K weighted log-densities and calls `f(log_probs, out_row)` with
-    /// the i-th run of `per` outputs.
-    fn per_row<O: Send, F>(&self, data: &DataView, out: &mut [O], per: usize, f: F)
-    where
-        F: Fn(&mut [f64], &mut [O]) + Sync,
-    {
-        fn go<T: Element, O: Send, F>(m: &Mixture, rows: &[T], out: &mut [O], per: usize, f: &F)
-        where
-            F: Fn(&mut [f64], &mut [O]) + Sync,
-        {
-            let (k, d) = (m.n_components, m.n_features);
-            out.par_chunks_mut(per).enumerate().for_each_init(
-                || (vec![0.0; k], vec![0.0; d]),
-                |(lp, diff), (i, o)| {
-                    estep::logprob(&rows[i * d..(i + 1) * d], m, diff, lp);
-                    f(lp, o);
-                },
-            );
-        }
-        match data.samples() {
-            Samples::F32(s) => go(&self.mixture, s, out, per, &f),
-            Samples::F64(s) => go(&self.mixture, s, out, per, &f),
-        }
-    }
-
     /// Builds a model from a fit's outcome.
     pub(crate) fn from_outcome(o: crate::em::FitOutcome) -> Self {
         Self {
@@ -332,17 +305,6 @@ impl GmmModel {
             fallback: o.info.fallback,
         }
     }
-}
-
-/// The index of the first maximum.
-fn argmax(v: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// The JSON form of a model: scikit-learn's attribute names (without the trailing underscore) and

@@ -16,7 +16,7 @@ use crate::gpu::pipelines::Pipelines;
 use crate::gpu::plan::{self, DeviceLimits, Plan, n_outputs, stats_kind_for};
 use crate::gpu::readback::{self, Score, read_back};
 use crate::gpu::resources::{Resources, mappable};
-use crate::gpu::upload::{self, Frame, pow2_at_least};
+use crate::gpu::upload::{self, Frame};
 use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
 use crate::mstep::NK_EPS;
@@ -127,10 +127,9 @@ impl<'a> GpuBackend<'a> {
                         problem: "lacks wgpu::BufferUsages::STORAGE; create it with STORAGE usage".into(),
                     });
                 }
-                let weight_scale = sample_weight.map_or(1.0, |w| pow2_at_least(w.iter().fold(0.0, |m, &v| m.max(v))));
                 (
                     Frame {
-                        weight_scale,
+                        weight_scale: Frame::weight_scale_of(sample_weight),
                         ..Frame::identity(d)
                     },
                     Vec::new(),

@@ -82,12 +82,17 @@ impl Frame {
         let shift = (0..d)
             .map(|j| pairwise_sum(&sums.iter().map(|p| p[j]).collect::<Vec<_>>()) / n as f64 * scale[j])
             .collect();
-        let weight_scale = sample_weight.map_or(1.0, |w| pow2_at_least(w.iter().fold(0.0, |m, &v| m.max(v))));
+        let weight_scale = Self::weight_scale_of(sample_weight);
         Self {
             shift,
             scale,
             weight_scale,
         }
+    }
+
+    /// The power of two at or above the largest sample weight (1 without weights).
+    pub fn weight_scale_of(sample_weight: Option<&[f64]>) -> f64 {
+        sample_weight.map_or(1.0, |w| pow2_at_least(w.iter().fold(0.0, |m, &v| m.max(v))))
     }
 
     /// Feature `j` of a point in the caller's units, in the device's.
