@@ -115,10 +115,12 @@ fn df_mul1(a: vec2<f32>, b: f32, one: f32) -> vec2<f32> {
     return vec2<f32>(p.x, p.y + a.y * b);
 }
 
-/// y², as a two-float.
+/// y², as a two-float. y is renormalised first: a sum of products (Dot2) leaves lo unbounded
+/// relative to hi, and the lo² term this formula drops is only negligible when |lo| <= ulp(hi).
 fn df_sq(y: vec2<f32>, one: f32) -> vec2<f32> {
-    let p = two_prod(y.x, y.x, one);
-    return vec2<f32>(p.x, p.y + 2.0 * y.x * y.y);
+    let v = two_sum(y.x, y.y, one);
+    let p = two_prod(v.x, v.x, one);
+    return vec2<f32>(p.x, p.y + 2.0 * v.x * v.y);
 }
 
 // exp and log to better than an ulp, without bias, on any adapter. Vulkan lets exp err by
