@@ -123,35 +123,44 @@ fn df_sq(y: vec2<f32>, one: f32) -> vec2<f32> {
     return vec2<f32>(p.x, p.y + 2.0 * v.x * v.y);
 }
 
-// exp and log to better than an ulp, without bias, on any adapter. Vulkan lets exp err by
-// 3 + 2|v| ulps and log by 2⁻²¹ absolute near 1, and software rasterisers use short polynomials:
-// smooth, deterministic errors that do not average out over samples, so they would bias the
-// responsibilities and the log-likelihood (by ~1e-8 per sample on lavapipe).
+// exp and log as two-floats, on any adapter. Vulkan lets exp err by 3 + 2|v| ulps and log by 2⁻²¹
+// absolute near 1, and software rasterisers use short polynomials: smooth, deterministic errors that
+// do not average out over samples, so they would bias the responsibilities and the log-likelihood
+// (by ~1e-8 per sample on lavapipe). Even an f32 result correct to an ulp leaves ~2e-10 of noise in
+// the mean log-likelihood per sample, enough to move where a tol of 1e-8 stops EM by a few
+// iterations; so the leading terms are two-float, and only terms below 1e-2 are plain f32.
 
-/// e^(hi + lo) for a small lo, as a two-float: Cody–Waite reduction by ln 2 (a short high part, so
-/// k·ln2_hi is exact), then 2^k·(1 + q) with q = e^r − 1 by its Taylor series to r⁸ (truncation
-/// below 0.1 ulp), kept apart from the 1 so that q's rounding is all that remains.
-fn exp_df(hi: f32, lo: f32) -> vec2<f32> {
+/// e^(hi + lo) for a small lo, as a normalised two-float (relative error ~5e-10): Cody–Waite
+/// reduction by ln 2 (a short high part, so k·ln2_hi is exact) to a two-float r, |r| <= 0.35, then
+/// 2^k·(1 + r + r²/2 + r³·p(r)) with 1 + r + r²/2 two-float and r³·p(r) <= 7.3e-3 in f32
+/// (Taylor to r⁹, truncation below 1e-10).
+fn exp_df(hi: f32, lo: f32, one: f32) -> vec2<f32> {
     if hi < -104.0 {
         return vec2<f32>(0.0, 0.0); // below the smallest subnormal
     }
     let k = round(min(hi, 88.0) * 1.4426950408889634);
-    let r = ((hi - k * 0.693145751953125) - k * 1.4286068203094172e-6) + lo;
-    var p = 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    let q = r + (r * r) * p;
-    let e = i32(k);
-    return vec2<f32>(ldexp(1.0, e), ldexp(q, e));
+    let t = two_sum(hi - k * 0.693145751953125, -k * 1.4286068203094172e-6, one);
+    let r = two_sum(t.x, t.y + lo, one);
+    var p = 1.0 / 362880.0;
+    p = p * r.x + 1.0 / 40320.0;
+    p = p * r.x + 1.0 / 5040.0;
+    p = p * r.x + 1.0 / 720.0;
+    p = p * r.x + 1.0 / 120.0;
+    p = p * r.x + 1.0 / 24.0;
+    p = p * r.x + 1.0 / 6.0;
+    let cubic = (r.x * r.x) * (r.x * p);
+    let half_sq = df_mul1(df_sq(r, one), 0.5, one);
+    let e = df_add(df_add(vec2<f32>(1.0, 0.0), r, one), half_sq, one);
+    let q = df_add1(e, cubic, one);
+    let n = i32(k);
+    return vec2<f32>(ldexp(q.x, n), ldexp(q.y, n));
 }
 
-/// log of a positive two-float s, as a two-float: s = m·2^e with m in [√½, √2), and log m =
-/// 2·atanh(u) with u = (m − 1)/(m + 1), |u| <= 0.172, by its series to u⁹ (truncation below 0.05
-/// ulp); the low part of s enters as s_lo / s_hi.
+/// log of a positive two-float s, as a two-float (absolute error ~3e-10): s = m·2^e with m in
+/// [√½, √2), and log m = 2·atanh(u) = 2u + 2u³·p(u²) with u = (m − 1)/(m + 1), |u| <= 0.172: u as a
+/// two-float (its division's residual recovered exactly, whatever the division's own accuracy),
+/// 2u³·p(u²) <= 3.5e-3 in f32 (series to u¹¹, truncation below 1e-10); the low part of s enters as
+/// s_lo / s_hi.
 fn log_df(s: vec2<f32>, one: f32) -> vec2<f32> {
     let parts = frexp(s.x);
     var m = parts.fract;
@@ -160,13 +169,19 @@ fn log_df(s: vec2<f32>, one: f32) -> vec2<f32> {
         m *= 2.0;
         e -= 1.0;
     }
-    let u = (m - 1.0) / (m + 1.0);
-    let u2 = u * u;
-    var p = 1.0 / 9.0;
+    let num = m - 1.0; // exact (Sterbenz)
+    let den = two_sum(m, 1.0, one);
+    let u_hi = num / den.x;
+    // num − u_hi·(den_hi + den_lo), exactly enough: the products' errors are recovered.
+    let pr = two_prod(u_hi, den.x, one);
+    let u_lo = (((num - pr.x) - pr.y) - u_hi * den.y) / den.x;
+    let u2 = u_hi * u_hi;
+    var p = 1.0 / 11.0;
+    p = p * u2 + 1.0 / 9.0;
     p = p * u2 + 1.0 / 7.0;
     p = p * u2 + 1.0 / 5.0;
     p = p * u2 + 1.0 / 3.0;
-    let log_m = 2.0 * u + (2.0 * u) * (u2 * p);
-    let t = two_sum(e * 0.693145751953125, log_m, one);
-    return vec2<f32>(t.x, t.y + (e * 1.4286068203094172e-6 + s.y / s.x));
+    let tail = (2.0 * u_hi) * (u2 * p);
+    let t = two_sum(e * 0.693145751953125, 2.0 * u_hi, one);
+    return two_sum(t.x, t.y + ((2.0 * u_lo + tail) + (e * 1.4286068203094172e-6 + s.y / s.x)), one);
 }

@@ -202,7 +202,7 @@ fn normalise(
                 let dh = two_sum(resp[row + k], -h_best, one);
                 let dd = two_sum(dc.x, dh.x, one);
                 let d_lo = dd.y + dc.y + dh.y + ((model[c + k_n + k] + h_lo[row + k]) - lo_best);
-                let e = exp_df(dd.x, d_lo);
+                let e = exp_df(dd.x, d_lo, one);
                 // e_k replaces h in place; q_k = e_k / Σ e below.
                 resp[row + k] = e.x + e.y;
                 s = df_add(s, e, one);

@@ -781,12 +781,12 @@ fn demo_compares_the_gpu_with_the_cpu() {
     let [g, c, dw, dm, dv] = numbers[numbers.len() - 5..] else {
         panic!("{line}")
     };
-    assert!((g - c).abs() <= 0.02 * c, "{line}");
-    // When EM stops (tol 1e-8) the weights still move ~8e-5 per iteration, and the stop can differ by
-    // a couple of iterations (the GPU's lower bound carries ~1e-9 of f32 rounding): seen 497 against
-    // 499 and 1.6e-4.
+    // The GPU's lower bound is two-float throughout, so the stop differs by at most the one
+    // iteration whose step lies within its rounding of tol (seen 500 against 499), and one
+    // iteration at the stop moves the weights by ~8e-5: the 1e-4 (seen 8.1e-5, 2.9e-6, 5.2e-5).
+    assert!((g - c).abs() <= 1.0, "{line}");
     for d in [dw, dm, dv] {
-        assert!(d <= 5e-4, "{line}");
+        assert!(d <= 1e-4, "{line}");
     }
 }
 
