@@ -25,6 +25,7 @@
 //! ```
 
 mod backend;
+pub mod bench;
 mod cpu;
 mod data;
 mod em;

@@ -622,6 +622,14 @@ fn bad_inputs_fail_with_one_line_naming_the_cause_and_leave_no_output() {
             args(&["select", "good.csv", "--k", "1..4", "-o", "best.json"]),
             vec!["-k 4 is more than the 3 samples in good.csv"],
         ),
+        (
+            args(&["bench", "--case", "A,Z"]),
+            vec!["--case Z: not a standard case; use A, B, C, D, E or F"],
+        ),
+        (
+            args(&["bench", "--scale", "0"]),
+            vec!["--scale 0: must be a positive number"],
+        ),
     ];
     let before = listing(dir.path());
     for (case, fragments) in &cases {
@@ -787,6 +795,61 @@ fn demo_compares_the_gpu_with_the_cpu() {
     assert!((g - c).abs() <= 1.0, "{line}");
     for d in [dw, dm, dv] {
         assert!(d <= 1e-4, "{line}");
+    }
+}
+
+/// `gmm bench --json` gives one parsable line per case with every kernel of an EM pass, each
+/// kernel's bytes and flops as the cost model derives them (checked here by hand for case E at
+/// scale 0.001: N = 100, d = 32, K = 16, one chunk of one block), and positive times and peaks;
+/// with timestamp queries (lavapipe has them) and with `--wall-clock`.
+#[test]
+fn bench_reports_each_kernel_of_case_e() {
+    let Some(ctx) = common::gpu() else { return };
+    let dir = tempdir();
+    let base = ["bench", "--case", "E", "--scale", "0.001", "--iters", "1", "--json"];
+    let stamps = if ctx.has_timestamps() { "timestamp" } else { "wall" };
+    for (extra, timing) in [(None, stamps), (Some("--wall-clock"), "wall")] {
+        let argv: Vec<&str> = base.iter().copied().chain(extra).collect();
+        let out = gmm_ok(dir.path(), &argv);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
+        assert_eq!(v["timing"].as_str(), Some(timing), "{v}");
+        assert_eq!(
+            (v["case"].as_str(), v["covariance"].as_str()),
+            (Some("E"), Some("full")),
+            "{v}"
+        );
+        let (n, d, k) = (100u64, 32u64, 16u64);
+        assert_eq!(
+            [&v["n"], &v["d"], &v["k"]].map(|x| x.as_u64()),
+            [Some(n), Some(d), Some(k)],
+            "{v}"
+        );
+        let kernels = v["kernels"].as_array().expect("kernels");
+        let names: Vec<&str> = kernels.iter().filter_map(|k| k["name"].as_str()).collect();
+        // 100 samples make one block: no combine level.
+        assert_eq!(names, ["logprob", "normalise", "stats"], "{v}");
+        // logprob moves x (n·d f32), the means and packed factors (hi and lo) and h (hi and lo).
+        let packed = d * (d + 1) / 2;
+        assert_eq!(
+            kernels[0]["bytes"].as_u64(),
+            Some(n * d * 4 + (k * d + k * packed) * 8 + n * k * 8)
+        );
+        // z (d), y (d(d+1)), Σy² (2d) and −½ per sample and component.
+        assert_eq!(
+            kernels[0]["flops"].as_u64(),
+            Some(n * k * (d + d * (d + 1) + 2 * d + 1))
+        );
+        for kernel in kernels {
+            let ms = kernel["ms"].as_f64().unwrap_or(f64::NAN);
+            assert!(ms > 0.0 && ms.is_finite(), "{kernel}");
+        }
+        for peak in ["copy_gbs", "fma_gflops"] {
+            let p = v["peaks"][peak].as_f64().unwrap_or(f64::NAN);
+            assert!(p > 0.0 && p.is_finite(), "{peak}: {v}");
+        }
+        assert!(v["iteration_ms"].as_f64().is_some_and(|t| t > 0.0), "{v}");
     }
 }
 

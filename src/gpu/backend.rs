@@ -6,21 +6,32 @@
 use bytemuck::Zeroable;
 
 use crate::backend::{Backend, FitInfo, Output, Traffic};
+use crate::bench::cost::{ChunkShape, PassShape};
 use crate::data::DataView;
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
 use crate::gpu::layout::{self, Combine, KIND_DIAG, Pass, STATS_DIAG, T, WG};
 use crate::gpu::pack::ModelPack;
-use crate::gpu::passes::{self, PerSample, Responsibilities};
+use crate::gpu::passes::{self, Instrument, Kernel, PerSample, Responsibilities};
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::plan::{self, DeviceLimits, Plan, n_outputs, stats_kind_for};
 use crate::gpu::readback::{self, Score, read_back};
 use crate::gpu::resources::{Resources, mappable};
+use crate::gpu::timestamps::Timestamps;
 use crate::gpu::upload::{self, Frame};
 use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
 use crate::mstep::NK_EPS;
 use crate::stats::SuffStats;
+
+/// How `time_kernels` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Clock {
+    /// The device's timestamp queries.
+    Timestamps,
+    /// The host's clock around one submission per kernel.
+    Wall,
+}
 
 /// A mean that moves more than this (squared, in the previous precision's units: ‖Uᵀδ‖²) in one
 /// iteration has its statistics summed again around the new mean. Around the old one, S2 − S0·δδᵀ
@@ -214,6 +225,45 @@ impl<'a> GpuBackend<'a> {
         }
     }
 
+    /// Writes the model and the pass (and the combine levels' row length when it changes): what
+    /// crosses the bus before each pass; returns the bytes written.
+    fn upload_job(&mut self, job: &Pass, row_len: usize) -> u64 {
+        let ctx = self.ctx;
+        let mut uploaded = (self.pack.host.len() * 4 + size_of::<Pass>()) as u64;
+        ctx.queue
+            .write_buffer(&self.res.model, 0, bytemuck::cast_slice(&self.pack.host));
+        ctx.queue.write_buffer(&self.res.job, 0, bytemuck::bytes_of(job));
+        if self.combine_row_len != row_len as u32 {
+            // Only when the kind of pass changes (k-means to EM), never within the EM loop.
+            for level in self.res.chunks.iter().flat_map(|c| &c.levels) {
+                let c = Combine {
+                    n_rows: level.n_rows,
+                    row_len: row_len as u32,
+                    one: 1.0,
+                    _pad: 0,
+                };
+                ctx.queue.write_buffer(&level.uniform, 0, bytemuck::bytes_of(&c));
+                uploaded += size_of::<Combine>() as u64;
+            }
+            self.combine_row_len = row_len as u32;
+        }
+        uploaded
+    }
+
+    /// Encodes one statistics pass of `job` over every chunk.
+    fn encode(
+        &self,
+        how: Responsibilities,
+        job: &Pass,
+        row_len: usize,
+        instrument: Instrument,
+    ) -> (wgpu::CommandBuffer, u32) {
+        let out_groups = job.out_groups as usize;
+        passes::encode_statistics(
+            self.ctx, self.pipes, &self.res, how, self.k, out_groups, row_len, instrument,
+        )
+    }
+
     /// Uploads the model and the pass, then one submission over every chunk: responsibilities,
     /// statistics, the combine tree, and a copy of each chunk's final row to the readback buffer,
     /// which is then read into `rows_host`.
@@ -224,33 +274,8 @@ impl<'a> GpuBackend<'a> {
         // Inside error scopes: a lost device or a failed allocation comes back typed, never as a
         // panic from wgpu's default handler on a caller's device.
         let (dispatches, uploaded) = ctx.scoped("gmm EM iteration", 0, || {
-            let mut uploaded = (self.pack.host.len() * 4 + size_of::<Pass>()) as u64;
-            ctx.queue
-                .write_buffer(&self.res.model, 0, bytemuck::cast_slice(&self.pack.host));
-            ctx.queue.write_buffer(&self.res.job, 0, bytemuck::bytes_of(&job));
-            if self.combine_row_len != row_len as u32 {
-                // Only when the kind of pass changes (k-means to EM), never within the EM loop.
-                for level in self.res.chunks.iter().flat_map(|c| &c.levels) {
-                    let c = Combine {
-                        n_rows: level.n_rows,
-                        row_len: row_len as u32,
-                        one: 1.0,
-                        _pad: 0,
-                    };
-                    ctx.queue.write_buffer(&level.uniform, 0, bytemuck::bytes_of(&c));
-                    uploaded += size_of::<Combine>() as u64;
-                }
-                self.combine_row_len = row_len as u32;
-            }
-            let (commands, dispatches) = passes::encode_statistics(
-                ctx,
-                self.pipes,
-                &self.res,
-                how,
-                self.k,
-                job.out_groups as usize,
-                row_len,
-            );
+            let uploaded = self.upload_job(&job, row_len);
+            let (commands, dispatches) = self.encode(how, &job, row_len, Instrument::None);
             ctx.queue.submit([commands]);
             (dispatches, uploaded)
         })?;
@@ -262,6 +287,99 @@ impl<'a> GpuBackend<'a> {
             bytes_read_back: (floats * 4) as u64,
         };
         Ok(())
+    }
+
+    /// Times one EM statistics pass of `mix` (centred on `centres`, second moments of
+    /// `stats_kind`) kernel by kernel, for `gmm bench`. With timestamp queries each dispatch gets
+    /// its own compute pass and the device's clock; without them each kernel's dispatches go in a
+    /// submission of their own, waited on and timed by the host's clock (which then includes the
+    /// submission's overhead). Returns seconds per kernel, summed over chunks and combine levels.
+    pub(crate) fn time_kernels(
+        &mut self,
+        mix: &Mixture,
+        centres: &[f64],
+        stats_kind: u32,
+        clock: Clock,
+    ) -> Result<Vec<(Kernel, f64)>, GmmError> {
+        let ctx = self.ctx;
+        let kind = self.pack.set_mixture(mix, &self.frame)?;
+        self.pack.set_centres(centres, &self.frame)?;
+        let job = self.job(kind, stats_kind, 0);
+        let row_len = (job.n_components * job.n_outputs + 1) as usize;
+        let how = Responsibilities::Posterior;
+        let n_dispatches = passes::count_dispatches(&self.res, how);
+        ctx.scoped("gmm bench upload", 0, || self.upload_job(&job, row_len))?;
+        let mut times: Vec<(Kernel, f64)> = Vec::new();
+        let mut add = |kernel: Kernel, seconds: f64| match times.iter_mut().find(|(k, _)| *k == kernel) {
+            Some((_, t)) => *t += seconds,
+            None => times.push((kernel, seconds)),
+        };
+        // A pass with more dispatches than one query set holds is timed by the wall clock.
+        let clock = if 2 * n_dispatches > wgpu::QUERY_SET_MAX_QUERIES as usize {
+            Clock::Wall
+        } else {
+            clock
+        };
+        match clock {
+            Clock::Timestamps => {
+                let stamps = Timestamps::new(ctx, "gmm bench timestamps", 2 * n_dispatches as u32)?;
+                let mut order = Vec::with_capacity(n_dispatches);
+                ctx.scoped("gmm bench timed pass", 0, || {
+                    let pass = self.encode(
+                        how,
+                        &job,
+                        row_len,
+                        Instrument::Stamps {
+                            stamps: &stamps,
+                            order: &mut order,
+                        },
+                    );
+                    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("gmm bench resolve"),
+                    });
+                    stamps.resolve(&mut encoder);
+                    ctx.queue.submit([pass.0, encoder.finish()]);
+                })?;
+                for (kernel, seconds) in order.into_iter().zip(stamps.seconds(ctx, n_dispatches)?) {
+                    add(kernel, seconds);
+                }
+            }
+            Clock::Wall => {
+                let has_levels = self.res.chunks.iter().any(|c| !c.levels.is_empty());
+                let kernels = [Kernel::Logprob, Kernel::Normalise, Kernel::Stats, Kernel::Combine];
+                for kernel in kernels.into_iter().filter(|&k| k != Kernel::Combine || has_levels) {
+                    let started = std::time::Instant::now();
+                    ctx.scoped("gmm bench kernel", 0, || {
+                        ctx.queue
+                            .submit([self.encode(how, &job, row_len, Instrument::Only(kernel)).0])
+                    })?;
+                    ctx.wait()?;
+                    add(kernel, started.elapsed().as_secs_f64());
+                }
+            }
+        }
+        Ok(times)
+    }
+
+    /// The shape of one EM statistics pass with second moments for `covariance`: what
+    /// `bench::cost` derives each kernel's bytes and flops from.
+    pub(crate) fn pass_shape(&self, covariance: CovarianceType) -> PassShape {
+        PassShape {
+            n_features: self.d,
+            n_components: self.k,
+            covariance,
+            has_weights: self.has_weights,
+            chunks: self
+                .res
+                .chunks
+                .iter()
+                .map(|c| ChunkShape {
+                    samples: c.len,
+                    blocks: c.n_blocks as usize,
+                    levels: c.levels.iter().map(|l| (l.n_rows as usize, l.n_out as usize)).collect(),
+                })
+                .collect(),
+        }
     }
 
     fn collect(&mut self, stats_kind: u32, centres: &[f64], score: Score, out: &mut SuffStats) {

@@ -86,9 +86,11 @@ impl GpuContext {
         let info = adapter.get_info();
         let limits = adapter.limits();
         check_limits(&limits)?;
+        // Timestamp queries only serve `gmm bench`'s per-kernel times; taken where the adapter has them.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gmm-gpu device"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -142,6 +144,11 @@ impl GpuContext {
             uncaptured: Arc::new(Mutex::new(None)),
             pipelines: Arc::default(),
         })
+    }
+
+    /// Whether the device can time each kernel with timestamp queries (`wgpu::Features::TIMESTAMP_QUERY`).
+    pub fn has_timestamps(&self) -> bool {
+        self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// The pipelines, built once per context.

@@ -8,11 +8,12 @@ pub(crate) mod backend;
 mod context;
 pub(crate) mod layout;
 mod pack;
-mod passes;
+pub(crate) mod passes;
 pub(crate) mod pipelines;
-mod plan;
-mod readback;
-mod resources;
+pub(crate) mod plan;
+pub(crate) mod readback;
+pub(crate) mod resources;
+pub(crate) mod timestamps;
 mod upload;
 
 pub use context::GpuContext;

@@ -6,6 +6,7 @@ use crate::gpu::GpuContext;
 use crate::gpu::layout::WG;
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::resources::{ChunkRes, Resources};
+use crate::gpu::timestamps::Timestamps;
 
 /// Which shader entry points a pass runs before the statistics.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -26,6 +27,61 @@ pub(crate) enum PerSample {
     Labels,
 }
 
+/// The kernels of an EM iteration, as `gmm bench` names them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Kernel {
+    /// Component log-densities (shaders/estep.wgsl `logprob`).
+    Logprob,
+    /// Log-sum-exp normalisation into responsibilities (`normalise`).
+    Normalise,
+    /// Hard assignment to the nearest centroid (k-means; `assign`).
+    Assign,
+    /// Hashed random responsibilities ('random' init; `random`).
+    Random,
+    /// The weighted sums per block of samples (shaders/reduce.wgsl `stats`).
+    Stats,
+    /// The combine tree over the blocks' partial sums (`combine`).
+    Combine,
+}
+
+impl Kernel {
+    /// Every kernel, in the order an iteration runs them.
+    pub const ALL: [Kernel; 6] = [
+        Kernel::Logprob,
+        Kernel::Normalise,
+        Kernel::Assign,
+        Kernel::Random,
+        Kernel::Stats,
+        Kernel::Combine,
+    ];
+
+    /// The shader entry point's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Logprob => "logprob",
+            Kernel::Normalise => "normalise",
+            Kernel::Assign => "assign",
+            Kernel::Random => "random",
+            Kernel::Stats => "stats",
+            Kernel::Combine => "combine",
+        }
+    }
+}
+
+/// How a statistics pass is instrumented for `gmm bench`.
+pub(crate) enum Instrument<'q> {
+    /// Not at all: one compute pass per chunk (the EM loop).
+    None,
+    /// Each dispatch in its own compute pass with a timestamp at its start and end (pair i of
+    /// `stamps`); the kernels are appended to `order` in the same order.
+    Stamps {
+        stamps: &'q Timestamps,
+        order: &'q mut Vec<Kernel>,
+    },
+    /// Only this kernel's dispatches (for wall-clock timing, one kernel per submission).
+    Only(Kernel),
+}
+
 /// Folds a count of workgroups into a 2-D grid under the per-dimension limit; the shaders rebuild the
 /// linear index and skip the surplus.
 pub(crate) fn fold(groups: usize, max_dim: u32) -> (u32, u32) {
@@ -34,8 +90,57 @@ pub(crate) fn fold(groups: usize, max_dim: u32) -> (u32, u32) {
     (gx as u32, groups.div_ceil(gx) as u32)
 }
 
+/// One dispatch of a statistics pass.
+struct Step<'r> {
+    kernel: Kernel,
+    bind: &'r wgpu::BindGroup,
+    groups: usize,
+}
+
+/// The dispatches of one chunk's statistics pass, in order.
+fn chunk_steps<'r>(
+    chunk: &'r ChunkRes,
+    how: Responsibilities,
+    k: usize,
+    out_groups: usize,
+    row_len: usize,
+) -> Vec<Step<'r>> {
+    let tiles = chunk.len.div_ceil(WG as usize);
+    let step = |kernel, groups| Step {
+        kernel,
+        bind: &chunk.bind,
+        groups,
+    };
+    let mut steps = match how {
+        Responsibilities::Posterior => vec![step(Kernel::Logprob, tiles * k), step(Kernel::Normalise, tiles)],
+        Responsibilities::Nearest => vec![step(Kernel::Logprob, tiles * k), step(Kernel::Assign, tiles)],
+        Responsibilities::Random => vec![step(Kernel::Random, tiles)],
+    };
+    steps.push(step(Kernel::Stats, chunk.n_blocks as usize * k * out_groups));
+    steps.extend(chunk.levels.iter().map(|level| Step {
+        kernel: Kernel::Combine,
+        bind: &level.bind,
+        groups: (level.n_out as usize * row_len).div_ceil(WG as usize),
+    }));
+    steps
+}
+
+impl Pipelines {
+    fn of(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        match kernel {
+            Kernel::Logprob => &self.logprob,
+            Kernel::Normalise => &self.normalise,
+            Kernel::Assign => &self.assign,
+            Kernel::Random => &self.random,
+            Kernel::Stats => &self.stats,
+            Kernel::Combine => &self.combine,
+        }
+    }
+}
+
 /// Encodes one statistics pass over every chunk, each chunk's final row copied to the readback
 /// buffer at `c · row_len` two-float values; returns the command buffer and its dispatch count.
+#[allow(clippy::too_many_arguments)] // the pass's shape, plus how it is instrumented
 pub(crate) fn encode_statistics(
     ctx: &GpuContext,
     pipes: &Pipelines,
@@ -44,44 +149,52 @@ pub(crate) fn encode_statistics(
     k: usize,
     out_groups: usize,
     row_len: usize,
+    mut instrument: Instrument,
 ) -> (wgpu::CommandBuffer, u32) {
     let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
     let mut dispatches = 0u32;
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("gmm statistics pass"),
     });
+    let dispatch = |pass: &mut wgpu::ComputePass, step: &Step| {
+        pass.set_pipeline(pipes.of(step.kernel));
+        pass.set_bind_group(0, step.bind, &[]);
+        let (gx, gy) = fold(step.groups, max_dim);
+        pass.dispatch_workgroups(gx, gy, 1);
+    };
     for (c, chunk) in res.chunks.iter().enumerate() {
-        let tiles = chunk.len.div_ceil(WG as usize);
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("gmm chunk"),
-                timestamp_writes: None,
-            });
-            pass.set_bind_group(0, &chunk.bind, &[]);
-            let mut run = |pipeline: &wgpu::ComputePipeline, groups: usize| {
-                pass.set_pipeline(pipeline);
-                let (gx, gy) = fold(groups, max_dim);
-                pass.dispatch_workgroups(gx, gy, 1);
-                dispatches += 1;
-            };
-            match how {
-                Responsibilities::Posterior => {
-                    run(&pipes.logprob, tiles * k);
-                    run(&pipes.normalise, tiles);
+        let steps = chunk_steps(chunk, how, k, out_groups, row_len);
+        match &mut instrument {
+            Instrument::None => {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("gmm chunk"),
+                    timestamp_writes: None,
+                });
+                for step in &steps {
+                    dispatch(&mut pass, step);
+                    dispatches += 1;
                 }
-                Responsibilities::Nearest => {
-                    run(&pipes.logprob, tiles * k);
-                    run(&pipes.assign, tiles);
-                }
-                Responsibilities::Random => run(&pipes.random, tiles),
             }
-            run(&pipes.stats, chunk.n_blocks as usize * k * out_groups);
-            pass.set_pipeline(&pipes.combine);
-            for level in &chunk.levels {
-                pass.set_bind_group(0, &level.bind, &[]);
-                let (gx, gy) = fold((level.n_out as usize * row_len).div_ceil(WG as usize), max_dim);
-                pass.dispatch_workgroups(gx, gy, 1);
-                dispatches += 1;
+            Instrument::Stamps { stamps, order } => {
+                for step in &steps {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(step.kernel.name()),
+                        timestamp_writes: Some(stamps.pass_writes(order.len() as u32)),
+                    });
+                    dispatch(&mut pass, step);
+                    order.push(step.kernel);
+                    dispatches += 1;
+                }
+            }
+            Instrument::Only(kernel) => {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(kernel.name()),
+                    timestamp_writes: None,
+                });
+                for step in steps.iter().filter(|s| s.kernel == *kernel) {
+                    dispatch(&mut pass, step);
+                    dispatches += 1;
+                }
             }
         }
         let last = if chunk.final_in_scratch {
@@ -93,6 +206,15 @@ pub(crate) fn encode_statistics(
         encoder.copy_buffer_to_buffer(last, 0, &res.readback, c as u64 * bytes, bytes);
     }
     (encoder.finish(), dispatches)
+}
+
+/// The number of dispatches `encode_statistics` makes (one timestamp pair each when timed).
+pub(crate) fn count_dispatches(res: &Resources, how: Responsibilities) -> usize {
+    let per_chunk = match how {
+        Responsibilities::Random => 2,
+        _ => 3,
+    };
+    res.chunks.iter().map(|c| per_chunk + c.levels.len()).sum()
 }
 
 /// Encodes the per-sample pass of one chunk and the copy of its output into `staging`; returns the

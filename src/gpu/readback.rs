@@ -13,8 +13,12 @@ use crate::kinds::CovarianceType;
 use crate::stats::SuffStats;
 
 /// Maps the front of `buffer`, copies it into `out` and unmaps it.
-pub(crate) fn read_back(ctx: &GpuContext, buffer: &wgpu::Buffer, out: &mut [f32]) -> Result<(), GmmError> {
-    let bytes = (out.len() * 4) as u64;
+pub(crate) fn read_back<T: bytemuck::Pod>(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    out: &mut [T],
+) -> Result<(), GmmError> {
+    let bytes = size_of_val(out) as u64;
     let (tx, rx) = mpsc::channel();
     ctx.scoped("gmm readback mapping", bytes, || {
         buffer.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {

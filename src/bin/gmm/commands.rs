@@ -29,6 +29,7 @@ pub fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Plot(a) => plot(a),
         Command::Demo(a) => demo(a),
         Command::Info => info(),
+        Command::Bench(a) => crate::bench::bench(a),
     }
 }
 
@@ -41,7 +42,7 @@ fn read(a: &DataArgs) -> Result<Data, CliError> {
     })
 }
 
-fn stdout_line(line: std::fmt::Arguments) -> Result<(), CliError> {
+pub(crate) fn stdout_line(line: std::fmt::Arguments) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     out.write_fmt(line)
         .and_then(|()| out.write_all(b"\n"))

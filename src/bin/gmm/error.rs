@@ -209,6 +209,13 @@ pub enum CliError {
         data_features: usize,
     },
 
+    /// A `gmm bench --case` that names no standard case.
+    #[error("--case {name}: not a standard case; use A, B, C, D, E or F (or leave --case out for all)")]
+    BenchCase { name: String },
+    /// A `gmm bench --scale` that is not a positive number.
+    #[error("--scale {value}: must be a positive number; 0.01 runs every case at 1% of its samples")]
+    BenchScale { value: f64 },
+
     // ---- running -------------------------------------------------------------------------
     /// The fit failed.
     #[error("fitting {}: {source}", .path.display())]
@@ -219,6 +226,9 @@ pub enum CliError {
     /// Every candidate of `gmm select` failed.
     #[error("no candidate model could be fitted to {}; the last failure was: {last}", .path.display())]
     NoCandidate { path: PathBuf, last: GmmError },
+    /// Some `gmm bench` cases failed (each one's error was printed in its place).
+    #[error("{} of the bench cases failed: {}", .failed.len(), .failed.join("; "))]
+    BenchFailed { failed: Vec<String> },
     /// Writing an output file failed.
     #[error("cannot write {}: {source}", .path.display())]
     Write { path: PathBuf, source: std::io::Error },

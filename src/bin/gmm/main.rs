@@ -5,6 +5,7 @@
 //! with exit status 2. Outputs are written to a temporary file and renamed into place, so a failed
 //! command leaves no partial file.
 
+mod bench;
 mod commands;
 mod error;
 mod io;
@@ -52,6 +53,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// List the GPU adapters wgpu finds, with their limits.
     Info,
+    /// Time each GPU kernel of an EM iteration on the standard cases: ms, GB/s, GFLOP/s and the
+    /// percentage of this adapter's own peaks (a copy and an FMA microkernel), and the whole
+    /// iteration with its readback and host M-step.
+    Bench(BenchArgs),
 }
 
 /// The options every data-reading command shares.
@@ -286,6 +291,29 @@ pub struct DemoArgs {
     /// Where EM runs: auto (the GPU if an adapter exists, else the CPU), gpu or cpu.
     #[arg(long, default_value = "auto", value_name = "BACKEND")]
     pub backend: BackendKind,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The standard cases to run: A (1M×8, K=8, full and diag), B (1M×32, K=64, full), C (1M×64,
+    /// K=64, diag), D (1M×128, K=1024, diag), E (100k×32, K=16, full), F (100k×512, K=16, full).
+    /// Repeat or separate with commas; all by default.
+    #[arg(long, value_delimiter = ',', value_name = "CASE")]
+    pub case: Vec<String>,
+    /// Multiplies every case's N: 1 by default on a hardware adapter, 0.01 on a software one
+    /// (llvmpipe), so that it finishes.
+    #[arg(long, value_name = "S")]
+    pub scale: Option<f64>,
+    /// Timed iterations per case; each figure is their median.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub iters: usize,
+    /// One JSON object per case and covariance type, a line each, instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Time each kernel by the host's clock around its own submission even where the adapter has
+    /// timestamp queries (what adapters without them get).
+    #[arg(long)]
+    pub wall_clock: bool,
 }
 
 fn main() -> ExitCode {

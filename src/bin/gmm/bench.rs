@@ -1,0 +1,129 @@
+//! `gmm bench`: each GPU kernel of an EM iteration on the standard cases, against this adapter's
+//! own peaks, as tables or JSON lines (the library side is `gmm_gpu::bench`).
+
+use gmm_gpu::GpuContext;
+use gmm_gpu::bench::{self, CaseReport, Peaks, Timing};
+use serde_json::json;
+
+use crate::BenchArgs;
+use crate::commands::stdout_line;
+use crate::error::CliError;
+
+macro_rules! say {
+    ($($t:tt)*) => { stdout_line(format_args!($($t)*)) };
+}
+
+pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
+    let all = bench::standard_cases();
+    for name in &a.case {
+        if !all.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
+            return Err(CliError::BenchCase { name: name.clone() });
+        }
+    }
+    if let Some(s) = a.scale
+        && !(s > 0.0 && s.is_finite())
+    {
+        return Err(CliError::BenchScale { value: s });
+    }
+    let cases: Vec<_> = all
+        .into_iter()
+        .filter(|c| a.case.is_empty() || a.case.iter().any(|n| c.name.eq_ignore_ascii_case(n)))
+        .collect();
+    let ctx = GpuContext::new().map_err(|source| CliError::Gpu { source })?;
+    let info = ctx.adapter_info();
+    let software = info.device_type == wgpu::DeviceType::Cpu;
+    let scale = a.scale.unwrap_or(if software { 0.01 } else { 1.0 });
+    let timing = if a.wall_clock {
+        Timing::Wall
+    } else {
+        bench::best_timing(&ctx)
+    };
+    let peaks = bench::peaks::measure(&ctx, software, timing).map_err(|source| CliError::Gpu { source })?;
+    if !a.json {
+        say!("gmm bench on {}", ctx.adapter_name())?;
+        say!(
+            "  kernel times: {}; N scaled by {scale}; medians of {} iterations",
+            match timing {
+                Timing::Timestamp => "timestamp queries, one compute pass per dispatch",
+                Timing::Wall => "wall clock per submission (includes submission overhead)",
+            },
+            a.iters
+        )?;
+        say!(
+            "  peaks (measured): copy {:.1} GB/s, FMA {:.1} GFLOP/s",
+            peaks.copy_gbs,
+            peaks.fma_gflops
+        )?;
+        say!("  bytes: each buffer region a kernel must move, once; flops: the algorithm's f32 arithmetic")?;
+    }
+    let mut failed = Vec::new();
+    for case in &cases {
+        let outcome = bench::run_case(&ctx, case, scale, a.iters, &peaks, timing);
+        match (&outcome, a.json) {
+            (Ok(r), true) => say!("{}", case_json(&ctx, &peaks, r))?,
+            (Ok(r), false) => print_table(r)?,
+            (Err(e), true) => say!(
+                "{}",
+                json!({"adapter": ctx.adapter_name(), "case": case.name, "covariance": case.covariance.as_str(), "error": e.to_string()})
+            )?,
+            (Err(e), false) => say!("\ncase {} {}: failed: {e}", case.name, case.covariance)?,
+        }
+        if let Err(e) = outcome {
+            failed.push(format!("{} {}: {e}", case.name, case.covariance));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::BenchFailed { failed })
+    }
+}
+
+fn case_json(ctx: &GpuContext, peaks: &Peaks, r: &CaseReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["adapter"] = json!(ctx.adapter_name());
+    v["peaks"] = json!(peaks);
+    v
+}
+
+fn print_table(r: &CaseReport) -> Result<(), CliError> {
+    say!(
+        "\ncase {} {}: N = {}, d = {}, K = {}{}",
+        r.case,
+        r.covariance,
+        r.n,
+        r.d,
+        r.k,
+        if r.reference.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.reference)
+        }
+    )?;
+    say!(
+        "  {:<10} {:>10} {:>10} {:>7} {:>10} {:>7}",
+        "kernel",
+        "ms",
+        "GB/s",
+        "% copy",
+        "GFLOP/s",
+        "% FMA"
+    )?;
+    for k in &r.kernels {
+        say!(
+            "  {:<10} {:>10.3} {:>10.2} {:>7.1} {:>10.2} {:>7.1}",
+            k.name,
+            k.ms,
+            k.gbs,
+            k.pct_copy,
+            k.gflops,
+            k.pct_fma
+        )?;
+    }
+    say!("  {:<10} {:>10.3}", "kernels", r.kernels_ms)?;
+    say!(
+        "  {:<10} {:>10.3}  (model upload, kernels, readback, f64 collect and host M-step)",
+        "iteration",
+        r.iteration_ms
+    )
+}
