@@ -1,9 +1,13 @@
 // The E-step on one chunk of samples: the GPU twin of src/cpu/estep.rs.
 //
 // Entry points, one pass each over the chunk:
-// - logprob:   h[n,k] = −½‖U_kᵀ(x̃_n − μ̃_k)‖² in two-float arithmetic: the high part into `resp`
-//              (samples × components), the low part into `h_lo`. The constant c_k = log π_k +
-//              log det U_k is added by `normalise`, so that h keeps its own digits.
+// - logprob:   h[n,k] = −½‖U_kᵀ(x̃_n − μ̃_k)‖² in two-float arithmetic for diagonal factors, one
+//              sample per invocation: the high part into `resp` (samples × components), the low
+//              part into `h_lo`. The constant c_k = log π_k + log det U_k is added by `normalise`,
+//              so that h keeps its own digits.
+// - logprob_tri: the same for triangular factors (full and tied) as a tiled product Y = Z·U_k over
+//              a tile of TRI_TS samples, staged through workgroup memory in TRI_RB × TRI_CB blocks,
+//              each invocation holding a 4 × 4 register tile of (samples × columns).
 // - normalise: log-sum-exp over k of L = c + h from its largest term; resp[n,k] = w_n·q[n,k] in place
 //              with q the posterior; log p_n per sample; and per workgroup the two-float sum of
 //              w_n·log p_n, with c_k given as two floats so that its rounding never reaches the sum.
@@ -15,11 +19,10 @@
 // Prepended: the constants (src/gpu/layout.rs) and shaders/common.wgsl. All arithmetic is f32;
 // sums are two-float, and the host combines them in f64.
 
-var<workgroup> panel: array<f32, PANEL>;    // a run of columns of the packed factor U_k: high parts
-var<workgroup> panel_lo: array<f32, PANEL>; // and low parts
-var<workgroup> mu: array<f32, MAX_D>;       // the mean μ̃_k (full and tied): high part
-var<workgroup> mu_lo: array<f32, MAX_D>;    // and low part
 var<workgroup> part: array<vec2<f32>, WG>;  // the workgroup's two-float tree sum
+var<workgroup> zt: array<vec2<f32>, TRI_TS * TRI_RB>;  // z = x − μ of the tile's samples, a block of rows
+var<workgroup> ut: array<vec2<f32>, TRI_RB * TRI_CB>;  // a block of the factor U_k (zero below the diagonal)
+var<workgroup> red: array<vec2<f32>, TRI_TS * TRI_CG>; // per-sample sums of y² of each column group
 
 /// The linear index of this workgroup in the folded 2-D grid.
 fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -39,94 +42,152 @@ fn centred(x_i: f32, mu_hi: f32, mu_lo: f32, one: f32) -> vec2<f32> {
     return two_sum(t.x, t.y - mu_lo, one);
 }
 
+/// h = −½·maha written for sample n of component k: the high part drives the responsibilities,
+/// the low part the log-likelihood.
+fn write_h(n: u32, k: u32, maha: vec2<f32>, one: f32) {
+    let h = two_sum(maha.x, maha.y, one);
+    resp[n * job.n_components + k] = -0.5 * h.x;
+    h_lo[n * job.n_components + k] = -0.5 * h.y;
+}
+
 @compute @workgroup_size(WG)
 fn logprob(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    // One workgroup: one component k and a tile of WG samples, one sample per invocation. The K
-    // workgroups of a tile are adjacent in the grid, so they run together and share its rows in cache.
-    let n_tiles = (chunk.n_samples + WG - 1u) / WG;
+    // Diagonal factors (spherical ones too, scaled per feature): one component k and a tile of WG
+    // samples, one sample per invocation; every invocation reads the same factor values. The K
+    // workgroups of a tile are adjacent in the grid, so they share its rows in cache.
+    let group = group_index(wid, nwg);
+    let k = group % job.n_components;
+    let n = (group / job.n_components) * WG + lid;
+    if n >= chunk.n_samples {
+        return;
+    }
+    let d = job.n_features;
+    let one = job.one;
+    let mean_at = job.means_at + k * d;
+    let factor_at = job.factors_at + k * d;
+    var maha = vec2<f32>(0.0, 0.0);
+    for (var i = 0u; i < d; i++) {
+        let z = centred(x[n * d + i], model[mean_at + i], model[job.means_lo_at + k * d + i], one);
+        let t = df_fma2(vec2<f32>(0.0, 0.0), z, model[factor_at + i], model[job.factors_lo_at + k * d + i], one);
+        maha = df_add(maha, df_sq(t, one), one);
+    }
+    write_h(n, k, maha, one);
+}
+
+@compute @workgroup_size(WG)
+fn logprob_tri(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    // Triangular factors: one component k and a tile of TRI_TS samples. y_j = Σ_{i<=j} z_i·U[i][j]
+    // is a product Y = Z·U over the tile, taken TRI_CB columns at a time; for each column block the
+    // rows i < j1 come through workgroup memory TRI_RB at a time (z computed as it is staged, U zero
+    // below the diagonal). Invocation (a, b) holds y for samples 4a..4a+3 and columns 4b..4b+3 of
+    // the block: per row, 4 z and 4 U loads feed 16 two-float FMAs. Every product and sum is
+    // error-free but the last rounding, as in `logprob`. Per invocation the loops run about
+    // (d/TRI_CB)·(d/TRI_RB)/2·(TRI_RB + 2·TRI_TS·TRI_RB/WG) times: 33,800 at d = 1,024, under
+    // llvmpipe's 65,535 cap.
+    let n_tiles = (chunk.n_samples + TRI_TS - 1u) / TRI_TS;
     let group = group_index(wid, nwg);
     let k = group % job.n_components;
     let tile = group / job.n_components;
     if tile >= n_tiles {
         return; // a whole surplus workgroup of the folded grid
     }
-    let n = tile * WG + lid;
-    let in_chunk = n < chunk.n_samples;
     let d = job.n_features;
-
-    // The Mahalanobis form as a two-float, every product and sum error-free but the last rounding:
-    // the log-likelihood then carries only the f32 rounding of the data and of the model.
     let one = job.one;
-    var maha = vec2<f32>(0.0, 0.0);
-    if job.kind == KIND_FULL || job.kind == KIND_TIED {
-        var z: array<vec2<f32>, MAX_D>;
-        // y_j = Σ_{i<=j} z_i·U[i][j]; the factor is staged through workgroup memory in runs of
-        // whole columns that fit PANEL (with the mean, in the first run), so every invocation loops
-        // O(d²/2) in all and the workgroup meets at two barriers per run.
-        var base = job.factors_at;
-        var base_lo = job.factors_lo_at;
-        if job.kind == KIND_FULL {
-            base += k * column_start(d);
-            base_lo += k * column_start(d);
-        }
-        var j0 = 0u;
-        while j0 < d {
-            var j1 = j0 + 1u;
-            while j1 < d && column_start(j1 + 1u) - column_start(j0) <= PANEL {
-                j1++;
-            }
-            let start = column_start(j0);
-            let len = column_start(j1) - start;
-            if j0 > 0u {
-                workgroupBarrier(); // everyone is done with the previous run
-            } else {
-                for (var i = lid; i < d; i += WG) {
-                    mu[i] = model[job.means_at + k * d + i];
-                    mu_lo[i] = model[job.means_lo_at + k * d + i];
+    let a = lid % (TRI_TS / 4u);
+    let b = lid / (TRI_TS / 4u);
+    let first = tile * TRI_TS;
+    var factor_at = job.factors_at;
+    var factor_lo_at = job.factors_lo_at;
+    if job.kind == KIND_FULL {
+        factor_at += k * column_start(d);
+        factor_lo_at += k * column_start(d);
+    }
+    let mean_at = job.means_at + k * d;
+    let mean_lo_at = job.means_lo_at + k * d;
+    // Σ_j y_j² over this invocation's columns, for its 4 samples.
+    var sums = array<vec2<f32>, 4>();
+    for (var j0 = 0u; j0 < d; j0 += TRI_CB) {
+        var y = array<vec2<f32>, 16>(); // y[4·s + c]: sample 4a + s, column j0 + 4b + c
+        let rows = min(j0 + TRI_CB, d); // U[i][j] = 0 for i > j
+        for (var i0 = 0u; i0 < rows; i0 += TRI_RB) {
+            workgroupBarrier(); // the previous block is used up
+            for (var e = lid; e < TRI_TS * TRI_RB; e += WG) {
+                let s = e / TRI_RB;
+                let i = i0 + e % TRI_RB;
+                let n = first + s;
+                var z = vec2<f32>(0.0, 0.0);
+                if n < chunk.n_samples && i < d {
+                    z = centred(x[n * d + i], model[mean_at + i], model[mean_lo_at + i], one);
                 }
+                zt[e] = z;
             }
-            for (var e = lid; e < len; e += WG) {
-                panel[e] = model[base + start + e];
-                panel_lo[e] = model[base_lo + start + e];
+            for (var e = lid; e < TRI_RB * TRI_CB; e += WG) {
+                let i = i0 + e / TRI_CB;
+                let j = j0 + e % TRI_CB;
+                var u = vec2<f32>(0.0, 0.0);
+                if i <= j && j < d {
+                    let p = column_start(j) + i;
+                    u = vec2<f32>(model[factor_at + p], model[factor_lo_at + p]);
+                }
+                ut[e] = u;
             }
             workgroupBarrier();
-            if in_chunk {
-                if j0 == 0u {
-                    for (var i = 0u; i < d; i++) {
-                        z[i] = centred(x[n * d + i], mu[i], mu_lo[i], one);
-                    }
-                }
-                for (var j = j0; j < j1; j++) {
-                    let off = column_start(j) - start;
-                    var y = vec2<f32>(0.0, 0.0);
-                    for (var i = 0u; i <= j; i++) {
-                        y = df_fma2(y, z[i], panel[off + i], panel_lo[off + i], one);
-                    }
-                    maha = df_add(maha, df_sq(y, one), one);
-                }
+            for (var r = 0u; r < TRI_RB; r++) {
+                let z0 = zt[(4u * a) * TRI_RB + r];
+                let z1 = zt[(4u * a + 1u) * TRI_RB + r];
+                let z2 = zt[(4u * a + 2u) * TRI_RB + r];
+                let z3 = zt[(4u * a + 3u) * TRI_RB + r];
+                let u0 = ut[r * TRI_CB + 4u * b];
+                let u1 = ut[r * TRI_CB + 4u * b + 1u];
+                let u2 = ut[r * TRI_CB + 4u * b + 2u];
+                let u3 = ut[r * TRI_CB + 4u * b + 3u];
+                y[0] = df_fma2(y[0], z0, u0.x, u0.y, one);
+                y[1] = df_fma2(y[1], z0, u1.x, u1.y, one);
+                y[2] = df_fma2(y[2], z0, u2.x, u2.y, one);
+                y[3] = df_fma2(y[3], z0, u3.x, u3.y, one);
+                y[4] = df_fma2(y[4], z1, u0.x, u0.y, one);
+                y[5] = df_fma2(y[5], z1, u1.x, u1.y, one);
+                y[6] = df_fma2(y[6], z1, u2.x, u2.y, one);
+                y[7] = df_fma2(y[7], z1, u3.x, u3.y, one);
+                y[8] = df_fma2(y[8], z2, u0.x, u0.y, one);
+                y[9] = df_fma2(y[9], z2, u1.x, u1.y, one);
+                y[10] = df_fma2(y[10], z2, u2.x, u2.y, one);
+                y[11] = df_fma2(y[11], z2, u3.x, u3.y, one);
+                y[12] = df_fma2(y[12], z3, u0.x, u0.y, one);
+                y[13] = df_fma2(y[13], z3, u1.x, u1.y, one);
+                y[14] = df_fma2(y[14], z3, u2.x, u2.y, one);
+                y[15] = df_fma2(y[15], z3, u3.x, u3.y, one);
             }
-            j0 = j1;
         }
-    } else if in_chunk {
-        // Diagonal factors (spherical ones too, scaled per feature) need no staging: every
-        // invocation reads the same values.
-        let mean_at = job.means_at + k * d;
-        let factor_at = job.factors_at + k * d;
-        for (var i = 0u; i < d; i++) {
-            let z = centred(x[n * d + i], model[mean_at + i], model[job.means_lo_at + k * d + i], one);
-            let t = df_fma2(vec2<f32>(0.0, 0.0), z, model[factor_at + i], model[job.factors_lo_at + k * d + i], one);
-            maha = df_add(maha, df_sq(t, one), one);
+        // Columns past d hold y = 0 (their U is zero), so every column can be squared.
+        for (var s = 0u; s < 4u; s++) {
+            for (var c = 0u; c < 4u; c++) {
+                sums[s] = df_add(sums[s], df_sq(y[4u * s + c], one), one);
+            }
         }
     }
-    if in_chunk {
-        // h = −½·maha: its high part drives the responsibilities, its low part the log-likelihood.
-        let h = two_sum(maha.x, maha.y, one);
-        resp[n * job.n_components + k] = -0.5 * h.x;
-        h_lo[n * job.n_components + k] = -0.5 * h.y;
+    // Each sample's Σ y² is split over the TRI_CG column groups b: summed in a fixed order.
+    for (var s = 0u; s < 4u; s++) {
+        red[(4u * a + s) * TRI_CG + b] = sums[s];
+    }
+    workgroupBarrier();
+    if lid < TRI_TS {
+        let n = first + lid;
+        if n < chunk.n_samples {
+            var maha = vec2<f32>(0.0, 0.0);
+            for (var g = 0u; g < TRI_CG; g++) {
+                maha = df_add(maha, red[lid * TRI_CG + g], one);
+            }
+            write_h(n, k, maha, one);
+        }
     }
 }
 

@@ -17,7 +17,6 @@
 // Prepended: the constants (src/gpu/layout.rs) and shaders/common.wgsl.
 
 var<workgroup> zs: array<f32, STAGE>;   // up to SUB_MAX augmented rows z, d + 1 values each
-var<workgroup> centre: array<f32, MAX_D>; // a_k
 var<workgroup> lanes_out: array<vec2<f32>, WG * T>; // the sample lanes' sums, added in a fixed order
 
 /// The pair of augmented-z indices whose product is output e (see the file comment).
@@ -79,22 +78,21 @@ fn stats(
         acc[t] = vec2<f32>(0.0, 0.0);
     }
     let one = job.one;
-    for (var i = lid; i < d; i += WG) {
-        centre[i] = model[job.centres_at + k * d + i];
-    }
+    // The centre a_k is read from the model buffer as rows are staged (cached; any d fits).
+    let centre_at = job.centres_at + k * d;
 
     let start = b * BLOCK;
     let end = min(start + BLOCK, chunk.n_samples);
     for (var s0 = start; s0 < end; s0 += sub) {
         let count = min(sub, end - s0);
-        workgroupBarrier(); // the previous rows are used up (and `centre` is written)
+        workgroupBarrier(); // the previous rows are used up
         for (var e = lid; e < count * d1; e += WG) {
             // Staged as √r·(z, 1): every output is then one product, √r·z_a · √r·z_b = r·z_a·z_b.
             let s = e / d1;
             let i = e % d1;
             var v = 1.0;
             if i < d {
-                v = x[(s0 + s) * d + i] - centre[i];
+                v = x[(s0 + s) * d + i] - model[centre_at + i];
             }
             zs[e] = sqrt(resp[(s0 + s) * k_n + k]) * v;
         }

@@ -164,6 +164,18 @@ pub enum GmmError {
         needed: u64,
         granted: u64,
     },
+    /// The model, or one component-by-statistic row of partial sums, is larger than one storage
+    /// binding of this device.
+    #[error(
+        "{n_components} components of {n_features} features need {bytes} bytes for the {what} in one GPU binding, but this device's max_storage_buffer_binding_size is {granted}; use fewer components, a diagonal covariance, or the CPU backend"
+    )]
+    GpuModelTooLarge {
+        what: &'static str,
+        n_components: usize,
+        n_features: usize,
+        bytes: u64,
+        granted: u64,
+    },
     /// More features than the GPU kernels take.
     #[error("the data has {n_features} features but the GPU kernels take at most {max}; use the CPU backend")]
     TooManyFeaturesForGpu { n_features: usize, max: usize },
@@ -243,6 +255,7 @@ impl GmmError {
             self,
             GmmError::GpuOutOfMemory { .. }
                 | GmmError::LimitsTooSmall { .. }
+                | GmmError::GpuModelTooLarge { .. }
                 | GmmError::TooManyFeaturesForGpu { .. }
                 | GmmError::TooManyComponentsForGpu { .. }
                 | GmmError::DataOutsideF32Range { .. }

@@ -420,26 +420,59 @@ fn log_densities_of_components_far_from_the_frame_centre() {
     }
 }
 
-/// The kernels at their extremes: d = 128 with full covariances (each E-step invocation loops
-/// d²/2 = 8,192 times) and K = 16,384 components (normalise loops 3K = 49,152 times), both under
-/// lavapipe's 65,535-iteration cap, against the CPU from the same start.
+/// Feature counts past one tile of `logprob_tri` (32 columns, 16 rows) and past the old limit of
+/// 128: d = 129 (one column past four blocks) for every type, d = 500 for full and diag, one EM
+/// iteration from the same start against the CPU.
+#[test]
+fn feature_counts_that_do_not_fill_the_tiles() {
+    let Some(ctx) = gpu() else { return };
+    for (d, types) in [
+        (129, &CovarianceType::ALL[..]),
+        (500, &[CovarianceType::Full, CovarianceType::Diag][..]),
+    ] {
+        let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
+        let x = blobs(203, &centres, d, 1.0, 43);
+        let data = DataView::from_f64(&x, d).unwrap();
+        for &cov in types {
+            // As in the test below: few samples per dimension, so reg_covar 0.1 conditions them.
+            let params = shared_start(&data, 2, cov)
+                .reg_covar(0.1)
+                .tol(0.0)
+                .max_iter(1)
+                .build()
+                .unwrap();
+            assert_same_fit(
+                &format!("d = {d} {cov}"),
+                &params.fit_on(ctx, &data).unwrap(),
+                &params.fit(&data).unwrap(),
+            );
+        }
+    }
+}
+
+/// The kernels at their extremes: d = 1,024 with full covariances (`logprob_tri` loops about
+/// 33,800 times per invocation, the statistics pass about 42,000) and K = 16,384 components
+/// (normalise loops 3K = 49,152 times), all under lavapipe's 65,535-iteration cap, against the CPU
+/// from the same start.
 #[test]
 fn the_largest_d_and_k_the_kernels_take() {
     let Some(ctx) = gpu() else { return };
     let d = gmm_gpu::gpu::MAX_GPU_FEATURES;
     let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
-    let x = blobs(600, &centres, d, 1.0, 41);
+    let x = blobs(200, &centres, d, 1.0, 41);
     let data = DataView::from_f64(&x, d).unwrap();
+    // 100 samples per component span at most 99 of the 1,024 dimensions: reg_covar 0.1 keeps
+    // every covariance's condition number near (spread² + 0.1)/0.1, as f32 needs.
     let params = shared_start(&data, 2, CovarianceType::Full)
+        .reg_covar(0.1)
         .tol(0.0)
-        .max_iter(2)
+        .max_iter(1)
         .build()
         .unwrap();
-    assert_same_fit(
-        "d = 128 full",
-        &params.fit_on(ctx, &data).unwrap(),
-        &params.fit(&data).unwrap(),
-    );
+    let started = std::time::Instant::now();
+    let g = params.fit_on(ctx, &data).unwrap();
+    println!("d = {d} full on the GPU: {:.1} s", started.elapsed().as_secs_f64());
+    assert_same_fit("d = 1024 full", &g, &params.fit(&data).unwrap());
 
     let k = gmm_gpu::gpu::MAX_GPU_COMPONENTS;
     let n = k + 1000;

@@ -260,7 +260,7 @@ impl<'a> GpuBackend<'a> {
     ) -> (wgpu::CommandBuffer, u32) {
         let out_groups = job.out_groups as usize;
         passes::encode_statistics(
-            self.ctx, self.pipes, &self.res, how, self.k, out_groups, row_len, instrument,
+            self.ctx, self.pipes, &self.res, how, job.kind, self.k, out_groups, row_len, instrument,
         )
     }
 
@@ -442,8 +442,7 @@ impl<'a> GpuBackend<'a> {
         // The GPU's log p is in the device's units, without −(d/2)·log 2π.
         let to_callers = -self.pack.to_callers;
         for chunk in &self.res.chunks {
-            let (commands, len) =
-                passes::encode_per_sample(ctx, self.pipes, &self.res, chunk, output, self.k, &staging);
+            let (commands, len) = passes::encode_per_sample(ctx, self.pipes, &self.res, chunk, output, &job, &staging);
             ctx.scoped("gmm per-sample pass", 0, || ctx.queue.submit([commands]))?;
             read_back(ctx, &staging, &mut host[..len])?;
             let dst = &mut out[chunk.start * per..chunk.start * per + len];

@@ -43,16 +43,28 @@ fn checked(v: f64, component: usize, what: &'static str) -> Result<f32, GmmError
     }
 }
 
+/// f32 values of one region of factors (high or low parts), sized for the largest use: this fit's
+/// factors or k-means' diagonal ones.
+fn factors_len(kind: CovarianceType, k: usize, d: usize) -> usize {
+    match kind {
+        CovarianceType::Full => k * packed_len(d),
+        CovarianceType::Tied => packed_len(d),
+        CovarianceType::Diag | CovarianceType::Spherical => k * d,
+    }
+    .max(k * d)
+}
+
+/// f32 values in the model buffer of `k` components of `d` features with factors of `kind`: means,
+/// centres, factors, constants (hi and lo), the means' and the factors' low parts.
+pub(crate) fn model_len(kind: CovarianceType, k: usize, d: usize) -> usize {
+    2 * k * d + factors_len(kind, k, d) + 2 * k + k * d + factors_len(kind, k, d)
+}
+
 impl ModelPack {
     /// A model buffer for `k` components of `d` features with factors of `kind` (and room for the
     /// diagonal factors k-means uses).
     pub fn new(kind: CovarianceType, k: usize, d: usize) -> Self {
-        let factors_len = match kind {
-            CovarianceType::Full => k * packed_len(d),
-            CovarianceType::Tied => packed_len(d),
-            CovarianceType::Diag | CovarianceType::Spherical => k * d,
-        }
-        .max(k * d);
+        let factors_len = factors_len(kind, k, d);
         let consts_at = 2 * k * d + factors_len;
         let means_lo_at = consts_at + 2 * k;
         let offsets = [0, k * d, 2 * k * d, consts_at, means_lo_at, means_lo_at + k * d];

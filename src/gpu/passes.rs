@@ -3,7 +3,7 @@
 //! per-sample passes behind predictions.
 
 use crate::gpu::GpuContext;
-use crate::gpu::layout::WG;
+use crate::gpu::layout::{KIND_DIAG, Pass, TRI_TS, WG};
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::resources::{ChunkRes, Resources};
 use crate::gpu::timestamps::Timestamps;
@@ -93,49 +93,63 @@ pub(crate) fn fold(groups: usize, max_dim: u32) -> (u32, u32) {
 /// One dispatch of a statistics pass.
 struct Step<'r> {
     kernel: Kernel,
+    pipeline: &'r wgpu::ComputePipeline,
     bind: &'r wgpu::BindGroup,
     groups: usize,
 }
 
-/// The dispatches of one chunk's statistics pass, in order.
+/// The log-density pipeline for factors stored as `kind`, and its workgroups for `len` samples of
+/// `k` components: triangular factors take `logprob_tri`'s tiles of TRI_TS samples.
+pub(crate) fn logprob_for(pipes: &Pipelines, kind: u32, len: usize, k: usize) -> (&wgpu::ComputePipeline, usize) {
+    if kind == KIND_DIAG {
+        (&pipes.logprob, len.div_ceil(WG as usize) * k)
+    } else {
+        (&pipes.logprob_tri, len.div_ceil(TRI_TS as usize) * k)
+    }
+}
+
+/// The dispatches of one chunk's statistics pass, in order (`kind`: how the factors are stored).
+#[allow(clippy::too_many_arguments)] // the pass's shape
 fn chunk_steps<'r>(
+    pipes: &'r Pipelines,
     chunk: &'r ChunkRes,
     how: Responsibilities,
+    kind: u32,
     k: usize,
     out_groups: usize,
     row_len: usize,
 ) -> Vec<Step<'r>> {
     let tiles = chunk.len.div_ceil(WG as usize);
-    let step = |kernel, groups| Step {
+    let step = |kernel, pipeline, groups| Step {
         kernel,
+        pipeline,
         bind: &chunk.bind,
         groups,
     };
+    let (logprob, logprob_groups) = logprob_for(pipes, kind, chunk.len, k);
     let mut steps = match how {
-        Responsibilities::Posterior => vec![step(Kernel::Logprob, tiles * k), step(Kernel::Normalise, tiles)],
-        Responsibilities::Nearest => vec![step(Kernel::Logprob, tiles * k), step(Kernel::Assign, tiles)],
-        Responsibilities::Random => vec![step(Kernel::Random, tiles)],
+        Responsibilities::Posterior => vec![
+            step(Kernel::Logprob, logprob, logprob_groups),
+            step(Kernel::Normalise, &pipes.normalise, tiles),
+        ],
+        Responsibilities::Nearest => vec![
+            step(Kernel::Logprob, logprob, logprob_groups),
+            step(Kernel::Assign, &pipes.assign, tiles),
+        ],
+        Responsibilities::Random => vec![step(Kernel::Random, &pipes.random, tiles)],
     };
-    steps.push(step(Kernel::Stats, chunk.n_blocks as usize * k * out_groups));
+    steps.push(step(
+        Kernel::Stats,
+        &pipes.stats,
+        chunk.n_blocks as usize * k * out_groups,
+    ));
     steps.extend(chunk.levels.iter().map(|level| Step {
         kernel: Kernel::Combine,
+        pipeline: &pipes.combine,
         bind: &level.bind,
         groups: (level.n_out as usize * row_len).div_ceil(WG as usize),
     }));
     steps
-}
-
-impl Pipelines {
-    fn of(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        match kernel {
-            Kernel::Logprob => &self.logprob,
-            Kernel::Normalise => &self.normalise,
-            Kernel::Assign => &self.assign,
-            Kernel::Random => &self.random,
-            Kernel::Stats => &self.stats,
-            Kernel::Combine => &self.combine,
-        }
-    }
 }
 
 /// Encodes one statistics pass over every chunk, each chunk's final row copied to the readback
@@ -146,6 +160,7 @@ pub(crate) fn encode_statistics(
     pipes: &Pipelines,
     res: &Resources,
     how: Responsibilities,
+    kind: u32,
     k: usize,
     out_groups: usize,
     row_len: usize,
@@ -157,13 +172,13 @@ pub(crate) fn encode_statistics(
         label: Some("gmm statistics pass"),
     });
     let dispatch = |pass: &mut wgpu::ComputePass, step: &Step| {
-        pass.set_pipeline(pipes.of(step.kernel));
+        pass.set_pipeline(step.pipeline);
         pass.set_bind_group(0, step.bind, &[]);
         let (gx, gy) = fold(step.groups, max_dim);
         pass.dispatch_workgroups(gx, gy, 1);
     };
     for (c, chunk) in res.chunks.iter().enumerate() {
-        let steps = chunk_steps(chunk, how, k, out_groups, row_len);
+        let steps = chunk_steps(pipes, chunk, how, kind, k, out_groups, row_len);
         match &mut instrument {
             Instrument::None => {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -225,9 +240,10 @@ pub(crate) fn encode_per_sample(
     res: &Resources,
     chunk: &ChunkRes,
     output: PerSample,
-    k: usize,
+    job: &Pass,
     staging: &wgpu::Buffer,
 ) -> (wgpu::CommandBuffer, usize) {
+    let k = job.n_components as usize;
     let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
     let tiles = chunk.len.div_ceil(WG as usize);
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -244,7 +260,7 @@ pub(crate) fn encode_per_sample(
         } else {
             &pipes.normalise
         };
-        for (pipeline, groups) in [(&pipes.logprob, tiles * k), (second, tiles)] {
+        for (pipeline, groups) in [logprob_for(pipes, job.kind, chunk.len, k), (second, tiles)] {
             pass.set_pipeline(pipeline);
             let (gx, gy) = fold(groups, max_dim);
             pass.dispatch_workgroups(gx, gy, 1);

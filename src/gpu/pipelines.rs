@@ -11,6 +11,7 @@ pub(crate) struct Pipelines {
     pub chunk_layout: wgpu::BindGroupLayout,
     pub combine_layout: wgpu::BindGroupLayout,
     pub logprob: wgpu::ComputePipeline,
+    pub logprob_tri: wgpu::ComputePipeline,
     pub normalise: wgpu::ComputePipeline,
     pub assign: wgpu::ComputePipeline,
     pub random: wgpu::ComputePipeline,
@@ -105,6 +106,7 @@ impl Pipelines {
         };
         Self {
             logprob: pipeline("gmm logprob", &main, &estep, "logprob"),
+            logprob_tri: pipeline("gmm logprob_tri", &main, &estep, "logprob_tri"),
             normalise: pipeline("gmm normalise", &main, &estep, "normalise"),
             assign: pipeline("gmm assign", &main, &estep, "assign"),
             random: pipeline("gmm random", &main, &estep, "random"),

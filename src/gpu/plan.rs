@@ -3,6 +3,7 @@
 
 use crate::error::GmmError;
 use crate::gpu::layout::{BLOCK, GROUP, STATS_DIAG, STATS_PACKED, T, WG};
+use crate::gpu::pack::model_len;
 use crate::kinds::CovarianceType;
 use crate::linalg::packed_len;
 
@@ -64,6 +65,21 @@ pub(crate) fn plan(
     forced: Option<usize>,
 ) -> Result<Plan, GmmError> {
     let row_len_max = k * n_outputs(stats_kind_for(kind), d).max(n_outputs(STATS_DIAG, d)) + 1;
+    // The model and one block's partial row must each fit one binding, whatever the chunking.
+    for (what, bytes) in [
+        ("model (means, factors, constants)", 4 * model_len(kind, k, d) as u64),
+        ("partial statistics of one block", 8 * row_len_max as u64),
+    ] {
+        if bytes > limits.max_binding {
+            return Err(GmmError::GpuModelTooLarge {
+                what,
+                n_components: k,
+                n_features: d,
+                bytes,
+                granted: limits.max_binding,
+            });
+        }
+    }
     let wg = WG as u64;
     // Samples per chunk: the data window, the responsibilities and the partial rows (8 bytes per
     // two-float value) must each fit one binding; a multiple of WG keeps every window's offset aligned
@@ -122,6 +138,44 @@ mod tests {
         max_workgroups_per_dim: 65_535,
     };
 
+    /// The largest full model the kernels take (K = 16,384 at d = 1,024) needs 69 GB in one binding:
+    /// a typed error that names the part and the sizes, before any buffer is made.
+    #[test]
+    fn a_model_too_large_for_one_binding() {
+        let (k, d) = (16_384, 1_024);
+        let err = plan(100_000, d, k, CovarianceType::Full, BIG, None).unwrap_err();
+        // K·d(d+1)/2 factor entries, hi and lo: 4 bytes each, with the means, centres and constants.
+        let floats = 2 * k * d + 2 * k * (d * (d + 1) / 2) + 2 * k + k * d;
+        match err {
+            GmmError::GpuModelTooLarge {
+                what,
+                n_components,
+                n_features,
+                bytes,
+                granted,
+            } => {
+                assert!(what.starts_with("model"), "{what}");
+                assert_eq!((n_components, n_features), (k, d));
+                assert_eq!(bytes, 4 * floats as u64);
+                assert_eq!(granted, BIG.max_binding);
+            }
+            other => panic!("{other}"),
+        }
+        // Tied, K = 64: the one factor fits 16 MiB (4.9 MB), one block's row of
+        // K·(1 + d + d(d+1)/2) + 1 two-floats (269 MB) does not.
+        let small = DeviceLimits {
+            max_binding: 16 << 20,
+            ..BIG
+        };
+        let err = plan(100_000, d, 64, CovarianceType::Tied, small, None).unwrap_err();
+        assert!(
+            matches!(err, GmmError::GpuModelTooLarge { what, bytes, .. }
+                if what.starts_with("partial") && bytes == 8 * (64 * (1 + d + d * (d + 1) / 2) + 1) as u64),
+            "{err}"
+        );
+        assert!(err.is_gpu_capacity());
+    }
+
     #[test]
     fn a_plan_fits_every_binding_and_grid() {
         for (n, d, k, kind) in [
@@ -164,12 +218,14 @@ mod tests {
 
     #[test]
     fn tiny_limits_are_a_typed_error() {
+        // The model (1,288 bytes) and a partial row (1,040) fit 2 KiB, but a workgroup's 64
+        // samples of 64 features (16 KiB) do not.
         let limits = DeviceLimits {
-            max_binding: 1024,
+            max_binding: 2048,
             ..BIG
         };
         assert!(matches!(
-            plan(10_000, 64, 8, CovarianceType::Full, limits, None),
+            plan(10_000, 64, 1, CovarianceType::Diag, limits, None),
             Err(GmmError::LimitsTooSmall { .. })
         ));
     }
