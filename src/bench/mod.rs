@@ -39,6 +39,11 @@ use crate::stats::SuffStats;
 pub use crate::gpu::passes::Kernel;
 pub use peaks::Peaks;
 
+/// The M-step's reg_covar: the blobs have unit spread, and a scaled-down case can leave fewer
+/// samples per component than features, whose covariance 1e-3 keeps positive definite (the cost of
+/// an iteration does not depend on it).
+const REG_COVAR: f64 = 1e-3;
+
 /// One standard case: N samples of d features, K components.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Case {
@@ -213,7 +218,7 @@ pub fn run_case(
         let started = std::time::Instant::now();
         let centres = mix.means.clone();
         backend.em_statistics(mix, &centres, stats)?;
-        m_step(stats, &centres, 1e-6, mix, &mut scratch)?;
+        m_step(stats, &centres, REG_COVAR, mix, &mut scratch)?;
         Ok(started.elapsed().as_secs_f64())
     };
     iteration(&mut mix, &mut stats)?; // warm-up: first use of the pipelines and buffers
