@@ -1,11 +1,11 @@
 // The E-step on one chunk of samples: the GPU twin of src/cpu/estep.rs.
 //
 // Entry points, one pass each over the chunk:
-// - logprob:   h[n,k] = −½‖U_kᵀ(x̃_n − μ̃_k)‖² in two-float arithmetic for diagonal factors, one
-//              sample per invocation: the high part into `resp` (samples × components), the low
-//              part into `h_lo`. The constant c_k = log π_k + log det U_k is added by `normalise`,
+// - logprob:   h[n,k] = −½‖U_kᵀ(x̃_n − μ̃_k)‖² in two-float arithmetic, one sample per invocation,
+//              for diagonal factors and for triangular ones up to TRI_SMALL_D features: the high
+//              part into `resp` (samples × components), the low part into `h_lo`. The constant c_k = log π_k + log det U_k is added by `normalise`,
 //              so that h keeps its own digits.
-// - logprob_tri: the same for triangular factors (full and tied) as a tiled product Y = Z·U_k over
+// - logprob_tri: the same for triangular factors (full and tied) past TRI_SMALL_D, as a tiled product Y = Z·U_k over
 //              a tile of TRI_TS samples, staged through workgroup memory in TRI_RB × TRI_CB blocks,
 //              each invocation holding a 4 × 4 register tile of (samples × columns).
 // - normalise: log-sum-exp over k of L = c + h from its largest term; resp[n,k] = w_n·q[n,k] in place
@@ -56,9 +56,11 @@ fn logprob(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    // Diagonal factors (spherical ones too, scaled per feature): one component k and a tile of WG
-    // samples, one sample per invocation; every invocation reads the same factor values. The K
-    // workgroups of a tile are adjacent in the grid, so they share its rows in cache.
+    // One component k and a tile of WG samples, one sample per invocation; every invocation reads
+    // the same factor entries (a broadcast). For diagonal factors (spherical ones too, scaled per
+    // feature) at any d, and for triangular ones with d <= TRI_SMALL_D, where a tile of
+    // `logprob_tri` would be mostly padding. The K workgroups of a tile are adjacent in the grid,
+    // so they share its rows in cache.
     let group = group_index(wid, nwg);
     let k = group % job.n_components;
     let n = (group / job.n_components) * WG + lid;
@@ -68,12 +70,36 @@ fn logprob(
     let d = job.n_features;
     let one = job.one;
     let mean_at = job.means_at + k * d;
-    let factor_at = job.factors_at + k * d;
+    let mean_lo_at = job.means_lo_at + k * d;
     var maha = vec2<f32>(0.0, 0.0);
-    for (var i = 0u; i < d; i++) {
-        let z = centred(x[n * d + i], model[mean_at + i], model[job.means_lo_at + k * d + i], one);
-        let t = df_fma2(vec2<f32>(0.0, 0.0), z, model[factor_at + i], model[job.factors_lo_at + k * d + i], one);
-        maha = df_add(maha, df_sq(t, one), one);
+    if job.kind == KIND_DIAG {
+        let factor_at = job.factors_at + k * d;
+        let factor_lo_at = job.factors_lo_at + k * d;
+        for (var i = 0u; i < d; i++) {
+            let z = centred(x[n * d + i], model[mean_at + i], model[mean_lo_at + i], one);
+            let t = df_fma2(vec2<f32>(0.0, 0.0), z, model[factor_at + i], model[factor_lo_at + i], one);
+            maha = df_add(maha, df_sq(t, one), one);
+        }
+    } else {
+        var factor_at = job.factors_at;
+        var factor_lo_at = job.factors_lo_at;
+        if job.kind == KIND_FULL {
+            factor_at += k * column_start(d);
+            factor_lo_at += k * column_start(d);
+        }
+        var z: array<vec2<f32>, TRI_SMALL_D>;
+        for (var i = 0u; i < d; i++) {
+            z[i] = centred(x[n * d + i], model[mean_at + i], model[mean_lo_at + i], one);
+        }
+        // y_j = Σ_{i<=j} z_i·U[i][j], the packed factor read column by column.
+        for (var j = 0u; j < d; j++) {
+            let at = column_start(j);
+            var y = vec2<f32>(0.0, 0.0);
+            for (var i = 0u; i <= j; i++) {
+                y = df_fma2(y, z[i], model[factor_at + at + i], model[factor_lo_at + at + i], one);
+            }
+            maha = df_add(maha, df_sq(y, one), one);
+        }
     }
     write_h(n, k, maha, one);
 }

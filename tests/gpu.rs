@@ -420,13 +420,16 @@ fn log_densities_of_components_far_from_the_frame_centre() {
     }
 }
 
-/// Feature counts past one tile of `logprob_tri` (32 columns, 16 rows) and past the old limit of
-/// 128: d = 129 (one column past four blocks) for every type, d = 500 for full and diag, one EM
-/// iteration from the same start against the CPU.
+/// Feature counts around `logprob_tri`'s tiles (32 columns, 16 rows) and past the old limit of
+/// 128: d = 16 (the largest per-sample triangular path), 17 (the smallest tiled one) and 129 (one
+/// column past four blocks) for every type, d = 500 for full and diag; one EM iteration from the
+/// same start against the CPU.
 #[test]
 fn feature_counts_that_do_not_fill_the_tiles() {
     let Some(ctx) = gpu() else { return };
     for (d, types) in [
+        (16, &CovarianceType::ALL[..]),
+        (17, &CovarianceType::ALL[..]),
         (129, &CovarianceType::ALL[..]),
         (500, &[CovarianceType::Full, CovarianceType::Diag][..]),
     ] {

@@ -258,10 +258,7 @@ impl<'a> GpuBackend<'a> {
         row_len: usize,
         instrument: Instrument,
     ) -> (wgpu::CommandBuffer, u32) {
-        let out_groups = job.out_groups as usize;
-        passes::encode_statistics(
-            self.ctx, self.pipes, &self.res, how, job.kind, self.k, out_groups, row_len, instrument,
-        )
+        passes::encode_statistics(self.ctx, self.pipes, &self.res, how, job, row_len, instrument)
     }
 
     /// Uploads the model and the pass, then one submission over every chunk: responsibilities,

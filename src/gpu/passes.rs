@@ -3,7 +3,7 @@
 //! per-sample passes behind predictions.
 
 use crate::gpu::GpuContext;
-use crate::gpu::layout::{KIND_DIAG, Pass, TRI_TS, WG};
+use crate::gpu::layout::{KIND_DIAG, Pass, TRI_SMALL_D, TRI_TS, WG};
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::resources::{ChunkRes, Resources};
 use crate::gpu::timestamps::Timestamps;
@@ -98,27 +98,33 @@ struct Step<'r> {
     groups: usize,
 }
 
-/// The log-density pipeline for factors stored as `kind`, and its workgroups for `len` samples of
-/// `k` components: triangular factors take `logprob_tri`'s tiles of TRI_TS samples.
-pub(crate) fn logprob_for(pipes: &Pipelines, kind: u32, len: usize, k: usize) -> (&wgpu::ComputePipeline, usize) {
-    if kind == KIND_DIAG {
+/// The log-density pipeline for `d` features with factors stored as `kind`, and its workgroups for
+/// `len` samples of `k` components: triangular factors past TRI_SMALL_D features take
+/// `logprob_tri`'s tiles of TRI_TS samples, everything else `logprob`'s WG.
+pub(crate) fn logprob_for(
+    pipes: &Pipelines,
+    kind: u32,
+    d: usize,
+    len: usize,
+    k: usize,
+) -> (&wgpu::ComputePipeline, usize) {
+    if kind == KIND_DIAG || d <= TRI_SMALL_D as usize {
         (&pipes.logprob, len.div_ceil(WG as usize) * k)
     } else {
         (&pipes.logprob_tri, len.div_ceil(TRI_TS as usize) * k)
     }
 }
 
-/// The dispatches of one chunk's statistics pass, in order (`kind`: how the factors are stored).
-#[allow(clippy::too_many_arguments)] // the pass's shape
+/// The dispatches of one chunk's statistics pass of `job`, in order.
 fn chunk_steps<'r>(
     pipes: &'r Pipelines,
     chunk: &'r ChunkRes,
     how: Responsibilities,
-    kind: u32,
-    k: usize,
-    out_groups: usize,
+    job: &Pass,
     row_len: usize,
 ) -> Vec<Step<'r>> {
+    let (k, d) = (job.n_components as usize, job.n_features as usize);
+    let out_groups = job.out_groups as usize;
     let tiles = chunk.len.div_ceil(WG as usize);
     let step = |kernel, pipeline, groups| Step {
         kernel,
@@ -126,7 +132,7 @@ fn chunk_steps<'r>(
         bind: &chunk.bind,
         groups,
     };
-    let (logprob, logprob_groups) = logprob_for(pipes, kind, chunk.len, k);
+    let (logprob, logprob_groups) = logprob_for(pipes, job.kind, d, chunk.len, k);
     let mut steps = match how {
         Responsibilities::Posterior => vec![
             step(Kernel::Logprob, logprob, logprob_groups),
@@ -154,15 +160,12 @@ fn chunk_steps<'r>(
 
 /// Encodes one statistics pass over every chunk, each chunk's final row copied to the readback
 /// buffer at `c · row_len` two-float values; returns the command buffer and its dispatch count.
-#[allow(clippy::too_many_arguments)] // the pass's shape, plus how it is instrumented
 pub(crate) fn encode_statistics(
     ctx: &GpuContext,
     pipes: &Pipelines,
     res: &Resources,
     how: Responsibilities,
-    kind: u32,
-    k: usize,
-    out_groups: usize,
+    job: &Pass,
     row_len: usize,
     mut instrument: Instrument,
 ) -> (wgpu::CommandBuffer, u32) {
@@ -178,7 +181,7 @@ pub(crate) fn encode_statistics(
         pass.dispatch_workgroups(gx, gy, 1);
     };
     for (c, chunk) in res.chunks.iter().enumerate() {
-        let steps = chunk_steps(pipes, chunk, how, kind, k, out_groups, row_len);
+        let steps = chunk_steps(pipes, chunk, how, job, row_len);
         match &mut instrument {
             Instrument::None => {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -260,7 +263,10 @@ pub(crate) fn encode_per_sample(
         } else {
             &pipes.normalise
         };
-        for (pipeline, groups) in [logprob_for(pipes, job.kind, chunk.len, k), (second, tiles)] {
+        for (pipeline, groups) in [
+            logprob_for(pipes, job.kind, job.n_features as usize, chunk.len, k),
+            (second, tiles),
+        ] {
             pass.set_pipeline(pipeline);
             let (gx, gy) = fold(groups, max_dim);
             pass.dispatch_workgroups(gx, gy, 1);
