@@ -1,11 +1,13 @@
 // The sufficient statistics of one chunk: the GPU twin of src/cpu/reduce.rs.
 //
 // - stats:   per component k, around the centre a_k, with z = x̃ − a_k and r the (weighted)
-//            responsibility: S0 = Σr, S1 = Σr·z, S2 = Σr·z·zᵀ (packed upper triangle, or its diagonal).
+//            responsibility: S0 = Σr, S1 = Σr·z, S2 = Σr·z·zᵀ (its diagonal: diag and spherical).
 //            It is a tiled matrix product: one workgroup owns (component, up to WG·T outputs, a block
 //            of BLOCK samples), stages rows of z in workgroup memory, and every invocation
 //            accumulates T outputs in registers, as two-float sums, over its share of the rows. Each
 //            block writes one partial row of two-float values.
+// - stats_tri: the same with S2 the packed upper triangle (full and tied), as a tiled SYRK of 4 × 4
+//            register tiles.
 // - combine: sums the partial rows GROUP at a time, in a fixed order and two-float, until one row
 //            is left.
 //
@@ -42,6 +44,178 @@ fn decode(e: u32, d: u32) -> vec2<u32> {
     return vec2<u32>(i, i + p);
 }
 
+/// The block's share of Σ w·log p (or the k-means inertia): the per-WG partials of its samples,
+/// into the last value of its partial row.
+fn write_score(b: u32, start: u32, end: u32, row_len: u32, one: f32) {
+    var lp = vec2<f32>(0.0, 0.0);
+    for (var q = start / WG; q < (end + WG - 1u) / WG; q++) {
+        lp = df_add(lp, logp_part[q], one);
+    }
+    partials[b * row_len + row_len - 1u] = lp;
+}
+
+/// Where a statistics invocation works: block b, component k, unit group g, its slot among the
+/// group's units and its sample lane.
+struct Place {
+    b: u32,
+    k: u32,
+    g: u32,
+    slot: u32,
+    lane: u32,
+}
+
+fn place(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Place {
+    let group = wid.y * nwg.x + wid.x;
+    let per_block = job.n_components * job.out_groups;
+    return Place(
+        group / per_block,
+        (group % per_block) / job.out_groups,
+        group % job.out_groups,
+        lid % job.out_slots,
+        lid / job.out_slots,
+    );
+}
+
+/// Tile u of the upper triangle of nt × nt tiles of 4 × 4, row-major: (I, J) with I <= J.
+fn tile_of(u: u32, nt: u32) -> vec2<u32> {
+    var p = u;
+    var i = 0u;
+    var len = nt;
+    while p >= len {
+        p -= len;
+        i++;
+        len--;
+    }
+    return vec2<u32>(i, i + p);
+}
+
+/// The output index of entry (a, b), a <= b <= d, of the augmented product: the inverse of decode.
+fn output_of(a: u32, b: u32, d: u32) -> u32 {
+    if a == d {
+        return 0u;
+    }
+    if b == d {
+        return 1u + a;
+    }
+    // Row a of the packed upper triangle starts at a·d − a(a − 1)/2; (a, b) is b − a further.
+    return 1u + d + a * d - (a * (a + 1u)) / 2u + b;
+}
+
+@compute @workgroup_size(WG)
+fn stats_tri(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    // Packed second moments as a tiled SYRK: the upper triangle of the augmented (d+1)² product
+    // is cut into 4 × 4 tiles, and each invocation owns one (16 two-float sums in registers): per
+    // staged row it loads 4 + 4 values and forms 16 error-free products, so every load feeds 4.
+    // One workgroup owns (block b, component k, tile group g): `out_slots` tiles times `lanes`
+    // sample lanes, as in `stats`. Rows are staged padded to a multiple of 4 with zeros.
+    let at = place(wid, nwg, lid);
+    if at.b >= chunk.n_blocks {
+        return; // a whole surplus workgroup of the folded grid
+    }
+    let k_n = job.n_components;
+    let b = at.b;
+    let k = at.k;
+    let g = at.g;
+    let slot = at.slot;
+    let lane = at.lane;
+    let slots = job.out_slots;
+    let lanes = job.lanes;
+    let d = job.n_features;
+    let d1 = d + 1u;
+    let nt = (d1 + 3u) / 4u;
+    let w = 4u * nt;
+    let units = nt * (nt + 1u) / 2u;
+    let sub = min(SUB_MAX, STAGE / w);
+    let u = g * slots + slot;
+    let live = u < units;
+    let tile = tile_of(min(u, units - 1u), nt);
+    let r0 = 4u * tile.x;
+    let c0 = 4u * tile.y;
+    let one = job.one;
+    let centre_at = job.centres_at + k * d;
+    var acc: array<vec2<f32>, 16>; // acc[4i + j]: entry (r0 + i, c0 + j)
+
+    let start = b * BLOCK;
+    let end = min(start + BLOCK, chunk.n_samples);
+    for (var s0 = start; s0 < end; s0 += sub) {
+        let count = min(sub, end - s0);
+        workgroupBarrier(); // the previous rows are used up
+        for (var e = lid; e < count * w; e += WG) {
+            let s = e / w;
+            let i = e % w;
+            var v = 0.0;
+            if i < d {
+                v = x[(s0 + s) * d + i] - model[centre_at + i];
+            } else if i == d {
+                v = 1.0;
+            }
+            zs[e] = sqrt(resp[(s0 + s) * k_n + k]) * v;
+        }
+        workgroupBarrier();
+        if lane < lanes && live {
+            for (var s = lane; s < count; s += lanes) {
+                let row = s * w;
+                let a0 = zs[row + r0];
+                let a1 = zs[row + r0 + 1u];
+                let a2 = zs[row + r0 + 2u];
+                let a3 = zs[row + r0 + 3u];
+                let b0 = zs[row + c0];
+                let b1 = zs[row + c0 + 1u];
+                let b2 = zs[row + c0 + 2u];
+                let b3 = zs[row + c0 + 3u];
+                // Error-free products, as in `stats`.
+                acc[0] = df_add(acc[0], two_prod(a0, b0, one), one);
+                acc[1] = df_add(acc[1], two_prod(a0, b1, one), one);
+                acc[2] = df_add(acc[2], two_prod(a0, b2, one), one);
+                acc[3] = df_add(acc[3], two_prod(a0, b3, one), one);
+                acc[4] = df_add(acc[4], two_prod(a1, b0, one), one);
+                acc[5] = df_add(acc[5], two_prod(a1, b1, one), one);
+                acc[6] = df_add(acc[6], two_prod(a1, b2, one), one);
+                acc[7] = df_add(acc[7], two_prod(a1, b3, one), one);
+                acc[8] = df_add(acc[8], two_prod(a2, b0, one), one);
+                acc[9] = df_add(acc[9], two_prod(a2, b1, one), one);
+                acc[10] = df_add(acc[10], two_prod(a2, b2, one), one);
+                acc[11] = df_add(acc[11], two_prod(a2, b3, one), one);
+                acc[12] = df_add(acc[12], two_prod(a3, b0, one), one);
+                acc[13] = df_add(acc[13], two_prod(a3, b1, one), one);
+                acc[14] = df_add(acc[14], two_prod(a3, b2, one), one);
+                acc[15] = df_add(acc[15], two_prod(a3, b3, one), one);
+            }
+        }
+    }
+
+    // The lanes' sums, one tile row (T = 4 entries) at a time through lanes_out, in a fixed order;
+    // entries below the diagonal or past d are not outputs.
+    let row_len = k_n * job.n_outputs + 1u;
+    for (var q = 0u; q < 4u; q++) {
+        workgroupBarrier();
+        for (var t = 0u; t < T; t++) {
+            lanes_out[lid * T + t] = acc[4u * q + t];
+        }
+        workgroupBarrier();
+        if lane == 0u && live {
+            for (var t = 0u; t < T; t++) {
+                let ra = r0 + q;
+                let cb = c0 + t;
+                if ra <= cb && cb < d1 {
+                    var v = vec2<f32>(0.0, 0.0);
+                    for (var l = 0u; l < lanes; l++) {
+                        v = df_add(v, lanes_out[(l * slots + slot) * T + t], one);
+                    }
+                    partials[b * row_len + k * job.n_outputs + output_of(ra, cb, d)] = v;
+                }
+            }
+        }
+    }
+    if k == 0u && g == 0u && lid == 0u {
+        write_score(b, start, end, row_len, one);
+    }
+}
+
 @compute @workgroup_size(WG)
 fn stats(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -51,22 +225,21 @@ fn stats(
     // One workgroup: (block b, component k, output group g). Its invocations form `out_slots`
     // output slots (T outputs each, in registers) times `lanes` sample lanes: when a component has
     // few outputs, the lanes share the samples instead of idling, and are summed at the end.
-    let k_n = job.n_components;
-    let group = wid.y * nwg.x + wid.x;
-    let per_block = k_n * job.out_groups;
-    let b = group / per_block;
-    if b >= chunk.n_blocks {
+    let at = place(wid, nwg, lid);
+    if at.b >= chunk.n_blocks {
         return; // a whole surplus workgroup of the folded grid
     }
-    let k = (group % per_block) / job.out_groups;
-    let g = group % job.out_groups;
+    let k_n = job.n_components;
+    let b = at.b;
+    let k = at.k;
+    let g = at.g;
+    let slot = at.slot;
+    let lane = at.lane;
+    let slots = job.out_slots;
+    let lanes = job.lanes;
     let d = job.n_features;
     let d1 = d + 1u;
     let n_out = job.n_outputs;
-    let slots = job.out_slots;
-    let lanes = job.lanes;
-    let slot = lid % slots;
-    let lane = lid / slots;
     // Rows staged at once: as many as fit STAGE (fewer barriers per sample for small d).
     let sub = min(SUB_MAX, STAGE / d1);
 
@@ -128,12 +301,7 @@ fn stats(
         }
     }
     if k == 0u && g == 0u && lid == 0u {
-        // The block's share of Σ w·log p (or the k-means inertia): the per-WG partials of its samples.
-        var lp = vec2<f32>(0.0, 0.0);
-        for (var q = start / WG; q < (end + WG - 1u) / WG; q++) {
-            lp = df_add(lp, logp_part[q], one);
-        }
-        partials[b * row_len + row_len - 1u] = lp;
+        write_score(b, start, end, row_len, one);
     }
 }
 

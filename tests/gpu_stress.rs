@@ -18,9 +18,13 @@ const PARAM_RTOL: f64 = 1e-3;
 /// The lower bound (mean log-likelihood per sample, in nats) against the CPU's on the data as the
 /// GPU holds it (rounded to f32 after centring; see [`f32_image`]): the rounding of the data itself
 /// is the one loss f32 cannot avoid (with clusters 1e4 spreads apart it moves the lower bound by
-/// 3e-2, through the 1e-6 eigenvalue of the correlated pair), and everything else must stay
-/// below 1e-5 nats per sample (seen: 1.8e-6, stress full; far full and tied 2.8e-7).
-const LB_ATOL: f64 = 1e-5;
+/// 3e-2, through the 1e-6 eigenvalue of the correlated pair). What remains after 30 iterations is
+/// the f32 rounding of each responsibility (6e-8 relative, per sample), which S2 − S1·S1ᵀ/S0
+/// amplifies by ~1e6 in that eigenvalue, so the trajectory wanders by a few 1e-6 nats whenever
+/// the kernels' order of work changes (seen on stress/full: −1.8e-6, −2.2e-6 and −9.5e-6 over
+/// three kernel layouts; 1.9e-6 after one iteration); 3e-5 leaves room for that, not for a loss
+/// of precision (the lost lo² term gave 1.3e-3).
+const LB_ATOL: f64 = 3e-5;
 const MAX_ITER: usize = 30;
 const REG_COVAR: f64 = 1e-6;
 

@@ -35,6 +35,8 @@ pub(crate) const STAGE: u32 = 2064;
 pub(crate) const SUB_MAX: u32 = 128;
 /// Outputs each invocation of the statistics pass accumulates in registers.
 pub(crate) const T: u32 = 4;
+// `stats_tri` drains its 4 × 4 tiles through the lanes' buffer one row of T at a time.
+const _: () = assert!(T == 4);
 /// Samples per block of the statistics pass: each block writes one partial row.
 pub(crate) const BLOCK: u32 = 2048;
 /// Partial rows the combine pass sums into one.
@@ -246,7 +248,7 @@ mod tests {
             entries(&estep),
             ["logprob", "logprob_tri", "normalise", "assign", "random"]
         );
-        assert_eq!(entries(&reduce), ["stats", "combine"]);
+        assert_eq!(entries(&reduce), ["stats_tri", "stats", "combine"]);
     }
 
     /// The (group, binding, access) of every global a shader declares, by name.

@@ -3,7 +3,7 @@
 //! per-sample passes behind predictions.
 
 use crate::gpu::GpuContext;
-use crate::gpu::layout::{KIND_DIAG, Pass, TRI_SMALL_D, TRI_TS, WG};
+use crate::gpu::layout::{KIND_DIAG, Pass, STATS_PACKED, TRI_SMALL_D, TRI_TS, WG};
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::resources::{ChunkRes, Resources};
 use crate::gpu::timestamps::Timestamps;
@@ -144,11 +144,12 @@ fn chunk_steps<'r>(
         ],
         Responsibilities::Random => vec![step(Kernel::Random, &pipes.random, tiles)],
     };
-    steps.push(step(
-        Kernel::Stats,
-        &pipes.stats,
-        chunk.n_blocks as usize * k * out_groups,
-    ));
+    let stats = if job.stats_kind == STATS_PACKED {
+        &pipes.stats_tri
+    } else {
+        &pipes.stats
+    };
+    steps.push(step(Kernel::Stats, stats, chunk.n_blocks as usize * k * out_groups));
     steps.extend(chunk.levels.iter().map(|level| Step {
         kernel: Kernel::Combine,
         pipeline: &pipes.combine,

@@ -16,6 +16,7 @@ pub(crate) struct Pipelines {
     pub assign: wgpu::ComputePipeline,
     pub random: wgpu::ComputePipeline,
     pub stats: wgpu::ComputePipeline,
+    pub stats_tri: wgpu::ComputePipeline,
     pub combine: wgpu::ComputePipeline,
 }
 
@@ -111,6 +112,7 @@ impl Pipelines {
             assign: pipeline("gmm assign", &main, &estep, "assign"),
             random: pipeline("gmm random", &main, &estep, "random"),
             stats: pipeline("gmm stats", &main, &reduce, "stats"),
+            stats_tri: pipeline("gmm stats_tri", &main, &reduce, "stats_tri"),
             combine: pipeline("gmm combine", &combine, &reduce, "combine"),
             chunk_layout,
             combine_layout,

@@ -45,6 +45,17 @@ pub(crate) fn n_outputs(stats_kind: u32, d: usize) -> usize {
     1 + d + if stats_kind == STATS_PACKED { packed_len(d) } else { d }
 }
 
+/// Work units per component of the statistics pass, one per invocation: 4 × 4 tiles of the
+/// augmented (d+1)² upper triangle for packed second moments (`stats_tri`), else T outputs (`stats`).
+pub(crate) fn stats_units(stats_kind: u32, d: usize) -> usize {
+    if stats_kind == STATS_PACKED {
+        let nt = (d + 1).div_ceil(4);
+        nt * (nt + 1) / 2
+    } else {
+        n_outputs(stats_kind, d).div_ceil(T as usize)
+    }
+}
+
 /// The second moments the GPU sums for a covariance type (spherical sums the diagonal; the host
 /// takes its trace).
 pub(crate) fn stats_kind_for(kind: CovarianceType) -> u32 {
@@ -91,7 +102,8 @@ pub(crate) fn plan(
     // The folded 2-D grid holds at most max_dim² workgroups per dispatch: the E-step launches
     // (C/WG)·K of them and the statistics (C/BLOCK)·K·(output groups).
     let max_groups = u64::from(limits.max_workgroups_per_dim).pow(2);
-    let out_groups = (row_len_max / k).div_ceil((WG * T) as usize).max(1) as u64;
+    let units = stats_units(stats_kind_for(kind), d).max(stats_units(STATS_DIAG, d));
+    let out_groups = units.div_ceil(WG as usize) as u64;
     let by_grid_estep = max_groups / k as u64 * wg;
     let by_grid_stats = max_groups / (k as u64 * out_groups) * u64::from(BLOCK);
     chunk_len = chunk_len.min(by_grid_estep.min(by_grid_stats) / wg * wg);
