@@ -1,7 +1,8 @@
 // The sufficient statistics of one chunk: the GPU twin of src/cpu/reduce.rs.
 //
 // - stats:   per component k, around the centre a_k, with z = x̃ − a_k and r the (weighted)
-//            responsibility: S0 = Σr, S1 = Σr·z, S2 = Σr·z·zᵀ (its diagonal: diag and spherical).
+//            responsibility: S0 = Σr, S1 = Σr·z, S2 = Σr·z·zᵀ's diagonal (diag and spherical), 4
+//            features per invocation, each workgroup staging only its window of features.
 //            It is a tiled matrix product: one workgroup owns (component, up to WG·T outputs, a block
 //            of BLOCK samples), stages rows of z in workgroup memory, and every invocation
 //            accumulates T outputs in registers, as two-float sums, over its share of the rows. Each
@@ -20,29 +21,6 @@
 
 var<workgroup> zs: array<f32, STAGE>;   // up to SUB_MAX augmented rows z, d + 1 values each
 var<workgroup> lanes_out: array<vec2<f32>, WG * T>; // the sample lanes' sums, added in a fixed order
-
-/// The pair of augmented-z indices whose product is output e (see the file comment).
-fn decode(e: u32, d: u32) -> vec2<u32> {
-    if e == 0u {
-        return vec2<u32>(d, d);
-    }
-    if e <= d {
-        return vec2<u32>(e - 1u, d);
-    }
-    var p = e - 1u - d;
-    if job.stats_kind == STATS_DIAG {
-        return vec2<u32>(p, p);
-    }
-    // Row-major packed upper triangle: row i holds d − i entries.
-    var i = 0u;
-    var row_len = d;
-    while p >= row_len {
-        p -= row_len;
-        i++;
-        row_len--;
-    }
-    return vec2<u32>(i, i + p);
-}
 
 /// The block's share of Σ w·log p (or the k-means inertia): the per-WG partials of its samples,
 /// into the last value of its partial row.
@@ -222,9 +200,10 @@ fn stats(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    // One workgroup: (block b, component k, output group g). Its invocations form `out_slots`
-    // output slots (T outputs each, in registers) times `lanes` sample lanes: when a component has
-    // few outputs, the lanes share the samples instead of idling, and are summed at the end.
+    // Diagonal second moments: each invocation owns 4 features (S1 and S2 of each, 8 two-float
+    // sums in registers, and S0). One workgroup owns (block b, component k, feature group g):
+    // `out_slots` units of 4 features times `lanes` sample lanes, as in `stats_tri`, and stages
+    // only its own window of at most 4·WG features per row, so any d fits.
     let at = place(wid, nwg, lid);
     if at.b >= chunk.n_blocks {
         return; // a whole surplus workgroup of the folded grid
@@ -232,75 +211,94 @@ fn stats(
     let k_n = job.n_components;
     let b = at.b;
     let k = at.k;
-    let g = at.g;
     let slot = at.slot;
     let lane = at.lane;
     let slots = job.out_slots;
     let lanes = job.lanes;
     let d = job.n_features;
-    let d1 = d + 1u;
-    let n_out = job.n_outputs;
-    // Rows staged at once: as many as fit STAGE (fewer barriers per sample for small d).
-    let sub = min(SUB_MAX, STAGE / d1);
-
-    var pair: array<vec2<u32>, T>;
-    var acc: array<vec2<f32>, T>;
-    for (var t = 0u; t < T; t++) {
-        let e = (g * T + t) * slots + slot;
-        pair[t] = decode(min(e, n_out - 1u), d);
-        acc[t] = vec2<f32>(0.0, 0.0);
-    }
+    let lo = 4u * at.g * slots; // the window's first feature
+    let width = min(d, lo + 4u * slots) - lo;
+    let stride = width + 1u; // √r, then √r·z over the window
+    let sub = min(SUB_MAX, STAGE / stride);
+    let f0 = 4u * slot; // this invocation's first feature, in the window
     let one = job.one;
-    // The centre a_k is read from the model buffer as rows are staged (cached; any d fits).
-    let centre_at = job.centres_at + k * d;
+    let centre_at = job.centres_at + k * d + lo;
+    var s0 = vec2<f32>(0.0, 0.0);
+    var s1: array<vec2<f32>, 4>;
+    var s2: array<vec2<f32>, 4>;
 
     let start = b * BLOCK;
     let end = min(start + BLOCK, chunk.n_samples);
-    for (var s0 = start; s0 < end; s0 += sub) {
-        let count = min(sub, end - s0);
+    for (var r0 = start; r0 < end; r0 += sub) {
+        let count = min(sub, end - r0);
         workgroupBarrier(); // the previous rows are used up
-        for (var e = lid; e < count * d1; e += WG) {
-            // Staged as √r·(z, 1): every output is then one product, √r·z_a · √r·z_b = r·z_a·z_b.
-            let s = e / d1;
-            let i = e % d1;
+        for (var e = lid; e < count * stride; e += WG) {
+            let s = e / stride;
+            let i = e % stride;
             var v = 1.0;
-            if i < d {
-                v = x[(s0 + s) * d + i] - model[centre_at + i];
+            if i > 0u {
+                v = x[(r0 + s) * d + lo + i - 1u] - model[centre_at + i - 1u];
             }
-            zs[e] = sqrt(resp[(s0 + s) * k_n + k]) * v;
+            zs[e] = sqrt(resp[(r0 + s) * k_n + k]) * v;
         }
         workgroupBarrier();
-        if lane < lanes {
+        if lane < lanes && f0 < width {
             for (var s = lane; s < count; s += lanes) {
-                let row = s * d1;
-                for (var t = 0u; t < T; t++) {
-                    // Error-free: a rounded product would err independently in every output,
-                    // which the small eigenvalues of S2 − S1·S1ᵀ/S0 cannot afford; the rounding of
-                    // each staged √r·z_i is shared by all the outputs of its row, like the data's.
-                    acc[t] = df_add(acc[t], two_prod(zs[row + pair[t].x], zs[row + pair[t].y], one), one);
+                let row = s * stride;
+                let w = zs[row];
+                // Error-free products, as in `stats_tri`; features past the window add zeros.
+                s0 = df_add(s0, two_prod(w, w, one), one);
+                for (var c = 0u; c < 4u; c++) {
+                    var v = 0.0;
+                    if f0 + c < width {
+                        v = zs[row + 1u + f0 + c];
+                    }
+                    s1[c] = df_add(s1[c], two_prod(w, v, one), one);
+                    s2[c] = df_add(s2[c], two_prod(v, v, one), one);
                 }
             }
         }
     }
 
-    for (var t = 0u; t < T; t++) {
-        lanes_out[lid * T + t] = acc[t];
-    }
-    workgroupBarrier();
+    // The lanes' sums through lanes_out, T = 4 values at a time, in a fixed order: S1, then S2,
+    // then S0 (kept by the first unit of the first group only).
+    let n_out = job.n_outputs;
     let row_len = k_n * n_out + 1u;
-    if lane == 0u {
-        for (var t = 0u; t < T; t++) {
-            let e = (g * T + t) * slots + slot;
-            if e < n_out {
-                var v = vec2<f32>(0.0, 0.0);
-                for (var l = 0u; l < lanes; l++) {
-                    v = df_add(v, lanes_out[(l * slots + slot) * T + t], one);
+    let base = b * row_len + k * n_out;
+    for (var q = 0u; q < 3u; q++) {
+        workgroupBarrier();
+        for (var c = 0u; c < T; c++) {
+            var v = s0;
+            if q == 0u {
+                v = s1[c];
+            } else if q == 1u {
+                v = s2[c];
+            }
+            lanes_out[lid * T + c] = v;
+        }
+        workgroupBarrier();
+        if lane == 0u {
+            for (var c = 0u; c < T; c++) {
+                let f = lo + f0 + c; // the feature, in the whole row
+                var keep = f0 + c < width;
+                var e = 1u + f;
+                if q == 1u {
+                    e = 1u + d + f;
+                } else if q == 2u {
+                    keep = at.g == 0u && slot == 0u && c == 0u;
+                    e = 0u;
                 }
-                partials[b * row_len + k * n_out + e] = v;
+                if keep {
+                    var v = vec2<f32>(0.0, 0.0);
+                    for (var l = 0u; l < lanes; l++) {
+                        v = df_add(v, lanes_out[(l * slots + slot) * T + c], one);
+                    }
+                    partials[base + e] = v;
+                }
             }
         }
     }
-    if k == 0u && g == 0u && lid == 0u {
+    if k == 0u && at.g == 0u && lid == 0u {
         write_score(b, start, end, row_len, one);
     }
 }

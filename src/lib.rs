@@ -270,7 +270,7 @@ fn fit_model_observed(
             match params.backend {
                 BackendKind::Cpu => cpu(observer, None)?,
                 BackendKind::Gpu => gpu(&GpuContext::new()?, observer)?,
-                BackendKind::Auto => match auto_gpu(d, k) {
+                BackendKind::Auto => match auto_gpu(d, k, params.covariance_type) {
                     Err(reason) => {
                         log::info!("backend auto: {reason}; using the CPU");
                         cpu(observer, Some(reason))?
@@ -290,12 +290,13 @@ fn fit_model_observed(
     Ok(GmmModel::from_outcome(outcome))
 }
 
-/// The GPU `Auto` fits on, or why there is none for a fit of `d` features and `k` components.
-fn auto_gpu(d: usize, k: usize) -> Result<&'static GpuContext, String> {
-    if d > gpu::MAX_GPU_FEATURES {
+/// The GPU `Auto` fits on, or why there is none for a fit of `d` features and `k` components with
+/// `covariance`.
+fn auto_gpu(d: usize, k: usize, covariance: CovarianceType) -> Result<&'static GpuContext, String> {
+    let max_d = gpu::max_gpu_features(covariance);
+    if d > max_d {
         return Err(format!(
-            "{d} features exceed the GPU kernels' {}",
-            gpu::MAX_GPU_FEATURES
+            "{d} features exceed the GPU kernels' {max_d} for {covariance} covariances"
         ));
     }
     if k > gpu::MAX_GPU_COMPONENTS {

@@ -454,13 +454,14 @@ fn feature_counts_that_do_not_fill_the_tiles() {
 }
 
 /// The kernels at their extremes: d = 1,024 with full covariances (`logprob_tri` loops about
-/// 33,800 times per invocation, the statistics pass about 42,000) and K = 16,384 components
+/// 33,800 times per invocation, `stats_tri` about 36,000), d = 4,096 with diagonal ones, and
+/// K = 16,384 components
 /// (normalise loops 3K = 49,152 times), all under lavapipe's 65,535-iteration cap, against the CPU
 /// from the same start.
 #[test]
 fn the_largest_d_and_k_the_kernels_take() {
     let Some(ctx) = gpu() else { return };
-    let d = gmm_gpu::gpu::MAX_GPU_FEATURES;
+    let d = gmm_gpu::gpu::MAX_GPU_FEATURES_TRIANGULAR;
     let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
     let x = blobs(200, &centres, d, 1.0, 41);
     let data = DataView::from_f64(&x, d).unwrap();
@@ -476,6 +477,24 @@ fn the_largest_d_and_k_the_kernels_take() {
     let g = params.fit_on(ctx, &data).unwrap();
     println!("d = {d} full on the GPU: {:.1} s", started.elapsed().as_secs_f64());
     assert_same_fit("d = 1024 full", &g, &params.fit(&data).unwrap());
+
+    // Diagonal covariances at d = 4,096: `logprob` loops d times per sample, `stats` stages 256
+    // features of a row per workgroup.
+    let d = gmm_gpu::gpu::MAX_GPU_FEATURES;
+    let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
+    let x = blobs(200, &centres, d, 1.0, 47);
+    let data = DataView::from_f64(&x, d).unwrap();
+    let params = shared_start(&data, 2, CovarianceType::Diag)
+        .reg_covar(0.1)
+        .tol(0.0)
+        .max_iter(1)
+        .build()
+        .unwrap();
+    assert_same_fit(
+        "d = 4096 diag",
+        &params.fit_on(ctx, &data).unwrap(),
+        &params.fit(&data).unwrap(),
+    );
 
     let k = gmm_gpu::gpu::MAX_GPU_COMPONENTS;
     let n = k + 1000;

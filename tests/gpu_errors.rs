@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::gpu;
-use gmm_gpu::{BackendKind, DataView, GmmError, GmmParams, GpuContext};
+use gmm_gpu::{BackendKind, CovarianceType, DataView, GmmError, GmmParams, GpuContext};
 
 /// Runs one test of this binary in a child process with extra environment variables.
 fn run_alone(test: &str, env: &[(&str, &str)]) -> std::process::Output {
@@ -131,8 +131,9 @@ fn auto_uses_a_hardware_gpu_and_never_a_software_one() {
 #[test]
 fn auto_falls_back_to_the_cpu_when_the_gpu_cannot_run_the_fit() {
     let Some(_) = gpu() else { return };
-    // More features than the kernels take: Gpu refuses, Auto fits on the CPU.
-    let d = gmm_gpu::gpu::MAX_GPU_FEATURES + 1;
+    // More features than the kernels take (full covariances, the default): Gpu refuses, Auto fits
+    // on the CPU.
+    let d = gmm_gpu::gpu::MAX_GPU_FEATURES_TRIANGULAR + 1;
     let x: Vec<f64> = (0..6 * d).map(|i| ((i * 7) % 13) as f64).collect();
     let data = DataView::from_f64(&x, d).unwrap();
     let params = |b| {
@@ -201,14 +202,23 @@ fn data_beyond_f32_after_scaling_is_a_typed_error() {
 #[test]
 fn too_many_features_for_the_gpu() {
     let Some(ctx) = gpu() else { return };
-    let d = gmm_gpu::gpu::MAX_GPU_FEATURES + 1;
-    let x = vec![0.25; 4 * d];
-    let data = DataView::from_f64(&x, d).unwrap();
-    let err = GmmParams::builder(1).build().unwrap().fit_on(ctx, &data).unwrap_err();
-    assert!(
-        matches!(err, GmmError::TooManyFeaturesForGpu { n_features, max } if n_features == d && max == gmm_gpu::gpu::MAX_GPU_FEATURES),
-        "{err}"
-    );
+    // Each type's own limit: 1,024 for full and tied, 4,096 for diag and spherical.
+    for (cov, max_d) in [
+        (CovarianceType::Full, gmm_gpu::gpu::MAX_GPU_FEATURES_TRIANGULAR),
+        (CovarianceType::Tied, gmm_gpu::gpu::MAX_GPU_FEATURES_TRIANGULAR),
+        (CovarianceType::Diag, gmm_gpu::gpu::MAX_GPU_FEATURES),
+        (CovarianceType::Spherical, gmm_gpu::gpu::MAX_GPU_FEATURES),
+    ] {
+        let d = max_d + 1;
+        let x = vec![0.25; 4 * d];
+        let data = DataView::from_f64(&x, d).unwrap();
+        let params = GmmParams::builder(1).covariance_type(cov).build().unwrap();
+        let err = params.fit_on(ctx, &data).unwrap_err();
+        assert!(
+            matches!(err, GmmError::TooManyFeaturesForGpu { n_features, max } if n_features == d && max == max_d),
+            "{cov}: {err}"
+        );
+    }
 }
 
 #[test]

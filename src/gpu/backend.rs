@@ -100,10 +100,11 @@ impl<'a> GpuBackend<'a> {
         chunk_size: Option<usize>,
     ) -> Result<Self, GmmError> {
         let (n, d) = source.shape();
-        if d > layout::MAX_GPU_FEATURES {
+        let max_d = layout::max_gpu_features(kind);
+        if d > max_d {
             return Err(GmmError::TooManyFeaturesForGpu {
                 n_features: d,
-                max: layout::MAX_GPU_FEATURES,
+                max: max_d,
             });
         }
         if k > layout::MAX_GPU_COMPONENTS {

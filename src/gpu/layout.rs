@@ -10,10 +10,22 @@ use bytemuck::{Pod, Zeroable};
 
 /// Invocations per workgroup, in every entry point.
 pub(crate) const WG: u32 = 64;
-/// The largest feature count the GPU kernels take, for every covariance type: `logprob_tri` loops
-/// about 33,800 times per invocation at d = 1,024 and the statistics pass about 42,000 (two rows
-/// of d + 1 staged at a time), both under lavapipe's 65,535-iteration cap.
-pub const MAX_GPU_FEATURES: usize = 1024;
+/// The largest feature count the GPU kernels take with diagonal or spherical covariances: `logprob`
+/// loops d times per invocation and `stats` stages at most 4·WG features per row (about 10,500
+/// iterations at d = 4,096), under lavapipe's 65,535-iteration cap.
+pub const MAX_GPU_FEATURES: usize = 4096;
+/// The largest with full or tied covariances: `logprob_tri` loops about 33,800 times per
+/// invocation at d = 1,024 and `stats_tri` about 36,000 (two padded rows staged at a time).
+pub const MAX_GPU_FEATURES_TRIANGULAR: usize = 1024;
+
+/// The feature limit of the GPU kernels for `covariance`.
+pub fn max_gpu_features(covariance: crate::kinds::CovarianceType) -> usize {
+    use crate::kinds::CovarianceType::{Diag, Full, Spherical, Tied};
+    match covariance {
+        Full | Tied => MAX_GPU_FEATURES_TRIANGULAR,
+        Diag | Spherical => MAX_GPU_FEATURES,
+    }
+}
 /// The most components the GPU kernels take: a per-sample loop over K (normalise, about 3K
 /// iterations) must stay far below lavapipe's 65,535-iteration cap per invocation.
 pub const MAX_GPU_COMPONENTS: usize = 16_384;

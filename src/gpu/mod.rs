@@ -17,5 +17,5 @@ pub(crate) mod timestamps;
 mod upload;
 
 pub use context::GpuContext;
-pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES};
+pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES, MAX_GPU_FEATURES_TRIANGULAR, max_gpu_features};
 pub use upload::f32_image;

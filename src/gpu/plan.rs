@@ -2,7 +2,7 @@
 //! fits the device's limits. Pure arithmetic on the limits, testable without an adapter.
 
 use crate::error::GmmError;
-use crate::gpu::layout::{BLOCK, GROUP, STATS_DIAG, STATS_PACKED, T, WG};
+use crate::gpu::layout::{BLOCK, GROUP, STATS_DIAG, STATS_PACKED, WG};
 use crate::gpu::pack::model_len;
 use crate::kinds::CovarianceType;
 use crate::linalg::packed_len;
@@ -46,13 +46,14 @@ pub(crate) fn n_outputs(stats_kind: u32, d: usize) -> usize {
 }
 
 /// Work units per component of the statistics pass, one per invocation: 4 × 4 tiles of the
-/// augmented (d+1)² upper triangle for packed second moments (`stats_tri`), else T outputs (`stats`).
+/// augmented (d+1)² upper triangle for packed second moments (`stats_tri`), else 4 features
+/// (`stats`).
 pub(crate) fn stats_units(stats_kind: u32, d: usize) -> usize {
     if stats_kind == STATS_PACKED {
         let nt = (d + 1).div_ceil(4);
         nt * (nt + 1) / 2
     } else {
-        n_outputs(stats_kind, d).div_ceil(T as usize)
+        d.div_ceil(4)
     }
 }
 

@@ -594,9 +594,11 @@ fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
     let ctx = match a.fit.backend {
         BackendKind::Cpu => None,
         BackendKind::Gpu => Some(gpu_context()?),
-        BackendKind::Auto => GpuContext::new()
+        // Auto's own choice: a hardware adapter only (never a software rasteriser).
+        BackendKind::Auto => GpuContext::auto()
             .ok()
-            .filter(|_| data.n_features <= gmm_gpu::gpu::MAX_GPU_FEATURES),
+            .filter(|_| data.n_features <= gmm_gpu::gpu::MAX_GPU_FEATURES)
+            .cloned(),
     };
     let total = ks.len() * covs.len();
     let bar = (!cli.quiet && std::io::stderr().is_terminal()).then(|| {
@@ -615,7 +617,11 @@ fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
             }
             let params = build(builder(k, covariance, &a.fit), None)?;
             let fitted = match &ctx {
-                Some(ctx) if k <= gmm_gpu::gpu::MAX_GPU_COMPONENTS || a.fit.backend == BackendKind::Gpu => {
+                Some(ctx)
+                    if (k <= gmm_gpu::gpu::MAX_GPU_COMPONENTS
+                        && data.n_features <= gmm_gpu::gpu::max_gpu_features(covariance))
+                        || a.fit.backend == BackendKind::Gpu =>
+                {
                     params.fit_on(ctx, &view)
                 }
                 _ => build(builder(k, covariance, &a.fit).backend(BackendKind::Cpu), None)?.fit(&view),
