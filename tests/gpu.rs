@@ -420,6 +420,25 @@ fn log_densities_of_components_far_from_the_frame_centre() {
     }
 }
 
+/// One EM iteration on the GPU and on the CPU from the same start, on two blobs of `n` samples
+/// of `d` features 3 apart per feature: few samples per dimension, so reg_covar 0.1 keeps every
+/// covariance's condition number near (spread² + 0.1)/0.1, as f32 needs.
+fn one_iteration_agrees(ctx: &gmm_gpu::GpuContext, n: usize, d: usize, cov: CovarianceType, seed: u64) {
+    let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
+    let x = blobs(n, &centres, d, 1.0, seed);
+    let data = DataView::from_f64(&x, d).unwrap();
+    let params = shared_start(&data, 2, cov)
+        .reg_covar(0.1)
+        .tol(0.0)
+        .max_iter(1)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let g = params.fit_on(ctx, &data).unwrap();
+    println!("d = {d} {cov} on the GPU: {:.1} s", started.elapsed().as_secs_f64());
+    assert_same_fit(&format!("d = {d} {cov}"), &g, &params.fit(&data).unwrap());
+}
+
 /// Feature counts around `logprob_tri`'s tiles (32 columns, 16 rows) and past the old limit of
 /// 128: d = 16 (the largest per-sample triangular path), 17 (the smallest tiled one) and 129 (one
 /// column past four blocks) for every type, d = 500 for full and diag; one EM iteration from the
@@ -433,68 +452,28 @@ fn feature_counts_that_do_not_fill_the_tiles() {
         (129, &CovarianceType::ALL[..]),
         (500, &[CovarianceType::Full, CovarianceType::Diag][..]),
     ] {
-        let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
-        let x = blobs(203, &centres, d, 1.0, 43);
-        let data = DataView::from_f64(&x, d).unwrap();
         for &cov in types {
-            // As in the test below: few samples per dimension, so reg_covar 0.1 conditions them.
-            let params = shared_start(&data, 2, cov)
-                .reg_covar(0.1)
-                .tol(0.0)
-                .max_iter(1)
-                .build()
-                .unwrap();
-            assert_same_fit(
-                &format!("d = {d} {cov}"),
-                &params.fit_on(ctx, &data).unwrap(),
-                &params.fit(&data).unwrap(),
-            );
+            one_iteration_agrees(ctx, 203, d, cov, 43);
         }
     }
 }
 
 /// The kernels at their extremes: d = 1,024 with full covariances (`logprob_tri` loops about
-/// 33,800 times per invocation, `stats_tri` about 36,000), d = 4,096 with diagonal ones, and
-/// K = 16,384 components
-/// (normalise loops 3K = 49,152 times), all under lavapipe's 65,535-iteration cap, against the CPU
-/// from the same start.
+/// 33,800 times per invocation, `stats_tri` about 36,000), d = 4,096 with diagonal ones (`stats`
+/// stages 256 features of a row per workgroup), and K = 16,384 components (normalise loops
+/// 3K = 49,152 times), all under lavapipe's 65,535-iteration cap, against the CPU from the same
+/// start.
 #[test]
 fn the_largest_d_and_k_the_kernels_take() {
     let Some(ctx) = gpu() else { return };
-    let d = gmm_gpu::gpu::MAX_GPU_FEATURES_TRIANGULAR;
-    let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
-    let x = blobs(200, &centres, d, 1.0, 41);
-    let data = DataView::from_f64(&x, d).unwrap();
-    // 100 samples per component span at most 99 of the 1,024 dimensions: reg_covar 0.1 keeps
-    // every covariance's condition number near (spread² + 0.1)/0.1, as f32 needs.
-    let params = shared_start(&data, 2, CovarianceType::Full)
-        .reg_covar(0.1)
-        .tol(0.0)
-        .max_iter(1)
-        .build()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let g = params.fit_on(ctx, &data).unwrap();
-    println!("d = {d} full on the GPU: {:.1} s", started.elapsed().as_secs_f64());
-    assert_same_fit("d = 1024 full", &g, &params.fit(&data).unwrap());
-
-    // Diagonal covariances at d = 4,096: `logprob` loops d times per sample, `stats` stages 256
-    // features of a row per workgroup.
-    let d = gmm_gpu::gpu::MAX_GPU_FEATURES;
-    let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
-    let x = blobs(200, &centres, d, 1.0, 47);
-    let data = DataView::from_f64(&x, d).unwrap();
-    let params = shared_start(&data, 2, CovarianceType::Diag)
-        .reg_covar(0.1)
-        .tol(0.0)
-        .max_iter(1)
-        .build()
-        .unwrap();
-    assert_same_fit(
-        "d = 4096 diag",
-        &params.fit_on(ctx, &data).unwrap(),
-        &params.fit(&data).unwrap(),
+    one_iteration_agrees(
+        ctx,
+        200,
+        gmm_gpu::gpu::MAX_GPU_FEATURES_TRIANGULAR,
+        CovarianceType::Full,
+        41,
     );
+    one_iteration_agrees(ctx, 200, gmm_gpu::gpu::MAX_GPU_FEATURES, CovarianceType::Diag, 47);
 
     let k = gmm_gpu::gpu::MAX_GPU_COMPONENTS;
     let n = k + 1000;
