@@ -1,16 +1,151 @@
-//! The E-step for one sample, in f64: the CPU twin of `shaders/estep.wgsl` (entry points `logprob` and `normalise`).
+//! The E-step, in f64: the CPU twin of `shaders/estep.wgsl` (entry points `logprob` and `normalise`).
+//!
+//! [`log_densities`] and [`normalise`] work on a block of samples, lane-parallel across samples
+//! (see `block.rs`); `logprob` and `normalise_row` are the one-sample formulas they are tested against.
 
-use crate::data::Element;
+use super::block::{Block, CHUNKS, Packed};
+use super::lanes::{self, L, W};
 use crate::kinds::CovarianceType;
-use crate::mixture::Mixture;
+#[cfg(test)]
+use crate::{data::Element, mixture::Mixture};
 
 /// The finite floor the log-sum-exp starts from (never −∞, so an all-(−∞) row cannot make ∞ − ∞).
 pub(crate) const LOG_FLOOR: f64 = -f64::MAX;
 
-/// `out[k]` = log π_k + log N(x | μ_k, Σ_k) = c_k − ½‖U_kᵀ(x − μ_k)‖², through the precision's
+/// Columns of U per register tile: 4 columns x 8 lanes is 8 AVX2 accumulators.
+const TILE: usize = 4;
+
+/// `b.resp[k]` = log π_k + log N(x | μ_k, Σ_k) = c_k − ½‖U_kᵀ(x − μ_k)‖² for every sample of the
+/// block, through the precision's Cholesky factor U_k (upper triangular for full and tied; 1/σ for
+/// diag and spherical).
+#[inline(always)]
+pub(crate) fn log_densities(p: &Packed, b: &mut Block) {
+    let (dp, kind) = (p.dp, p.kind.expect("an E-step needs a mixture"));
+    for k in 0..p.k {
+        let mu = &p.means[k * dp..(k + 1) * dp];
+        let c = p.consts[k];
+        for ch in 0..b.chunks {
+            for (j, z) in b.z.iter_mut().enumerate() {
+                let x = &b.xt[j * CHUNKS + ch].0;
+                for l in 0..W {
+                    z.0[l] = x[l] - mu[j];
+                }
+            }
+            let q = match kind {
+                CovarianceType::Full | CovarianceType::Tied => {
+                    maha_full(&b.z, &p.factors[k * dp * dp..(k + 1) * dp * dp])
+                }
+                CovarianceType::Diag => maha_diag(&b.z, Some(&p.factors[k * dp..(k + 1) * dp])),
+                CovarianceType::Spherical => {
+                    let mut q = maha_diag(&b.z, None);
+                    q.iter_mut().for_each(|q| *q *= p.factors[k]);
+                    q
+                }
+            };
+            let out = &mut b.resp[k * CHUNKS + ch].0;
+            for l in 0..W {
+                out[l] = (-0.5f64).mul_add(q[l], c);
+            }
+        }
+    }
+}
+
+/// ‖Uᵀz‖² per lane, U upper triangular (dp x dp, zero-padded): y = zᵀU a tile of columns at a
+/// time, each column summing only the rows at or above the tile's last.
+#[inline(always)]
+fn maha_full(z: &[L], u: &[f64]) -> [f64; W] {
+    let dp = z.len();
+    let mut q = [0.0; W];
+    for t in (0..dp).step_by(TILE) {
+        let mut y = [[0.0; W]; TILE];
+        for (i, zi) in z[..t + TILE].iter().enumerate() {
+            let ur: &[f64; TILE] = u[i * dp + t..i * dp + t + TILE].try_into().unwrap();
+            for c in 0..TILE {
+                for l in 0..W {
+                    y[c][l] = zi.0[l].mul_add(ur[c], y[c][l]);
+                }
+            }
+        }
+        for yc in &y {
+            for l in 0..W {
+                q[l] = yc[l].mul_add(yc[l], q[l]);
+            }
+        }
+    }
+    q
+}
+
+/// Σ_j (z_j·p_j)² per lane; with no `p` (spherical), Σ_j z_j².
+#[inline(always)]
+fn maha_diag(z: &[L], p: Option<&[f64]>) -> [f64; W] {
+    let mut q = [0.0; W];
+    for (j, zj) in z.iter().enumerate() {
+        let pj = p.map_or(1.0, |p| p[j]);
+        for l in 0..W {
+            let t = zj.0[l] * pj;
+            q[l] = t.mul_add(t, q[l]);
+        }
+    }
+    q
+}
+
+/// Log-sum-exp over the K components, per sample: turns `b.resp` into w·responsibilities and fills
+/// `b.score` with w·log p(x); a zero-weight sample (and padding) gets exact zeros.
+#[inline(always)]
+pub(crate) fn normalise(k: usize, b: &mut Block) {
+    for ch in 0..b.chunks {
+        let mut m = [LOG_FLOOR; W];
+        for kk in 0..k {
+            let v = &b.resp[kk * CHUNKS + ch].0;
+            for l in 0..W {
+                m[l] = if v[l] > m[l] { v[l] } else { m[l] };
+            }
+        }
+        let mut s = [0.0; W];
+        for kk in 0..k {
+            let v = &mut b.resp[kk * CHUNKS + ch].0;
+            for l in 0..W {
+                v[l] = lanes::exp(v[l] - m[l]);
+                s[l] += v[l];
+            }
+        }
+        let w = &b.w[ch].0;
+        let mut scale = [0.0; W];
+        for l in 0..W {
+            scale[l] = 1.0 / s[l];
+            let log_p = m[l] + lanes::ln(s[l]);
+            b.score[ch].0[l] = if w[l] == 0.0 { 0.0 } else { w[l] * log_p };
+        }
+        for kk in 0..k {
+            let v = &mut b.resp[kk * CHUNKS + ch].0;
+            for l in 0..W {
+                v[l] = if w[l] == 0.0 { 0.0 } else { w[l] * (v[l] * scale[l]) };
+            }
+        }
+    }
+}
+
+/// The first most likely component of every sample in lane vector `ch`, from the log-densities.
+#[inline(always)]
+pub(crate) fn argmax(k: usize, b: &Block, ch: usize) -> [f64; W] {
+    let mut best = b.resp[ch].0;
+    let mut at = [0.0; W];
+    for kk in 1..k {
+        let v = &b.resp[kk * CHUNKS + ch].0;
+        for l in 0..W {
+            if v[l] > best[l] {
+                best[l] = v[l];
+                at[l] = kk as f64;
+            }
+        }
+    }
+    at
+}
+
+/// The one-sample reference: `out[k]` = log π_k + log N(x | μ_k, Σ_k) = c_k − ½‖U_kᵀ(x − μ_k)‖², through the precision's
 /// Cholesky factor U_k (upper triangular for full and tied; 1/σ for diag and spherical).
 /// `diff` holds d values of scratch.
-#[inline]
+#[cfg(test)]
 pub(crate) fn logprob<T: Element>(x: &[T], mix: &Mixture, diff: &mut [f64], out: &mut [f64]) {
     let d = mix.n_features;
     for (k, out_k) in out.iter_mut().enumerate() {
@@ -41,8 +176,8 @@ pub(crate) fn logprob<T: Element>(x: &[T], mix: &Mixture, diff: &mut [f64], out:
 
 /// Log-sum-exp normalisation: turns the log-densities in `row` into responsibilities in place and
 /// returns log p(x) = log Σ_k exp(row[k]).
-#[inline]
-pub(crate) fn normalise(row: &mut [f64]) -> f64 {
+#[cfg(test)]
+pub(crate) fn normalise_row(row: &mut [f64]) -> f64 {
     let m = row.iter().fold(LOG_FLOOR, |m, &v| m.max(v));
     let s: f64 = row.iter().map(|&v| (v - m).exp()).sum();
     let log_p = m + s.ln();
@@ -106,7 +241,7 @@ mod tests {
     fn normalise_is_a_stable_log_sum_exp() {
         // By hand: log(e^1 + e^2 + e^3) = 3 + log(1 + e^-1 + e^-2).
         let mut row = [1.0, 2.0, 3.0];
-        let lp = normalise(&mut row);
+        let lp = normalise_row(&mut row);
         let expect = 3.0 + (1.0 + (-1.0f64).exp() + (-2.0f64).exp()).ln();
         assert!((lp - expect).abs() < 1e-15);
         let total: f64 = row.iter().sum();
@@ -114,7 +249,7 @@ mod tests {
         assert!((row[2] - (3.0 - expect).exp()).abs() < 1e-16);
         // Far below exp's range: plain exp would give 0/0; the shifted sum does not.
         let mut row = [-1e4, -1e4 - 2.0f64.ln()];
-        let lp = normalise(&mut row);
+        let lp = normalise_row(&mut row);
         // Values near −1e4 carry an ulp of 1.8e-12, which log p and the responsibilities inherit.
         assert!((lp - (-1e4 + 1.5f64.ln())).abs() < 1e-11, "{lp}");
         assert!(

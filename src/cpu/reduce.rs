@@ -1,13 +1,108 @@
-//! Accumulation of the sufficient statistics for one sample, in f64: the CPU twin of `shaders/reduce.wgsl`.
+//! Accumulation of the sufficient statistics, in f64: the CPU twin of `shaders/reduce.wgsl`.
+//!
+//! [`accumulate_block`] sums a block of samples, lane-parallel across features (see `block.rs`);
+//! `accumulate` is the one-sample formula it is tested against.
 
+use super::block::{Block, CHUNKS, Packed};
+use super::lanes::W;
+#[cfg(test)]
 use crate::data::Element;
 use crate::kinds::CovarianceType;
+use crate::linalg::packed_index;
 use crate::stats::SuffStats;
 
-/// Adds one sample x, with sample weight `w` and responsibilities `resp`, to `stats`, around `centres`:
+/// Columns per register tile of the second moments: 4 columns x 8 rows is 8 AVX2 accumulators.
+const TILE: usize = 4;
+
+/// The W values of `s` from `at`, as an array (one bounds check, then a fixed trip count).
+#[inline(always)]
+fn lanes_at(s: &[f64], at: usize) -> &[f64; W] {
+    s[at..at + W].try_into().unwrap()
+}
+
+/// Adds the block's samples to `stats` around the packed centres: for each component, with
+/// z = x − c_k and r the block's w·responsibility, S0 += Σ r, S1 += Σ r·z and S2 += Σ r·z·zᵀ
+/// (packed upper triangle, diagonal or trace, as `stats.kind` needs). The sums over the block run
+/// in registers, in sample order, and are then added to `stats`.
+#[inline(always)]
+pub(crate) fn accumulate_block(p: &Packed, b: &mut Block, stats: &mut SuffStats) {
+    let (d, dp, n) = (p.d, p.dp, b.n);
+    let s2_len = SuffStats::s2_len(stats.kind, d);
+    for k in 0..p.k {
+        let r = &b.resp[k * CHUNKS..(k + 1) * CHUNKS];
+        let r = |i: usize| r[i / W].0[i % W];
+        if (0..n).all(|i| r(i) == 0.0) {
+            continue; // adds exactly nothing (a k-means pass, or a far component)
+        }
+        stats.s0[k] += (0..n).map(r).fold(0.0, |a, v| a + v);
+        let c = &p.centres[k * dp..(k + 1) * dp];
+        for i in 0..n {
+            let ri = r(i);
+            for j0 in (0..dp).step_by(W) {
+                let x = lanes_at(&b.xa, i * dp + j0);
+                let z: &mut [f64; W] = (&mut b.zk[i * dp + j0..i * dp + j0 + W]).try_into().unwrap();
+                let rz: &mut [f64; W] = (&mut b.rzk[i * dp + j0..i * dp + j0 + W]).try_into().unwrap();
+                for l in 0..W {
+                    z[l] = x[l] - c[j0 + l];
+                    rz[l] = ri * z[l];
+                }
+            }
+        }
+        let s1 = &mut stats.s1[k * d..(k + 1) * d];
+        let s2 = &mut stats.s2[k * s2_len..(k + 1) * s2_len];
+        let mut trace = [0.0; W];
+        for j0 in (0..dp).step_by(W) {
+            let (mut a1, mut a2) = ([0.0; W], [0.0; W]);
+            for i in 0..n {
+                let (z, rz) = (lanes_at(&b.zk, i * dp + j0), lanes_at(&b.rzk, i * dp + j0));
+                for l in 0..W {
+                    a1[l] += rz[l];
+                    a2[l] = rz[l].mul_add(z[l], a2[l]);
+                }
+            }
+            for l in 0..W.min(d - j0) {
+                s1[j0 + l] += a1[l];
+            }
+            match stats.kind {
+                CovarianceType::Full | CovarianceType::Tied => second_moments(&b.zk[..n * dp], &b.rzk, dp, d, j0, s2),
+                CovarianceType::Diag => (0..W.min(d - j0)).for_each(|l| s2[j0 + l] += a2[l]),
+                CovarianceType::Spherical => (0..W).for_each(|l| trace[l] += a2[l]),
+            }
+        }
+        if stats.kind == CovarianceType::Spherical {
+            s2[0] += trace.iter().fold(0.0, |a, v| a + v);
+        }
+    }
+}
+
+/// The rows a in [a0, a0 + W) of Σ r·z·zᵀ, from column a0 on, a tile of columns at a time, added
+/// to the packed upper triangle `s2` (entries below the diagonal and in the padding are dropped).
+#[inline(always)]
+fn second_moments(zk: &[f64], rzk: &[f64], dp: usize, d: usize, a0: usize, s2: &mut [f64]) {
+    for b0 in (a0..dp).step_by(TILE) {
+        let mut acc = [[0.0; W]; TILE];
+        for (i, z) in zk.chunks_exact(dp).enumerate() {
+            let rz = lanes_at(rzk, i * dp + a0);
+            let zb: &[f64; TILE] = z[b0..b0 + TILE].try_into().unwrap();
+            for c in 0..TILE {
+                for l in 0..W {
+                    acc[c][l] = rz[l].mul_add(zb[c], acc[c][l]);
+                }
+            }
+        }
+        for (c, acc) in acc.iter().enumerate().take(d.saturating_sub(b0)) {
+            let b = b0 + c;
+            for (l, v) in acc.iter().enumerate().take(b + 1 - a0) {
+                s2[packed_index(a0 + l, b, d)] += v;
+            }
+        }
+    }
+}
+
+/// The one-sample reference: adds one sample x, with sample weight `w` and responsibilities `resp`, to `stats`, around `centres`:
 /// for each component, z = x − c_k and r = w·resp_k, then S0 += r, S1 += r·z, and S2 += r·z·zᵀ
 /// (packed upper triangle, diagonal or trace, as `stats.kind` needs). `z` holds d values of scratch.
-#[inline]
+#[cfg(test)]
 pub(crate) fn accumulate<T: Element>(
     x: &[T],
     w: f64,
