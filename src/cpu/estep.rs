@@ -190,6 +190,7 @@ pub(crate) fn normalise_row(row: &mut [f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::block::CHUNKS;
 
     /// A 2-feature, 2-component mixture given by its covariances, factored by the crate's own code.
     fn mixture(cov_type: CovarianceType, covariances: Vec<f64>) -> Mixture {
@@ -231,6 +232,70 @@ mod tests {
                     assert!(
                         (got - expect).abs() <= 1e-12 * expect.abs().max(1.0),
                         "{cov_type} x={x:?} k={k}: {got} vs {expect}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_kernels_match_the_one_sample_formulas() {
+        use crate::cpu::block::{Block, Packed};
+        use crate::cpu::test_util;
+        // Awkward shapes: fewer features than a lane vector, more than one, not whole; a short block.
+        for d in [1, 3, 8, 11, 19] {
+            for cov_type in CovarianceType::ALL {
+                let k = 3;
+                let m = test_util::mixture(cov_type, k, d, d as u64);
+                let n = 37;
+                let x = test_util::data(n, d, 7);
+                let mut p = Packed::default();
+                p.fill(Some(&m), &m.means, k, d);
+                let mut b = Block::new(k, d);
+                b.load(&x, d, None, 0, n);
+                log_densities(&p, &mut b);
+                let lp_block = b.resp.clone();
+                normalise(k, &mut b);
+                let (mut worst, mut at) = (0.0, (0, 0));
+                for (i, xi) in x.chunks_exact(d).enumerate() {
+                    let (ch, l) = (i / W, i % W);
+                    let mut lp = vec![0.0; k];
+                    logprob(xi, &m, &mut vec![0.0; d], &mut lp);
+                    for (j, &want) in lp.iter().enumerate() {
+                        // Two summation orders (fused and not) of ≤ 19·20 products: a few ulps of the
+                        // largest term, which is at most ~10² here.
+                        let err = (lp_block[j * CHUNKS + ch].0[l] - want).abs() / want.abs().max(1.0);
+                        if err > worst {
+                            (worst, at) = (err, (i, j));
+                        }
+                    }
+                    let score = normalise_row(&mut lp);
+                    // exp and ln within 2 ulps, then a handful of roundings: 1e-14 holds.
+                    assert!(
+                        (b.score[ch].0[l] - score).abs() <= 1e-14 * score.abs().max(1.0),
+                        "d={d} {cov_type} score[{i}]"
+                    );
+                    for (j, &want) in lp.iter().enumerate() {
+                        let got = b.resp[j * CHUNKS + ch].0[l];
+                        // The log-densities' own error (ulps of values up to ~10²) carries into exp.
+                        assert!(
+                            (got - want).abs() <= 1e-13,
+                            "d={d} {cov_type} resp[{i}][{j}]: {got} vs {want}"
+                        );
+                    }
+                }
+                assert!(
+                    worst <= 1e-13,
+                    "d={d} {cov_type}: log-density off by {worst:e} (relative) at (sample, component) {at:?}"
+                );
+                for ch in 0..b.chunks {
+                    assert!(
+                        b.w[ch]
+                            .0
+                            .iter()
+                            .zip(&b.score[ch].0)
+                            .all(|(w, s)| *w != 0.0 || *s == 0.0),
+                        "padding scored"
                     );
                 }
             }

@@ -309,3 +309,114 @@ impl Backend for CpuBackend<'_> {
         Ok(())
     }
 }
+
+/// Random data and mixtures for the kernel tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    use crate::kinds::CovarianceType;
+    use crate::mixture::Mixture;
+
+    /// n x d samples, uniform in [−4, 4) and seeded.
+    pub fn data(n: usize, d: usize, seed: u64) -> Vec<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n * d).map(|_| rng.random::<f64>() * 8.0 - 4.0).collect()
+    }
+
+    /// A seeded K-component mixture of the given type with well-conditioned covariances
+    /// (A·Aᵀ + I for full and tied), factored by the crate's own code.
+    pub fn mixture(cov_type: CovarianceType, k: usize, d: usize, seed: u64) -> Mixture {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut m = Mixture::zeros(cov_type, k, d);
+        m.weights = (0..k).map(|j| (j + 1) as f64).collect();
+        let total: f64 = m.weights.iter().sum();
+        m.weights.iter_mut().for_each(|w| *w /= total);
+        m.means = (0..k * d).map(|_| rng.random::<f64>() * 6.0 - 3.0).collect();
+        let mut spd = |c: &mut [f64]| {
+            let a: Vec<f64> = (0..d * d).map(|_| rng.random::<f64>() - 0.5).collect();
+            for i in 0..d {
+                for j in 0..d {
+                    let dot: f64 = (0..d).map(|t| a[i * d + t] * a[j * d + t]).sum();
+                    c[i * d + j] = dot + if i == j { 1.0 } else { 0.0 };
+                }
+            }
+        };
+        match cov_type {
+            CovarianceType::Full | CovarianceType::Tied => m.covariances.chunks_exact_mut(d * d).for_each(&mut spd),
+            _ => m.covariances.iter_mut().for_each(|c| *c = 0.5 + rng.random::<f64>()),
+        }
+        m.set_precisions_from_covariances(&mut vec![0.0; d * d]).unwrap();
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::DataView;
+
+    /// EM statistics of `x` under `m` on a pool of `threads` threads.
+    fn statistics(x: &[f64], w: &[f64], m: &Mixture, threads: usize) -> SuffStats {
+        let view = DataView::from_f64(x, m.n_features).unwrap();
+        let mut stats = SuffStats::new(m.cov_type, m.n_components, m.n_features);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            CpuBackend::new(view, Some(w))
+                .em_statistics(m, &m.means, &mut stats)
+                .unwrap()
+        });
+        stats
+    }
+
+    #[test]
+    fn statistics_are_bitwise_identical_for_any_thread_count() {
+        // 2048·5 + 77 samples: several tasks, and a last block that is not a whole block.
+        let (n, d, k) = (5 * MIN_TASK + 77, 5, 3);
+        let x = test_util::data(n, d, 1);
+        let w: Vec<f64> = (0..n).map(|i| (i % 4) as f64 * 0.5).collect();
+        for cov in CovarianceType::ALL {
+            let m = test_util::mixture(cov, k, d, 2);
+            let one = statistics(&x, &w, &m, 1);
+            for threads in [2, 3, 8] {
+                let many = statistics(&x, &w, &m, threads);
+                let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
+                assert!(
+                    same(&one.s0, &many.s0) && same(&one.s1, &many.s1) && same(&one.s2, &many.s2),
+                    "{cov}: {threads} threads differ from 1"
+                );
+                assert_eq!(one.score_sum.to_bits(), many.score_sum.to_bits(), "{cov} score");
+                assert_eq!(one.weight_sum.to_bits(), many.weight_sum.to_bits(), "{cov} weight");
+            }
+            // And against the one-sample formulas, summed in plain order (an independent route).
+            let mut want = SuffStats::new(cov, k, d);
+            let (mut lp, mut z) = (vec![0.0; k], vec![0.0; d]);
+            for (i, xi) in x.chunks_exact(d).enumerate() {
+                if w[i] == 0.0 {
+                    continue;
+                }
+                estep::logprob(xi, &m, &mut z, &mut lp);
+                want.score_sum += w[i] * estep::normalise_row(&mut lp);
+                want.weight_sum += w[i];
+                reduce::accumulate(xi, w[i], &lp, &m.means, &mut z, &mut want);
+            }
+            // Sums of ~10⁴ terms of size <= 10² in two orders: 1e-9 relative holds with room.
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+            for (name, got, want) in [
+                ("s0", &one.s0, &want.s0),
+                ("s1", &one.s1, &want.s1),
+                ("s2", &one.s2, &want.s2),
+            ] {
+                let bad = got.iter().zip(want.iter()).position(|(a, b)| !close(*a, *b));
+                assert!(bad.is_none(), "{cov} {name}[{bad:?}]: {got:?} vs {want:?}");
+            }
+            assert!(
+                close(one.score_sum, want.score_sum),
+                "{cov} score {} vs {}",
+                one.score_sum,
+                want.score_sum
+            );
+        }
+    }
+}

@@ -30,32 +30,34 @@ pub(crate) fn accumulate_block(p: &Packed, b: &mut Block, stats: &mut SuffStats)
     let s2_len = SuffStats::s2_len(stats.kind, d);
     for k in 0..p.k {
         let r = &b.resp[k * CHUNKS..(k + 1) * CHUNKS];
-        let r = |i: usize| r[i / W].0[i % W];
-        if (0..n).all(|i| r(i) == 0.0) {
-            continue; // adds exactly nothing (a k-means pass, or a far component)
-        }
-        stats.s0[k] += (0..n).map(r).fold(0.0, |a, v| a + v);
-        let c = &p.centres[k * dp..(k + 1) * dp];
-        for i in 0..n {
-            let ri = r(i);
-            for j0 in (0..dp).step_by(W) {
-                let x = lanes_at(&b.xa, i * dp + j0);
-                let z: &mut [f64; W] = (&mut b.zk[i * dp + j0..i * dp + j0 + W]).try_into().unwrap();
-                let rz: &mut [f64; W] = (&mut b.rzk[i * dp + j0..i * dp + j0 + W]).try_into().unwrap();
-                for l in 0..W {
-                    z[l] = x[l] - c[j0 + l];
-                    rz[l] = ri * z[l];
-                }
+        // Σ r lane-wise over the block's vectors, then across the lanes in order.
+        let mut r_sum = [0.0; W];
+        for rv in &r[..b.chunks] {
+            for l in 0..W {
+                r_sum[l] += rv.0[l];
             }
         }
+        if r[..b.chunks].iter().all(|rv| rv.0.iter().all(|&v| v == 0.0)) {
+            continue; // adds exactly nothing (a k-means pass, or a far component)
+        }
+        stats.s0[k] += r_sum.iter().fold(0.0, |a, v| a + v);
+        let c = &p.centres[k * dp..(k + 1) * dp];
         let s1 = &mut stats.s1[k * d..(k + 1) * d];
         let s2 = &mut stats.s2[k * s2_len..(k + 1) * s2_len];
         let mut trace = [0.0; W];
         for j0 in (0..dp).step_by(W) {
+            // z = x − c and r·z for these W features of every sample, with their sums on the way.
+            let c = lanes_at(c, j0);
             let (mut a1, mut a2) = ([0.0; W], [0.0; W]);
             for i in 0..n {
-                let (z, rz) = (lanes_at(&b.zk, i * dp + j0), lanes_at(&b.rzk, i * dp + j0));
+                let ri = r[i / W].0[i % W];
+                let at = i * dp + j0;
+                let x = lanes_at(&b.xa, at);
+                let z: &mut [f64; W] = (&mut b.zk[at..at + W]).try_into().unwrap();
+                let rz: &mut [f64; W] = (&mut b.rzk[at..at + W]).try_into().unwrap();
                 for l in 0..W {
+                    z[l] = x[l] - c[l];
+                    rz[l] = ri * z[l];
                     a1[l] += rz[l];
                     a2[l] = rz[l].mul_add(z[l], a2[l]);
                 }
@@ -64,13 +66,20 @@ pub(crate) fn accumulate_block(p: &Packed, b: &mut Block, stats: &mut SuffStats)
                 s1[j0 + l] += a1[l];
             }
             match stats.kind {
-                CovarianceType::Full | CovarianceType::Tied => second_moments(&b.zk[..n * dp], &b.rzk, dp, d, j0, s2),
+                CovarianceType::Full | CovarianceType::Tied => {}
                 CovarianceType::Diag => (0..W.min(d - j0)).for_each(|l| s2[j0 + l] += a2[l]),
                 CovarianceType::Spherical => (0..W).for_each(|l| trace[l] += a2[l]),
             }
         }
-        if stats.kind == CovarianceType::Spherical {
-            s2[0] += trace.iter().fold(0.0, |a, v| a + v);
+        match stats.kind {
+            // Every row of z is complete only now.
+            CovarianceType::Full | CovarianceType::Tied => {
+                for a0 in (0..dp).step_by(W) {
+                    second_moments(&b.zk[..n * dp], &b.rzk, dp, d, a0, s2);
+                }
+            }
+            CovarianceType::Spherical => s2[0] += trace.iter().fold(0.0, |a, v| a + v),
+            CovarianceType::Diag => {}
         }
     }
 }
@@ -152,7 +161,64 @@ pub(crate) fn accumulate<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::block::CHUNKS;
     use crate::linalg::packed_index;
+
+    #[test]
+    fn accumulate_block_matches_the_one_sample_formula() {
+        use crate::cpu::block::{Block, Packed};
+        use crate::cpu::test_util;
+        use rand::rngs::StdRng;
+        use rand::{RngExt, SeedableRng};
+        let k = 3;
+        for d in [1, 3, 8, 11, 19] {
+            for n in [1, 37, 128] {
+                let x = test_util::data(n, d, 3);
+                let centres = test_util::data(k, d, 4);
+                // Random w·responsibilities; component 1 is all zero (the skip), some samples too.
+                let mut rng = StdRng::seed_from_u64(5);
+                let r: Vec<f64> = (0..n * k)
+                    .map(|t| {
+                        if t % k == 1 || (t / k) % 5 == 0 {
+                            0.0
+                        } else {
+                            rng.random::<f64>()
+                        }
+                    })
+                    .collect();
+                for kind in CovarianceType::ALL {
+                    let mut p = Packed::default();
+                    p.fill(None, &centres, k, d);
+                    let mut b = Block::new(k, d);
+                    b.load(&x, d, None, 0, n);
+                    for (t, &v) in r.iter().enumerate() {
+                        b.resp[(t % k) * CHUNKS + (t / k) / W].0[(t / k) % W] = v;
+                    }
+                    let mut got = SuffStats::new(kind, k, d);
+                    accumulate_block(&p, &mut b, &mut got);
+                    let mut want = SuffStats::new(kind, k, d);
+                    for (i, xi) in x.chunks_exact(d).enumerate() {
+                        accumulate(xi, 1.0, &r[i * k..(i + 1) * k], &centres, &mut vec![0.0; d], &mut want);
+                    }
+                    // Sums of ≤ 128 terms in two orders (lanes, then in order; or in order): a few ulps
+                    // of the sum (of the unit for sums near 0) in these well-spread data.
+                    for (name, g, w) in [
+                        ("s0", &got.s0, &want.s0),
+                        ("s1", &got.s1, &want.s1),
+                        ("s2", &got.s2, &want.s2),
+                    ] {
+                        let worst = g.iter().zip(w.iter()).enumerate().max_by(|a, b| {
+                            let e = |(_, (p, q)): &(usize, (&f64, &f64))| (*p - *q).abs() / q.abs().max(1.0);
+                            e(a).total_cmp(&e(b))
+                        });
+                        if let Some((at, (p, q))) = worst {
+                            assert!((p - q).abs() <= 2e-14 * q.abs().max(1.0), "d={d} n={n} {kind} {name}[{at}]: {p} vs {q}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn accumulate_matches_the_naive_weighted_sums() {
