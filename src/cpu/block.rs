@@ -5,13 +5,16 @@
 //! Features are padded with zeros to a whole number of lanes so that every kernel loop has a fixed
 //! trip count; a zero feature adds exactly nothing to any sum.
 
+// Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
+#![allow(clippy::needless_range_loop)]
+
 use super::lanes::{L, W, round_up};
 use crate::data::Element;
 use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
 
 /// Samples per block: the inner sums run over a block, then add into the task's sum.
-pub(crate) const BLOCK: usize = 128;
+pub(crate) const BLOCK: usize = 64;
 /// Lane vectors per block.
 pub(crate) const CHUNKS: usize = BLOCK / W;
 
@@ -139,20 +142,27 @@ impl Block {
         }
         // The padding samples of a short last block: zeros, so that every lane stays finite.
         self.xa[n * dp..].fill(0.0);
-        for c in 0..self.chunks {
-            for j in 0..dp {
-                let x = &mut self.xt[j * CHUNKS + c].0;
-                for (l, x) in x.iter_mut().enumerate() {
-                    *x = self.xa[(c * W + l) * dp + j];
-                }
-            }
-        }
+        transpose(&self.xa, &mut self.xt, self.chunks, dp);
         for (i, w) in self.w.iter_mut().flat_map(|w| w.0.iter_mut()).enumerate() {
             *w = if i >= n {
                 0.0
             } else {
                 weights.map_or(1.0, |ws| ws[first + i])
             };
+        }
+    }
+}
+
+/// The sample-major block `xa` (BLOCK x dp) into the feature-major `xt` (dp x CHUNKS lane vectors),
+/// for the first `chunks` vectors.
+#[inline(always)]
+fn transpose(xa: &[f64], xt: &mut [L], chunks: usize, dp: usize) {
+    for c in 0..chunks {
+        for j in 0..dp {
+            let x = &mut xt[j * CHUNKS + c].0;
+            for (l, x) in x.iter_mut().enumerate() {
+                *x = xa[(c * W + l) * dp + j];
+            }
         }
     }
 }

@@ -3,8 +3,11 @@
 //! [`log_densities`] and [`normalise`] work on a block of samples, lane-parallel across samples
 //! (see `block.rs`); `logprob` and `normalise_row` are the one-sample formulas they are tested against.
 
+// Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
+#![allow(clippy::needless_range_loop)]
+
 use super::block::{Block, CHUNKS, Packed};
-use super::lanes::{self, L, W};
+use super::lanes::{self, L, W, multiversion};
 use crate::kinds::CovarianceType;
 #[cfg(test)]
 use crate::{data::Element, mixture::Mixture};
@@ -15,37 +18,53 @@ pub(crate) const LOG_FLOOR: f64 = -f64::MAX;
 /// Columns of U per register tile: 4 columns x 8 lanes is 8 AVX2 accumulators.
 const TILE: usize = 4;
 
-/// `b.resp[k]` = log π_k + log N(x | μ_k, Σ_k) = c_k − ½‖U_kᵀ(x − μ_k)‖² for every sample of the
-/// block, through the precision's Cholesky factor U_k (upper triangular for full and tied; 1/σ for
-/// diag and spherical).
+multiversion! {
+    /// `b.resp[k]` = log π_k + log N(x | μ_k, Σ_k) = c_k − ½‖U_kᵀ(x − μ_k)‖² for every sample of the
+    /// block, through the precision's Cholesky factor U_k (upper triangular for full and tied; 1/σ for
+    /// diag and spherical).
+    fn log_densities(p: &Packed, b: &mut Block) {
+        // Each kernel takes its buffers as separate slices: borrowed through one `&mut Block`, the
+        // compiler must assume they may overlap, and then it does not vectorise.
+        let Block {
+            chunks, xt, z, resp, ..
+        } = b;
+        for k in 0..p.k {
+            for ch in 0..*chunks {
+                resp[k * CHUNKS + ch] = log_density(p, k, xt, ch, z);
+            }
+        }
+    }
+}
+
+/// Component k's log-density for lane vector `ch` of the block; `z` is dp vectors of scratch.
 #[inline(always)]
-pub(crate) fn log_densities(p: &Packed, b: &mut Block) {
-    let (dp, kind) = (p.dp, p.kind.expect("an E-step needs a mixture"));
-    for k in 0..p.k {
-        let mu = &p.means[k * dp..(k + 1) * dp];
-        let c = p.consts[k];
-        for ch in 0..b.chunks {
-            for (j, z) in b.z.iter_mut().enumerate() {
-                let x = &b.xt[j * CHUNKS + ch].0;
-                for l in 0..W {
-                    z.0[l] = x[l] - mu[j];
-                }
-            }
-            let q = match kind {
-                CovarianceType::Full | CovarianceType::Tied => {
-                    maha_full(&b.z, &p.factors[k * dp * dp..(k + 1) * dp * dp])
-                }
-                CovarianceType::Diag => maha_diag(&b.z, Some(&p.factors[k * dp..(k + 1) * dp])),
-                CovarianceType::Spherical => {
-                    let mut q = maha_diag(&b.z, None);
-                    q.iter_mut().for_each(|q| *q *= p.factors[k]);
-                    q
-                }
-            };
-            let out = &mut b.resp[k * CHUNKS + ch].0;
-            for l in 0..W {
-                out[l] = (-0.5f64).mul_add(q[l], c);
-            }
+fn log_density(p: &Packed, k: usize, xt: &[L], ch: usize, z: &mut [L]) -> L {
+    let dp = p.dp;
+    centre(xt, ch, &p.means[k * dp..(k + 1) * dp], z);
+    let q = match p.kind.expect("an E-step needs a mixture") {
+        CovarianceType::Full | CovarianceType::Tied => maha_full(z, &p.factors[k * dp * dp..(k + 1) * dp * dp]),
+        CovarianceType::Diag => maha_diag(z, Some(&p.factors[k * dp..(k + 1) * dp])),
+        CovarianceType::Spherical => {
+            let mut q = maha_diag(z, None);
+            q.iter_mut().for_each(|q| *q *= p.factors[k]);
+            q
+        }
+    };
+    let c = p.consts[k];
+    let mut out = L::ZERO;
+    for l in 0..W {
+        out.0[l] = (-0.5f64).mul_add(q[l], c);
+    }
+    out
+}
+
+/// z_j = x_j − μ_j for lane vector `ch` of the feature-major `xt`.
+#[inline(always)]
+fn centre(xt: &[L], ch: usize, mu: &[f64], z: &mut [L]) {
+    for (j, (z, &m)) in z.iter_mut().zip(mu).enumerate() {
+        let x = &xt[j * CHUNKS + ch].0;
+        for l in 0..W {
+            z.0[l] = x[l] - m;
         }
     }
 }
@@ -89,40 +108,48 @@ fn maha_diag(z: &[L], p: Option<&[f64]>) -> [f64; W] {
     q
 }
 
-/// Log-sum-exp over the K components, per sample: turns `b.resp` into w·responsibilities and fills
-/// `b.score` with w·log p(x); a zero-weight sample (and padding) gets exact zeros.
-#[inline(always)]
-pub(crate) fn normalise(k: usize, b: &mut Block) {
-    for ch in 0..b.chunks {
-        let mut m = [LOG_FLOOR; W];
-        for kk in 0..k {
-            let v = &b.resp[kk * CHUNKS + ch].0;
-            for l in 0..W {
-                m[l] = if v[l] > m[l] { v[l] } else { m[l] };
-            }
-        }
-        let mut s = [0.0; W];
-        for kk in 0..k {
-            let v = &mut b.resp[kk * CHUNKS + ch].0;
-            for l in 0..W {
-                v[l] = lanes::exp(v[l] - m[l]);
-                s[l] += v[l];
-            }
-        }
-        let w = &b.w[ch].0;
-        let mut scale = [0.0; W];
-        for l in 0..W {
-            scale[l] = 1.0 / s[l];
-            let log_p = m[l] + lanes::ln(s[l]);
-            b.score[ch].0[l] = if w[l] == 0.0 { 0.0 } else { w[l] * log_p };
-        }
-        for kk in 0..k {
-            let v = &mut b.resp[kk * CHUNKS + ch].0;
-            for l in 0..W {
-                v[l] = if w[l] == 0.0 { 0.0 } else { w[l] * (v[l] * scale[l]) };
-            }
+multiversion! {
+    /// Log-sum-exp over the K components, per sample: turns `b.resp` into w·responsibilities and fills
+    /// `b.score` with w·log p(x); a zero-weight sample (and padding) gets exact zeros.
+    fn normalise(k: usize, b: &mut Block) {
+        for ch in 0..b.chunks {
+            let w = b.w[ch].0;
+            b.score[ch] = normalise_chunk(k, &mut b.resp, ch, w);
         }
     }
+}
+
+/// [`normalise`] for lane vector `ch`; returns w·log p(x).
+#[inline(always)]
+fn normalise_chunk(k: usize, resp: &mut [L], ch: usize, w: [f64; W]) -> L {
+    let mut m = [LOG_FLOOR; W];
+    for kk in 0..k {
+        let v = &resp[kk * CHUNKS + ch].0;
+        for l in 0..W {
+            m[l] = if v[l] > m[l] { v[l] } else { m[l] };
+        }
+    }
+    let mut s = [0.0; W];
+    for kk in 0..k {
+        let v = &mut resp[kk * CHUNKS + ch].0;
+        for l in 0..W {
+            v[l] = lanes::exp(v[l] - m[l]);
+            s[l] += v[l];
+        }
+    }
+    let (mut scale, mut score) = ([0.0; W], L::ZERO);
+    for l in 0..W {
+        scale[l] = 1.0 / s[l];
+        let log_p = m[l] + lanes::ln(s[l]);
+        score.0[l] = if w[l] == 0.0 { 0.0 } else { w[l] * log_p };
+    }
+    for kk in 0..k {
+        let v = &mut resp[kk * CHUNKS + ch].0;
+        for l in 0..W {
+            v[l] = if w[l] == 0.0 { 0.0 } else { w[l] * (v[l] * scale[l]) };
+        }
+    }
+    score
 }
 
 /// The first most likely component of every sample in lane vector `ch`, from the log-densities.
@@ -142,8 +169,8 @@ pub(crate) fn argmax(k: usize, b: &Block, ch: usize) -> [f64; W] {
     at
 }
 
-/// The one-sample reference: `out[k]` = log π_k + log N(x | μ_k, Σ_k) = c_k − ½‖U_kᵀ(x − μ_k)‖², through the precision's
-/// Cholesky factor U_k (upper triangular for full and tied; 1/σ for diag and spherical).
+/// The one-sample reference: `out[k]` = log π_k + log N(x | μ_k, Σ_k) = c_k − ½‖U_kᵀ(x − μ_k)‖²,
+/// through the precision's Cholesky factor U_k (upper triangular for full and tied; 1/σ for diag and spherical).
 /// `diff` holds d values of scratch.
 #[cfg(test)]
 pub(crate) fn logprob<T: Element>(x: &[T], mix: &Mixture, diff: &mut [f64], out: &mut [f64]) {

@@ -5,16 +5,25 @@
 //! Every product-and-sum is a fused `mul_add` (one rounding, the same in hardware and in software),
 //! and no sum is reassociated, so every instruction set gives bitwise the same results.
 
+// Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
+#![allow(clippy::needless_range_loop)]
+
 /// Lanes per vector: 8 f64, two AVX2 registers (one AVX-512 register).
 pub(crate) const W: usize = 8;
 
 /// `W` lanes, aligned to a cache line so that no vector load straddles two lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 pub(crate) struct L(pub [f64; W]);
 
 impl L {
     pub const ZERO: L = L([0.0; W]);
+}
+
+/// Lane vectors as one flat run of values.
+#[inline(always)]
+pub(crate) fn flat(v: &[L]) -> &[f64] {
+    bytemuck::cast_slice(v)
 }
 
 /// Rounds `n` up to a whole number of lanes.
@@ -62,7 +71,10 @@ pub(crate) fn exp(x: f64) -> f64 {
     }
     // 2ⁿ from n's bits in t: n + 1023 lies in [2, 2046], a normal exponent.
     let scale = f64::from_bits(t.to_bits().wrapping_add(1023) << 52);
-    if x < EXP_MIN { 0.0 } else { p * scale }
+    // 0 below the range by masking the bits: a select here would be compiled as a branch, and a
+    // branch stops the lane loops from vectorising. NaN passes through.
+    let keep = u64::from(x < EXP_MIN).wrapping_sub(1);
+    f64::from_bits((p * scale).to_bits() & keep)
 }
 
 /// ln x for positive normal x to about 2 ulp, branch-free; −∞ for 0. (The E-step only asks for
@@ -91,23 +103,47 @@ pub(crate) fn ln(x: f64) -> f64 {
     if x > 0.0 { y } else { f64::NEG_INFINITY }
 }
 
-/// Runs `f` compiled for the best instruction set this CPU has. `f` and everything it calls must
-/// be `#[inline(always)]` for the kernels to be compiled for that set.
-#[inline(always)]
-pub(crate) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+/// Whether this CPU runs the AVX2 + FMA builds of the kernels (checked once, then cached by std).
+#[inline]
+pub(crate) fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has just been checked to support the features the call enables.
-            return unsafe { avx2(f) };
-        }
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
-    f()
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
+
+/// Defines `pub(crate) fn $name(args)` that runs `$body` compiled for AVX2 + FMA where the CPU has
+/// them, else for the baseline. Each kernel is its own function: inlined into one large function,
+/// the compiler stops vectorising some of its loops.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    imp($($arg),*)
+                }
+                if $crate::cpu::lanes::has_avx2() {
+                    // SAFETY: the CPU has just been checked to support the features `avx2` enables.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            imp($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,9 @@
 //! partial in blocks, and the partials are combined by a pairwise tree in a fixed order. So the
 //! statistics are bitwise identical however many threads run.
 
+// Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
+#![allow(clippy::needless_range_loop)]
+
 pub(crate) mod block;
 pub(crate) mod estep;
 pub(crate) mod lanes;
@@ -104,7 +107,7 @@ impl<'a> CpuBackend<'a> {
 /// How one pass turns a block of samples into responsibilities.
 pub(crate) trait Rule: Sync {
     /// Fills `b.resp` with w·responsibilities (K x CHUNKS lanes) and `b.score` with w·score for the
-    /// loaded block, whose first sample is `first`. Must be `#[inline(always)]` (see `lanes::dispatch`).
+    /// loaded block, whose first sample is `first`.
     fn responsibilities(&self, p: &Packed, first: usize, b: &mut Block);
 }
 
@@ -185,31 +188,26 @@ impl Rule for RandomResp {
 /// Each task walks its samples in blocks, in order; see the module comment for why the order is fixed.
 fn run_tasks<T: Element, R: Rule>(rows: &[T], weights: Option<&[f64]>, p: &Packed, tasks: &mut [Task], rule: &R) {
     tasks.par_iter_mut().for_each(|task| {
-        lanes::dispatch(
-            #[inline(always)]
-            || {
-                let Task {
-                    start,
-                    end,
-                    stats,
-                    block,
-                } = task;
-                stats.clear();
-                for first in (*start..*end).step_by(BLOCK) {
-                    let n = BLOCK.min(*end - first);
-                    block.load(rows, p.d, weights, first, n);
-                    rule.responsibilities(p, first, block);
-                    let (mut score, mut weight) = (0.0, 0.0);
-                    for i in 0..n {
-                        score += block.score[i / W].0[i % W];
-                        weight += block.w[i / W].0[i % W];
-                    }
-                    stats.score_sum += score;
-                    stats.weight_sum += weight;
-                    reduce::accumulate_block(p, block, stats);
-                }
-            },
-        )
+        let Task {
+            start,
+            end,
+            stats,
+            block,
+        } = task;
+        stats.clear();
+        for first in (*start..*end).step_by(BLOCK) {
+            let n = BLOCK.min(*end - first);
+            block.load(rows, p.d, weights, first, n);
+            rule.responsibilities(p, first, block);
+            let (mut score, mut weight) = (0.0, 0.0);
+            for i in 0..n {
+                score += block.score[i / W].0[i % W];
+                weight += block.w[i / W].0[i % W];
+            }
+            stats.score_sum += score;
+            stats.weight_sum += weight;
+            reduce::accumulate_block(p, block, stats);
+        }
     });
 }
 
@@ -226,8 +224,11 @@ fn task_outputs<T: Element>(rows: &[T], p: &Packed, task: &mut Task, output: Out
         if output == Output::Labels {
             for ch in 0..block.chunks {
                 let at = estep::argmax(p.k, block, ch);
-                let m = W.min(n - ch * W);
-                o[ch * W..ch * W + m].copy_from_slice(&at[..m]);
+                for (l, &v) in at.iter().enumerate() {
+                    if ch * W + l < n {
+                        o[ch * W + l] = v;
+                    }
+                }
             }
             continue;
         }
@@ -280,12 +281,7 @@ impl Backend for CpuBackend<'_> {
             tasks
                 .par_iter_mut()
                 .zip(out.par_chunks_mut(span))
-                .for_each(|(task, out)| {
-                    lanes::dispatch(
-                        #[inline(always)]
-                        || task_outputs(rows, p, task, output, out),
-                    )
-                });
+                .for_each(|(task, out)| task_outputs(rows, p, task, output, out));
         }
         match self.data.samples() {
             Samples::F32(x) => go(x, p, &mut self.tasks, output, out, chunk * per),
