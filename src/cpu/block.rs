@@ -28,7 +28,7 @@ pub(crate) struct Packed {
     pub dp: usize,
     /// K x dp: the means the E-step centres on.
     pub means: Vec<f64>,
-    /// Full and tied: K x dp x dp upper factors U (tied repeated); diag: K x dp of 1/σ; spherical: K of 1/σ².
+    /// Full and tied: K x dp x dp upper factors U (tied repeated); diag and spherical: K x dp of 1/σ.
     pub factors: Vec<f64>,
     /// log π_k − (d/2)·log 2π + log det U_k.
     pub consts: Vec<f64>,
@@ -69,19 +69,15 @@ impl Packed {
                     }
                 }
             }
-            CovarianceType::Diag => {
+            // Spherical as diag, its one 1/σ repeated: one kernel serves both.
+            CovarianceType::Diag | CovarianceType::Spherical => {
                 zeroed(&mut self.factors, k * dp);
-                for (f, src) in self
-                    .factors
-                    .chunks_exact_mut(dp)
-                    .zip(m.precisions_cholesky.chunks_exact(d))
-                {
-                    f[..d].copy_from_slice(src);
+                let per = if m.cov_type == CovarianceType::Diag { d } else { 1 };
+                for (j, f) in self.factors.chunks_exact_mut(dp).enumerate() {
+                    for (i, f) in f[..d].iter_mut().enumerate() {
+                        *f = m.precisions_cholesky[j * per + i % per];
+                    }
                 }
-            }
-            CovarianceType::Spherical => {
-                self.factors.clear();
-                self.factors.extend(m.precisions_cholesky.iter().map(|u| u * u));
             }
         }
     }

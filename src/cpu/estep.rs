@@ -40,15 +40,14 @@ multiversion! {
 #[inline(always)]
 fn log_density(p: &Packed, k: usize, xt: &[L], ch: usize, z: &mut [L]) -> L {
     let dp = p.dp;
-    centre(xt, ch, &p.means[k * dp..(k + 1) * dp], z);
+    let mu = &p.means[k * dp..(k + 1) * dp];
     let q = match p.kind.expect("an E-step needs a mixture") {
-        CovarianceType::Full | CovarianceType::Tied => maha_full(z, &p.factors[k * dp * dp..(k + 1) * dp * dp]),
-        CovarianceType::Diag => maha_diag(z, Some(&p.factors[k * dp..(k + 1) * dp])),
-        CovarianceType::Spherical => {
-            let mut q = maha_diag(z, None);
-            q.iter_mut().for_each(|q| *q *= p.factors[k]);
-            q
+        CovarianceType::Full | CovarianceType::Tied => {
+            // z is read once per tile of columns: worth keeping.
+            centre(xt, ch, mu, z);
+            maha_full(z, &p.factors[k * dp * dp..(k + 1) * dp * dp])
         }
+        CovarianceType::Diag | CovarianceType::Spherical => maha_diag(xt, ch, mu, &p.factors[k * dp..(k + 1) * dp]),
     };
     let c = p.consts[k];
     let mut out = L::ZERO;
@@ -94,14 +93,15 @@ fn maha_full(z: &[L], u: &[f64]) -> [f64; W] {
     q
 }
 
-/// Σ_j (z_j·p_j)² per lane; with no `p` (spherical), Σ_j z_j².
+/// Σ_j ((x_j − μ_j)·p_j)² per lane for lane vector `ch` of the feature-major `xt`, z made on the fly.
 #[inline(always)]
-fn maha_diag(z: &[L], p: Option<&[f64]>) -> [f64; W] {
+fn maha_diag(xt: &[L], ch: usize, mu: &[f64], p: &[f64]) -> [f64; W] {
     let mut q = [0.0; W];
-    for (j, zj) in z.iter().enumerate() {
-        let pj = p.map_or(1.0, |p| p[j]);
+    assert!(ch < CHUNKS); // no bounds check (and so no panic path) in the loop
+    for ((xj, &m), &pj) in xt.chunks_exact(CHUNKS).zip(mu).zip(p) {
+        let x = &xj[ch].0;
         for l in 0..W {
-            let t = zj.0[l] * pj;
+            let t = (x[l] - m) * pj;
             q[l] = t.mul_add(t, q[l]);
         }
     }

@@ -8,6 +8,7 @@
 // Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
 #![allow(clippy::needless_range_loop)]
 
+pub mod bench;
 pub(crate) mod block;
 pub(crate) mod estep;
 pub(crate) mod lanes;
