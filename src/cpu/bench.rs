@@ -50,7 +50,7 @@ impl<'a> KernelBench<'a> {
     /// (the same for every block: the kernel's cost does not depend on their values).
     pub fn statistics(&mut self) -> f64 {
         self.stats.clear();
-        self.blocks(|p, b, s| reduce::accumulate_block(p, b, s));
+        self.blocks(reduce::accumulate_block);
         self.stats.s0.iter().sum()
     }
 }
