@@ -107,6 +107,12 @@ pub(crate) struct Block {
 }
 
 impl Block {
+    /// f64 values a block's scratch holds, for the memory budget.
+    pub fn values(k: usize, d: usize) -> usize {
+        let dp = round_up(d);
+        (4 * dp + k + 2) * BLOCK + dp * W
+    }
+
     pub fn new(k: usize, d: usize) -> Self {
         let dp = round_up(d);
         Self {

@@ -29,7 +29,7 @@ use lanes::W;
 const MIN_TASK: usize = 2048;
 /// At most this many tasks.
 const MAX_TASKS: usize = 64;
-/// At most this many f64 values in all tasks' partials together.
+/// At most this many f64 values in all tasks' partials and scratch together.
 const MAX_PARTIAL_VALUES: usize = 1 << 24;
 
 /// One task's slice of the samples and its preallocated scratch.
@@ -72,8 +72,9 @@ impl<'a> CpuBackend<'a> {
             return;
         }
         let n = self.data.n_samples();
-        let per_task = k + k * d + k * SuffStats::s2_len(kind, d);
-        let max_by_memory = (MAX_PARTIAL_VALUES / (2 * per_task).max(1)).max(1);
+        // Two partials (the task's sum and the combine) and one block of scratch per task.
+        let per_task = 2 * (k + k * d + k * SuffStats::s2_len(kind, d)) + Block::values(k, d);
+        let max_by_memory = (MAX_PARTIAL_VALUES / per_task.max(1)).max(1);
         let n_tasks = n.div_ceil(MIN_TASK).clamp(1, MAX_TASKS.min(max_by_memory));
         // Whole blocks per task, so that only the very last block is short.
         self.chunk = n.div_ceil(n_tasks).div_ceil(BLOCK) * BLOCK;
@@ -285,8 +286,9 @@ impl Backend for CpuBackend<'_> {
                 .for_each(|(task, out)| task_outputs(rows, p, task, output, out));
         }
         match self.data.samples() {
-            Samples::F32(x) => go(x, p, &mut self.tasks, output, out, chunk * per),
-            Samples::F64(x) => go(x, p, &mut self.tasks, output, out, chunk * per),
+            // (max(1): no samples make empty tasks, and chunks must not be empty.)
+            Samples::F32(x) => go(x, p, &mut self.tasks, output, out, (chunk * per).max(1)),
+            Samples::F64(x) => go(x, p, &mut self.tasks, output, out, (chunk * per).max(1)),
         }
         Ok(())
     }
