@@ -5,7 +5,13 @@
 //! partial in blocks, and the partials are combined by a pairwise tree in a fixed order. So the
 //! statistics are bitwise identical however many threads run.
 
+// Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
+#![allow(clippy::needless_range_loop)]
+
+pub mod bench;
+pub(crate) mod block;
 pub(crate) mod estep;
+pub(crate) mod lanes;
 pub(crate) mod reduce;
 
 use rayon::prelude::*;
@@ -13,16 +19,17 @@ use rayon::prelude::*;
 use crate::backend::{Backend, FitInfo, Output, hash_uniform};
 use crate::data::{DataView, Element, Samples};
 use crate::error::GmmError;
+use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
 use crate::stats::{SuffStats, tree_combine};
+use block::{BLOCK, Block, CHUNKS, Packed};
+use lanes::W;
 
-/// Samples summed into a block partial before it is added to the task partial (a two-level sum).
-const BLOCK: usize = 256;
 /// The fewest samples worth a task of their own.
 const MIN_TASK: usize = 2048;
 /// At most this many tasks.
 const MAX_TASKS: usize = 64;
-/// At most this many f64 values in all tasks' partials together.
+/// At most this many f64 values in all tasks' partials and scratch together.
 const MAX_PARTIAL_VALUES: usize = 1 << 24;
 
 /// One task's slice of the samples and its preallocated scratch.
@@ -31,12 +38,8 @@ struct Task {
     end: usize,
     /// The task's running sum.
     stats: SuffStats,
-    /// The current block's sum.
-    block: SuffStats,
-    /// Per-component log-densities, then responsibilities, of one sample.
-    resp: Vec<f64>,
-    /// d values of scratch.
-    scratch: Vec<f64>,
+    /// The current block, in the kernels' layouts.
+    block: Block,
 }
 
 /// The CPU backend over a borrowed data set.
@@ -44,6 +47,10 @@ pub(crate) struct CpuBackend<'a> {
     data: DataView<'a>,
     sample_weight: Option<&'a [f64]>,
     tasks: Vec<Task>,
+    /// Samples per task (a whole number of blocks); the last task may hold fewer.
+    chunk: usize,
+    /// The current pass's parameters, padded for the kernels.
+    packed: Packed,
 }
 
 impl<'a> CpuBackend<'a> {
@@ -52,98 +59,109 @@ impl<'a> CpuBackend<'a> {
             data,
             sample_weight,
             tasks: Vec::new(),
+            chunk: 0,
+            packed: Packed::default(),
         }
     }
 
-    /// Makes the tasks' partials match `like`'s shape; allocates only when the shape changes
-    /// (so never inside the EM loop after its first pass).
-    fn prepare(&mut self, like: &SuffStats) {
-        let ok = self
-            .tasks
-            .first()
-            .is_some_and(|t| t.stats.has_shape(like.kind, like.n_components, like.n_features));
-        if ok {
+    /// Makes the tasks' partials and scratch match the statistics' shape; allocates only when the
+    /// shape changes (so never inside the EM loop after its first pass). The tasks depend on N and
+    /// the shape only, never on the thread count.
+    fn prepare(&mut self, kind: CovarianceType, k: usize, d: usize) {
+        if self.tasks.first().is_some_and(|t| t.stats.has_shape(kind, k, d)) {
             return;
         }
         let n = self.data.n_samples();
-        let d = self.data.n_features();
-        let per_task = like.s0.len() + like.s1.len() + like.s2.len();
-        let max_by_memory = (MAX_PARTIAL_VALUES / (2 * per_task).max(1)).max(1);
+        // Two partials (the task's sum and the combine) and one block of scratch per task.
+        let per_task = 2 * (k + k * d + k * SuffStats::s2_len(kind, d)) + Block::values(k, d);
+        let max_by_memory = (MAX_PARTIAL_VALUES / per_task.max(1)).max(1);
         let n_tasks = n.div_ceil(MIN_TASK).clamp(1, MAX_TASKS.min(max_by_memory));
-        let chunk = n.div_ceil(n_tasks);
+        // Whole blocks per task, so that only the very last block is short.
+        self.chunk = n.div_ceil(n_tasks).div_ceil(BLOCK) * BLOCK;
+        let chunk = self.chunk;
         self.tasks = (0..n_tasks)
             .map(|t| Task {
                 start: (t * chunk).min(n),
                 end: ((t + 1) * chunk).min(n),
-                stats: SuffStats::new(like.kind, like.n_components, like.n_features),
-                block: SuffStats::new(like.kind, like.n_components, like.n_features),
-                resp: vec![0.0; like.n_components],
-                scratch: vec![0.0; d],
+                stats: SuffStats::new(kind, k, d),
+                block: Block::new(k, d),
             })
             .collect();
     }
 
-    /// Runs one pass: `rule` fills each sample's responsibilities and returns its score; the sample is
-    /// then accumulated around `centres`. The result lands in `out`.
-    fn pass<R: Rule>(&mut self, centres: &[f64], out: &mut SuffStats, rule: &R) {
-        self.prepare(out);
+    /// Runs one pass: `rule` fills each block's responsibilities and scores; the block is then
+    /// accumulated around `centres`. The result lands in `out`.
+    fn pass<R: Rule>(&mut self, mixture: Option<&Mixture>, centres: &[f64], out: &mut SuffStats, rule: &R) {
+        let (k, d) = (out.n_components, out.n_features);
+        self.prepare(out.kind, k, d);
+        self.packed.fill(mixture, centres, k, d);
         let data = self.data;
-        let weights = self.sample_weight;
+        let (weights, packed) = (self.sample_weight, &self.packed);
         match data.samples() {
-            Samples::F32(s) => run_tasks(s, data.n_features(), weights, centres, &mut self.tasks, rule),
-            Samples::F64(s) => run_tasks(s, data.n_features(), weights, centres, &mut self.tasks, rule),
+            Samples::F32(s) => run_tasks(s, weights, packed, &mut self.tasks, rule),
+            Samples::F64(s) => run_tasks(s, weights, packed, &mut self.tasks, rule),
         }
         tree_combine(&mut self.tasks, |t| &mut t.stats);
         out.copy_from(&self.tasks[0].stats);
     }
 }
 
-/// How one pass turns a sample into responsibilities.
+/// How one pass turns a block of samples into responsibilities.
 pub(crate) trait Rule: Sync {
-    /// Fills `resp` (K values) for sample `i` with features `x`, and returns the sample's score.
-    /// `scratch` holds d values.
-    fn apply<T: Element>(&self, i: usize, x: &[T], resp: &mut [f64], scratch: &mut [f64]) -> f64;
+    /// Fills `b.resp` with w·responsibilities (K x CHUNKS lanes) and `b.score` with w·score for the
+    /// loaded block, whose first sample is `first`.
+    fn responsibilities(&self, p: &Packed, first: usize, b: &mut Block);
 }
 
 /// EM: the posterior responsibilities; the score is log p(x).
-pub(crate) struct Posterior<'m>(pub &'m Mixture);
+pub(crate) struct Posterior;
 
-impl Rule for Posterior<'_> {
-    #[inline]
-    fn apply<T: Element>(&self, _i: usize, x: &[T], resp: &mut [f64], scratch: &mut [f64]) -> f64 {
-        estep::logprob(x, self.0, scratch, resp);
-        estep::normalise(resp)
+impl Rule for Posterior {
+    #[inline(always)]
+    fn responsibilities(&self, p: &Packed, _first: usize, b: &mut Block) {
+        estep::log_densities(p, b);
+        estep::normalise(p.k, b);
     }
 }
 
 /// k-means: all of the sample to its nearest centroid (the lowest index on ties); the score is the
 /// squared distance.
-pub(crate) struct Nearest<'c> {
-    pub centroids: &'c [f64],
-}
+pub(crate) struct Nearest;
 
-impl Rule for Nearest<'_> {
-    #[inline]
-    fn apply<T: Element>(&self, _i: usize, x: &[T], resp: &mut [f64], _scratch: &mut [f64]) -> f64 {
-        let d = x.len();
-        let (best, dist) = nearest(x, self.centroids, d);
-        resp.fill(0.0);
-        resp[best] = 1.0;
-        dist
-    }
-}
-
-/// The nearest of the row-major centroids to x, and the squared distance to it.
-#[inline]
-pub(crate) fn nearest<T: Element>(x: &[T], centroids: &[f64], d: usize) -> (usize, f64) {
-    let mut best = (0, f64::INFINITY);
-    for (k, c) in centroids.chunks_exact(d).enumerate() {
-        let dist: f64 = x.iter().zip(c).map(|(&xi, ci)| (xi.to_f64() - ci).powi(2)).sum();
-        if dist < best.1 {
-            best = (k, dist);
+impl Rule for Nearest {
+    #[inline(always)]
+    fn responsibilities(&self, p: &Packed, _first: usize, b: &mut Block) {
+        let dp = p.dp;
+        for ch in 0..b.chunks {
+            let (mut best, mut at) = ([f64::INFINITY; W], [0usize; W]);
+            for k in 0..p.k {
+                let c = &p.centres[k * dp..(k + 1) * dp];
+                let mut dist = [0.0; W];
+                for (j, &cj) in c.iter().enumerate() {
+                    let x = &b.xt[j * CHUNKS + ch].0;
+                    for l in 0..W {
+                        let z = x[l] - cj;
+                        dist[l] = z.mul_add(z, dist[l]);
+                    }
+                }
+                for l in 0..W {
+                    if dist[l] < best[l] {
+                        (best[l], at[l]) = (dist[l], k);
+                    }
+                }
+            }
+            let w = &b.w[ch].0;
+            for k in 0..p.k {
+                let r = &mut b.resp[k * CHUNKS + ch].0;
+                for l in 0..W {
+                    r[l] = if at[l] == k { w[l] } else { 0.0 };
+                }
+            }
+            for l in 0..W {
+                b.score[ch].0[l] = if w[l] == 0.0 { 0.0 } else { w[l] * best[l] };
+            }
         }
     }
-    best
 }
 
 /// scikit-learn's 'random' init: uniform responsibilities normalised per sample; the score is 0.
@@ -152,52 +170,82 @@ pub(crate) struct RandomResp {
 }
 
 impl Rule for RandomResp {
-    #[inline]
-    fn apply<T: Element>(&self, i: usize, _x: &[T], resp: &mut [f64], _scratch: &mut [f64]) -> f64 {
-        for (k, r) in resp.iter_mut().enumerate() {
-            *r = hash_uniform(self.seed, i as u64, k as u64);
+    #[inline(always)]
+    fn responsibilities(&self, p: &Packed, first: usize, b: &mut Block) {
+        b.score[..b.chunks].fill(lanes::L::ZERO);
+        for i in 0..b.chunks * W {
+            let (ch, l) = (i / W, i % W);
+            let w = b.w[ch].0[l];
+            let total: f64 = (0..p.k)
+                .map(|k| hash_uniform(self.seed, (first + i) as u64, k as u64))
+                .sum();
+            for k in 0..p.k {
+                let r = hash_uniform(self.seed, (first + i) as u64, k as u64) / total;
+                b.resp[k * CHUNKS + ch].0[l] = if w == 0.0 { 0.0 } else { w * r };
+            }
         }
-        let total: f64 = resp.iter().sum();
-        resp.iter_mut().for_each(|r| *r /= total);
-        0.0
     }
 }
 
-/// Each task walks its samples in blocks; see the module comment for why the order is fixed.
-fn run_tasks<T: Element, R: Rule>(
-    rows: &[T],
-    d: usize,
-    weights: Option<&[f64]>,
-    centres: &[f64],
-    tasks: &mut [Task],
-    rule: &R,
-) {
+/// Each task walks its samples in blocks, in order; see the module comment for why the order is fixed.
+fn run_tasks<T: Element, R: Rule>(rows: &[T], weights: Option<&[f64]>, p: &Packed, tasks: &mut [Task], rule: &R) {
     tasks.par_iter_mut().for_each(|task| {
         let Task {
             start,
             end,
             stats,
             block,
-            resp,
-            scratch,
         } = task;
         stats.clear();
-        for block_start in (*start..*end).step_by(BLOCK) {
-            block.clear();
-            for i in block_start..(block_start + BLOCK).min(*end) {
-                let w = weights.map_or(1.0, |w| w[i]);
-                if w == 0.0 {
-                    continue; // a zero-weight sample contributes nothing, not even its log-density
-                }
-                let x = &rows[i * d..(i + 1) * d];
-                let score = rule.apply(i, x, resp, scratch);
-                block.score_sum += w * score;
-                block.weight_sum += w;
-                reduce::accumulate(x, w, resp, centres, scratch, block);
+        for first in (*start..*end).step_by(BLOCK) {
+            let n = BLOCK.min(*end - first);
+            block.load(rows, p.d, weights, first, n);
+            rule.responsibilities(p, first, block);
+            let (mut score, mut weight) = (0.0, 0.0);
+            for i in 0..n {
+                score += block.score[i / W].0[i % W];
+                weight += block.w[i / W].0[i % W];
             }
-            stats.add(block);
+            stats.score_sum += score;
+            stats.weight_sum += weight;
+            reduce::accumulate_block(p, block, stats);
         }
     });
+}
+
+/// Per-sample outputs of one task's samples into `out` (its rows of the whole output).
+#[inline(always)]
+fn task_outputs<T: Element>(rows: &[T], p: &Packed, task: &mut Task, output: Output, out: &mut [f64]) {
+    let per = if output == Output::Proba { p.k } else { 1 };
+    let block = &mut task.block;
+    for first in (task.start..task.end).step_by(BLOCK) {
+        let n = BLOCK.min(task.end - first);
+        block.load(rows, p.d, None, first, n);
+        estep::log_densities(p, block);
+        let o = &mut out[(first - task.start) * per..(first - task.start + n) * per];
+        if output == Output::Labels {
+            for ch in 0..block.chunks {
+                let at = estep::argmax(p.k, block, ch);
+                for (l, &v) in at.iter().enumerate() {
+                    if ch * W + l < n {
+                        o[ch * W + l] = v;
+                    }
+                }
+            }
+            continue;
+        }
+        estep::normalise(p.k, block);
+        for (i, o) in o.chunks_exact_mut(per).enumerate() {
+            let (ch, l) = (i / W, i % W);
+            match output {
+                Output::LogProb => o[0] = block.score[ch].0[l],
+                _ => o
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(k, o)| *o = block.resp[k * CHUNKS + ch].0[l]),
+            }
+        }
+    }
 }
 
 impl Backend for CpuBackend<'_> {
@@ -226,50 +274,148 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn per_sample_outputs(&mut self, mixture: &Mixture, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
-        fn go<T: Element>(rows: &[T], m: &Mixture, output: Output, out: &mut [f64]) {
-            let (k, d) = (m.n_components, m.n_features);
-            let per = if output == Output::Proba { k } else { 1 };
-            out.par_chunks_mut(per).enumerate().for_each_init(
-                || (vec![0.0; k], vec![0.0; d]),
-                |(lp, diff), (i, o)| {
-                    estep::logprob(&rows[i * d..(i + 1) * d], m, diff, lp);
-                    match output {
-                        Output::Proba => {
-                            estep::normalise(lp);
-                            o.copy_from_slice(lp);
-                        }
-                        Output::LogProb => o[0] = estep::normalise(lp),
-                        // The first maximum, as scikit-learn's argmax.
-                        Output::Labels => {
-                            o[0] = lp
-                                .iter()
-                                .enumerate()
-                                .fold(0, |b, (j, &v)| if v > lp[b] { j } else { b })
-                                as f64
-                        }
-                    }
-                },
-            );
+        let (k, d) = (mixture.n_components, mixture.n_features);
+        self.prepare(mixture.cov_type, k, d);
+        self.packed.fill(Some(mixture), &mixture.means, k, d);
+        let per = if output == Output::Proba { k } else { 1 };
+        let (p, chunk) = (&self.packed, self.chunk);
+        fn go<T: Element>(rows: &[T], p: &Packed, tasks: &mut [Task], output: Output, out: &mut [f64], span: usize) {
+            tasks
+                .par_iter_mut()
+                .zip(out.par_chunks_mut(span))
+                .for_each(|(task, out)| task_outputs(rows, p, task, output, out));
         }
         match self.data.samples() {
-            Samples::F32(x) => go(x, mixture, output, out),
-            Samples::F64(x) => go(x, mixture, output, out),
+            // (max(1): no samples make empty tasks, and chunks must not be empty.)
+            Samples::F32(x) => go(x, p, &mut self.tasks, output, out, (chunk * per).max(1)),
+            Samples::F64(x) => go(x, p, &mut self.tasks, output, out, (chunk * per).max(1)),
         }
         Ok(())
     }
 
     fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
-        self.pass(centres, stats, &Posterior(mixture));
+        self.pass(Some(mixture), centres, stats, &Posterior);
         Ok(())
     }
 
     fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
-        self.pass(centroids, stats, &Nearest { centroids });
+        self.pass(None, centroids, stats, &Nearest);
         Ok(())
     }
 
     fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
-        self.pass(centres, stats, &RandomResp { seed });
+        self.pass(None, centres, stats, &RandomResp { seed });
         Ok(())
+    }
+}
+
+/// Random data and mixtures for the kernel tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    use crate::kinds::CovarianceType;
+    use crate::mixture::Mixture;
+
+    /// n x d samples, uniform in [−4, 4) and seeded.
+    pub fn data(n: usize, d: usize, seed: u64) -> Vec<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n * d).map(|_| rng.random::<f64>() * 8.0 - 4.0).collect()
+    }
+
+    /// A seeded K-component mixture of the given type with well-conditioned covariances
+    /// (A·Aᵀ + I for full and tied), factored by the crate's own code.
+    pub fn mixture(cov_type: CovarianceType, k: usize, d: usize, seed: u64) -> Mixture {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut m = Mixture::zeros(cov_type, k, d);
+        m.weights = (0..k).map(|j| (j + 1) as f64).collect();
+        let total: f64 = m.weights.iter().sum();
+        m.weights.iter_mut().for_each(|w| *w /= total);
+        m.means = (0..k * d).map(|_| rng.random::<f64>() * 6.0 - 3.0).collect();
+        let mut spd = |c: &mut [f64]| {
+            let a: Vec<f64> = (0..d * d).map(|_| rng.random::<f64>() - 0.5).collect();
+            for i in 0..d {
+                for j in 0..d {
+                    let dot: f64 = (0..d).map(|t| a[i * d + t] * a[j * d + t]).sum();
+                    c[i * d + j] = dot + if i == j { 1.0 } else { 0.0 };
+                }
+            }
+        };
+        match cov_type {
+            CovarianceType::Full | CovarianceType::Tied => m.covariances.chunks_exact_mut(d * d).for_each(&mut spd),
+            _ => m.covariances.iter_mut().for_each(|c| *c = 0.5 + rng.random::<f64>()),
+        }
+        m.set_precisions_from_covariances(&mut vec![0.0; d * d]).unwrap();
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::DataView;
+
+    /// EM statistics of `x` under `m` on a pool of `threads` threads.
+    fn statistics(x: &[f64], w: &[f64], m: &Mixture, threads: usize) -> SuffStats {
+        let view = DataView::from_f64(x, m.n_features).unwrap();
+        let mut stats = SuffStats::new(m.cov_type, m.n_components, m.n_features);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            CpuBackend::new(view, Some(w))
+                .em_statistics(m, &m.means, &mut stats)
+                .unwrap()
+        });
+        stats
+    }
+
+    #[test]
+    fn statistics_are_bitwise_identical_for_any_thread_count() {
+        // 2048·5 + 77 samples: several tasks, and a last block that is not a whole block.
+        let (n, d, k) = (5 * MIN_TASK + 77, 5, 3);
+        let x = test_util::data(n, d, 1);
+        let w: Vec<f64> = (0..n).map(|i| (i % 4) as f64 * 0.5).collect();
+        for cov in CovarianceType::ALL {
+            let m = test_util::mixture(cov, k, d, 2);
+            let one = statistics(&x, &w, &m, 1);
+            for threads in [2, 3, 8] {
+                let many = statistics(&x, &w, &m, threads);
+                let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
+                assert!(
+                    same(&one.s0, &many.s0) && same(&one.s1, &many.s1) && same(&one.s2, &many.s2),
+                    "{cov}: {threads} threads differ from 1"
+                );
+                assert_eq!(one.score_sum.to_bits(), many.score_sum.to_bits(), "{cov} score");
+                assert_eq!(one.weight_sum.to_bits(), many.weight_sum.to_bits(), "{cov} weight");
+            }
+            // And against the one-sample formulas, summed in plain order (an independent route).
+            let mut want = SuffStats::new(cov, k, d);
+            let (mut lp, mut z) = (vec![0.0; k], vec![0.0; d]);
+            for (i, xi) in x.chunks_exact(d).enumerate() {
+                if w[i] == 0.0 {
+                    continue;
+                }
+                estep::logprob(xi, &m, &mut z, &mut lp);
+                want.score_sum += w[i] * estep::normalise_row(&mut lp);
+                want.weight_sum += w[i];
+                reduce::accumulate(xi, w[i], &lp, &m.means, &mut z, &mut want);
+            }
+            // Sums of ~10⁴ terms of size <= 10² in two orders: 1e-9 relative holds with room.
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+            for (name, got, want) in [
+                ("s0", &one.s0, &want.s0),
+                ("s1", &one.s1, &want.s1),
+                ("s2", &one.s2, &want.s2),
+            ] {
+                let bad = got.iter().zip(want.iter()).position(|(a, b)| !close(*a, *b));
+                assert!(bad.is_none(), "{cov} {name}[{bad:?}]: {got:?} vs {want:?}");
+            }
+            assert!(
+                close(one.score_sum, want.score_sum),
+                "{cov} score {} vs {}",
+                one.score_sum,
+                want.score_sum
+            );
+        }
     }
 }

@@ -1,13 +1,163 @@
-//! Accumulation of the sufficient statistics for one sample, in f64: the CPU twin of `shaders/reduce.wgsl`.
+//! Accumulation of the sufficient statistics, in f64: the CPU twin of `shaders/reduce.wgsl`.
+//!
+//! [`accumulate_block`] sums a block of samples, lane-parallel across features (see `block.rs`);
+//! `accumulate` is the one-sample formula it is tested against.
 
+// Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
+#![allow(clippy::needless_range_loop)]
+
+use super::block::{Block, CHUNKS, Packed};
+use super::lanes::{L, W, flat, multiversion};
+#[cfg(test)]
 use crate::data::Element;
 use crate::kinds::CovarianceType;
+use crate::linalg::packed_index;
 use crate::stats::SuffStats;
 
-/// Adds one sample x, with sample weight `w` and responsibilities `resp`, to `stats`, around `centres`:
-/// for each component, z = x − c_k and r = w·resp_k, then S0 += r, S1 += r·z, and S2 += r·z·zᵀ
+/// Columns per register tile of the second moments: 4 columns x 8 rows is 8 AVX2 accumulators.
+const TILE: usize = 4;
+
+/// The W values of `s` from `at`, as an array (one bounds check, then a fixed trip count).
+#[inline(always)]
+fn lanes_at(s: &[f64], at: usize) -> &[f64; W] {
+    s[at..at + W].try_into().unwrap()
+}
+
+multiversion! {
+    /// Adds the block's samples to `stats` around the packed centres: for each component, with
+    /// z = x − c_k and r the block's w·responsibility, S0 += Σ r, S1 += Σ r·z and S2 += Σ r·z·zᵀ
+    /// (packed upper triangle, diagonal or trace, as `stats.kind` needs). The sums over the block run
+    /// in registers, in sample order, and are then added to `stats`.
+    fn accumulate_block(p: &Packed, b: &mut Block, stats: &mut SuffStats) {
+        let (d, dp, n) = (p.d, p.dp, b.n);
+        let s2_len = SuffStats::s2_len(stats.kind, d);
+        for k in 0..p.k {
+            let r = &b.resp[k * CHUNKS..(k + 1) * CHUNKS];
+            // Σ r lane-wise over the block's vectors, then across the lanes in order.
+            let mut r_sum = [0.0; W];
+            for rv in &r[..b.chunks] {
+                for l in 0..W {
+                    r_sum[l] += rv.0[l];
+                }
+            }
+            if r[..b.chunks].iter().all(|rv| rv.0.iter().all(|&v| v == 0.0)) {
+                continue; // adds exactly nothing (a k-means pass, or a far component)
+            }
+            stats.s0[k] += r_sum.iter().fold(0.0, |a, v| a + v);
+            let c = &p.centres[k * dp..(k + 1) * dp];
+            let s1 = &mut stats.s1[k * d..(k + 1) * d];
+            let s2 = &mut stats.s2[k * s2_len..(k + 1) * s2_len];
+            let mut trace = [0.0; W];
+            for j0 in (0..dp).step_by(W) {
+                // z = x − c and r·z for these W features of every sample, with their sums on the way.
+                let keep = matches!(stats.kind, CovarianceType::Full | CovarianceType::Tied);
+                let (xa, c) = (&b.xa[..n * dp], *lanes_at(c, j0));
+                let (a1, a2) = centre_and_weigh(xa, r, c, &mut b.zk, &mut b.rzk, dp, j0, keep);
+                // Fixed trip counts with a test, not a shorter loop: an array indexed by a run-time
+                // bound is kept in memory, which stops the loop above from vectorising.
+                for l in 0..W {
+                    if j0 + l < d {
+                        s1[j0 + l] += a1[l];
+                    }
+                }
+                match stats.kind {
+                    CovarianceType::Full | CovarianceType::Tied => {}
+                    CovarianceType::Diag => {
+                        for l in 0..W {
+                            if j0 + l < d {
+                                s2[j0 + l] += a2[l];
+                            }
+                        }
+                    }
+                    CovarianceType::Spherical => (0..W).for_each(|l| trace[l] += a2[l]),
+                }
+            }
+            match stats.kind {
+                // Every row of z is complete only now.
+                CovarianceType::Full | CovarianceType::Tied => {
+                    for a0 in (0..dp).step_by(W) {
+                        second_moments(&b.zk[..n * dp], &b.rzk, dp, d, a0, s2);
+                    }
+                }
+                CovarianceType::Spherical => s2[0] += trace.iter().fold(0.0, |a, v| a + v),
+                CovarianceType::Diag => {}
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// For features j0..j0 + W of every sample: Σ r·z and Σ r·z² with z = x − c, and with `keep`,
+    /// z into `zk` and r·z into `rzk` for the second moments (separate slices, so that the compiler
+    /// knows they do not overlap).
+    fn centre_and_weigh(
+        xa: &[f64],
+        r: &[L],
+        c: [f64; W],
+        zk: &mut [f64],
+        rzk: &mut [f64], dp: usize, j0: usize, keep: bool) -> ([f64; W],
+        [f64; W],
+    ) {
+        let (mut a1, mut a2) = ([0.0; W], [0.0; W]);
+        // Zipped chunks, so that no bounds check (and so no panic path) stays in the loop.
+        assert!(j0 + W <= dp);
+        let rows = xa
+            .chunks_exact(dp)
+            .zip(zk.chunks_exact_mut(dp))
+            .zip(rzk.chunks_exact_mut(dp));
+        for (((x, zk), rzk), &ri) in rows.zip(flat(r)) {
+            let x: &[f64; W] = x[j0..j0 + W].try_into().unwrap();
+            let (mut z, mut rz) = ([0.0; W], [0.0; W]);
+            for l in 0..W {
+                z[l] = x[l] - c[l];
+                rz[l] = ri * z[l];
+                a1[l] += rz[l];
+                a2[l] = rz[l].mul_add(z[l], a2[l]);
+            }
+            if keep {
+                zk[j0..j0 + W].copy_from_slice(&z);
+                rzk[j0..j0 + W].copy_from_slice(&rz);
+            }
+        }
+        (a1, a2)
+    }
+}
+
+multiversion! {
+    /// The rows a in [a0, a0 + W) of Σ r·z·zᵀ, from column a0 on, a tile of columns at a time, added
+    /// to the packed upper triangle `s2` (entries below the diagonal and in the padding are dropped).
+    fn second_moments(zk: &[f64], rzk: &[f64], dp: usize, d: usize, a0: usize, s2: &mut [f64]) {
+        for b0 in (a0..dp).step_by(TILE) {
+            let mut acc = [[0.0; W]; TILE];
+            // No bounds check may stay in the loop: a possible panic keeps `acc` in memory.
+            assert!(a0 + W <= dp && b0 + TILE <= dp);
+            for (z, rz) in zk.chunks_exact(dp).zip(rzk.chunks_exact(dp)) {
+                let rz: &[f64; W] = rz[a0..a0 + W].try_into().unwrap();
+                let zb: &[f64; TILE] = z[b0..b0 + TILE].try_into().unwrap();
+                for c in 0..TILE {
+                    for l in 0..W {
+                        acc[c][l] = rz[l].mul_add(zb[c], acc[c][l]);
+                    }
+                }
+            }
+            // Constant indices into `acc` (no iterator over it), or it is kept in memory.
+            for c in 0..TILE {
+                for l in 0..W {
+                    let (a, b) = (a0 + l, b0 + c);
+                    if a <= b && b < d {
+                        s2[packed_index(a, b, d)] += acc[c][l];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The one-sample reference: adds one sample x, with sample weight `w` and responsibilities
+/// `resp`, to `stats`, around `centres`: for each component, z = x − c_k and r = w·resp_k, then
+/// S0 += r, S1 += r·z, and S2 += r·z·zᵀ
 /// (packed upper triangle, diagonal or trace, as `stats.kind` needs). `z` holds d values of scratch.
-#[inline]
+#[cfg(test)]
 pub(crate) fn accumulate<T: Element>(
     x: &[T],
     w: f64,
@@ -57,7 +207,67 @@ pub(crate) fn accumulate<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::block::{BLOCK, CHUNKS};
     use crate::linalg::packed_index;
+
+    #[test]
+    fn accumulate_block_matches_the_one_sample_formula() {
+        use crate::cpu::block::{Block, Packed};
+        use crate::cpu::test_util;
+        use rand::rngs::StdRng;
+        use rand::{RngExt, SeedableRng};
+        let k = 3;
+        for d in [1, 3, 8, 11, 19] {
+            for n in [1, 37, BLOCK] {
+                let x = test_util::data(n, d, 3);
+                let centres = test_util::data(k, d, 4);
+                // Random w·responsibilities; component 1 is all zero (the skip), some samples too.
+                let mut rng = StdRng::seed_from_u64(5);
+                let r: Vec<f64> = (0..n * k)
+                    .map(|t| {
+                        if t % k == 1 || (t / k) % 5 == 0 {
+                            0.0
+                        } else {
+                            rng.random::<f64>()
+                        }
+                    })
+                    .collect();
+                for kind in CovarianceType::ALL {
+                    let mut p = Packed::default();
+                    p.fill(None, &centres, k, d);
+                    let mut b = Block::new(k, d);
+                    b.load(&x, d, None, 0, n);
+                    for (t, &v) in r.iter().enumerate() {
+                        b.resp[(t % k) * CHUNKS + (t / k) / W].0[(t / k) % W] = v;
+                    }
+                    let mut got = SuffStats::new(kind, k, d);
+                    accumulate_block(&p, &mut b, &mut got);
+                    let mut want = SuffStats::new(kind, k, d);
+                    for (i, xi) in x.chunks_exact(d).enumerate() {
+                        accumulate(xi, 1.0, &r[i * k..(i + 1) * k], &centres, &mut vec![0.0; d], &mut want);
+                    }
+                    // Sums of ≤ BLOCK terms in two orders (lanes, then in order; or in order): a few ulps
+                    // of the sum (of the unit for sums near 0) in these well-spread data.
+                    for (name, g, w) in [
+                        ("s0", &got.s0, &want.s0),
+                        ("s1", &got.s1, &want.s1),
+                        ("s2", &got.s2, &want.s2),
+                    ] {
+                        let worst = g.iter().zip(w.iter()).enumerate().max_by(|a, b| {
+                            let e = |(_, (p, q)): &(usize, (&f64, &f64))| (*p - *q).abs() / q.abs().max(1.0);
+                            e(a).total_cmp(&e(b))
+                        });
+                        if let Some((at, (p, q))) = worst {
+                            assert!(
+                                (p - q).abs() <= 2e-14 * q.abs().max(1.0),
+                                "d={d} n={n} {kind} {name}[{at}]: {p} vs {q}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn accumulate_matches_the_naive_weighted_sums() {
