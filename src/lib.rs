@@ -53,12 +53,6 @@ pub use nested::{ShapeError, flatten_nested};
 pub use params::{GmmParams, GmmParamsBuilder};
 pub use stats::pairwise_sum;
 
-/// The CPU block kernels one at a time, for the Criterion benches; not a stable API.
-#[doc(hidden)]
-pub mod bench {
-    pub use crate::cpu::bench::KernelBench;
-}
-
 use cpu::CpuBackend;
 use em::WarmStart;
 use gpu::backend::{GpuBackend, Source};

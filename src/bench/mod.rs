@@ -39,6 +39,11 @@ use crate::stats::SuffStats;
 pub use crate::gpu::passes::Kernel;
 pub use peaks::Peaks;
 
+/// The CPU block kernels one at a time, for the Criterion benches (benches/cpu_kernels.rs); not a
+/// stable API.
+#[doc(hidden)]
+pub use crate::cpu::bench::KernelBench;
+
 /// The M-step's reg_covar: the blobs have unit spread, and a scaled-down case can leave fewer
 /// samples per component than features, whose covariance 1e-3 keeps positive definite (the cost of
 /// an iteration does not depend on it).
