@@ -41,11 +41,12 @@ pub(crate) const TRI_CG: u32 = TRI_CB / 4;
 /// d = 8).
 pub(crate) const TRI_SMALL_D: u32 = 16;
 const _: () = assert!((TRI_TS / 4) * TRI_CG == WG && TRI_TS % 4 == 0 && TRI_CB % 4 == 0);
-/// Floats of augmented sample rows (d + 1 each) the statistics pass stages at once (8 KiB).
+/// Floats of sample rows the statistics passes stage at once (8 KiB): `stats_tri`'s augmented rows
+/// padded to 4·⌈(d+1)/4⌉, `stats`' windows of at most 4·WG features plus √r.
 pub(crate) const STAGE: u32 = 2064;
 /// At most this many rows are staged at once.
 pub(crate) const SUB_MAX: u32 = 128;
-/// Outputs each invocation of the statistics pass accumulates in registers.
+/// Sums each invocation of the statistics passes drains through the lanes' buffer at a time.
 pub(crate) const T: u32 = 4;
 // `stats_tri` drains its 4 × 4 tiles through the lanes' buffer one row of T at a time.
 const _: () = assert!(T == 4);
