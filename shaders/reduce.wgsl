@@ -54,6 +54,16 @@ fn place(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Place {
     );
 }
 
+/// Sum t of this slot over the sample lanes, in lane order, from what each invocation left in
+/// `lanes_out` (after a barrier).
+fn lanes_total(slot: u32, t: u32, one: f32) -> vec2<f32> {
+    var v = vec2<f32>(0.0, 0.0);
+    for (var l = 0u; l < job.lanes; l++) {
+        v = df_add(v, lanes_out[(l * job.out_slots + slot) * T + t], one);
+    }
+    return v;
+}
+
 /// Tile u of the upper triangle of nt × nt tiles of 4 × 4, row-major: (I, J) with I <= J.
 fn tile_of(u: u32, nt: u32) -> vec2<u32> {
     var p = u;
@@ -180,11 +190,7 @@ fn stats_tri(
                 let ra = r0 + q;
                 let cb = c0 + t;
                 if ra <= cb && cb < d1 {
-                    var v = vec2<f32>(0.0, 0.0);
-                    for (var l = 0u; l < lanes; l++) {
-                        v = df_add(v, lanes_out[(l * slots + slot) * T + t], one);
-                    }
-                    partials[b * row_len + k * job.n_outputs + output_of(ra, cb, d)] = v;
+                    partials[b * row_len + k * job.n_outputs + output_of(ra, cb, d)] = lanes_total(slot, t, one);
                 }
             }
         }
@@ -289,11 +295,7 @@ fn stats(
                     e = 0u;
                 }
                 if keep {
-                    var v = vec2<f32>(0.0, 0.0);
-                    for (var l = 0u; l < lanes; l++) {
-                        v = df_add(v, lanes_out[(l * slots + slot) * T + c], one);
-                    }
-                    partials[base + e] = v;
+                    partials[base + e] = lanes_total(slot, c, one);
                 }
             }
         }

@@ -307,7 +307,7 @@ impl<'a> GpuBackend<'a> {
         let job = self.job(kind, stats_kind, 0);
         let row_len = (job.n_components * job.n_outputs + 1) as usize;
         let how = Responsibilities::Posterior;
-        let n_dispatches = passes::count_dispatches(&self.res, how);
+        let n_dispatches = passes::count_dispatches(self.pipes, &self.res, how, &job);
         ctx.scoped("gmm bench upload", 0, || self.upload_job(&job, row_len))?;
         let mut times: Vec<(Kernel, f64)> = Vec::new();
         let mut add = |kernel: Kernel, seconds: f64| match times.iter_mut().find(|(k, _)| *k == kernel) {

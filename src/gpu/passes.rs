@@ -227,13 +227,13 @@ pub(crate) fn encode_statistics(
     (encoder.finish(), dispatches)
 }
 
-/// The number of dispatches `encode_statistics` makes (one timestamp pair each when timed).
-pub(crate) fn count_dispatches(res: &Resources, how: Responsibilities) -> usize {
-    let per_chunk = match how {
-        Responsibilities::Random => 2,
-        _ => 3,
-    };
-    res.chunks.iter().map(|c| per_chunk + c.levels.len()).sum()
+/// The number of dispatches `encode_statistics` makes for `job` (one timestamp pair each when
+/// timed): counted from the same steps it encodes.
+pub(crate) fn count_dispatches(pipes: &Pipelines, res: &Resources, how: Responsibilities, job: &Pass) -> usize {
+    res.chunks
+        .iter()
+        .map(|c| chunk_steps(pipes, c, how, job, 0).len())
+        .sum()
 }
 
 /// Encodes the per-sample pass of one chunk and the copy of its output into `staging`; returns the
