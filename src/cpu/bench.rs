@@ -23,7 +23,7 @@ impl<'a> KernelBench<'a> {
         Self {
             data,
             packed,
-            block: Block::new(k, d),
+            block: Block::new(k, d, true),
             stats: SuffStats::new(m.cov_type, k, d),
         }
     }
@@ -50,7 +50,9 @@ impl<'a> KernelBench<'a> {
     /// (the same for every block: the kernel's cost does not depend on their values).
     pub fn statistics(&mut self) -> f64 {
         self.stats.clear();
+        self.block.moments.fill(0.0);
         self.blocks(reduce::accumulate_block);
+        reduce::fold_moments(&self.packed, &self.block, &mut self.stats);
         self.stats.s0.iter().sum()
     }
 }

@@ -8,7 +8,7 @@
 // Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
 #![allow(clippy::needless_range_loop)]
 
-use super::lanes::{L, W, round_up};
+use super::lanes::{L, W, multiversion, round_up};
 use crate::data::Element;
 use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
@@ -101,19 +101,24 @@ pub(crate) struct Block {
     pub score: Vec<L>,
     /// dp: one lane vector's x − μ_k.
     pub z: Vec<L>,
-    /// BLOCK x dp: x − c_k and r·(x − c_k), sample-major.
-    pub zk: Vec<f64>,
-    pub rzk: Vec<f64>,
+    /// BLOCK x dp: √r·(x − c_k), sample-major (full and tied).
+    pub yk: Vec<f64>,
+    /// Full and tied: K x dp x dp, the task's running Σ r·z·zᵀ per component, dense and column-major
+    /// (only a <= b is used); folded into the packed statistics once, after the task's last block.
+    /// Empty for the other types and for passes without statistics.
+    pub moments: Vec<f64>,
 }
 
 impl Block {
-    /// f64 values a block's scratch holds, for the memory budget.
-    pub fn values(k: usize, d: usize) -> usize {
+    /// f64 values a block's scratch holds, for the memory budget; `dense` as in [`Block::new`].
+    pub fn values(k: usize, d: usize, dense: bool) -> usize {
         let dp = round_up(d);
-        (4 * dp + k + 2) * BLOCK + dp * W
+        (3 * dp + k + 2) * BLOCK + dp * W + if dense { k * dp * dp } else { 0 }
     }
 
-    pub fn new(k: usize, d: usize) -> Self {
+    /// Scratch for K components and d features; `dense`: with the dense second moments that full and
+    /// tied statistics accumulate in.
+    pub fn new(k: usize, d: usize, dense: bool) -> Self {
         let dp = round_up(d);
         Self {
             n: 0,
@@ -124,8 +129,8 @@ impl Block {
             resp: vec![L::ZERO; k * CHUNKS],
             score: vec![L::ZERO; CHUNKS],
             z: vec![L::ZERO; dp],
-            zk: vec![0.0; BLOCK * dp],
-            rzk: vec![0.0; BLOCK * dp],
+            yk: vec![0.0; BLOCK * dp],
+            moments: vec![0.0; if dense { k * dp * dp } else { 0 }],
         }
     }
 
@@ -155,15 +160,20 @@ impl Block {
     }
 }
 
-/// The sample-major block `xa` (BLOCK x dp) into the feature-major `xt` (dp x CHUNKS lane vectors),
-/// for the first `chunks` vectors.
-#[inline(always)]
-fn transpose(xa: &[f64], xt: &mut [L], chunks: usize, dp: usize) {
-    for c in 0..chunks {
-        for j in 0..dp {
-            let x = &mut xt[j * CHUNKS + c].0;
-            for (l, x) in x.iter_mut().enumerate() {
-                *x = xa[(c * W + l) * dp + j];
+multiversion! {
+    /// The sample-major block `xa` (BLOCK x dp) into the feature-major `xt` (dp x CHUNKS lane vectors),
+    /// for the first `chunks` vectors.
+    fn transpose(xa: &[f64], xt: &mut [L], chunks: usize, dp: usize) {
+        for c in 0..chunks {
+            // W rows of xa, each read W features at a time: an 8 x 8 tile per step.
+            let rows = &xa[c * W * dp..(c + 1) * W * dp];
+            for j0 in (0..dp).step_by(W) {
+                for j in 0..W {
+                    let x = &mut xt[(j0 + j) * CHUNKS + c].0;
+                    for (l, x) in x.iter_mut().enumerate() {
+                        *x = rows[l * dp + j0 + j];
+                    }
+                }
             }
         }
     }

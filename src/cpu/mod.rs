@@ -73,7 +73,8 @@ impl<'a> CpuBackend<'a> {
         }
         let n = self.data.n_samples();
         // Two partials (the task's sum and the combine) and one block of scratch per task.
-        let per_task = 2 * (k + k * d + k * SuffStats::s2_len(kind, d)) + Block::values(k, d);
+        let dense = matches!(kind, CovarianceType::Full | CovarianceType::Tied);
+        let per_task = 2 * (k + k * d + k * SuffStats::s2_len(kind, d)) + Block::values(k, d, dense);
         let max_by_memory = (MAX_PARTIAL_VALUES / per_task.max(1)).max(1);
         let n_tasks = n.div_ceil(MIN_TASK).clamp(1, MAX_TASKS.min(max_by_memory));
         // Whole blocks per task, so that only the very last block is short.
@@ -84,7 +85,7 @@ impl<'a> CpuBackend<'a> {
                 start: (t * chunk).min(n),
                 end: ((t + 1) * chunk).min(n),
                 stats: SuffStats::new(kind, k, d),
-                block: Block::new(k, d),
+                block: Block::new(k, d, dense),
             })
             .collect();
     }
@@ -197,6 +198,7 @@ fn run_tasks<T: Element, R: Rule>(rows: &[T], weights: Option<&[f64]>, p: &Packe
             block,
         } = task;
         stats.clear();
+        block.moments.fill(0.0);
         for first in (*start..*end).step_by(BLOCK) {
             let n = BLOCK.min(*end - first);
             block.load(rows, p.d, weights, first, n);
@@ -210,6 +212,7 @@ fn run_tasks<T: Element, R: Rule>(rows: &[T], weights: Option<&[f64]>, p: &Packe
             stats.weight_sum += weight;
             reduce::accumulate_block(p, block, stats);
         }
+        reduce::fold_moments(p, block, stats);
     });
 }
 

@@ -6,12 +6,11 @@
 // Lane loops index by lane on purpose: `for l in 0..W` over several arrays is what vectorises.
 #![allow(clippy::needless_range_loop)]
 
-use super::block::{Block, CHUNKS, Packed};
+use super::block::{BLOCK, Block, CHUNKS, Packed};
 use super::lanes::{L, W, flat, multiversion};
 #[cfg(test)]
 use crate::data::Element;
 use crate::kinds::CovarianceType;
-use crate::linalg::packed_index;
 use crate::stats::SuffStats;
 
 /// Columns per register tile of the second moments: 4 columns x 8 rows is 8 AVX2 accumulators.
@@ -26,11 +25,13 @@ fn lanes_at(s: &[f64], at: usize) -> &[f64; W] {
 multiversion! {
     /// Adds the block's samples to `stats` around the packed centres: for each component, with
     /// z = x − c_k and r the block's w·responsibility, S0 += Σ r, S1 += Σ r·z and S2 += Σ r·z·zᵀ
-    /// (packed upper triangle, diagonal or trace, as `stats.kind` needs). The sums over the block run
-    /// in registers, in sample order, and are then added to `stats`.
+    /// (diagonal or trace, as `stats.kind` needs). Full and tied S2 goes to the dense `b.moments`
+    /// instead, which [`fold_moments`] moves into `stats` after the task's last block. The sums over
+    /// the block run in registers, in sample order, and are then added to the running sums.
     fn accumulate_block(p: &Packed, b: &mut Block, stats: &mut SuffStats) {
         let (d, dp, n) = (p.d, p.dp, b.n);
         let s2_len = SuffStats::s2_len(stats.kind, d);
+        let dense = matches!(stats.kind, CovarianceType::Full | CovarianceType::Tied);
         for k in 0..p.k {
             let r = &b.resp[k * CHUNKS..(k + 1) * CHUNKS];
             // Σ r lane-wise over the block's vectors, then across the lanes in order.
@@ -44,15 +45,19 @@ multiversion! {
                 continue; // adds exactly nothing (a k-means pass, or a far component)
             }
             stats.s0[k] += r_sum.iter().fold(0.0, |a, v| a + v);
+            // √r, so that the second moments are the plain product YᵀY of y = √r·z.
+            let mut root = [0.0; BLOCK];
+            for (o, &v) in root.iter_mut().zip(flat(r)) {
+                *o = v.sqrt();
+            }
             let c = &p.centres[k * dp..(k + 1) * dp];
             let s1 = &mut stats.s1[k * d..(k + 1) * d];
             let s2 = &mut stats.s2[k * s2_len..(k + 1) * s2_len];
             let mut trace = [0.0; W];
             for j0 in (0..dp).step_by(W) {
-                // z = x − c and r·z for these W features of every sample, with their sums on the way.
-                let keep = matches!(stats.kind, CovarianceType::Full | CovarianceType::Tied);
+                // z = x − c for these W features of every sample, with the sums on the way.
                 let (xa, c) = (&b.xa[..n * dp], *lanes_at(c, j0));
-                let (a1, a2) = centre_and_weigh(xa, r, c, &mut b.zk, &mut b.rzk, dp, j0, keep);
+                let (a1, a2) = centre_and_weigh(xa, r, &root, c, &mut b.yk, dp, j0, dense);
                 // Fixed trip counts with a test, not a shorter loop: an array indexed by a run-time
                 // bound is kept in memory, which stops the loop above from vectorising.
                 for l in 0..W {
@@ -73,10 +78,11 @@ multiversion! {
                 }
             }
             match stats.kind {
-                // Every row of z is complete only now.
+                // Every row of y is complete only now.
                 CovarianceType::Full | CovarianceType::Tied => {
+                    let m = &mut b.moments[k * dp * dp..(k + 1) * dp * dp];
                     for a0 in (0..dp).step_by(W) {
-                        second_moments(&b.zk[..n * dp], &b.rzk, dp, d, a0, s2);
+                        second_moments(&b.yk[..n * dp], dp, a0, m);
                     }
                 }
                 CovarianceType::Spherical => s2[0] += trace.iter().fold(0.0, |a, v| a + v),
@@ -86,37 +92,55 @@ multiversion! {
     }
 }
 
+/// Full and tied: sets each component's packed S2 in `stats` to the task's dense sums in
+/// `b.moments` (its upper triangle, padding left out), after the task's last block.
+pub(crate) fn fold_moments(p: &Packed, b: &Block, stats: &mut SuffStats) {
+    if !matches!(stats.kind, CovarianceType::Full | CovarianceType::Tied) {
+        return;
+    }
+    let (d, dp) = (p.d, p.dp);
+    let s2_len = SuffStats::s2_len(stats.kind, d);
+    for (s2, m) in stats.s2.chunks_exact_mut(s2_len).zip(b.moments.chunks_exact(dp * dp)) {
+        let mut at = 0;
+        for a in 0..d {
+            for bb in a..d {
+                s2[at] = m[bb * dp + a];
+                at += 1;
+            }
+        }
+    }
+}
+
 multiversion! {
     /// For features j0..j0 + W of every sample: Σ r·z and Σ r·z² with z = x − c, and with `keep`,
-    /// z into `zk` and r·z into `rzk` for the second moments (separate slices, so that the compiler
-    /// knows they do not overlap).
+    /// y = √r·z into `yk` for the second moments.
     fn centre_and_weigh(
         xa: &[f64],
         r: &[L],
+        root: &[f64; BLOCK],
         c: [f64; W],
-        zk: &mut [f64],
-        rzk: &mut [f64], dp: usize, j0: usize, keep: bool) -> ([f64; W],
+        yk: &mut [f64], dp: usize, j0: usize, keep: bool) -> ([f64; W],
         [f64; W],
     ) {
         let (mut a1, mut a2) = ([0.0; W], [0.0; W]);
         // Zipped chunks, so that no bounds check (and so no panic path) stays in the loop.
         assert!(j0 + W <= dp);
-        let rows = xa
-            .chunks_exact(dp)
-            .zip(zk.chunks_exact_mut(dp))
-            .zip(rzk.chunks_exact_mut(dp));
-        for (((x, zk), rzk), &ri) in rows.zip(flat(r)) {
+        let rows = xa.chunks_exact(dp).zip(yk.chunks_exact_mut(dp));
+        for (((x, yk), &ri), &si) in rows.zip(flat(r)).zip(root) {
             let x: &[f64; W] = x[j0..j0 + W].try_into().unwrap();
-            let (mut z, mut rz) = ([0.0; W], [0.0; W]);
+            let (mut z, mut y) = ([0.0; W], [0.0; W]);
             for l in 0..W {
                 z[l] = x[l] - c[l];
-                rz[l] = ri * z[l];
-                a1[l] += rz[l];
-                a2[l] = rz[l].mul_add(z[l], a2[l]);
+                let rz = ri * z[l];
+                a1[l] += rz;
+                if keep {
+                    y[l] = si * z[l];
+                } else {
+                    a2[l] = rz.mul_add(z[l], a2[l]);
+                }
             }
             if keep {
-                zk[j0..j0 + W].copy_from_slice(&z);
-                rzk[j0..j0 + W].copy_from_slice(&rz);
+                yk[j0..j0 + W].copy_from_slice(&y);
             }
         }
         (a1, a2)
@@ -124,31 +148,38 @@ multiversion! {
 }
 
 multiversion! {
-    /// The rows a in [a0, a0 + W) of Σ r·z·zᵀ, from column a0 on, a tile of columns at a time, added
-    /// to the packed upper triangle `s2` (entries below the diagonal and in the padding are dropped).
-    fn second_moments(zk: &[f64], rzk: &[f64], dp: usize, d: usize, a0: usize, s2: &mut [f64]) {
-        for b0 in (a0..dp).step_by(TILE) {
-            let mut acc = [[0.0; W]; TILE];
-            // No bounds check may stay in the loop: a possible panic keeps `acc` in memory.
-            assert!(a0 + W <= dp && b0 + TILE <= dp);
-            for (z, rz) in zk.chunks_exact(dp).zip(rzk.chunks_exact(dp)) {
-                let rz: &[f64; W] = rz[a0..a0 + W].try_into().unwrap();
-                let zb: &[f64; TILE] = z[b0..b0 + TILE].try_into().unwrap();
-                for c in 0..TILE {
-                    for l in 0..W {
-                        acc[c][l] = rz[l].mul_add(zb[c], acc[c][l]);
-                    }
-                }
+    /// The rows a in [a0, a0 + W) of Σ y·yᵀ over the block, from column a0 on, added to the dense
+    /// column-major `m` (dp x dp). The first tile is the diagonal one: only its upper rows are needed,
+    /// so it takes half the rows; the others are whole.
+    fn second_moments(yk: &[f64], dp: usize, a0: usize, m: &mut [f64]) {
+        const { assert!(TILE == W / 2, "the diagonal tile is half a lane vector of rows by TILE columns") };
+        moments_tile::<{ W / 2 }>(yk, dp, a0, a0, m);
+        for b0 in (a0 + TILE..dp).step_by(TILE) {
+            moments_tile::<W>(yk, dp, a0, b0, m);
+        }
+    }
+}
+
+/// Rows a0..a0 + R x columns b0..b0 + TILE of Σ y·yᵀ over the block, added to the dense `m`.
+#[inline(always)]
+fn moments_tile<const R: usize>(yk: &[f64], dp: usize, a0: usize, b0: usize, m: &mut [f64]) {
+    let mut acc = [[0.0; R]; TILE];
+    // No bounds check may stay in the loop: a possible panic keeps `acc` in memory.
+    assert!(a0 + R <= dp && b0 + TILE <= dp);
+    for y in yk.chunks_exact(dp) {
+        let ya: &[f64; R] = y[a0..a0 + R].try_into().unwrap();
+        let yb: &[f64; TILE] = y[b0..b0 + TILE].try_into().unwrap();
+        for c in 0..TILE {
+            for l in 0..R {
+                acc[c][l] = ya[l].mul_add(yb[c], acc[c][l]);
             }
-            // Constant indices into `acc` (no iterator over it), or it is kept in memory.
-            for c in 0..TILE {
-                for l in 0..W {
-                    let (a, b) = (a0 + l, b0 + c);
-                    if a <= b && b < d {
-                        s2[packed_index(a, b, d)] += acc[c][l];
-                    }
-                }
-            }
+        }
+    }
+    // Constant indices into `acc` (no iterator over it), or it is kept in memory.
+    for c in 0..TILE {
+        let col: &mut [f64; R] = (&mut m[(b0 + c) * dp + a0..(b0 + c) * dp + a0 + R]).try_into().unwrap();
+        for l in 0..R {
+            col[l] += acc[c][l];
         }
     }
 }
@@ -235,16 +266,21 @@ mod tests {
                 for kind in CovarianceType::ALL {
                     let mut p = Packed::default();
                     p.fill(None, &centres, k, d);
-                    let mut b = Block::new(k, d);
+                    let mut b = Block::new(k, d, true);
                     b.load(&x, d, None, 0, n);
                     for (t, &v) in r.iter().enumerate() {
                         b.resp[(t % k) * CHUNKS + (t / k) / W].0[(t / k) % W] = v;
                     }
+                    // The same block twice: the running sums carry across blocks, then fold.
                     let mut got = SuffStats::new(kind, k, d);
                     accumulate_block(&p, &mut b, &mut got);
+                    accumulate_block(&p, &mut b, &mut got);
+                    fold_moments(&p, &b, &mut got);
                     let mut want = SuffStats::new(kind, k, d);
-                    for (i, xi) in x.chunks_exact(d).enumerate() {
-                        accumulate(xi, 1.0, &r[i * k..(i + 1) * k], &centres, &mut vec![0.0; d], &mut want);
+                    for _ in 0..2 {
+                        for (i, xi) in x.chunks_exact(d).enumerate() {
+                            accumulate(xi, 1.0, &r[i * k..(i + 1) * k], &centres, &mut vec![0.0; d], &mut want);
+                        }
                     }
                     // Sums of ≤ BLOCK terms in two orders (lanes, then in order; or in order): a few ulps
                     // of the sum (of the unit for sums near 0) in these well-spread data.
