@@ -1,5 +1,7 @@
 //! The crate's one error type: a typed variant per cause, each saying what was wrong, where, and how to fix it.
 
+use std::path::PathBuf;
+
 use crate::kinds::CovarianceType;
 
 /// Everything that can go wrong while configuring, fitting or using a mixture.
@@ -93,6 +95,9 @@ pub enum GmmError {
         "the data has a non-finite value ({value}) at row {row}, column {column}: remove or impute it before fitting"
     )]
     NonFiniteData { row: usize, column: usize, value: f64 },
+    /// A data file cannot be read in place (see [`crate::MappedData`]); `problem` says why.
+    #[error("{} {problem}", .path.display())]
+    DataFile { path: PathBuf, problem: DataFileProblem },
     /// Fewer than two samples were given to fit.
     #[error("fitting needs at least 2 samples, got {n_samples}")]
     TooFewSamples { n_samples: usize },
@@ -264,4 +269,61 @@ impl GmmError {
                 | GmmError::DeviceLost { .. }
         )
     }
+}
+
+/// Why a data file cannot be memory-mapped as samples: the cause inside [`GmmError::DataFile`],
+/// worded to follow the file's name.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataFileProblem {
+    /// The file could not be opened, measured or mapped.
+    #[error("cannot be read ({message})")]
+    Io { kind: std::io::ErrorKind, message: String },
+    /// The path is a folder.
+    #[error("is a directory, not a data file")]
+    Directory,
+    /// The `.npy` header is malformed.
+    #[error("is not a valid .npy file ({reason}); write it with numpy.save")]
+    NpyHeader { reason: String },
+    /// The dtype is not little-endian float32 or float64.
+    #[error(
+        "has dtype '{dtype}', but gmm reads float32 or float64 .npy files; convert it with x.astype(numpy.float64)"
+    )]
+    NpyDtype { dtype: String },
+    /// Big-endian values, which cannot be read in place.
+    #[error(
+        "holds big-endian values ('{dtype}'), which cannot be read in place; convert it with numpy.save(path, x.astype(x.dtype.newbyteorder('<')))"
+    )]
+    BigEndian { dtype: String },
+    /// Not a 1-D or 2-D array.
+    #[error(
+        "holds a {}-D array of shape {shape:?}; gmm needs a 2-D (n_samples, n_features) array or a 1-D array of one feature", .shape.len()
+    )]
+    NpyDims { shape: Vec<u64> },
+    /// A 2-D array in column-major order.
+    #[error(
+        "is stored in Fortran (column-major) order; save it in C order with numpy.save(path, numpy.ascontiguousarray(x))"
+    )]
+    FortranOrder,
+    /// Fewer data bytes than the header's shape needs.
+    #[error("is truncated: its header promises {expected} bytes of data but the file holds {actual}; rewrite the file")]
+    Truncated { expected: u64, actual: u64 },
+    /// More data bytes than the header's shape needs.
+    #[error(
+        "has {actual} bytes of data where its header's shape describes {expected}; the header does not match the data, so rewrite the file"
+    )]
+    Trailing { expected: u64, actual: u64 },
+    /// The data does not start on a multiple of the value size.
+    #[error(
+        "has its data at byte {offset}, not a multiple of the value size, so it cannot be read in place; rewrite it with numpy.save"
+    )]
+    Misaligned { offset: usize },
+    /// A raw float32 file is not a whole number of rows.
+    #[error(
+        "has {bytes} bytes, which is not a whole number of rows of {n_features} float32 values ({} bytes each); check --features", 4 * .n_features
+    )]
+    RawSize { bytes: u64, n_features: usize },
+    /// Larger than this machine's address space.
+    #[error("has {bytes} bytes, more than this machine can address")]
+    TooLarge { bytes: u64 },
 }

@@ -439,6 +439,8 @@ fn bad_inputs_fail_with_one_line_naming_the_cause_and_leave_no_output() {
     write_npy_bytes(&p("cube.npy"), "<f8", "(2, 2, 2)", false, &[0; 64]);
     write_npy_bytes(&p("fortran.npy"), "<f8", "(3, 2)", true, &[0; 48]);
     write_npy_bytes(&p("short.npy"), "<f8", "(3, 2)", false, &[0; 40]);
+    write_npy_bytes(&p("long.npy"), "<f8", "(2, 2)", false, &[0; 48]);
+    write_npy_bytes(&p("big.npy"), ">f8", "(3, 2)", false, &[0; 48]);
     write_npy_f64(&p("inf.npy"), &[1.0, 2.0, 3.0, 4.0, 5.0, f64::INFINITY], 2);
     fs::write(p("x.bin"), [0u8; 20]).unwrap();
     // A 2-feature model.
@@ -507,7 +509,19 @@ fn bad_inputs_fail_with_one_line_naming_the_cause_and_leave_no_output() {
         ),
         (fit("cube.npy", &[]), vec!["cube.npy holds a 3-D array"]),
         (fit("fortran.npy", &[]), vec!["fortran.npy is stored in Fortran"]),
-        (fit("short.npy", &[]), vec!["short.npy is truncated"]),
+        (
+            fit("short.npy", &[]),
+            vec!["short.npy is truncated", "promises 48 bytes", "holds 40"],
+        ),
+        (
+            fit("long.npy", &[]),
+            vec!["long.npy has 48 bytes of data", "describes 32", "header does not match"],
+        ),
+        (
+            fit("big.npy", &[]),
+            vec!["big.npy holds big-endian values ('>f8')", "newbyteorder"],
+        ),
+        (fit("missing.npy", &[]), vec!["missing.npy", "cannot open"]),
         (
             fit("inf.npy", &[]),
             vec!["inf.npy has a non-finite value (inf) at sample 2, feature 1"],

@@ -24,37 +24,10 @@ pub enum CliError {
     #[error("{} holds no samples; give a file with at least one row of data", .path.display())]
     EmptyData { path: PathBuf },
 
-    // ---- .npy ----------------------------------------------------------------------------
-    /// The .npy header could not be parsed.
-    #[error("{} is not a valid .npy file ({source}); write it with numpy.save", .path.display())]
-    NpyHeader { path: PathBuf, source: std::io::Error },
-    /// The .npy dtype is not float32 or float64.
-    #[error(
-        "{} has dtype '{dtype}', but gmm reads float32 or float64 .npy files; convert it with x.astype(numpy.float64)", .path.display()
-    )]
-    NpyDtype { path: PathBuf, dtype: String },
-    /// The .npy array is not 1-D or 2-D.
-    #[error(
-        "{} holds a {ndim}-D array of shape {shape:?}; gmm needs a 2-D (n_samples, n_features) array or a 1-D array of one feature", .path.display()
-    )]
-    NpyDims {
-        path: PathBuf,
-        ndim: usize,
-        shape: Vec<u64>,
-    },
-    /// The .npy array is in Fortran (column-major) order.
-    #[error(
-        "{} is stored in Fortran (column-major) order; save it in C order with numpy.save(path, numpy.ascontiguousarray(x))", .path.display()
-    )]
-    NpyFortran { path: PathBuf },
-    /// The .npy file ends before its header's shape is filled.
-    #[error(
-        "{} is truncated: its header promises {expected} bytes of data but the file holds fewer; rewrite the file", .path.display()
-    )]
-    NpyTruncated { path: PathBuf, expected: u64 },
-    /// The .npy file has bytes after its data.
-    #[error("{} has bytes after the {expected} bytes of data its header describes; rewrite the file", .path.display())]
-    NpyTrailing { path: PathBuf, expected: u64 },
+    // ---- .npy and raw float32 (memory-mapped) --------------------------------------------
+    /// The file cannot be mapped as samples; the library's error names the file and the cause.
+    #[error(transparent)]
+    File(GmmError),
 
     // ---- .csv ----------------------------------------------------------------------------
     /// The CSV reader failed (bad UTF-8, I/O).
@@ -116,15 +89,6 @@ pub enum CliError {
         "{} is read as raw little-endian float32, which needs --features D (the number of columns); or give a .npy or .csv file", .path.display()
     )]
     RawNeedsFeatures { path: PathBuf },
-    /// A raw f32 file's size is not a whole number of rows.
-    #[error(
-        "{} has {bytes} bytes, which is not a whole number of rows of {n_features} float32 values ({} bytes each); check --features", .path.display(), 4 * .n_features
-    )]
-    RawSize {
-        path: PathBuf,
-        bytes: u64,
-        n_features: usize,
-    },
     /// --features disagrees with the file's own column count.
     #[error("{}: --features is {given} but the file has {found} columns; drop --features or fix it", .path.display())]
     FeaturesMismatch { path: PathBuf, given: usize, found: usize },

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use gmm_gpu::{DataView, GmmError, GmmModel};
+use gmm_gpu::{DataView, GmmError, GmmModel, MappedData};
 
 use crate::error::CliError;
 
@@ -15,21 +15,24 @@ use crate::error::CliError;
 pub enum DataFormat {
     /// By extension: .npy, .csv, anything else raw float32.
     Auto,
-    /// NumPy .npy, float32 or float64, C order.
+    /// NumPy .npy, float32 or float64, little-endian, C order: memory-mapped, never copied whole.
     Npy,
-    /// Comma-separated text, with or without a header row.
+    /// Comma-separated text, with or without a header row: parsed into memory (use .npy for data
+    /// larger than memory).
     Csv,
-    /// Raw little-endian float32, row-major (needs --features).
+    /// Raw little-endian float32, row-major (needs --features): memory-mapped, never copied whole.
     Raw,
 }
 
 /// The samples as read, in their own precision (float32 files stay float32: no widening copy).
 pub enum Values {
-    F32(Vec<f32>),
+    /// .npy and raw float32 files: memory-mapped, never copied (see `gmm_gpu::MappedData`).
+    Mapped(MappedData),
+    /// CSV: parsed into memory.
     F64(Vec<f64>),
 }
 
-/// A data file read into memory.
+/// A data file, mapped or read into memory.
 pub struct Data {
     pub path: PathBuf,
     pub values: Values,
@@ -40,7 +43,7 @@ impl Data {
     /// The validated view the library takes (no copy); a NaN or infinity names the file.
     pub fn view(&self) -> Result<DataView<'_>, CliError> {
         let view = match &self.values {
-            Values::F32(v) => DataView::from_f32(v, self.n_features),
+            Values::Mapped(m) => m.view(),
             Values::F64(v) => DataView::from_f64(v, self.n_features),
         };
         view.map_err(|e| match e {
@@ -59,11 +62,10 @@ impl Data {
 
     /// The number of samples.
     pub fn n_samples(&self) -> usize {
-        let len = match &self.values {
-            Values::F32(v) => v.len(),
-            Values::F64(v) => v.len(),
-        };
-        len / self.n_features.max(1)
+        match &self.values {
+            Values::Mapped(m) => m.n_samples(),
+            Values::F64(v) => v.len() / self.n_features.max(1),
+        }
     }
 }
 
@@ -99,15 +101,16 @@ pub fn read_data(spec: &DataSpec) -> Result<Data, CliError> {
             },
         });
     }
+    // Opened here first for the CLI's own wording of a missing file or a folder.
     let file = open(path)?;
     let data = match format {
-        DataFormat::Npy => read_npy(path, file)?,
+        DataFormat::Npy => mapped(path, MappedData::open_npy(path))?,
         DataFormat::Csv => read_csv(path, file, spec.columns)?,
         _ => {
             let d = spec.features.ok_or_else(|| CliError::RawNeedsFeatures {
                 path: path.to_path_buf(),
             })?;
-            read_raw(path, file, d)?
+            mapped(path, MappedData::open_raw_f32(path, d))?
         }
     };
     if let Some(given) = spec.features.filter(|&g| g != data.n_features) {
@@ -156,120 +159,19 @@ pub fn read_model(path: &Path) -> Result<GmmModel, CliError> {
     })
 }
 
-/// Reads a .npy file straight into one vector of its own element type: the only copy of the data.
-fn read_npy(path: &Path, file: File) -> Result<Data, CliError> {
-    use npyz::{DType, Endianness, Order, TypeChar};
-    let mut reader = BufReader::new(file);
-    let header = npyz::NpyHeader::from_reader(&mut reader).map_err(|source| CliError::NpyHeader {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bad_dtype = || CliError::NpyDtype {
-        path: path.to_path_buf(),
-        dtype: match header.dtype() {
-            DType::Plain(t) => t.to_string(),
-            other => other.descr(),
+/// A mapped .npy or raw float32 file as `Data`; the library's errors already name the file.
+fn mapped(path: &Path, m: Result<MappedData, GmmError>) -> Result<Data, CliError> {
+    let m = m.map_err(|source| match source {
+        GmmError::DataFile { .. } => CliError::File(source),
+        source => CliError::Data {
+            path: path.to_path_buf(),
+            source,
         },
-    };
-    let (size, endian) = match header.dtype() {
-        DType::Plain(t) if t.type_char() == TypeChar::Float && matches!(t.size_field(), 4 | 8) => {
-            (t.size_field(), t.endianness())
-        }
-        _ => return Err(bad_dtype()),
-    };
-    let shape = header.shape().to_vec();
-    let (n, d) = match shape[..] {
-        [n] => (n, 1),
-        [n, d] => (n, d),
-        _ => {
-            return Err(CliError::NpyDims {
-                path: path.to_path_buf(),
-                ndim: shape.len(),
-                shape,
-            });
-        }
-    };
-    // Fortran order is the same layout as C order when one dimension is 1.
-    if header.order() == Order::Fortran && n > 1 && d > 1 {
-        return Err(CliError::NpyFortran {
-            path: path.to_path_buf(),
-        });
-    }
-    let len = usize::try_from(n.saturating_mul(d)).map_err(|_| bad_dtype())?;
-    let expected = n.saturating_mul(d).saturating_mul(size);
-    let swap = endian == Endianness::Big && cfg!(target_endian = "little")
-        || endian == Endianness::Little && cfg!(target_endian = "big");
-    let truncated = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            CliError::NpyTruncated {
-                path: path.to_path_buf(),
-                expected,
-            }
-        } else {
-            CliError::Read {
-                path: path.to_path_buf(),
-                source: e,
-            }
-        }
-    };
-    let values = if size == 4 {
-        let mut v = vec![0f32; len];
-        reader.read_exact(bytemuck::cast_slice_mut(&mut v)).map_err(truncated)?;
-        if swap {
-            v.iter_mut().for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
-        }
-        Values::F32(v)
-    } else {
-        let mut v = vec![0f64; len];
-        reader.read_exact(bytemuck::cast_slice_mut(&mut v)).map_err(truncated)?;
-        if swap {
-            v.iter_mut().for_each(|x| *x = f64::from_bits(x.to_bits().swap_bytes()));
-        }
-        Values::F64(v)
-    };
-    let mut extra = [0u8; 1];
-    if reader.read(&mut extra).map_err(truncated)? != 0 {
-        return Err(CliError::NpyTrailing {
-            path: path.to_path_buf(),
-            expected,
-        });
-    }
-    Ok(Data {
-        path: path.to_path_buf(),
-        values,
-        n_features: usize::try_from(d).map_err(|_| bad_dtype())?,
-    })
-}
-
-/// Reads raw little-endian float32 straight into one vector.
-fn read_raw(path: &Path, mut file: File, d: usize) -> Result<Data, CliError> {
-    let read_err = |source| CliError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bytes = file.metadata().map_err(read_err)?.len();
-    let row = 4 * d as u64;
-    if bytes % row != 0 {
-        return Err(CliError::RawSize {
-            path: path.to_path_buf(),
-            bytes,
-            n_features: d,
-        });
-    }
-    let len = usize::try_from(bytes / 4).map_err(|_| CliError::RawSize {
-        path: path.to_path_buf(),
-        bytes,
-        n_features: d,
     })?;
-    let mut v = vec![0f32; len];
-    file.read_exact(bytemuck::cast_slice_mut(&mut v)).map_err(read_err)?;
-    if cfg!(target_endian = "big") {
-        v.iter_mut().for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
-    }
     Ok(Data {
         path: path.to_path_buf(),
-        values: Values::F32(v),
-        n_features: d,
+        n_features: m.n_features(),
+        values: Values::Mapped(m),
     })
 }
 
