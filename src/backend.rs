@@ -67,6 +67,14 @@ pub struct Traffic {
     pub bytes_uploaded: u64,
     /// Bytes read back from the device (the statistics).
     pub bytes_read_back: u64,
+    /// Of `bytes_uploaded`, the samples streamed in the pass (0 when they are resident).
+    pub bytes_streamed: u64,
+    /// Host time spent converting and writing the streamed chunks, which overlaps the device's
+    /// work on the previous chunk (zero when resident).
+    pub stream_fill: std::time::Duration,
+    /// Host time spent waiting for a staging buffer the device was still reading: the part of the
+    /// streaming the overlap did not hide from the device's side (zero when resident).
+    pub stream_wait: std::time::Duration,
 }
 
 /// A uniform number in (0, 1] for (seed, sample, component), with 24 random bits so that it is exact

@@ -157,9 +157,14 @@ pub enum GmmError {
     DeviceLost { reason: String },
     /// The device ran out of memory.
     #[error(
-        "the GPU ran out of memory allocating {what} ({bytes} bytes); pass a smaller chunk_size, use fewer components or features, or use the CPU backend"
+        "the GPU ran out of memory allocating {what} ({bytes} bytes); cap max_device_bytes (gmm --device-memory) to stream the data, pass a smaller chunk_size, use fewer components or features, or use the CPU backend"
     )]
     GpuOutOfMemory { what: &'static str, bytes: u64 },
+    /// `max_device_bytes` cannot hold even two of the smallest chunks and the working buffers.
+    #[error(
+        "max_device_bytes is {budget} but a streamed GPU fit of this shape needs at least {needed} bytes (two 64-sample chunks and the model's working buffers); raise the budget, use fewer components or features, or use the CPU backend"
+    )]
+    GpuBudgetTooSmall { budget: u64, needed: u64 },
     /// A device limit is below what the kernels need.
     #[error(
         "the GPU's limit {limit} is {granted} but the kernels need {needed}; use another adapter or the CPU backend"
@@ -259,6 +264,7 @@ impl GmmError {
         matches!(
             self,
             GmmError::GpuOutOfMemory { .. }
+                | GmmError::GpuBudgetTooSmall { .. }
                 | GmmError::LimitsTooSmall { .. }
                 | GmmError::GpuModelTooLarge { .. }
                 | GmmError::TooManyFeaturesForGpu { .. }

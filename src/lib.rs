@@ -250,11 +250,11 @@ fn fit_model_observed(
                 n_samples: n,
                 n_features: d,
             };
-            let mut b = GpuBackend::new(ctx, source, k, kind, sample_weight, params.chunk_size)?;
+            let mut b = GpuBackend::new(ctx, source, k, kind, sample_weight, params.budget())?;
             em::fit(params, &mut b, sample_weight, warm, observer)?
         }
         Target::Host(view, ctx) => {
-            let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
+            let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.budget())?;
             em::fit(params, &mut b, sample_weight, warm, observer)?
         }
         Target::Choose(view) => {
@@ -266,7 +266,7 @@ fn fit_model_observed(
             };
             let gpu = |ctx: &GpuContext, observer: &mut dyn FnMut(&Progress)| {
                 log::info!("backend: GPU on {}", ctx.adapter_name());
-                let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.chunk_size)?;
+                let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.budget())?;
                 em::fit(params, &mut b, sample_weight, warm, observer)
             };
             match params.backend {

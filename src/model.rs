@@ -261,7 +261,14 @@ impl GmmModel {
         if data.n_samples() == 0 {
             return Ok(());
         }
-        let mut backend = GpuBackend::new(ctx, Source::Host(*data), k, self.covariance_type(), None, None)?;
+        let mut backend = GpuBackend::new(
+            ctx,
+            Source::Host(*data),
+            k,
+            self.covariance_type(),
+            None,
+            Default::default(),
+        )?;
         Backend::per_sample_outputs(&mut backend, &self.mixture, output, out)
     }
 

@@ -23,6 +23,7 @@ pub struct GmmParams {
     pub(crate) warm_start: bool,
     pub(crate) backend: BackendKind,
     pub(crate) chunk_size: Option<usize>,
+    pub(crate) max_device_bytes: Option<u64>,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -42,6 +43,7 @@ pub struct GmmParamsBuilder {
     warm_start: bool,
     backend: BackendKind,
     chunk_size: Option<usize>,
+    max_device_bytes: Option<u64>,
 }
 
 impl GmmParams {
@@ -63,6 +65,7 @@ impl GmmParams {
             warm_start: false,
             backend: BackendKind::Cpu,
             chunk_size: None,
+            max_device_bytes: None,
         }
     }
 
@@ -73,6 +76,16 @@ impl GmmParams {
     /// The GPU chunk size forced by the caller, if any.
     pub fn chunk_size(&self) -> Option<usize> {
         self.chunk_size
+    }
+    /// The device memory a GPU fit may hold, if capped.
+    pub fn max_device_bytes(&self) -> Option<u64> {
+        self.max_device_bytes
+    }
+    pub(crate) fn budget(&self) -> crate::gpu::plan::Budget {
+        crate::gpu::plan::Budget {
+            chunk_size: self.chunk_size,
+            max_device_bytes: self.max_device_bytes,
+        }
     }
 
     /// Number of mixture components K.
@@ -197,6 +210,16 @@ impl GmmParamsBuilder {
         self.chunk_size = Some(samples);
         self
     }
+    /// Caps the device memory a GPU fit holds (the samples and its working buffers). Where the
+    /// host's samples do not fit, they are streamed: uploaded chunk by chunk each pass through two
+    /// reused buffers, the upload of one chunk overlapping the kernels of the previous one, with
+    /// the same model as a resident fit of the same chunks. wgpu cannot tell a device's memory, so
+    /// without a cap the samples are resident, and a device too small for them is
+    /// [`GmmError::GpuOutOfMemory`].
+    pub fn max_device_bytes(mut self, bytes: u64) -> Self {
+        self.max_device_bytes = Some(bytes);
+        self
+    }
 
     /// Checks every value once and returns the parameters, or the first problem found.
     pub fn build(self) -> Result<GmmParams, GmmError> {
@@ -257,6 +280,7 @@ impl GmmParamsBuilder {
             warm_start: self.warm_start,
             backend: self.backend,
             chunk_size: self.chunk_size,
+            max_device_bytes: self.max_device_bytes,
         })
     }
 }

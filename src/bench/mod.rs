@@ -215,7 +215,7 @@ pub fn run_case(
     let iters = iters.max(1);
     let x = blobs(n, d, k, 0);
     let view = DataView::from_f32(&x, d)?;
-    let mut backend = GpuBackend::new(ctx, Source::Host(view), k, case.covariance, None, None)?;
+    let mut backend = GpuBackend::new(ctx, Source::Host(view), k, case.covariance, None, Default::default())?;
     let mut mix = start(&x, n, d, k, case.covariance)?;
     let mut stats = SuffStats::new(case.covariance, k, d);
     let mut scratch = vec![0.0; d * d];

@@ -14,9 +14,10 @@ use crate::gpu::layout::{self, Combine, KIND_DIAG, Pass, STATS_DIAG, WG};
 use crate::gpu::pack::ModelPack;
 use crate::gpu::passes::{self, Instrument, Kernel, PerSample, Responsibilities};
 use crate::gpu::pipelines::Pipelines;
-use crate::gpu::plan::{self, DeviceLimits, Plan, n_outputs, stats_kind_for, stats_units};
+use crate::gpu::plan::{self, Budget, DeviceLimits, Plan, n_outputs, stats_kind_for, stats_units};
 use crate::gpu::readback::{self, Score, read_back};
 use crate::gpu::resources::{Resources, mappable};
+use crate::gpu::stream::Stream;
 use crate::gpu::timestamps::Timestamps;
 use crate::gpu::upload::{self, Frame};
 use crate::kinds::CovarianceType;
@@ -73,10 +74,13 @@ pub(crate) struct GpuBackend<'a> {
     weight_sum: f64,
     has_weights: bool,
     frame: Frame,
-    plan: Plan,
+    pub(crate) plan: Plan,
     res: Resources,
-    /// The host's samples on the device (one buffer per segment), kept alive for the bind groups.
+    /// The host's samples on the device (one buffer per segment), kept alive for the bind groups;
+    /// empty when they are streamed.
     _segments: Vec<wgpu::Buffer>,
+    /// The streaming buffers, when the samples do not fit the budget.
+    stream: Option<Stream>,
     pack: ModelPack,
     /// The row length the combine uniforms currently hold.
     combine_row_len: u32,
@@ -89,15 +93,16 @@ pub(crate) struct GpuBackend<'a> {
 }
 
 impl<'a> GpuBackend<'a> {
-    /// Prepares a fit of `k` components with second moments of `kind`: uploads the data once,
-    /// sizes the chunks, and makes every buffer and bind group the EM loop will use.
+    /// Prepares a fit of `k` components with second moments of `kind`: sizes the chunks, uploads
+    /// the data once (or, when it does not fit `budget`, makes the buffers to stream it each pass),
+    /// and makes every buffer and bind group the EM loop will use.
     pub fn new(
         ctx: &'a GpuContext,
         source: Source<'a>,
         k: usize,
         kind: CovarianceType,
         sample_weight: Option<&'a [f64]>,
-        chunk_size: Option<usize>,
+        budget: Budget,
     ) -> Result<Self, GmmError> {
         let (n, d) = source.shape();
         let max_d = layout::max_gpu_features(kind);
@@ -114,7 +119,16 @@ impl<'a> GpuBackend<'a> {
             });
         }
         let pipes = ctx.pipelines()?;
-        let plan = plan::plan(n, d, k, kind, DeviceLimits::of(&ctx.limits), chunk_size)?;
+        // The caller's own buffer is resident by definition: a budget only streams host data.
+        let budget = match source {
+            Source::Device { .. } => Budget {
+                max_device_bytes: None,
+                ..budget
+            },
+            Source::Host(_) => budget,
+        };
+        let limits = DeviceLimits::of(&ctx.limits);
+        let plan = plan::plan(n, d, k, kind, limits, budget, sample_weight.is_some())?;
 
         // The data: the caller's buffer as it is, or the host's samples through the frame, uploaded
         // chunk by chunk into segments of whole chunks that each fit max_buffer_size.
@@ -149,18 +163,28 @@ impl<'a> GpuBackend<'a> {
             }
             Source::Host(view) => {
                 let frame = Frame::of_data(view, sample_weight);
-                let segments = upload::upload_segments(ctx, view, &frame, plan.chunk_len, plan.chunks_per_segment)?;
+                let segments = if plan.streamed {
+                    Vec::new()
+                } else {
+                    upload::upload_segments(ctx, view, &frame, plan.chunk_len, plan.chunks_per_segment)?
+                };
                 (frame, segments)
             }
+        };
+        let stream = if plan.streamed {
+            Some(Stream::new(ctx, plan.chunk_len, d)?)
+        } else {
+            None
         };
         let weights = sample_weight
             .map(|w| upload::upload_weights(ctx, w, &frame))
             .transpose()?;
         let pack = ModelPack::new(kind, k, d);
         let res = {
-            let window = |c: usize| match &source {
-                Source::Device { buffer, .. } => (*buffer, (c * plan.chunk_len * d * 4) as u64),
-                Source::Host(_) => {
+            let window = |c: usize| match (&source, &stream) {
+                (Source::Device { buffer, .. }, _) => (*buffer, (c * plan.chunk_len * d * 4) as u64),
+                (Source::Host(_), Some(stream)) => stream.window(c),
+                (Source::Host(_), None) => {
                     let s = c / plan.chunks_per_segment;
                     let first = (c - s * plan.chunks_per_segment) * plan.chunk_len;
                     (&segments[s], (first * d * 4) as u64)
@@ -171,10 +195,12 @@ impl<'a> GpuBackend<'a> {
         ctx.check_health()?;
         let weight_sum = sample_weight.map_or(n as f64, |w| w.iter().sum());
         log::info!(
-            "GPU backend on {}: {n} samples x {d} features in {} chunk(s) of up to {}; K = {k}",
+            "GPU backend on {}: {n} samples x {d} features in {} chunk(s) of up to {}{}; K = {k}; {} MB on the device",
             ctx.adapter_name(),
             plan.n_chunks,
-            plan.chunk_len
+            plan.chunk_len,
+            if plan.streamed { ", streamed each pass" } else { "" },
+            (plan.data_bytes(n, d) + plan.working_bytes(n, d, k, kind, sample_weight.is_some())) / 1_000_000
         );
         Ok(Self {
             ctx,
@@ -189,6 +215,7 @@ impl<'a> GpuBackend<'a> {
             plan,
             res,
             _segments: segments,
+            stream,
             pack,
             combine_row_len: 0,
             rows_host: vec![0.0; 2 * plan.n_chunks * plan.row_len_max],
@@ -264,29 +291,74 @@ impl<'a> GpuBackend<'a> {
         passes::encode_statistics(self.ctx, self.pipes, &self.res, how, job, row_len, instrument)
     }
 
-    /// Uploads the model and the pass, then one submission over every chunk: responsibilities,
-    /// statistics, the combine tree, and a copy of each chunk's final row to the readback buffer,
-    /// which is then read into `rows_host`.
+    /// Uploads the model and the pass, then one submission over every chunk (or, streamed, one per
+    /// chunk, each with its samples): responsibilities, statistics, the combine tree, and a copy of
+    /// each chunk's final row to the readback buffer, which is then read into `rows_host`.
     fn run_statistics(&mut self, how: Responsibilities, job: Pass) -> Result<(), GmmError> {
         let ctx = self.ctx;
         let row_len = (job.n_components * job.n_outputs + 1) as usize;
         debug_assert!(row_len <= self.plan.row_len_max);
         // Inside error scopes: a lost device or a failed allocation comes back typed, never as a
         // panic from wgpu's default handler on a caller's device.
-        let (dispatches, uploaded) = ctx.scoped("gmm EM iteration", 0, || {
-            let uploaded = self.upload_job(&job, row_len);
-            let (commands, dispatches) = self.encode(how, &job, row_len, Instrument::None);
-            ctx.queue.submit([commands]);
-            (dispatches, uploaded)
-        })?;
+        let (dispatches, uploaded, streamed) = if self.stream.is_some() {
+            self.run_streamed(how, &job, row_len)?
+        } else {
+            ctx.scoped("gmm EM iteration", 0, || {
+                let uploaded = self.upload_job(&job, row_len);
+                let (commands, dispatches) = self.encode(how, &job, row_len, Instrument::None);
+                ctx.queue.submit([commands]);
+                (dispatches, uploaded, 0)
+            })?
+        };
         let floats = 2 * self.res.chunks.len() * row_len;
         read_back(ctx, &self.res.readback, &mut self.rows_host[..floats])?;
+        let times = self.stream.as_ref().map(|s| s.times).unwrap_or_default();
         self.traffic = Traffic {
             dispatches,
-            bytes_uploaded: uploaded,
+            bytes_uploaded: uploaded + streamed,
             bytes_read_back: (floats * 4) as u64,
+            bytes_streamed: streamed,
+            stream_fill: times.fill,
+            stream_wait: times.wait,
         };
         Ok(())
+    }
+
+    /// The streamed pass: per chunk, its samples through a staging buffer, then its kernels, in one
+    /// submission; the next chunk is converted while the device runs this one. Returns the
+    /// dispatches, the model bytes and the sample bytes uploaded.
+    fn run_streamed(&mut self, how: Responsibilities, job: &Pass, row_len: usize) -> Result<(u32, u64, u64), GmmError> {
+        let ctx = self.ctx;
+        let Source::Host(view) = self.source else {
+            unreachable!("only host data is streamed")
+        };
+        let uploaded = ctx.scoped("gmm EM iteration model upload", 0, || self.upload_job(job, row_len))?;
+        let stream = self.stream.as_mut().expect("a streamed plan has its buffers");
+        stream.times = Default::default();
+        let (mut dispatches, mut streamed) = (0, 0);
+        for (c, chunk) in self.res.chunks.iter().enumerate() {
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("gmm streamed chunk"),
+            });
+            stream.stage(ctx, &view, &self.frame, c, (chunk.start, chunk.len), &mut encoder)?;
+            let index = ctx.scoped("gmm streamed chunk", 0, || {
+                dispatches += passes::encode_chunk(
+                    ctx,
+                    self.pipes,
+                    &self.res,
+                    &mut encoder,
+                    c,
+                    how,
+                    job,
+                    row_len,
+                    &mut Instrument::None,
+                );
+                ctx.queue.submit([encoder.finish()])
+            })?;
+            stream.submitted(ctx, c, index)?;
+            streamed += (chunk.len * self.d * 4) as u64;
+        }
+        Ok((dispatches, uploaded, streamed))
     }
 
     /// Times one EM statistics pass of `mix` (centred on `centres`, second moments of
@@ -441,9 +513,21 @@ impl<'a> GpuBackend<'a> {
         let mut host = vec![0f32; self.plan.chunk_len * per];
         // The GPU's log p is in the device's units, without −(d/2)·log 2π.
         let to_callers = -self.pack.to_callers;
-        for chunk in &self.res.chunks {
+        for (c, chunk) in self.res.chunks.iter().enumerate() {
+            // Streamed: the chunk's samples first, in a command buffer of their own.
+            let mut upload = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("gmm streamed chunk upload"),
+            });
+            if let (Some(stream), Source::Host(view)) = (self.stream.as_mut(), &self.source) {
+                stream.stage(ctx, view, &self.frame, c, (chunk.start, chunk.len), &mut upload)?;
+            }
             let (commands, len) = passes::encode_per_sample(ctx, self.pipes, &self.res, chunk, output, &job, &staging);
-            ctx.scoped("gmm per-sample pass", 0, || ctx.queue.submit([commands]))?;
+            let index = ctx.scoped("gmm per-sample pass", 0, || {
+                ctx.queue.submit([upload.finish(), commands])
+            })?;
+            if let Some(stream) = self.stream.as_mut() {
+                stream.submitted(ctx, c, index)?;
+            }
             read_back(ctx, &staging, &mut host[..len])?;
             let dst = &mut out[chunk.start * per..chunk.start * per + len];
             match output {

@@ -202,6 +202,17 @@ impl GpuContext {
         self.check_health()
     }
 
+    /// Waits for submission `index` to finish (and its callbacks to run), not for later ones.
+    pub(crate) fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<(), GmmError> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| GmmError::DeviceLost { reason: e.to_string() })?;
+        self.check_health()
+    }
+
     /// Runs `f` inside out-of-memory and validation error scopes, turning what they catch into errors.
     pub(crate) fn scoped<R>(&self, what: &'static str, bytes: u64, f: impl FnOnce() -> R) -> Result<R, GmmError> {
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);

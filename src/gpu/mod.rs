@@ -2,7 +2,7 @@
 //!
 //! Rooms: `plan` (chunk sizing), `upload` (centring, scaling, segments), `pack` (mixture → model
 //! buffer), `resources` (buffers and bind groups), `passes` (encoding), `readback` (the f64 collect),
-//! `backend` (`impl Backend`), with `layout` the one table host and shaders share.
+//! `stream` (uploading chunks each pass when the data does not fit), `backend` (`impl Backend`), with `layout` the one table host and shaders share.
 
 pub(crate) mod backend;
 mod context;
@@ -13,9 +13,11 @@ pub(crate) mod pipelines;
 pub(crate) mod plan;
 pub(crate) mod readback;
 pub(crate) mod resources;
+mod stream;
 pub(crate) mod timestamps;
 mod upload;
 
 pub use context::GpuContext;
 pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES, MAX_GPU_FEATURES_TRIANGULAR, max_gpu_features};
+pub use stream::StreamTimes;
 pub use upload::f32_image;

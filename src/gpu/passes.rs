@@ -170,61 +170,80 @@ pub(crate) fn encode_statistics(
     row_len: usize,
     mut instrument: Instrument,
 ) -> (wgpu::CommandBuffer, u32) {
-    let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
-    let mut dispatches = 0u32;
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
         label: Some("gmm statistics pass"),
     });
+    let dispatches = (0..res.chunks.len())
+        .map(|c| encode_chunk(ctx, pipes, res, &mut encoder, c, how, job, row_len, &mut instrument))
+        .sum();
+    (encoder.finish(), dispatches)
+}
+
+/// Encodes chunk c of a statistics pass into `encoder`, then the copy of its final row to the
+/// readback buffer at `c · row_len` two-float values; returns its dispatch count.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_chunk(
+    ctx: &GpuContext,
+    pipes: &Pipelines,
+    res: &Resources,
+    encoder: &mut wgpu::CommandEncoder,
+    c: usize,
+    how: Responsibilities,
+    job: &Pass,
+    row_len: usize,
+    instrument: &mut Instrument,
+) -> u32 {
+    let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
+    let mut dispatches = 0u32;
     let dispatch = |pass: &mut wgpu::ComputePass, step: &Step| {
         pass.set_pipeline(step.pipeline);
         pass.set_bind_group(0, step.bind, &[]);
         let (gx, gy) = fold(step.groups, max_dim);
         pass.dispatch_workgroups(gx, gy, 1);
     };
-    for (c, chunk) in res.chunks.iter().enumerate() {
-        let steps = chunk_steps(pipes, chunk, how, job, row_len);
-        match &mut instrument {
-            Instrument::None => {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("gmm chunk"),
-                    timestamp_writes: None,
-                });
-                for step in &steps {
-                    dispatch(&mut pass, step);
-                    dispatches += 1;
-                }
-            }
-            Instrument::Stamps { stamps, order } => {
-                for step in &steps {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(step.kernel.name()),
-                        timestamp_writes: Some(stamps.pass_writes(order.len() as u32)),
-                    });
-                    dispatch(&mut pass, step);
-                    order.push(step.kernel);
-                    dispatches += 1;
-                }
-            }
-            Instrument::Only(kernel) => {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(kernel.name()),
-                    timestamp_writes: None,
-                });
-                for step in steps.iter().filter(|s| s.kernel == *kernel) {
-                    dispatch(&mut pass, step);
-                    dispatches += 1;
-                }
+    let chunk = &res.chunks[c];
+    let steps = chunk_steps(pipes, chunk, how, job, row_len);
+    match instrument {
+        Instrument::None => {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gmm chunk"),
+                timestamp_writes: None,
+            });
+            for step in &steps {
+                dispatch(&mut pass, step);
+                dispatches += 1;
             }
         }
-        let last = if chunk.final_in_scratch {
-            &res.scratch
-        } else {
-            &res.partials
-        };
-        let bytes = (row_len * 8) as u64;
-        encoder.copy_buffer_to_buffer(last, 0, &res.readback, c as u64 * bytes, bytes);
+        Instrument::Stamps { stamps, order } => {
+            for step in &steps {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(step.kernel.name()),
+                    timestamp_writes: Some(stamps.pass_writes(order.len() as u32)),
+                });
+                dispatch(&mut pass, step);
+                order.push(step.kernel);
+                dispatches += 1;
+            }
+        }
+        Instrument::Only(kernel) => {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel.name()),
+                timestamp_writes: None,
+            });
+            for step in steps.iter().filter(|s| s.kernel == *kernel) {
+                dispatch(&mut pass, step);
+                dispatches += 1;
+            }
+        }
     }
-    (encoder.finish(), dispatches)
+    let last = if chunk.final_in_scratch {
+        &res.scratch
+    } else {
+        &res.partials
+    };
+    let bytes = (row_len * 8) as u64;
+    encoder.copy_buffer_to_buffer(last, 0, &res.readback, c as u64 * bytes, bytes);
+    dispatches
 }
 
 /// The number of dispatches `encode_statistics` makes for `job` (one timestamp pair each when

@@ -38,6 +38,50 @@ pub(crate) struct Plan {
     pub row_len_max: usize,
     /// Whole chunks per data segment (each segment within max_buffer_size).
     pub chunks_per_segment: usize,
+    /// Whether the host's samples are streamed through two chunk buffers each pass instead of
+    /// being resident (the data does not fit the device budget).
+    pub streamed: bool,
+}
+
+impl Plan {
+    /// Device bytes a fit with this plan allocates besides the samples: the chunk-sized buffers,
+    /// the partial rows, the model and the weights (what `Resources::new` makes in device memory;
+    /// the uniforms aside, and the readback, one row per chunk, which is host-visible memory).
+    pub fn working_bytes(&self, n: usize, d: usize, k: usize, kind: CovarianceType, weighted: bool) -> u64 {
+        working_bytes(self.chunk_len, self.row_len_max, n, d, k, kind, weighted)
+    }
+
+    /// Device bytes of the samples: all of them resident, or two chunks when streamed.
+    pub fn data_bytes(&self, n: usize, d: usize) -> u64 {
+        4 * d as u64
+            * if self.streamed {
+                2 * self.chunk_len as u64
+            } else {
+                n as u64
+            }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn working_bytes(
+    chunk_len: usize,
+    row_len_max: usize,
+    n: usize,
+    d: usize,
+    k: usize,
+    kind: CovarianceType,
+    weighted: bool,
+) -> u64 {
+    let c = chunk_len as u64;
+    let blocks = chunk_len.div_ceil(BLOCK as usize) as u64;
+    let row = 8 * row_len_max as u64;
+    2 * c * k as u64 * 4 // responsibilities and log-density low parts
+        + c.div_ceil(u64::from(WG)) * 8 // log-likelihood partials
+        + c * 4 // per-sample outputs
+        + blocks * row // partial rows
+        + blocks.div_ceil(u64::from(GROUP)).max(1) * row // combine scratch
+        + 4 * model_len(kind, k, d) as u64
+        + if weighted { 4 * n as u64 } else { 0 }
 }
 
 /// Statistics per component for a second-moment kind: S0, S1 (d) and S2.
@@ -66,16 +110,28 @@ pub(crate) fn stats_kind_for(kind: CovarianceType) -> u32 {
     }
 }
 
+/// What the caller asks of a GPU fit's memory: a cap on the samples per chunk, and on the device
+/// bytes the fit may hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub chunk_size: Option<usize>,
+    pub max_device_bytes: Option<u64>,
+}
+
 /// Plans `n` samples of `d` features and `k` components with second moments of `kind`;
-/// `forced` caps the chunk (the `chunk_size` parameter).
+/// `budget.chunk_size` caps the chunk, and where the samples and the working buffers together
+/// exceed `budget.max_device_bytes`, the plan streams the samples through two chunk buffers,
+/// with chunks small enough that the two and the working buffers fit.
 pub(crate) fn plan(
     n: usize,
     d: usize,
     k: usize,
     kind: CovarianceType,
     limits: DeviceLimits,
-    forced: Option<usize>,
+    budget: Budget,
+    weighted: bool,
 ) -> Result<Plan, GmmError> {
+    let forced = budget.chunk_size;
     let row_len_max = k * n_outputs(stats_kind_for(kind), d).max(n_outputs(STATS_DIAG, d)) + 1;
     // The model and one block's partial row must each fit one binding, whatever the chunking.
     for (what, bytes) in [
@@ -118,7 +174,28 @@ pub(crate) fn plan(
             granted: limits.max_binding,
         });
     }
-    let chunk_len = (chunk_len as usize).min(n.div_ceil(WG as usize) * WG as usize);
+    let mut chunk_len = (chunk_len as usize).min(n.div_ceil(WG as usize) * WG as usize);
+    let total = |chunk_len: usize, streamed: bool| {
+        let data = 4 * d as u64 * if streamed { 2 * chunk_len as u64 } else { n as u64 };
+        data + working_bytes(chunk_len, row_len_max, n, d, k, kind, weighted)
+    };
+    let mut streamed = false;
+    if let Some(max) = budget.max_device_bytes
+        && total(chunk_len, false) > max
+    {
+        // Stream, with the largest whole-workgroup chunk whose two buffers and working set fit.
+        streamed = true;
+        while chunk_len > WG as usize && total(chunk_len, true) > max {
+            let scaled = (chunk_len as u128 * u128::from(max) / u128::from(total(chunk_len, true))) as usize;
+            chunk_len = (scaled / WG as usize * WG as usize).clamp(WG as usize, chunk_len - WG as usize);
+        }
+        if total(chunk_len, true) > max {
+            return Err(GmmError::GpuBudgetTooSmall {
+                budget: max,
+                needed: total(chunk_len, true),
+            });
+        }
+    }
     let n_chunks = n.div_ceil(chunk_len);
     Ok(Plan {
         chunk_len,
@@ -126,6 +203,7 @@ pub(crate) fn plan(
         max_blocks: chunk_len.div_ceil(BLOCK as usize),
         row_len_max,
         chunks_per_segment: (limits.max_buffer / (chunk_len * d * 4) as u64).max(1) as usize,
+        streamed,
     })
 }
 
@@ -156,7 +234,7 @@ mod tests {
     #[test]
     fn a_model_too_large_for_one_binding() {
         let (k, d) = (16_384, 1_024);
-        let err = plan(100_000, d, k, CovarianceType::Full, BIG, None).unwrap_err();
+        let err = plan(100_000, d, k, CovarianceType::Full, BIG, Budget::default(), false).unwrap_err();
         // K·d(d+1)/2 factor entries, hi and lo: 4 bytes each, with the means, centres and constants.
         let floats = 2 * k * d + 2 * k * (d * (d + 1) / 2) + 2 * k + k * d;
         match err {
@@ -180,7 +258,7 @@ mod tests {
             max_binding: 16 << 20,
             ..BIG
         };
-        let err = plan(100_000, d, 64, CovarianceType::Tied, small, None).unwrap_err();
+        let err = plan(100_000, d, 64, CovarianceType::Tied, small, Budget::default(), false).unwrap_err();
         assert!(
             matches!(err, GmmError::GpuModelTooLarge { what, bytes, .. }
                 if what.starts_with("partial") && bytes == 8 * (64 * (1 + d + d * (d + 1) / 2) + 1) as u64),
@@ -205,7 +283,7 @@ mod tests {
                     max_workgroups_per_dim: 65_535,
                 },
             ] {
-                let p = plan(n, d, k, kind, limits, None).unwrap();
+                let p = plan(n, d, k, kind, limits, Budget::default(), false).unwrap();
                 let what = format!("n={n} d={d} k={k} {kind} {limits:?}: {p:?}");
                 assert!(p.chunk_len.is_multiple_of(WG as usize), "{what}");
                 assert_eq!(p.n_chunks, n.div_ceil(p.chunk_len), "{what}");
@@ -221,11 +299,76 @@ mod tests {
         }
     }
 
+    fn forced(chunk_size: usize) -> Budget {
+        Budget {
+            chunk_size: Some(chunk_size),
+            max_device_bytes: None,
+        }
+    }
+
+    #[test]
+    fn a_budget_below_the_data_streams_chunks_that_fit_it() {
+        let (n, d, k) = (100_000, 16, 8);
+        let resident = plan(n, d, k, CovarianceType::Full, BIG, Budget::default(), false).unwrap();
+        assert!(!resident.streamed);
+        let all = resident.data_bytes(n, d) + resident.working_bytes(n, d, k, CovarianceType::Full, false);
+        // Exactly enough for everything resident: still resident.
+        let exact = Budget {
+            chunk_size: None,
+            max_device_bytes: Some(all),
+        };
+        assert_eq!(
+            plan(n, d, k, CovarianceType::Full, BIG, exact, false).unwrap(),
+            resident
+        );
+        // A quarter of that: streamed, two chunks and the working set within it, chunks whole
+        // workgroups, and as large as allowed within one workgroup.
+        for max in [all / 4, all / 40] {
+            let b = Budget {
+                chunk_size: None,
+                max_device_bytes: Some(max),
+            };
+            let p = plan(n, d, k, CovarianceType::Full, BIG, b, false).unwrap();
+            let used = |p: &Plan| p.data_bytes(n, d) + p.working_bytes(n, d, k, CovarianceType::Full, false);
+            assert!(p.streamed && used(&p) <= max, "{max}: {p:?} uses {}", used(&p));
+            assert!(p.chunk_len.is_multiple_of(WG as usize));
+            assert_eq!(p.data_bytes(n, d), 2 * (p.chunk_len * d * 4) as u64);
+            let bigger = plan(
+                n,
+                d,
+                k,
+                CovarianceType::Full,
+                BIG,
+                forced(p.chunk_len + WG as usize),
+                false,
+            )
+            .unwrap();
+            let bigger = Plan {
+                streamed: true,
+                ..bigger
+            };
+            assert!(
+                used(&bigger) > max,
+                "{max}: a chunk of {} would fit too",
+                bigger.chunk_len
+            );
+        }
+        // Less than two workgroup-sized chunks and the working set: a typed error with the need.
+        let tiny = Budget {
+            chunk_size: None,
+            max_device_bytes: Some(10_000),
+        };
+        match plan(n, d, k, CovarianceType::Full, BIG, tiny, false) {
+            Err(GmmError::GpuBudgetTooSmall { budget, needed }) => assert!(budget == 10_000 && needed > 10_000),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_forced_chunk_size_rounds_up_to_whole_workgroups() {
-        let p = plan(1000, 2, 3, CovarianceType::Full, BIG, Some(100)).unwrap();
+        let p = plan(1000, 2, 3, CovarianceType::Full, BIG, forced(100), false).unwrap();
         assert_eq!((p.chunk_len, p.n_chunks), (128, 8));
-        let p = plan(1000, 2, 3, CovarianceType::Full, BIG, Some(1)).unwrap();
+        let p = plan(1000, 2, 3, CovarianceType::Full, BIG, forced(1), false).unwrap();
         assert_eq!((p.chunk_len, p.n_chunks), (64, 16));
     }
 
@@ -238,7 +381,7 @@ mod tests {
             ..BIG
         };
         assert!(matches!(
-            plan(10_000, 64, 1, CovarianceType::Diag, limits, None),
+            plan(10_000, 64, 1, CovarianceType::Diag, limits, Budget::default(), false),
             Err(GmmError::LimitsTooSmall { .. })
         ));
     }

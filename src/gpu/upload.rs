@@ -144,26 +144,7 @@ pub(crate) fn upload_segments(
         let start = c * chunk_len;
         let len = chunk_len.min(n - start);
         let out = &mut staging[..len * d];
-        let convert = |i: usize, v: f64| {
-            to_f32(frame.to_device(i % d, v)).ok_or(GmmError::DataOutsideF32Range {
-                row: start + i / d,
-                column: i % d,
-                value: v,
-            })
-        };
-        let status: Result<(), GmmError> = match view.samples() {
-            Samples::F32(x) => out
-                .par_iter_mut()
-                .zip(&x[start * d..(start + len) * d])
-                .enumerate()
-                .try_for_each(|(i, (o, &v))| convert(i, f64::from(v)).map(|f| *o = f)),
-            Samples::F64(x) => out
-                .par_iter_mut()
-                .zip(&x[start * d..(start + len) * d])
-                .enumerate()
-                .try_for_each(|(i, (o, &v))| convert(i, v).map(|f| *o = f)),
-        };
-        status?;
+        fill_chunk(view, frame, start, len, out)?;
         let offset = ((start - s * chunks_per_segment * chunk_len) * d * 4) as u64;
         // Flush each chunk at once, so the queue's staging copy of it is freed before the next.
         ctx.scoped("gmm samples upload", chunk_bytes, || {
@@ -173,6 +154,37 @@ pub(crate) fn upload_segments(
         ctx.wait()?;
     }
     Ok(segments)
+}
+
+/// Samples `start..start + len` of `view` through `frame`, rounded to f32, into `out` (len·d values):
+/// the one conversion behind resident uploads and streamed chunks alike.
+pub(crate) fn fill_chunk(
+    view: &DataView,
+    frame: &Frame,
+    start: usize,
+    len: usize,
+    out: &mut [f32],
+) -> Result<(), GmmError> {
+    let d = view.n_features();
+    let convert = |i: usize, v: f64| {
+        to_f32(frame.to_device(i % d, v)).ok_or(GmmError::DataOutsideF32Range {
+            row: start + i / d,
+            column: i % d,
+            value: v,
+        })
+    };
+    match view.samples() {
+        Samples::F32(x) => out
+            .par_iter_mut()
+            .zip(&x[start * d..(start + len) * d])
+            .enumerate()
+            .try_for_each(|(i, (o, &v))| convert(i, f64::from(v)).map(|f| *o = f)),
+        Samples::F64(x) => out
+            .par_iter_mut()
+            .zip(&x[start * d..(start + len) * d])
+            .enumerate()
+            .try_for_each(|(i, (o, &v))| convert(i, v).map(|f| *o = f)),
+    }
 }
 
 /// The samples exactly as the GPU path holds them (centred and scaled as for an upload, rounded to

@@ -70,6 +70,9 @@ fn builder(k: usize, covariance: CovarianceType, o: &FitOptions) -> GmmParamsBui
     if let Some(c) = o.chunk_size {
         b = b.chunk_size(c);
     }
+    if let Some(bytes) = o.device_memory {
+        b = b.max_device_bytes(bytes);
+    }
     b
 }
 

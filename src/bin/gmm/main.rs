@@ -103,6 +103,28 @@ pub struct FitOptions {
     /// Samples per GPU chunk (default: as large as the device allows).
     #[arg(long, value_name = "N")]
     pub chunk_size: Option<usize>,
+    /// Device memory the GPU fit may hold, in bytes (suffixes k, M, G: powers of 1000). Data that
+    /// does not fit is streamed to the GPU chunk by chunk each iteration (default: no cap; the
+    /// data is resident).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub device_memory: Option<u64>,
+}
+
+/// A byte count with an optional k, M or G suffix (powers of 1000).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1_000),
+        Some((i, 'M')) => (&t[..i], 1_000_000),
+        Some((i, 'G')) => (&t[..i], 1_000_000_000),
+        _ => (t, 1),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|v| v.checked_mul(unit))
+        .ok_or_else(|| format!("'{s}' is not a byte count; give a whole number, optionally with k, M or G (e.g. 512M)"))
 }
 
 /// The data and the mixture that fit and compare both take.
