@@ -28,6 +28,7 @@ mod backend;
 pub mod bench;
 mod cpu;
 mod data;
+pub mod distributed;
 mod em;
 mod error;
 pub mod gpu;
@@ -75,6 +76,53 @@ impl GmmParams {
     /// As [`GmmParams::fit`], calling `observer` after every EM iteration (for progress displays).
     pub fn fit_observed(&self, data: &DataView, observer: &mut dyn FnMut(&Progress)) -> Result<GmmModel, GmmError> {
         fit_model_observed(self, Target::Choose(*data), None, None, observer)
+    }
+
+    /// Fits one rank's share of a data set split across the ranks of `comm` (MPI processes, say):
+    /// `samples` (row-major, `n_features` columns) are global rows `offset..` of `n_total`, and
+    /// every rank calls this with its own contiguous rows ([`distributed::rows_of`] splits them
+    /// evenly). Each rank sums its rows on the CPU; a fixed binomial tree combines the statistics
+    /// (see [`distributed`]), so every rank returns the same model, bitwise the same on every rerun
+    /// with the same number of ranks, and equal to a one-process fit up to the order of the sums.
+    /// Every initialisation is global (k-means++ and random-from-data draw global rows, 'random'
+    /// hashes global indices), and so are n_init and the convergence test.
+    ///
+    /// A NaN or infinity on any rank is [`GmmError::NonFiniteData`] on every rank, naming the global
+    /// row. Sample weights are not supported yet.
+    pub fn fit_distributed(
+        &self,
+        samples: Samples<'_>,
+        n_features: usize,
+        offset: usize,
+        n_total: usize,
+        comm: &dyn distributed::Communicator,
+        observer: &mut dyn FnMut(&Progress),
+    ) -> Result<GmmModel, GmmError> {
+        // The first bad value of any rank, as (global row, column, value), shared before anything else.
+        let local_bad = match DataView::new(samples, n_features) {
+            Err(GmmError::NonFiniteData { row, column, value }) => [(offset + row) as f64, column as f64, value],
+            Err(e) => return Err(e),
+            Ok(_) => [f64::INFINITY, 0.0, 0.0],
+        };
+        let mut bad = local_bad;
+        distributed::tree_allreduce(comm, &mut bad, &mut [0.0; 3], |a, b| {
+            if b[0] < a[0] {
+                a.copy_from_slice(b);
+            }
+        });
+        if bad[0].is_finite() {
+            return Err(GmmError::NonFiniteData {
+                row: bad[0] as usize,
+                column: bad[1] as usize,
+                value: bad[2],
+            });
+        }
+        let view = DataView::new(samples, n_features)?;
+        let warm = check_shapes(self, n_total, n_features, None)?;
+        let local = CpuBackend::new(view, None).with_offset(offset);
+        let mut backend = distributed::DistributedBackend::new(local, comm, offset, n_total);
+        let outcome = em::fit(self, &mut backend, None, warm, observer)?;
+        Ok(GmmModel::from_outcome(outcome))
     }
 
     /// Fits on the GPU of `ctx` (the backend setting is ignored): the data is uploaded once.
@@ -214,34 +262,7 @@ fn fit_model_observed(
         Target::Buffer(_, n, d, _) => (*n, *d),
     };
     let k = params.n_components;
-    if n < 2 {
-        return Err(GmmError::TooFewSamples { n_samples: n });
-    }
-    if n < k {
-        return Err(GmmError::FewerSamplesThanComponents {
-            n_samples: n,
-            n_components: k,
-        });
-    }
-    let mismatch = |what, expected| GmmError::FeatureMismatch { what, expected, got: d };
-    if let Some(expected) = params.init_n_features().filter(|&e| e != d) {
-        return Err(mismatch(
-            if params.means_init.is_some() {
-                "means_init"
-            } else {
-                "precisions_init"
-            },
-            expected,
-        ));
-    }
-    let warm = match previous {
-        Some(m) if m.n_features() != d => return Err(mismatch("the warm-started model", m.n_features())),
-        Some(m) => Some(WarmStart {
-            mixture: &m.mixture,
-            lower_bound: m.lower_bound,
-        }),
-        None => None,
-    };
+    let warm = check_shapes(params, n, d, previous)?;
     let kind = params.covariance_type;
     let outcome = match target {
         Target::Buffer(buffer, .., ctx) => {
@@ -290,6 +311,44 @@ fn fit_model_observed(
         }
     };
     Ok(GmmModel::from_outcome(outcome))
+}
+
+/// The checks every fit makes of N and d against the parameters (and a warm start's model).
+fn check_shapes<'m>(
+    params: &GmmParams,
+    n: usize,
+    d: usize,
+    previous: Option<&'m GmmModel>,
+) -> Result<Option<WarmStart<'m>>, GmmError> {
+    let k = params.n_components;
+    if n < 2 {
+        return Err(GmmError::TooFewSamples { n_samples: n });
+    }
+    if n < k {
+        return Err(GmmError::FewerSamplesThanComponents {
+            n_samples: n,
+            n_components: k,
+        });
+    }
+    let mismatch = |what, expected| GmmError::FeatureMismatch { what, expected, got: d };
+    if let Some(expected) = params.init_n_features().filter(|&e| e != d) {
+        return Err(mismatch(
+            if params.means_init.is_some() {
+                "means_init"
+            } else {
+                "precisions_init"
+            },
+            expected,
+        ));
+    }
+    Ok(match previous {
+        Some(m) if m.n_features() != d => return Err(mismatch("the warm-started model", m.n_features())),
+        Some(m) => Some(WarmStart {
+            mixture: &m.mixture,
+            lower_bound: m.lower_bound,
+        }),
+        None => None,
+    })
 }
 
 /// The GPU `Auto` fits on, or why there is none for a fit of `d` features and `k` components with

@@ -51,6 +51,10 @@ pub struct MappedData {
     precision: Precision,
     n_samples: usize,
     n_features: usize,
+    /// The file's first row held here, and the file's rows in all (a part of a file, for one rank
+    /// of a distributed fit, holds fewer).
+    first_row: usize,
+    total_rows: usize,
 }
 
 /// The parsed part of a `.npy` header that this reader needs.
@@ -170,6 +174,15 @@ impl MappedData {
     /// Maps a `.npy` file: float32 or float64, little-endian, C order (or Fortran order where one
     /// dimension is 1, which is the same layout), 1-D (one feature) or 2-D (samples x features).
     pub fn open_npy(path: impl AsRef<Path>) -> Result<Self, GmmError> {
+        Self::open_npy_rows(path, |n| 0..n)
+    }
+
+    /// As [`MappedData::open_npy`], mapping only the rows `rows(n_samples)` picks (clamped to the
+    /// file): one rank's part of a file that all ranks share.
+    pub fn open_npy_rows(
+        path: impl AsRef<Path>,
+        rows: impl FnOnce(usize) -> std::ops::Range<usize>,
+    ) -> Result<Self, GmmError> {
         let path = path.as_ref();
         let fail = |problem| GmmError::DataFile {
             path: path.to_path_buf(),
@@ -215,11 +228,27 @@ impl MappedData {
         if n_features == 0 {
             return Err(GmmError::NoFeatures);
         }
-        Self::map(path, file, header.offset, precision, n_samples, n_features)
+        Self::map(
+            path,
+            file,
+            header.offset,
+            precision,
+            (n_samples, n_features),
+            rows(n_samples),
+        )
     }
 
     /// Maps a file of raw little-endian float32 values, row-major with `n_features` columns.
     pub fn open_raw_f32(path: impl AsRef<Path>, n_features: usize) -> Result<Self, GmmError> {
+        Self::open_raw_f32_rows(path, n_features, |n| 0..n)
+    }
+
+    /// As [`MappedData::open_raw_f32`], mapping only the rows `rows(n_samples)` picks.
+    pub fn open_raw_f32_rows(
+        path: impl AsRef<Path>,
+        n_features: usize,
+        rows: impl FnOnce(usize) -> std::ops::Range<usize>,
+    ) -> Result<Self, GmmError> {
         let path = path.as_ref();
         if n_features == 0 {
             return Err(GmmError::NoFeatures);
@@ -238,24 +267,38 @@ impl MappedData {
             return Err(fail(DataFileProblem::BigEndian { dtype: "<f4".into() }));
         }
         let n_samples = usize::try_from(bytes / row).map_err(|_| fail(DataFileProblem::TooLarge { bytes }))?;
-        Self::map(path, file, 0, Precision::F32, n_samples, n_features)
+        Self::map(path, file, 0, Precision::F32, (n_samples, n_features), rows(n_samples))
     }
 
+    /// Maps `rows` of the `(n, d)` values that start at byte `data_start` of the checked `file`.
     fn map(
         path: &Path,
         file: File,
-        offset: usize,
+        data_start: usize,
         precision: Precision,
-        n_samples: usize,
-        n_features: usize,
+        (n, n_features): (usize, usize),
+        rows: std::ops::Range<usize>,
     ) -> Result<Self, GmmError> {
-        let map = if n_samples == 0 {
+        let rows = rows.start.min(n)..rows.end.clamp(rows.start.min(n), n);
+        let row_bytes = n_features * precision.size();
+        let start = data_start + rows.start * row_bytes;
+        let len = rows.len() * row_bytes;
+        // A map starts on a page: from the page holding the first byte (4 KiB divides every page size).
+        const PAGE: usize = 4096;
+        let offset = start % PAGE;
+        let map = if len == 0 {
             None
         } else {
             // SAFETY: the map is only read, and the length was checked against the file just now.
             // Another process changing the file while it is mapped is the documented hazard of
             // every memory map (see the module comment): it cannot be ruled out from here.
-            let map = unsafe { Mmap::map(&file) }.map_err(|e| io_problem(path, e))?;
+            let map = unsafe {
+                memmap2::MmapOptions::new()
+                    .offset((start - offset) as u64)
+                    .len(offset + len)
+                    .map(&file)
+            }
+            .map_err(|e| io_problem(path, e))?;
             #[cfg(unix)]
             {
                 // A hint that the fit reads front to back (an error only means no read-ahead).
@@ -268,8 +311,10 @@ impl MappedData {
             map,
             offset,
             precision,
-            n_samples,
+            n_samples: rows.len(),
             n_features,
+            first_row: rows.start,
+            total_rows: n,
         })
     }
 
@@ -286,6 +331,31 @@ impl MappedData {
     /// Number of features (columns).
     pub fn n_features(&self) -> usize {
         self.n_features
+    }
+
+    /// The file's row that is this map's first (0 unless only some rows were mapped).
+    pub fn first_row(&self) -> usize {
+        self.first_row
+    }
+
+    /// The rows of the whole file.
+    pub fn total_rows(&self) -> usize {
+        self.total_rows
+    }
+
+    /// The mapped values, not yet checked for NaN or infinity (a distributed fit checks them on
+    /// every rank at once).
+    pub fn samples(&self) -> Samples<'_> {
+        let len = self.n_samples * self.n_features * self.precision.size();
+        let bytes = self
+            .map
+            .as_ref()
+            .map_or(&[][..], |m| &m[self.offset..self.offset + len]);
+        // The map starts on a page and the data on a multiple of the value size: aligned.
+        match self.precision {
+            Precision::F32 => Samples::F32(bytemuck::cast_slice(bytes)),
+            Precision::F64 => Samples::F64(bytemuck::cast_slice(bytes)),
+        }
     }
 
     /// The precision of the values in the file.

@@ -63,6 +63,27 @@ impl SuffStats {
     }
 
     /// Adds another set of statistics of the same shape, entry by entry.
+    /// All the sums in one vector (S0, S1, S2, the score and the weight), reusing `out`'s memory:
+    /// what ranks exchange.
+    pub(crate) fn flatten_into(&self, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend_from_slice(&self.s0);
+        out.extend_from_slice(&self.s1);
+        out.extend_from_slice(&self.s2);
+        out.extend([self.score_sum, self.weight_sum]);
+    }
+
+    /// The inverse of [`SuffStats::flatten_into`].
+    pub(crate) fn unflatten_from(&mut self, flat: &[f64]) {
+        let (s0, rest) = flat.split_at(self.s0.len());
+        let (s1, rest) = rest.split_at(self.s1.len());
+        let (s2, rest) = rest.split_at(self.s2.len());
+        self.s0.copy_from_slice(s0);
+        self.s1.copy_from_slice(s1);
+        self.s2.copy_from_slice(s2);
+        [self.score_sum, self.weight_sum] = [rest[0], rest[1]];
+    }
+
     pub fn add(&mut self, other: &SuffStats) {
         debug_assert!(other.has_shape(self.kind, self.n_components, self.n_features));
         let add = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);

@@ -77,6 +77,38 @@ fn a_mapped_file_fits_bitwise_the_same_as_the_same_values_in_memory() {
 }
 
 #[test]
+fn part_of_a_file_maps_just_those_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 rows of 3 float32 (12 bytes): row 1,111 starts at byte 128 + 13,332, mid-page.
+    let x: Vec<f32> = (0..9000).map(|i| i as f32 * 0.5).collect();
+    write_npy(&dir.path().join("x.npy"), "<f4", false, "(3000, 3)", &f32_bytes(&x));
+    fs::write(dir.path().join("x.raw"), f32_bytes(&x)).unwrap();
+    let parts = [
+        MappedData::open_npy_rows(dir.path().join("x.npy"), |n| 1111..n - 7).unwrap(),
+        MappedData::open_raw_f32_rows(dir.path().join("x.raw"), 3, |n| 1111..n - 7).unwrap(),
+    ];
+    for m in parts {
+        assert_eq!(
+            (m.first_row(), m.n_samples(), m.total_rows()),
+            (1111, 3000 - 7 - 1111, 3000)
+        );
+        let view = m.view().unwrap();
+        let mut row = [0.0; 3];
+        for i in [0, 1, view.n_samples() - 1] {
+            view.row_into(i, &mut row);
+            let want: Vec<f64> = x[(1111 + i) * 3..(1112 + i) * 3]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            assert_eq!(row[..], want[..], "row {i}");
+        }
+    }
+    // Rows past the end are clamped to the file: an empty part.
+    let empty = MappedData::open_npy_rows(dir.path().join("x.npy"), |n| n + 5..n + 9).unwrap();
+    assert_eq!(empty.n_samples(), 0);
+}
+
+#[test]
 fn one_dimensional_and_one_column_fortran_files_map_as_one_feature() {
     let dir = tempfile::tempdir().unwrap();
     let x = [1.0f64, 2.0, 4.0, 8.0];

@@ -51,6 +51,9 @@ pub(crate) struct CpuBackend<'a> {
     chunk: usize,
     /// The current pass's parameters, padded for the kernels.
     packed: Packed,
+    /// The global index of the first sample (non-zero for one rank's share of a distributed fit):
+    /// 'random' initialisation hashes global indices.
+    offset: usize,
 }
 
 impl<'a> CpuBackend<'a> {
@@ -61,7 +64,13 @@ impl<'a> CpuBackend<'a> {
             tasks: Vec::new(),
             chunk: 0,
             packed: Packed::default(),
+            offset: 0,
         }
+    }
+
+    /// The same backend for samples that start at global index `offset`.
+    pub fn with_offset(self, offset: usize) -> Self {
+        Self { offset, ..self }
     }
 
     /// Makes the tasks' partials and scratch match the statistics' shape; allocates only when the
@@ -168,6 +177,8 @@ impl Rule for Nearest {
 /// scikit-learn's 'random' init: uniform responsibilities normalised per sample; the score is 0.
 pub(crate) struct RandomResp {
     pub seed: u64,
+    /// The global index of the backend's first sample.
+    pub offset: usize,
 }
 
 impl Rule for RandomResp {
@@ -178,10 +189,10 @@ impl Rule for RandomResp {
             let (ch, l) = (i / W, i % W);
             let w = b.w[ch].0[l];
             let total: f64 = (0..p.k)
-                .map(|k| hash_uniform(self.seed, (first + i) as u64, k as u64))
+                .map(|k| hash_uniform(self.seed, (self.offset + first + i) as u64, k as u64))
                 .sum();
             for k in 0..p.k {
-                let r = hash_uniform(self.seed, (first + i) as u64, k as u64) / total;
+                let r = hash_uniform(self.seed, (self.offset + first + i) as u64, k as u64) / total;
                 b.resp[k * CHUNKS + ch].0[l] = if w == 0.0 { 0.0 } else { w * r };
             }
         }
@@ -307,7 +318,11 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
-        self.pass(None, centres, stats, &RandomResp { seed });
+        let rule = RandomResp {
+            seed,
+            offset: self.offset,
+        };
+        self.pass(None, centres, stats, &rule);
         Ok(())
     }
 }

@@ -160,7 +160,7 @@ fn apply_init(
 }
 
 /// A fit error, naming the data file (K above N gets its own message).
-fn fit_error(path: &Path, e: GmmError) -> CliError {
+pub(crate) fn fit_error(path: &Path, e: GmmError) -> CliError {
     match e {
         GmmError::FewerSamplesThanComponents {
             n_samples,
@@ -237,6 +237,19 @@ fn prepare_builder(
     Ok((data, b))
 }
 
+/// The parameters of `spec` for data of `n_features` (the options, then the init file): what a
+/// distributed fit builds on each rank.
+#[cfg(feature = "mpi")]
+pub(crate) fn fit_params(spec: &ModelSpec, n_features: usize) -> Result<GmmParams, CliError> {
+    let b = builder(spec.k, spec.covariance, &spec.fit);
+    build(b.clone(), None)?;
+    let b = match &spec.init_file {
+        Some(p) => apply_init(p, b, spec.k, n_features, spec.covariance)?,
+        None => b,
+    };
+    build(b, spec.init_file.as_deref())
+}
+
 /// As [`prepare_builder`], then builds the parameters.
 fn prepare(
     spec: &ModelSpec,
@@ -248,6 +261,14 @@ fn prepare(
 }
 
 fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
+    #[cfg(feature = "mpi")]
+    if let Some(done) = crate::WORLD.with(|w| {
+        w.get()
+            .filter(|w| gmm_gpu::distributed::Communicator::size(*w) > 1)
+            .map(|world| crate::cluster::fit(cli, a, world))
+    }) {
+        return done;
+    }
     if let Some(out) = &a.output {
         io::out_dir(out)?;
     }
@@ -289,11 +310,7 @@ fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     }
     let model = result.map_err(|e| fit_error(&data.path, e))?;
     if let Some(out) = &a.output {
-        let json = model.to_json();
-        io::write_atomic(out, |w| {
-            w.write_all(json.as_bytes())?;
-            w.write_all(b"\n")
-        })?;
+        io::write_model(out, &model)?;
     }
     if !cli.quiet {
         let auto_note = if a.spec.fit.backend == BackendKind::Auto && model.backend() == "cpu" {
@@ -673,11 +690,7 @@ fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
         });
     };
     if let (Some(out), Ok((model, ..))) = (&a.output, &candidates[best].outcome) {
-        let json = model.to_json();
-        io::write_atomic(out, |w| {
-            w.write_all(json.as_bytes())?;
-            w.write_all(b"\n")
-        })?;
+        io::write_model(out, model)?;
     }
     let backend = match &ctx {
         Some(ctx) => format!("gpu on {}", ctx.adapter_name()),

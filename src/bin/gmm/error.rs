@@ -29,6 +29,16 @@ pub enum CliError {
     #[error(transparent)]
     File(GmmError),
 
+    /// CSV under mpirun: each rank needs to map its own rows.
+    #[error(
+        "{} is CSV, which a distributed fit cannot split; under mpirun give a .npy or raw float32 file (numpy.save it once)", .path.display()
+    )]
+    CsvUnderMpi { path: PathBuf },
+    /// Another rank of a distributed fit failed and said why; this rank stops without repeating it.
+    #[cfg(feature = "mpi")]
+    #[error("another rank failed (its message says why)")]
+    OtherRank,
+
     // ---- .csv ----------------------------------------------------------------------------
     /// The CSV reader failed (bad UTF-8, I/O).
     #[error("cannot parse {} as CSV: {source}", .path.display())]

@@ -60,6 +60,14 @@ impl Data {
         })
     }
 
+    /// The rows of the whole file (more than `n_samples` for one rank's part).
+    pub fn total_rows(&self) -> usize {
+        match &self.values {
+            Values::Mapped(m) => m.total_rows(),
+            Values::F64(_) => self.n_samples(),
+        }
+    }
+
     /// The number of samples.
     pub fn n_samples(&self) -> usize {
         match &self.values {
@@ -79,7 +87,23 @@ pub struct DataSpec<'a> {
 
 /// Reads a data file as `spec` says.
 pub fn read_data(spec: &DataSpec) -> Result<Data, CliError> {
+    read_data_in(spec, None)
+}
+
+/// Maps only rank `rank`'s contiguous share of the rows of `spec`'s file, of `size` ranks (a
+/// distributed fit): .npy and raw float32 only. The data is not validated here (see
+/// `GmmParams::fit_distributed`).
+#[cfg(feature = "mpi")]
+pub fn read_part(spec: &DataSpec, rank: usize, size: usize) -> Result<Data, CliError> {
+    read_data_in(spec, Some((rank, size)))
+}
+
+fn read_data_in(spec: &DataSpec, part: Option<(usize, usize)>) -> Result<Data, CliError> {
     let path = spec.path;
+    let rows = |n: usize| match part {
+        Some((rank, size)) => gmm_gpu::distributed::rows_of(rank, size, n),
+        None => 0..n,
+    };
     if spec.features == Some(0) {
         return Err(CliError::ZeroFeatures);
     }
@@ -104,13 +128,18 @@ pub fn read_data(spec: &DataSpec) -> Result<Data, CliError> {
     // Opened here first for the CLI's own wording of a missing file or a folder.
     let file = open(path)?;
     let data = match format {
-        DataFormat::Npy => mapped(path, MappedData::open_npy(path))?,
+        DataFormat::Npy => mapped(path, MappedData::open_npy_rows(path, rows))?,
+        DataFormat::Csv if part.is_some() => {
+            return Err(CliError::CsvUnderMpi {
+                path: path.to_path_buf(),
+            });
+        }
         DataFormat::Csv => read_csv(path, file, spec.columns)?,
         _ => {
             let d = spec.features.ok_or_else(|| CliError::RawNeedsFeatures {
                 path: path.to_path_buf(),
             })?;
-            mapped(path, MappedData::open_raw_f32(path, d))?
+            mapped(path, MappedData::open_raw_f32_rows(path, d, rows))?
         }
     };
     if let Some(given) = spec.features.filter(|&g| g != data.n_features) {
@@ -120,12 +149,21 @@ pub fn read_data(spec: &DataSpec) -> Result<Data, CliError> {
             found: data.n_features,
         });
     }
-    if data.n_samples() == 0 {
+    if data.total_rows() == 0 {
         return Err(CliError::EmptyData {
             path: path.to_path_buf(),
         });
     }
     Ok(data)
+}
+
+/// Writes `model` as JSON to `out`, atomically.
+pub fn write_model(out: &Path, model: &GmmModel) -> Result<(), CliError> {
+    let json = model.to_json();
+    write_atomic(out, |w| {
+        w.write_all(json.as_bytes())?;
+        w.write_all(b"\n")
+    })
 }
 
 /// Opens a file for reading, with errors naming it (and saying when it is a directory).

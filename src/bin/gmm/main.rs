@@ -6,6 +6,8 @@
 //! command leaves no partial file.
 
 mod bench;
+#[cfg(feature = "mpi")]
+mod cluster;
 mod commands;
 mod error;
 mod io;
@@ -338,7 +340,21 @@ pub struct BenchArgs {
     pub wall_clock: bool,
 }
 
+// MPI_COMM_WORLD, when built with feature `mpi` (size 1 outside mpirun). Thread-local: an MPI
+// handle is neither Send nor Sync, and MPI is used from the main thread only.
+#[cfg(feature = "mpi")]
+thread_local! {
+    static WORLD: std::cell::OnceCell<cluster::World> = const { std::cell::OnceCell::new() };
+}
+
 fn main() -> ExitCode {
+    // MPI first: it may rewrite the arguments, and every rank must initialise it.
+    #[cfg(feature = "mpi")]
+    let _universe = mpi::initialize().inspect(|u| {
+        WORLD.with(|w| {
+            let _ = w.set(cluster::World(u.world()));
+        });
+    });
     let cli = Cli::parse();
     let filter = if cli.quiet {
         "off"
@@ -354,6 +370,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of stdout went away (`gmm predict ... | head`): stop quietly, as Unix tools do.
         Err(error::CliError::Stdout { source }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        // Another rank of a distributed fit failed and reported it: one message, not P.
+        #[cfg(feature = "mpi")]
+        Err(error::CliError::OtherRank) => ExitCode::from(2),
         Err(e) => {
             eprintln!("gmm: {e}");
             ExitCode::from(2)

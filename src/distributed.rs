@@ -1,0 +1,430 @@
+//! Fits over data split across ranks (MPI processes, or threads): each rank's backend sums its own
+//! contiguous rows, and a fixed binomial tree combines the statistics, so that every rank runs the
+//! same M-step on bitwise the same sums and they stay in lockstep.
+//!
+//! **Determinism.** Rank r receives the partial of rank r + 2ʲ at level j (j = 0, 1, …, in order)
+//! and adds it to its own, then sends its sum to rank r − 2ʲ at the first level where bit j of r is
+//! set; rank 0's total comes back down the same tree. The order of every addition depends on the
+//! number of ranks P only, so for a fixed P reruns are bitwise identical, whatever the network does.
+//! MPI's own `MPI_Allreduce` makes no such promise (its algorithm may change with message size or
+//! library version).
+//!
+//! **Communication.** Each rank sends and receives at most ⌈log₂ P⌉ + 1 messages of the statistics'
+//! size, O(K·d²) each: O(K·d²·log P) per rank per iteration, never O(P·K·d²).
+//!
+//! **Lockstep.** Every decision after a combine (the M-step, convergence, the best initialisation)
+//! is made on every rank from the same numbers, so every rank reaches every combine. A failure on one
+//! rank's own data (a NaN, found before the fit by [`first_bad_row`]) is shared first, so that all
+//! ranks stop with the same error naming the global row.
+
+use crate::backend::{Backend, FitInfo, Output};
+use crate::error::GmmError;
+use crate::mixture::Mixture;
+use crate::stats::SuffStats;
+
+/// The point-to-point messages a distributed fit needs; an MPI communicator in the `gmm` command
+/// (feature `mpi`), or threads in tests. Messages between two ranks arrive in the order sent.
+pub trait Communicator {
+    /// This rank, in 0..size.
+    fn rank(&self) -> usize;
+    /// The number of ranks.
+    fn size(&self) -> usize;
+    /// Sends `values` to rank `to` (blocking until the buffer may be reused).
+    fn send(&self, to: usize, values: &[f64]);
+    /// Receives exactly `values.len()` values from rank `from`.
+    fn receive(&self, from: usize, values: &mut [f64]);
+}
+
+/// Combines `values` over all ranks with `combine(acc, other)` in the fixed binomial tree described
+/// in the module comment; every rank ends with rank 0's result. `scratch` holds `values.len()`.
+pub fn tree_allreduce(
+    comm: &dyn Communicator,
+    values: &mut [f64],
+    scratch: &mut [f64],
+    combine: impl Fn(&mut [f64], &[f64]),
+) {
+    let (r, p) = (comm.rank(), comm.size());
+    let scratch = &mut scratch[..values.len()];
+    // Up the tree.
+    let mut step = 1;
+    while step < p {
+        if r % (2 * step) == step {
+            comm.send(r - step, values);
+            break;
+        }
+        if r + step < p {
+            comm.receive(r + step, scratch);
+            combine(values, scratch);
+        }
+        step *= 2;
+    }
+    // Down the tree, from the top level: a rank receives at its lowest set bit, then forwards.
+    let mut top = 1;
+    while top < p {
+        top *= 2;
+    }
+    let mut step = top / 2;
+    while step >= 1 {
+        if r % (2 * step) == step {
+            comm.receive(r - step, values);
+        } else if r % (2 * step) == 0 && r + step < p {
+            comm.send(r + step, values);
+        }
+        step /= 2;
+    }
+}
+
+/// Elementwise sum, for [`tree_allreduce`].
+pub fn add(acc: &mut [f64], other: &[f64]) {
+    acc.iter_mut().zip(other).for_each(|(a, b)| *a += b);
+}
+
+/// The global row of the first non-finite value on any rank, shared by all ranks, from each rank's
+/// own first bad row (global index), if any.
+pub fn first_bad_row(comm: &dyn Communicator, local: Option<usize>) -> Option<usize> {
+    let mut v = [local.map_or(f64::INFINITY, |r| r as f64)];
+    tree_allreduce(comm, &mut v, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
+    v[0].is_finite().then_some(v[0] as usize)
+}
+
+/// The rows rank `rank` of `size` owns out of `n`: a contiguous range, the first n mod P ranks one
+/// row longer.
+pub fn rows_of(rank: usize, size: usize, n: usize) -> std::ops::Range<usize> {
+    let (base, extra) = (n / size, n % size);
+    let start = rank * base + rank.min(extra);
+    start..start + base + usize::from(rank < extra)
+}
+
+/// A backend over one rank's rows that presents the whole data set: its statistics are the sums
+/// over all ranks, and the rows it gathers are fetched from whichever rank owns them.
+pub(crate) struct DistributedBackend<'c, B: Backend> {
+    pub local: B,
+    comm: &'c dyn Communicator,
+    /// The first global row this rank owns.
+    offset: usize,
+    n_total: usize,
+    /// Flattened statistics and their combine scratch, sized on first use.
+    flat: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+impl<'c, B: Backend> DistributedBackend<'c, B> {
+    pub fn new(local: B, comm: &'c dyn Communicator, offset: usize, n_total: usize) -> Self {
+        Self {
+            local,
+            comm,
+            offset,
+            n_total,
+            flat: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Replaces `stats` with their sum over all ranks.
+    fn combine(&mut self, stats: &mut SuffStats) {
+        stats.flatten_into(&mut self.flat);
+        self.scratch.resize(self.flat.len(), 0.0);
+        tree_allreduce(self.comm, &mut self.flat, &mut self.scratch, add);
+        stats.unflatten_from(&self.flat);
+    }
+}
+
+impl<B: Backend> Backend for DistributedBackend<'_, B> {
+    fn n_samples(&self) -> usize {
+        self.n_total
+    }
+
+    fn n_features(&self) -> usize {
+        self.local.n_features()
+    }
+
+    fn gather_rows(&mut self, rows: &[usize], out: &mut [f64]) -> Result<(), GmmError> {
+        // Each rank fills the rows it owns and zeros elsewhere; the sum is exact (x + 0 + … = x).
+        let d = self.n_features();
+        let mine = self.offset..self.offset + self.local.n_samples();
+        let (local_rows, at): (Vec<usize>, Vec<usize>) = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| mine.contains(r))
+            .map(|(i, r)| (r - self.offset, i))
+            .unzip();
+        let mut own = vec![0.0; local_rows.len() * d];
+        self.local.gather_rows(&local_rows, &mut own)?;
+        out.fill(0.0);
+        for (o, &i) in own.chunks_exact(d).zip(&at) {
+            out[i * d..(i + 1) * d].copy_from_slice(o);
+        }
+        let mut scratch = vec![0.0; out.len()];
+        tree_allreduce(self.comm, out, &mut scratch, add);
+        Ok(())
+    }
+
+    fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
+        self.local.em_statistics(mixture, centres, stats)?;
+        self.combine(stats);
+        Ok(())
+    }
+
+    fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
+        self.local.label_statistics(centroids, stats)?;
+        self.combine(stats);
+        Ok(())
+    }
+
+    fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
+        // The local backend hashes global row indices (it was made with this rank's offset).
+        self.local.random_statistics(seed, centres, stats)?;
+        self.combine(stats);
+        Ok(())
+    }
+
+    fn per_sample_outputs(&mut self, mixture: &Mixture, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
+        self.local.per_sample_outputs(mixture, output, out)
+    }
+
+    fn info(&self) -> FitInfo {
+        self.local.info()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Receiver, Sender, channel};
+
+    /// P ranks as threads, one channel per ordered pair.
+    pub(crate) struct ThreadComm {
+        rank: usize,
+        size: usize,
+        to: Vec<Sender<Vec<f64>>>,
+        from: Vec<Mutex<Receiver<Vec<f64>>>>,
+    }
+
+    impl ThreadComm {
+        pub fn world(size: usize) -> Vec<ThreadComm> {
+            let mut senders: Vec<Vec<Option<Sender<Vec<f64>>>>> = (0..size).map(|_| vec![None; size]).collect();
+            let mut receivers: Vec<Vec<Option<Receiver<Vec<f64>>>>> =
+                (0..size).map(|_| (0..size).map(|_| None).collect()).collect();
+            for a in 0..size {
+                for b in 0..size {
+                    let (tx, rx) = channel();
+                    senders[a][b] = Some(tx); // a -> b
+                    receivers[b][a] = Some(rx);
+                }
+            }
+            senders
+                .into_iter()
+                .zip(receivers)
+                .enumerate()
+                .map(|(rank, (to, from))| ThreadComm {
+                    rank,
+                    size,
+                    to: to.into_iter().map(Option::unwrap).collect(),
+                    from: from.into_iter().map(|r| Mutex::new(r.unwrap())).collect(),
+                })
+                .collect()
+        }
+    }
+
+    impl Communicator for ThreadComm {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn size(&self) -> usize {
+            self.size
+        }
+        fn send(&self, to: usize, values: &[f64]) {
+            self.to[to].send(values.to_vec()).unwrap();
+        }
+        fn receive(&self, from: usize, values: &mut [f64]) {
+            let v = self.from[from].lock().unwrap().recv().unwrap();
+            values.copy_from_slice(&v);
+        }
+    }
+
+    /// Runs `f(comm)` on P threads; returns each rank's result.
+    pub(crate) fn on_ranks<T: Send>(p: usize, f: impl Fn(&ThreadComm) -> T + Sync) -> Vec<T> {
+        let world = ThreadComm::world(p);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = world.iter().map(|c| s.spawn(|| f(c))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn the_tree_sums_in_a_fixed_order_and_every_rank_gets_rank_0s_total() {
+        for p in 1..=9 {
+            // Values whose sum depends on the order of additions: the tree's order, by hand, is
+            // ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)) + v8 for P = 9.
+            let v = |r: usize| [1e16 * if r % 2 == 0 { 1.0 } else { -1.0 } + r as f64 * 0.3, r as f64];
+            let got = on_ranks(p, |c| {
+                let mut x = v(c.rank()).to_vec();
+                tree_allreduce(c, &mut x, &mut [0.0; 2], add);
+                x
+            });
+            fn tree(lo: usize, hi: usize, p: usize, v: &dyn Fn(usize) -> [f64; 2]) -> [f64; 2] {
+                if hi - lo == 1 {
+                    return v(lo);
+                }
+                let mid = lo + (hi - lo) / 2;
+                let a = tree(lo, mid, p, v);
+                if mid >= p {
+                    return a;
+                }
+                let b = tree(mid, hi, p, v);
+                [a[0] + b[0], a[1] + b[1]]
+            }
+            let width = p.next_power_of_two();
+            let want = tree(0, width, p, &v);
+            for (r, g) in got.iter().enumerate() {
+                assert_eq!(g[..], want[..], "P={p} rank {r}");
+            }
+            assert_eq!(want[1], (0..p).sum::<usize>() as f64);
+        }
+    }
+
+    /// Blobs of 3 features (seeded), and a fit of them split over P thread-ranks.
+    fn fit_on(p: usize, params: &crate::GmmParams, x: &[f64]) -> Vec<Result<crate::GmmModel, GmmError>> {
+        let n = x.len() / 3;
+        on_ranks(p, |c| {
+            let rows = rows_of(c.rank(), p, n);
+            let local = crate::Samples::F64(&x[rows.start * 3..rows.end * 3]);
+            params.fit_distributed(local, 3, rows.start, n, c, &mut |_| {})
+        })
+    }
+
+    fn data(n: usize) -> Vec<f64> {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        (0..n * 3)
+            .map(|i| {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                z + 5.0 * (((i / 3) % 3) as f64) * if i % 3 == 1 { -1.0 } else { 1.0 }
+            })
+            .collect()
+    }
+
+    fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn fits_split_over_ranks_equal_the_one_process_fit() {
+        use crate::{CovarianceType, GmmParams, InitMethod};
+        let x = data(5000);
+        let view = crate::DataView::from_f64(&x, 3).unwrap();
+        for cov in CovarianceType::ALL {
+            // From a given start, the sums differ only in order: 1e-12 relative holds, with
+            // tol 0 so that both run the same 20 iterations.
+            let start = GmmParams::builder(3)
+                .covariance_type(cov)
+                .max_iter(0)
+                .build()
+                .unwrap()
+                .fit(&view)
+                .unwrap();
+            let given = GmmParams::builder(3)
+                .covariance_type(cov)
+                .weights_init(start.weights().to_vec())
+                .means_init(start.means().to_vec())
+                .precisions_init(start.precisions())
+                .tol(0.0)
+                .max_iter(20)
+                .build()
+                .unwrap();
+            let one = given.fit(&view).unwrap();
+            for p in 1..=3 {
+                let models = fit_on(p, &given, &x);
+                let first = models[0].as_ref().unwrap();
+                for (r, m) in models.iter().enumerate() {
+                    let m = m.as_ref().unwrap();
+                    // Every rank holds bitwise the same model.
+                    assert_eq!(m.means(), first.means(), "{cov} P={p} rank {r}");
+                    assert_eq!(m.covariances(), first.covariances(), "{cov} P={p} rank {r}");
+                }
+                for (what, a, b) in [
+                    ("means", first.means(), one.means()),
+                    ("covariances", first.covariances(), one.covariances()),
+                    ("weights", first.weights(), one.weights()),
+                    ("lower bounds", first.lower_bounds(), one.lower_bounds()),
+                ] {
+                    let e = max_rel(a, b);
+                    assert!(e <= 1e-12, "{cov} P={p}: {what} differ by {e:e}");
+                }
+                // A rerun with the same P is bitwise the same.
+                let again = fit_on(p, &given, &x).remove(0).unwrap();
+                assert_eq!(again.means(), first.means(), "{cov} P={p} rerun");
+            }
+            // Every initialisation is global: k-means (k-means++ then Lloyd) for a whole fit; the
+            // others for two EM iterations, because their starts (one sample per component with
+            // reg_covar·I; random responsibilities) make the later iterations chaotic, where
+            // any change of summation order grows without bound.
+            for (init, iters) in [
+                (InitMethod::KMeans, 100),
+                (InitMethod::RandomFromData, 2),
+                (InitMethod::Random, 2),
+            ] {
+                let params = GmmParams::builder(3)
+                    .covariance_type(cov)
+                    .init_method(init)
+                    .seed(4)
+                    .n_init(2)
+                    .max_iter(iters)
+                    .build()
+                    .unwrap();
+                let one = params.fit(&view).unwrap();
+                for p in [2, 3] {
+                    let m = fit_on(p, &params, &x).remove(0).unwrap();
+                    // Lloyd and EM each stop on a threshold; order-of-summation differences
+                    // (1e-16) leave the same iteration counts here, and 1e-10 holds.
+                    assert_eq!(m.n_iter(), one.n_iter(), "{cov} {init:?} P={p}");
+                    let e = max_rel(m.means(), one.means()).max(max_rel(m.covariances(), one.covariances()));
+                    assert!(e <= 1e-10, "{cov} {init:?} P={p}: differ by {e:e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_value_on_one_rank_is_the_same_error_naming_the_global_row_on_every_rank() {
+        let mut x = data(300);
+        x[3 * 250 + 2] = f64::NAN; // row 250: on rank 2 of 3 (rows 200..300)
+        let params = crate::GmmParams::builder(2).build().unwrap();
+        for r in fit_on(3, &params, &x) {
+            match r {
+                Err(GmmError::NonFiniteData {
+                    row: 250,
+                    column: 2,
+                    value,
+                }) => assert!(value.is_nan()),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rows_split_contiguously_and_cover_everything() {
+        for (n, p) in [(10, 3), (3, 5), (0, 2), (1_000_003, 7)] {
+            let ranges: Vec<_> = (0..p).map(|r| rows_of(r, p, n)).collect();
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges[p - 1].end, n);
+            for w in ranges.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+                assert!(w[0].len() >= w[1].len() && w[0].len() - w[1].len() <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_bad_row_is_the_smallest_over_ranks() {
+        let got = on_ranks(4, |c| first_bad_row(c, [None, Some(907), None, Some(2400)][c.rank()]));
+        assert_eq!(got, vec![Some(907); 4]);
+        let got = on_ranks(3, |c| first_bad_row(c, None));
+        assert_eq!(got, vec![None; 3]);
+    }
+}

@@ -1,0 +1,157 @@
+//! `gmm fit` under `mpirun -n P` (feature `mpi`): the same model as one process, bitwise the same on
+//! a rerun with the same P, and one message naming the global row for a bad value on any rank.
+//! Run by `.ci/run` as `cargo test --release --features mpi --test mpi`; needs `mpirun` (Open MPI).
+#![cfg(feature = "mpi")]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::blobs;
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams};
+
+fn mpirun(p: usize, dir: &Path, args: &[&str]) -> Output {
+    Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-n", &p.to_string()])
+        .arg(env!("CARGO_BIN_EXE_gmm"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("mpirun runs (install openmpi-bin)")
+}
+
+/// 6,001 rows of 3 features in three blobs, as a float64 .npy (numpy's header layout).
+fn write_data(path: &Path, x: &[f64]) {
+    let dict = format!(
+        "{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, 3), }}",
+        x.len() / 3
+    );
+    let total = (10 + dict.len() + 1).div_ceil(64) * 64;
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+    bytes.extend_from_slice(dict.as_bytes());
+    bytes.resize(total - 1, b' ');
+    bytes.push(b'\n');
+    bytes.extend(x.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+        .fold(0.0, f64::max)
+}
+
+fn model(dir: &Path, name: &str) -> GmmModel {
+    GmmModel::from_json(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn fits_on_one_two_and_three_ranks_equal_the_library_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = blobs(6001, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0, 12.0, -12.0, 12.0], 3, 1.0, 21);
+    write_data(&dir.path().join("x.npy"), &x);
+    let view = DataView::from_f64(&x, 3).unwrap();
+    for cov in [CovarianceType::Full, CovarianceType::Diag] {
+        // From a given start (an init file) every sum differs from one process's only in order:
+        // 1e-12 relative. With k-means init (global k-means++ and Lloyd) 1e-10.
+        let start = GmmParams::builder(3)
+            .covariance_type(cov)
+            .max_iter(0)
+            .seed(1)
+            .build()
+            .unwrap()
+            .fit(&view)
+            .unwrap();
+        let init = serde_json::json!({
+            "weights": start.weights(),
+            "means": start.means().chunks(3).collect::<Vec<_>>(),
+        });
+        std::fs::write(dir.path().join("init.json"), init.to_string()).unwrap();
+        let cov_name = cov.to_string();
+        let given = GmmParams::builder(3)
+            .covariance_type(cov)
+            .weights_init(start.weights().to_vec())
+            .means_init(start.means().to_vec())
+            .tol(0.0)
+            .max_iter(15)
+            .build()
+            .unwrap()
+            .fit(&view)
+            .unwrap();
+        let kmeans = GmmParams::builder(3)
+            .covariance_type(cov)
+            .seed(7)
+            .build()
+            .unwrap()
+            .fit(&view)
+            .unwrap();
+        for p in 1..=3 {
+            let run = |extra: &[&str], out: &str| {
+                let mut args = vec![
+                    "-q",
+                    "fit",
+                    "x.npy",
+                    "-k",
+                    "3",
+                    "--covariance",
+                    &cov_name,
+                    "--backend",
+                    "cpu",
+                    "-o",
+                    out,
+                ];
+                args.extend_from_slice(extra);
+                let o = mpirun(p, dir.path(), &args);
+                assert!(
+                    o.status.success(),
+                    "P={p} {cov}: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                model(dir.path(), out)
+            };
+            let m = run(
+                &["--init-file", "init.json", "--tol", "0", "--max-iter", "15"],
+                "given.json",
+            );
+            for (what, a, b) in [
+                ("means", m.means(), given.means()),
+                ("covariances", m.covariances(), given.covariances()),
+                ("lower bounds", m.lower_bounds(), given.lower_bounds()),
+            ] {
+                let e = max_rel(a, b);
+                assert!(e <= 1e-12, "P={p} {cov} given start: {what} differ by {e:e}");
+            }
+            let again = run(
+                &["--init-file", "init.json", "--tol", "0", "--max-iter", "15"],
+                "again.json",
+            );
+            assert_eq!(again.means(), m.means(), "P={p} {cov}: a rerun differs");
+            let k = run(&["--seed", "7"], "kmeans.json");
+            assert_eq!(k.n_iter(), kmeans.n_iter(), "P={p} {cov} k-means");
+            let e = max_rel(k.means(), kmeans.means()).max(max_rel(k.covariances(), kmeans.covariances()));
+            assert!(e <= 1e-10, "P={p} {cov} k-means init: differ by {e:e}");
+        }
+    }
+}
+
+#[test]
+fn a_bad_value_on_one_rank_stops_every_rank_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = blobs(3000, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0], 3, 1.0, 4);
+    x[2500 * 3 + 1] = f64::INFINITY; // global row 2500: rank 2's rows are 2000..3000
+    write_data(&dir.path().join("x.npy"), &x);
+    let o = mpirun(
+        3,
+        dir.path(),
+        &["fit", "x.npy", "-k", "2", "--backend", "cpu", "-o", "m.json"],
+    );
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("gmm:")).collect();
+    assert_eq!(ours.len(), 1, "{stderr}");
+    assert!(ours[0].contains("row 2500, column 1"), "{}", ours[0]);
+    assert!(!dir.path().join("m.json").exists(), "a failed fit left a model");
+}
