@@ -437,7 +437,7 @@ mod tests {
         assert_eq!(
             h,
             NpyHeader {
-                offset: 64,
+                offset: 128,
                 descr: "<f8".into(),
                 fortran_order: false,
                 shape: vec![3, 2]
