@@ -155,3 +155,61 @@ fn a_bad_value_on_one_rank_stops_every_rank_with_one_message() {
     assert!(ours[0].contains("row 2500, column 1"), "{}", ours[0]);
     assert!(!dir.path().join("m.json").exists(), "a failed fit left a model");
 }
+
+#[test]
+fn predict_and_score_under_mpirun_write_the_same_files_as_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = blobs(5003, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0], 3, 1.0, 8);
+    write_data(&dir.path().join("x.npy"), &x);
+    let view = DataView::from_f64(&x, 3).unwrap();
+    let m = GmmParams::builder(2).build().unwrap().fit(&view).unwrap();
+    std::fs::write(dir.path().join("m.json"), m.to_json()).unwrap();
+    let one = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_gmm"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for (cmd, extra) in [("predict", "--proba"), ("predict", ""), ("score", "")] {
+        let mut args = vec![cmd, "m.json", "x.npy"];
+        if !extra.is_empty() {
+            args.push(extra);
+        }
+        one(&[&args[..], &["-o", "one.npy"]].concat());
+        let o = mpirun(3, dir.path(), &[&args[..], &["-o", "three.npy"]].concat());
+        assert!(
+            o.status.success(),
+            "{cmd} {extra}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // Each rank wrote its rows in place: the same bytes as one process's file.
+        let (a, b) = (
+            std::fs::read(dir.path().join("one.npy")).unwrap(),
+            std::fs::read(dir.path().join("three.npy")).unwrap(),
+        );
+        assert!(a == b, "{cmd} {extra}: the files differ");
+        if cmd == "score" {
+            // The mean, summed in another order: to 1e-14 relative.
+            let (p, q): (f64, f64) = (
+                String::from_utf8_lossy(&o.stdout).trim().parse().unwrap(),
+                one(&["score", "m.json", "x.npy"]).trim().parse().unwrap(),
+            );
+            assert!((p - q).abs() <= 1e-14 * q.abs(), "{p} vs {q}");
+        }
+    }
+    // Labels to stdout would interleave between ranks: one message says to write a .npy.
+    let o = mpirun(3, dir.path(), &["predict", "m.json", "x.npy"]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.matches("gmm: ").count(), 1, "{stderr}");
+    assert!(stderr.contains("needs a .npy output"), "{stderr}");
+    assert!(
+        !std::fs::read_dir(dir.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().contains("gmm-mpi")),
+        "a partial file was left behind"
+    );
+}

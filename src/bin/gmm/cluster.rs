@@ -1,15 +1,28 @@
-//! `gmm fit` under mpirun (feature `mpi`): each rank maps only its contiguous rows of the file, fits
-//! its share on the CPU, and the ranks combine their statistics by a fixed tree over MPI
-//! (`gmm_gpu::distributed`). Rank 0 alone reports and writes the model, atomically.
+//! `gmm fit`, `gmm predict` and `gmm score` under mpirun (feature `mpi`): each rank maps only its
+//! contiguous rows of the file and works on them on the CPU; a fit combines the ranks' statistics
+//! by a fixed tree over MPI (`gmm_gpu::distributed`). Rank 0 alone reports and writes the model
+//! (atomically); predictions are written by every rank at its rows' offset in one preallocated
+//! .npy, which rank 0 renames into place once all are done.
 
 use gmm_gpu::Progress;
 use gmm_gpu::distributed::{Communicator, tree_allreduce};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator as _, Destination, Source};
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use gmm_gpu::GmmModel;
+
 use crate::error::CliError;
-use crate::io::{self, DataSpec, Values};
-use crate::{Cli, FitArgs, commands};
+use crate::io::{self, Cells, Data, DataSpec, Table, Values};
+use crate::{Cli, DataArgs, FitArgs, PredictArgs, ScoreArgs, commands};
+
+/// Runs `f` on MPI_COMM_WORLD when this process is one of several ranks (under mpirun), else None.
+pub fn on_world<T>(f: impl FnOnce(&World) -> T) -> Option<T> {
+    crate::WORLD.with(|w| w.get().filter(|w| w.size() > 1).map(f))
+}
 
 /// MPI_COMM_WORLD as the library's communicator.
 pub struct World(pub SimpleCommunicator);
@@ -29,12 +42,177 @@ impl Communicator for World {
     }
 }
 
-/// Whether every rank got here without an error: all ranks learn the same answer, so that none
-/// waits in a later collective for a rank that has stopped.
-fn all_ok<T>(world: &World, local: &Result<T, CliError>) -> bool {
-    let mut v = [if local.is_ok() { 1.0 } else { 0.0 }];
-    tree_allreduce(world, &mut v, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
-    v[0] == 1.0
+/// Shares whether every rank got here without an error, so that none waits in a later collective
+/// for a rank that has stopped: when some failed, the lowest failing rank returns its own error and
+/// every other rank `OtherRank` (so that one message is printed); else `local` goes through.
+fn shared<T>(world: &World, local: Result<T, CliError>) -> Result<T, CliError> {
+    let me = world.rank() as f64;
+    let mut lowest = [if local.is_ok() { f64::INFINITY } else { me }];
+    tree_allreduce(world, &mut lowest, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
+    match local {
+        Ok(v) if lowest[0].is_infinite() => Ok(v),
+        Err(e) if lowest[0] == me => Err(e),
+        _ => Err(CliError::OtherRank),
+    }
+}
+
+/// This rank's part of the data, as `spec` names it.
+fn read_part(data: &DataArgs, world: &World) -> Result<Data, CliError> {
+    io::read_part(
+        &DataSpec {
+            path: &data.data,
+            columns: data.columns.as_deref(),
+            features: data.features,
+            format: data.format,
+        },
+        world.rank(),
+        world.size(),
+    )
+}
+
+/// The model and this rank's rows, validated: a NaN on any rank is one error naming its global row.
+fn model_and_part(model: &Path, data: &DataArgs, world: &World) -> Result<(GmmModel, Data), CliError> {
+    let local = (|| {
+        let m = io::read_model(model)?;
+        let d = read_part(data, world)?;
+        commands::check_model_features(model, &m, &d)?;
+        d.view().map_err(|e| match e {
+            CliError::NonFinite {
+                path,
+                row,
+                column,
+                value,
+            } => CliError::NonFinite {
+                path,
+                row: row + d.first_row(),
+                column,
+                value,
+            },
+            e => e,
+        })?;
+        Ok((m, d))
+    })();
+    shared(world, local)
+}
+
+/// Writes this rank's `table` rows (the file's rows from `first_row`, of `total` in all) into one
+/// .npy at `out`: rank 0 makes the file at its full size beside `out`, every rank writes its rows at
+/// their offset, and rank 0 renames it into place once all have written.
+fn write_rows_npy(world: &World, out: &Path, total: usize, first_row: usize, table: &Table) -> Result<(), CliError> {
+    let descr = match table.values {
+        Cells::F64(_) => "<f8",
+        Cells::Labels(_) => "<i8",
+    };
+    let header = io::npy_header(descr, total, table.n_cols);
+    let dir = io::out_dir(out)?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let part: PathBuf = dir.join(format!(".{name}.gmm-mpi-partial"));
+    let write_err = |source| CliError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    // Rank 0 makes the file; the others open it once it exists.
+    let made = if world.rank() == 0 {
+        (|| -> std::io::Result<()> {
+            let f = File::create(&part)?;
+            f.write_all_at(&header, 0)?;
+            f.set_len((header.len() + total * table.n_cols * 8) as u64)
+        })()
+        .map_err(write_err)
+    } else {
+        Ok(())
+    };
+    shared(world, made)?;
+    let mut body = Vec::new();
+    io::write_npy_values(&mut body, table).map_err(write_err)?;
+    let written = (|| -> std::io::Result<()> {
+        let f = OpenOptions::new().write(true).open(&part)?;
+        f.write_all_at(&body, (header.len() + first_row * table.n_cols * 8) as u64)?;
+        f.sync_all()
+    })()
+    .map_err(write_err);
+    let written = shared(world, written);
+    if world.rank() == 0 {
+        match written {
+            Ok(()) => std::fs::rename(&part, out).map_err(write_err)?,
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                return Err(e);
+            }
+        }
+    }
+    written
+}
+
+/// Under mpirun, outputs go to a .npy file, written in place by every rank.
+fn npy_out(out: Option<&Path>) -> Result<Option<&Path>, CliError> {
+    match out {
+        Some(p) if io::out_kind(p)? == io::OutKind::Npy => Ok(Some(p)),
+        Some(p) => Err(CliError::NpyOutUnderMpi { path: p.to_path_buf() }),
+        None => Ok(None),
+    }
+}
+
+/// `gmm predict` on this rank's rows, into one .npy.
+pub fn predict(a: &PredictArgs, world: &World) -> Result<(), CliError> {
+    let out = shared(world, npy_out(a.output.as_deref()).map(|o| o.map(Path::to_path_buf)))?;
+    let Some(out) = out else {
+        // Labels on stdout from several ranks would interleave.
+        return shared(world, Err(CliError::NpyOutUnderMpi { path: "stdout".into() }));
+    };
+    let (model, data) = model_and_part(&a.model, &a.data, world)?;
+    let view = data.view()?;
+    let err = commands::apply_error(&data.path);
+    let k = model.n_components();
+    let (total, first) = (data.total_rows(), data.first_row());
+    if a.proba {
+        let p = shared(world, model.predict_proba(&view).map_err(&err))?;
+        let table = Table {
+            header: Vec::new(),
+            n_cols: k,
+            values: Cells::F64(&p),
+        };
+        write_rows_npy(world, &out, total, first, &table)
+    } else {
+        let labels = shared(world, model.predict(&view).map_err(&err))?;
+        let table = Table {
+            header: Vec::new(),
+            n_cols: 1,
+            values: Cells::Labels(&labels),
+        };
+        write_rows_npy(world, &out, total, first, &table)
+    }
+}
+
+/// `gmm score` on this rank's rows: the mean over all ranks (rank 0 prints it), and with `-o` every
+/// sample's log-likelihood in one .npy.
+pub fn score(a: &ScoreArgs, world: &World) -> Result<(), CliError> {
+    let out = shared(world, npy_out(a.output.as_deref()).map(|o| o.map(Path::to_path_buf)))?;
+    if a.per_sample && out.is_none() {
+        return shared(world, Err(CliError::NpyOutUnderMpi { path: "stdout".into() }));
+    }
+    let (model, data) = model_and_part(&a.model, &a.data, world)?;
+    let view = data.view()?;
+    let err = commands::apply_error(&data.path);
+    let samples = shared(world, model.score_samples(&view).map_err(&err))?;
+    // Σ log p over all ranks by the fixed tree, then the mean.
+    let mut sum = [gmm_gpu::pairwise_sum(&samples)];
+    tree_allreduce(world, &mut sum, &mut [0.0], gmm_gpu::distributed::add);
+    if let Some(out) = &out {
+        let table = Table {
+            header: Vec::new(),
+            n_cols: 1,
+            values: Cells::F64(&samples),
+        };
+        write_rows_npy(world, out, data.total_rows(), data.first_row(), &table)?;
+    }
+    if world.rank() == 0 {
+        commands::stdout_line(format_args!("{}", sum[0] / data.total_rows() as f64))?;
+    }
+    Ok(())
 }
 
 /// `gmm fit` on rank `world.rank()` of `world.size()`.
@@ -46,23 +224,11 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
         if let Some(out) = &a.output {
             io::out_dir(out)?;
         }
-        let data = io::read_part(
-            &DataSpec {
-                path: &spec.data.data,
-                columns: spec.data.columns.as_deref(),
-                features: spec.data.features,
-                format: spec.data.format,
-            },
-            rank,
-            size,
-        )?;
+        let data = read_part(&spec.data, world)?;
         let params = commands::fit_params(spec, data.n_features)?;
         Ok((data, params))
     })();
-    if !all_ok(world, &prepared) {
-        return Err(prepared.err().unwrap_or(CliError::OtherRank));
-    }
-    let (data, params) = prepared?;
+    let (data, params) = shared(world, prepared)?;
     let Values::Mapped(m) = &data.values else {
         unreachable!("read_part maps")
     };

@@ -189,7 +189,7 @@ fn check_k(data: &Data, k: usize) -> Result<(), CliError> {
     Ok(())
 }
 
-fn check_model_features(model_path: &Path, model: &GmmModel, data: &Data) -> Result<(), CliError> {
+pub(crate) fn check_model_features(model_path: &Path, model: &GmmModel, data: &Data) -> Result<(), CliError> {
     if model.n_features() != data.n_features {
         return Err(CliError::ModelFeatures {
             model: model_path.to_path_buf(),
@@ -262,11 +262,7 @@ fn prepare(
 
 fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     #[cfg(feature = "mpi")]
-    if let Some(done) = crate::WORLD.with(|w| {
-        w.get()
-            .filter(|w| gmm_gpu::distributed::Communicator::size(*w) > 1)
-            .map(|world| crate::cluster::fit(cli, a, world))
-    }) {
+    if let Some(done) = crate::cluster::on_world(|world| crate::cluster::fit(cli, a, world)) {
         return done;
     }
     if let Some(out) = &a.output {
@@ -357,14 +353,14 @@ fn gpu_context() -> Result<GpuContext, CliError> {
     GpuContext::new().map_err(|source| CliError::Gpu { source })
 }
 
-fn model_and_data(model: &Path, data: &DataArgs) -> Result<(GmmModel, Data), CliError> {
+pub(crate) fn model_and_data(model: &Path, data: &DataArgs) -> Result<(GmmModel, Data), CliError> {
     let m = io::read_model(model)?;
     let d = read(data)?;
     check_model_features(model, &m, &d)?;
     Ok((m, d))
 }
 
-fn apply_error(path: &Path) -> impl Fn(GmmError) -> CliError + '_ {
+pub(crate) fn apply_error(path: &Path) -> impl Fn(GmmError) -> CliError + '_ {
     move |e| match e {
         GmmError::NoAdapter { .. } => CliError::Gpu { source: e },
         source => CliError::Data {
@@ -375,6 +371,10 @@ fn apply_error(path: &Path) -> impl Fn(GmmError) -> CliError + '_ {
 }
 
 fn predict(a: &PredictArgs) -> Result<(), CliError> {
+    #[cfg(feature = "mpi")]
+    if let Some(done) = crate::cluster::on_world(|world| crate::cluster::predict(a, world)) {
+        return done;
+    }
     if let Some(out) = &a.output {
         io::out_kind(out)?;
         io::out_dir(out)?;
@@ -415,6 +415,10 @@ fn predict(a: &PredictArgs) -> Result<(), CliError> {
 }
 
 fn score(cli: &Cli, a: &ScoreArgs) -> Result<(), CliError> {
+    #[cfg(feature = "mpi")]
+    if let Some(done) = crate::cluster::on_world(|world| crate::cluster::score(a, world)) {
+        return done;
+    }
     if let Some(out) = &a.output {
         io::out_kind(out)?;
         io::out_dir(out)?;

@@ -34,6 +34,12 @@ pub enum CliError {
         "{} is CSV, which a distributed fit cannot split; under mpirun give a .npy or raw float32 file (numpy.save it once)", .path.display()
     )]
     CsvUnderMpi { path: PathBuf },
+    /// Under mpirun, outputs other than .npy files (CSV, stdout) would interleave between ranks.
+    #[cfg(feature = "mpi")]
+    #[error(
+        "under mpirun every rank writes its rows in place, which needs a .npy output, not {}; pass -o out.npy", .path.display()
+    )]
+    NpyOutUnderMpi { path: PathBuf },
     /// Another rank of a distributed fit failed and said why; this rank stops without repeating it.
     #[cfg(feature = "mpi")]
     #[error("another rank failed (its message says why)")]

@@ -60,6 +60,15 @@ impl Data {
         })
     }
 
+    /// The file's row this data starts at (0 unless it is one rank's part).
+    #[cfg(feature = "mpi")]
+    pub fn first_row(&self) -> usize {
+        match &self.values {
+            Values::Mapped(m) => m.first_row(),
+            Values::F64(_) => 0,
+        }
+    }
+
     /// The rows of the whole file (more than `n_samples` for one rank's part).
     pub fn total_rows(&self) -> usize {
         match &self.values {
@@ -450,20 +459,30 @@ pub fn write_npy(w: &mut impl Write, t: &Table) -> std::io::Result<()> {
         Cells::F64(v) => ("<f8", v.len()),
         Cells::Labels(v) => ("<i8", v.len()),
     };
-    let n = len / t.n_cols.max(1);
-    let shape = if t.n_cols == 1 {
+    w.write_all(&npy_header(descr, len / t.n_cols.max(1), t.n_cols))?;
+    write_npy_values(w, t)
+}
+
+/// A .npy (format 1.0) header for `n` rows of `n_cols` values of `descr` (one column: a 1-D array).
+pub fn npy_header(descr: &str, n: usize, n_cols: usize) -> Vec<u8> {
+    let shape = if n_cols == 1 {
         format!("({n},)")
     } else {
-        format!("({n}, {})", t.n_cols)
+        format!("({n}, {n_cols})")
     };
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // Magic (6) + version (2) + length (2) + dict + newline, padded to a multiple of 64.
     let total = (10 + dict.len() + 1).div_ceil(64) * 64;
     dict.push_str(&" ".repeat(total - 10 - dict.len() - 1));
     dict.push('\n');
-    w.write_all(b"\x93NUMPY\x01\x00")?;
-    w.write_all(&u16::try_from(dict.len()).unwrap_or(u16::MAX).to_le_bytes())?;
-    w.write_all(dict.as_bytes())?;
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend_from_slice(&u16::try_from(dict.len()).unwrap_or(u16::MAX).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h
+}
+
+/// A table's values as a .npy body: little-endian f64, or int64 labels.
+pub fn write_npy_values(w: &mut impl Write, t: &Table) -> std::io::Result<()> {
     match t.values {
         Cells::F64(v) => v.iter().try_for_each(|x| w.write_all(&x.to_le_bytes())),
         Cells::Labels(v) => v.iter().try_for_each(|&x| w.write_all(&(x as i64).to_le_bytes())),
