@@ -74,6 +74,24 @@ pub fn tree_allreduce(
     }
 }
 
+/// `local`, once every rank has said whether its own step succeeded: the lowest failing rank keeps
+/// its error, the others get [`GmmError::PeerFailed`] naming it, and all stop together.
+pub fn agree<T>(comm: &dyn Communicator, local: Result<T, GmmError>) -> Result<T, GmmError> {
+    agree_with(comm, local, |rank| GmmError::PeerFailed { rank })
+}
+
+/// [`agree`] for any error type: the ranks that did not fail first get `peer(lowest failing rank)`.
+pub fn agree_with<T, E>(comm: &dyn Communicator, local: Result<T, E>, peer: impl FnOnce(usize) -> E) -> Result<T, E> {
+    let me = comm.rank() as f64;
+    let mut lowest = [if local.is_ok() { f64::INFINITY } else { me }];
+    tree_allreduce(comm, &mut lowest, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
+    match local {
+        Ok(v) if lowest[0].is_infinite() => Ok(v),
+        Err(e) if lowest[0] == me => Err(e),
+        _ => Err(peer(lowest[0] as usize)),
+    }
+}
+
 /// Elementwise sum, for [`tree_allreduce`].
 pub fn add(acc: &mut [f64], other: &[f64]) {
     acc.iter_mut().zip(other).for_each(|(a, b)| *a += b);
@@ -85,6 +103,18 @@ pub fn first_bad_row(comm: &dyn Communicator, local: Option<usize>) -> Option<us
     let mut v = [local.map_or(f64::INFINITY, |r| r as f64)];
     tree_allreduce(comm, &mut v, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
     v[0].is_finite().then_some(v[0] as usize)
+}
+
+/// One rank's rows of a data set split across ranks, for [`crate::GmmParams::fit_distributed`].
+#[derive(Clone, Copy, Debug)]
+pub struct RankData<'a> {
+    /// This rank's samples, row-major, not yet checked for NaN or infinity.
+    pub samples: crate::Samples<'a>,
+    pub n_features: usize,
+    /// The global index of the first of them.
+    pub first_row: usize,
+    /// The rows of the whole data set, over all ranks.
+    pub n_total: usize,
 }
 
 /// The rows rank `rank` of `size` owns out of `n`: a contiguous range, the first n mod P ranks one
@@ -120,6 +150,13 @@ impl<'c, B: Backend> DistributedBackend<'c, B> {
         }
     }
 
+    /// Shares whether every rank's local step succeeded, so that no rank waits in a combine for one
+    /// that has stopped: the lowest failing rank keeps its own error, the others get
+    /// [`GmmError::PeerFailed`] naming it.
+    fn agree<T>(&self, local: Result<T, GmmError>) -> Result<T, GmmError> {
+        agree(self.comm, local)
+    }
+
     /// Replaces `stats` with their sum over all ranks.
     fn combine(&mut self, stats: &mut SuffStats) {
         stats.flatten_into(&mut self.flat);
@@ -149,7 +186,8 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
             .map(|(i, r)| (r - self.offset, i))
             .unzip();
         let mut own = vec![0.0; local_rows.len() * d];
-        self.local.gather_rows(&local_rows, &mut own)?;
+        let gathered = self.local.gather_rows(&local_rows, &mut own);
+        self.agree(gathered)?;
         out.fill(0.0);
         for (o, &i) in own.chunks_exact(d).zip(&at) {
             out[i * d..(i + 1) * d].copy_from_slice(o);
@@ -160,20 +198,23 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
     }
 
     fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
-        self.local.em_statistics(mixture, centres, stats)?;
+        let local = self.local.em_statistics(mixture, centres, stats);
+        self.agree(local)?;
         self.combine(stats);
         Ok(())
     }
 
     fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
-        self.local.label_statistics(centroids, stats)?;
+        let local = self.local.label_statistics(centroids, stats);
+        self.agree(local)?;
         self.combine(stats);
         Ok(())
     }
 
     fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
         // The local backend hashes global row indices (it was made with this rank's offset).
-        self.local.random_statistics(seed, centres, stats)?;
+        let local = self.local.random_statistics(seed, centres, stats);
+        self.agree(local)?;
         self.combine(stats);
         Ok(())
     }
@@ -290,7 +331,13 @@ pub(crate) mod tests {
         on_ranks(p, |c| {
             let rows = rows_of(c.rank(), p, n);
             let local = crate::Samples::F64(&x[rows.start * 3..rows.end * 3]);
-            params.fit_distributed(local, 3, rows.start, n, c, &mut |_| {})
+            let part = RankData {
+                samples: local,
+                n_features: 3,
+                first_row: rows.start,
+                n_total: n,
+            };
+            params.fit_distributed(part, c, None, &mut |_| {})
         })
     }
 

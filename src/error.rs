@@ -95,6 +95,9 @@ pub enum GmmError {
         "the data has a non-finite value ({value}) at row {row}, column {column}: remove or impute it before fitting"
     )]
     NonFiniteData { row: usize, column: usize, value: f64 },
+    /// Another rank of a distributed fit failed (it reports its own error); this rank stopped with it.
+    #[error("rank {rank} of the distributed fit failed (its own error says why); every rank stopped")]
+    PeerFailed { rank: usize },
     /// A data file cannot be read in place (see [`crate::MappedData`]); `problem` says why.
     #[error("{} {problem}", .path.display())]
     DataFile { path: PathBuf, problem: DataFileProblem },

@@ -79,28 +79,34 @@ impl GmmParams {
     }
 
     /// Fits one rank's share of a data set split across the ranks of `comm` (MPI processes, say):
-    /// `samples` (row-major, `n_features` columns) are global rows `offset..` of `n_total`, and
-    /// every rank calls this with its own contiguous rows ([`distributed::rows_of`] splits them
-    /// evenly). Each rank sums its rows on the CPU; a fixed binomial tree combines the statistics
-    /// (see [`distributed`]), so every rank returns the same model, bitwise the same on every rerun
-    /// with the same number of ranks, and equal to a one-process fit up to the order of the sums.
-    /// Every initialisation is global (k-means++ and random-from-data draw global rows, 'random'
-    /// hashes global indices), and so are n_init and the convergence test.
+    /// `part` holds global rows `part.first_row..` of `part.n_total`, and every rank calls this with
+    /// its own contiguous rows ([`distributed::rows_of`] splits them evenly). Each rank sums its
+    /// rows on the CPU, or on `gpu` if given (one context per rank: see
+    /// [`GpuContext::for_local_rank`]); a fixed binomial tree combines the statistics (see
+    /// [`distributed`]), so every rank returns the same model, bitwise the same on every rerun with
+    /// the same ranks, and equal to a one-process fit up to the order of the sums. Every
+    /// initialisation is global (k-means++ and random-from-data draw global rows, 'random' hashes
+    /// global indices), and so are n_init and the convergence test.
     ///
     /// A NaN or infinity on any rank is [`GmmError::NonFiniteData`] on every rank, naming the global
-    /// row. Sample weights are not supported yet.
+    /// row; a rank's own failure (its GPU, say) stops every rank, the others with
+    /// [`GmmError::PeerFailed`]. Sample weights are not supported yet.
     pub fn fit_distributed(
         &self,
-        samples: Samples<'_>,
-        n_features: usize,
-        offset: usize,
-        n_total: usize,
+        part: distributed::RankData<'_>,
         comm: &dyn distributed::Communicator,
+        gpu: Option<&GpuContext>,
         observer: &mut dyn FnMut(&Progress),
     ) -> Result<GmmModel, GmmError> {
+        let distributed::RankData {
+            samples,
+            n_features,
+            first_row,
+            n_total,
+        } = part;
         // The first bad value of any rank, as (global row, column, value), shared before anything else.
         let local_bad = match DataView::new(samples, n_features) {
-            Err(GmmError::NonFiniteData { row, column, value }) => [(offset + row) as f64, column as f64, value],
+            Err(GmmError::NonFiniteData { row, column, value }) => [(first_row + row) as f64, column as f64, value],
             Err(e) => return Err(e),
             Ok(_) => [f64::INFINITY, 0.0, 0.0],
         };
@@ -119,9 +125,27 @@ impl GmmParams {
         }
         let view = DataView::new(samples, n_features)?;
         let warm = check_shapes(self, n_total, n_features, None)?;
-        let local = CpuBackend::new(view, None).with_offset(offset);
-        let mut backend = distributed::DistributedBackend::new(local, comm, offset, n_total);
-        let outcome = em::fit(self, &mut backend, None, warm, observer)?;
+        let outcome = match gpu {
+            None => {
+                let local = CpuBackend::new(view, None).with_offset(first_row);
+                let mut backend = distributed::DistributedBackend::new(local, comm, first_row, n_total);
+                em::fit(self, &mut backend, None, warm, observer)?
+            }
+            Some(ctx) => {
+                let local = GpuBackend::new_at(
+                    ctx,
+                    Source::Host(view),
+                    self.n_components,
+                    self.covariance_type,
+                    None,
+                    self.budget(),
+                    first_row,
+                );
+                let local = distributed::agree(comm, local)?;
+                let mut backend = distributed::DistributedBackend::new(local, comm, first_row, n_total);
+                em::fit(self, &mut backend, None, warm, observer)?
+            }
+        };
         Ok(GmmModel::from_outcome(outcome))
     }
 

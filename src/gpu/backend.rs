@@ -104,6 +104,20 @@ impl<'a> GpuBackend<'a> {
         sample_weight: Option<&'a [f64]>,
         budget: Budget,
     ) -> Result<Self, GmmError> {
+        Self::new_at(ctx, source, k, kind, sample_weight, budget, 0)
+    }
+
+    /// As [`GpuBackend::new`] for samples whose first is global row `first_row` (one rank's rows of
+    /// a distributed fit: 'random' initialisation hashes global indices).
+    pub fn new_at(
+        ctx: &'a GpuContext,
+        source: Source<'a>,
+        k: usize,
+        kind: CovarianceType,
+        sample_weight: Option<&'a [f64]>,
+        budget: Budget,
+        first_row: usize,
+    ) -> Result<Self, GmmError> {
         let (n, d) = source.shape();
         let max_d = layout::max_gpu_features(kind);
         if d > max_d {
@@ -190,7 +204,7 @@ impl<'a> GpuBackend<'a> {
                     (&segments[s], (first * d * 4) as u64)
                 }
             };
-            Resources::new(ctx, pipes, &plan, n, d, k, pack.host.len(), weights, window)?
+            Resources::new(ctx, pipes, &plan, n, d, k, pack.host.len(), weights, window, first_row)?
         };
         ctx.check_health()?;
         let weight_sum = sample_weight.map_or(n as f64, |w| w.iter().sum());

@@ -82,6 +82,47 @@ impl GpuContext {
         }
     }
 
+    /// A context for one rank of a distributed fit, on a node with `local_rank` as its index among
+    /// the node's ranks: the adapter WGPU_ADAPTER_NAME names if set, else the GMM_GPU_INDEX-th
+    /// adapter if set, else adapter `local_rank` mod the number of adapters, so that ranks on a
+    /// node with several GPUs spread over them. Adapters are counted hardware first (discrete,
+    /// integrated, virtual), and software ones only where there is no hardware one.
+    pub fn for_local_rank(local_rank: usize) -> Result<Self, GmmError> {
+        let (instance, backends) = instance();
+        if let Some(adapter) = named_adapter(&instance, backends)? {
+            return Self::on_adapter(adapter);
+        }
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        adapters.sort_by_key(|a| hardware_rank(a.get_info().device_type));
+        if adapters
+            .iter()
+            .any(|a| a.get_info().device_type != wgpu::DeviceType::Cpu)
+        {
+            adapters.retain(|a| a.get_info().device_type != wgpu::DeviceType::Cpu);
+        }
+        if adapters.is_empty() {
+            return Err(GmmError::NoAdapter {
+                detail: format!("no GPU adapter on backends {backends:?}"),
+            });
+        }
+        let index = match std::env::var("GMM_GPU_INDEX") {
+            Ok(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&i| i < adapters.len())
+                .ok_or_else(|| GmmError::NoAdapter {
+                    detail: format!(
+                        "GMM_GPU_INDEX is '{v}' but there are {} adapters (0 to {})",
+                        adapters.len(),
+                        adapters.len() - 1
+                    ),
+                })?,
+            Err(_) => local_rank % adapters.len(),
+        };
+        Self::on_adapter(adapters.swap_remove(index))
+    }
+
     fn on_adapter(adapter: wgpu::Adapter) -> Result<Self, GmmError> {
         let info = adapter.get_info();
         let limits = adapter.limits();

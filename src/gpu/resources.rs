@@ -109,7 +109,7 @@ pub(crate) struct Resources {
 
 impl Resources {
     /// Makes the buffers for `plan` and one bind group per chunk; `window(c)` says where chunk c's
-    /// samples are.
+    /// samples are, and `first_row` is the global index of the first sample.
     #[allow(clippy::too_many_arguments)]
     pub fn new<'b>(
         ctx: &GpuContext,
@@ -121,6 +121,7 @@ impl Resources {
         model_len: usize,
         weights: Option<wgpu::Buffer>,
         window: impl Fn(usize) -> DataWindow<'b>,
+        first_row: usize,
     ) -> Result<Self, GmmError> {
         use wgpu::BufferUsages as U;
         let chunk_len = plan.chunk_len;
@@ -164,8 +165,9 @@ impl Resources {
                     "gmm chunk uniform",
                     bytemuck::bytes_of(&Chunk {
                         n_samples: len as u32,
-                        first_lo: start as u32,
-                        first_hi: (start as u64 >> 32) as u32,
+                        // The global index: 'random' hashes it (first_row > 0 for one rank's rows).
+                        first_lo: (first_row + start) as u32,
+                        first_hi: ((first_row + start) as u64 >> 32) as u32,
                         n_blocks,
                     }),
                 )?;

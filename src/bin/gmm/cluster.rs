@@ -5,7 +5,8 @@
 //! .npy, which rank 0 renames into place once all are done.
 
 use gmm_gpu::Progress;
-use gmm_gpu::distributed::{Communicator, tree_allreduce};
+use gmm_gpu::distributed::{Communicator, RankData, agree_with, tree_allreduce};
+use gmm_gpu::{BackendKind, GpuContext};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator as _, Destination, Source};
 
@@ -46,14 +47,7 @@ impl Communicator for World {
 /// for a rank that has stopped: when some failed, the lowest failing rank returns its own error and
 /// every other rank `OtherRank` (so that one message is printed); else `local` goes through.
 fn shared<T>(world: &World, local: Result<T, CliError>) -> Result<T, CliError> {
-    let me = world.rank() as f64;
-    let mut lowest = [if local.is_ok() { f64::INFINITY } else { me }];
-    tree_allreduce(world, &mut lowest, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
-    match local {
-        Ok(v) if lowest[0].is_infinite() => Ok(v),
-        Err(e) if lowest[0] == me => Err(e),
-        _ => Err(CliError::OtherRank),
-    }
+    agree_with(world, local, |_| CliError::OtherRank)
 }
 
 /// This rank's part of the data, as `spec` names it.
@@ -215,6 +209,35 @@ pub fn score(a: &ScoreArgs, world: &World) -> Result<(), CliError> {
     Ok(())
 }
 
+/// This rank's index among the ranks on its node, from the launcher's environment (Open MPI,
+/// MPICH/Intel MPI, Slurm), else its world rank.
+fn local_rank(world: &World) -> usize {
+    ["OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+        .unwrap_or(world.rank())
+}
+
+/// The GPU this rank fits on, if any: `--backend gpu` needs one on every rank; `auto` uses them only
+/// if every rank has a hardware one, else every rank fits on the CPU.
+fn rank_gpu(world: &World, backend: BackendKind) -> Result<Option<GpuContext>, CliError> {
+    match backend {
+        BackendKind::Cpu => Ok(None),
+        BackendKind::Gpu => {
+            let ctx = GpuContext::for_local_rank(local_rank(world)).map_err(|source| CliError::Gpu { source });
+            shared(world, ctx).map(Some)
+        }
+        BackendKind::Auto => {
+            let ctx = GpuContext::for_local_rank(local_rank(world))
+                .ok()
+                .filter(|c| c.adapter_info().device_type != wgpu::DeviceType::Cpu);
+            let mut all = [if ctx.is_some() { 1.0 } else { 0.0 }];
+            tree_allreduce(world, &mut all, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
+            Ok(ctx.filter(|_| all[0] == 1.0))
+        }
+    }
+}
+
 /// `gmm fit` on rank `world.rank()` of `world.size()`.
 pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     let (rank, size) = (world.rank(), world.size());
@@ -229,6 +252,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
         Ok((data, params))
     })();
     let (data, params) = shared(world, prepared)?;
+    let gpu = rank_gpu(world, params.backend())?;
     let Values::Mapped(m) = &data.values else {
         unreachable!("read_part maps")
     };
@@ -246,20 +270,32 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     };
     let started = std::time::Instant::now();
     // After the data check inside, every rank meets the same errors at the same point.
+    let part = RankData {
+        samples: m.samples(),
+        n_features: m.n_features(),
+        first_row: m.first_row(),
+        n_total: m.total_rows(),
+    };
     let model = params
-        .fit_distributed(
-            m.samples(),
-            m.n_features(),
-            m.first_row(),
-            m.total_rows(),
-            world,
-            &mut observe,
-        )
+        .fit_distributed(part, world, gpu.as_ref(), &mut observe)
         .map_err(|e| commands::fit_error(&data.path, e));
     let model = match model {
         Ok(m) => m,
-        Err(e) if rank == 0 => return Err(e),
-        Err(_) => return Err(CliError::OtherRank),
+        // Every rank stopped at the same point. One message: a rank's own failure from that rank
+        // (the others hold PeerFailed), an error every rank met alike from rank 0.
+        Err(e) => {
+            let peer = matches!(
+                e,
+                CliError::Fit {
+                    source: gmm_gpu::GmmError::PeerFailed { .. },
+                    ..
+                }
+            );
+            let me = rank as f64;
+            let mut lowest = [if peer { f64::INFINITY } else { me }];
+            tree_allreduce(world, &mut lowest, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
+            return Err(if lowest[0] == me { e } else { CliError::OtherRank });
+        }
     };
     if rank != 0 {
         return Ok(());
@@ -269,10 +305,11 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     }
     if !cli.quiet {
         eprintln!(
-            "gmm fit: {} samples x {} features from {} on {size} MPI ranks (CPU, f64)",
+            "gmm fit: {} samples x {} features from {} on {size} MPI ranks ({})",
             m.total_rows(),
             m.n_features(),
-            data.path.display()
+            data.path.display(),
+            if gpu.is_some() { "GPU, f32" } else { "CPU, f64" }
         );
         eprintln!("  iterations   {}, converged {}", model.n_iter(), model.converged());
         eprintln!("  lower bound  {}", model.lower_bound());

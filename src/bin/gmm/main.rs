@@ -356,7 +356,12 @@ fn main() -> ExitCode {
         });
     });
     let cli = Cli::parse();
-    let filter = if cli.quiet {
+    // Under mpirun only rank 0 logs: P copies of each warning help no one.
+    #[cfg(feature = "mpi")]
+    let other_rank = WORLD.with(|w| w.get().is_some_and(|w| gmm_gpu::distributed::Communicator::rank(w) > 0));
+    #[cfg(not(feature = "mpi"))]
+    let other_rank = false;
+    let filter = if cli.quiet || other_rank {
         "off"
     } else if cli.verbose {
         "gmm_gpu=debug"
