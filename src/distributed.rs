@@ -327,6 +327,16 @@ pub(crate) mod tests {
 
     /// Blobs of 3 features (seeded), and a fit of them split over P thread-ranks.
     fn fit_on(p: usize, params: &crate::GmmParams, x: &[f64]) -> Vec<Result<crate::GmmModel, GmmError>> {
+        fit_from(p, params, x, None)
+    }
+
+    /// As `fit_on`, continuing from `previous` (warm start).
+    fn fit_from(
+        p: usize,
+        params: &crate::GmmParams,
+        x: &[f64],
+        previous: Option<&crate::GmmModel>,
+    ) -> Vec<Result<crate::GmmModel, GmmError>> {
         let n = x.len() / 3;
         on_ranks(p, |c| {
             let rows = rows_of(c.rank(), p, n);
@@ -337,7 +347,7 @@ pub(crate) mod tests {
                 first_row: rows.start,
                 n_total: n,
             };
-            params.fit_distributed(part, c, None, &mut |_| {})
+            params.fit_distributed(part, c, None, previous, &mut |_| {})
         })
     }
 
@@ -434,6 +444,30 @@ pub(crate) mod tests {
                     assert!(e <= 1e-10, "{cov} {init:?} P={p}: differ by {e:e}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_warm_start_continues_from_the_model_as_in_one_process() {
+        use crate::{GaussianMixture, GmmParams};
+        let x = data(4000);
+        let view = crate::DataView::from_f64(&x, 3).unwrap();
+        let params = GmmParams::builder(3)
+            .max_iter(3)
+            .tol(0.0)
+            .seed(2)
+            .warm_start(true)
+            .build()
+            .unwrap();
+        let mut one = GaussianMixture::new(params.clone());
+        let first = one.fit(&view).unwrap().clone();
+        let second = one.fit(&view).unwrap();
+        for p in [2, 3] {
+            let m = fit_from(p, &params, &x, Some(&first)).remove(0).unwrap();
+            assert_eq!(m.n_iter(), second.n_iter());
+            let e = max_rel(m.means(), second.means()).max(max_rel(m.covariances(), second.covariances()));
+            // Order-of-summation differences only, over 3 iterations from the same model.
+            assert!(e <= 1e-12, "P={p}: warm starts differ by {e:e}");
         }
     }
 

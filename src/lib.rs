@@ -90,12 +90,14 @@ impl GmmParams {
     ///
     /// A NaN or infinity on any rank is [`GmmError::NonFiniteData`] on every rank, naming the global
     /// row; a rank's own failure (its GPU, say) stops every rank, the others with
-    /// [`GmmError::PeerFailed`]. Sample weights are not supported yet.
+    /// [`GmmError::PeerFailed`]. With `previous` (the same model on every rank) the fit continues
+    /// from it, as scikit-learn's `warm_start`. Sample weights are not supported yet.
     pub fn fit_distributed(
         &self,
         part: distributed::RankData<'_>,
         comm: &dyn distributed::Communicator,
         gpu: Option<&GpuContext>,
+        previous: Option<&GmmModel>,
         observer: &mut dyn FnMut(&Progress),
     ) -> Result<GmmModel, GmmError> {
         let distributed::RankData {
@@ -124,7 +126,7 @@ impl GmmParams {
             });
         }
         let view = DataView::new(samples, n_features)?;
-        let warm = check_shapes(self, n_total, n_features, None)?;
+        let warm = check_shapes(self, n_total, n_features, previous)?;
         let outcome = match gpu {
             None => {
                 let local = CpuBackend::new(view, None).with_offset(first_row);

@@ -277,7 +277,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
         n_total: m.total_rows(),
     };
     let model = params
-        .fit_distributed(part, world, gpu.as_ref(), &mut observe)
+        .fit_distributed(part, world, gpu.as_ref(), None, &mut observe)
         .map_err(|e| commands::fit_error(&data.path, e));
     let model = match model {
         Ok(m) => m,
