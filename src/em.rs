@@ -1,6 +1,8 @@
 //! The one EM driver, for every backend: initialisations, E-step statistics from the backend, the
 //! shared M-step, the convergence check, and the choice of the best initialisation.
 
+use std::ops::ControlFlow;
+
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -36,6 +38,25 @@ pub struct Progress {
     pub change: f64,
 }
 
+/// Where a fit stands, sent to a monitor in order as the fit runs (scikit-learn's `verbose` output
+/// follows them; a monitor that returns `ControlFlow::Break` stops the fit).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum FitEvent {
+    /// Initialisation `init` (0-based, of n_init) begins, before its starting parameters are drawn.
+    InitStart { init: usize },
+    /// An EM iteration ended.
+    Iteration(Progress),
+    /// Initialisation `init` ended after `n_iter` iterations with `lower_bound`. Not sent when
+    /// max_iter is 0 (scikit-learn reports nothing then either).
+    InitEnd {
+        init: usize,
+        n_iter: usize,
+        lower_bound: f64,
+        converged: bool,
+    },
+}
+
 /// A previous model to continue from (warm start): its parameters and its lower bound.
 #[derive(Clone, Copy)]
 pub(crate) struct WarmStart<'m> {
@@ -52,7 +73,7 @@ pub(crate) fn fit<B: Backend>(
     backend: &mut B,
     sample_weight: Option<&[f64]>,
     warm: Option<WarmStart<'_>>,
-    observer: &mut dyn FnMut(&Progress),
+    monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()>,
 ) -> Result<FitOutcome, GmmError> {
     let (k, d) = (params.n_components, backend.n_features());
     let n_init = if warm.is_some() { 1 } else { params.n_init };
@@ -62,9 +83,20 @@ pub(crate) fn fit<B: Backend>(
     let mut centres = vec![0.0; k * d];
     let mut scratch = vec![0.0; d * d];
     let mut best: Option<FitOutcome> = None;
+    let mut send = |event: FitEvent, iteration: usize| match monitor(&event) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(GmmError::Interrupted {
+            init: match event {
+                FitEvent::InitStart { init } | FitEvent::InitEnd { init, .. } => init,
+                FitEvent::Iteration(p) => p.init,
+            },
+            iteration,
+        }),
+    };
 
     for init in 0..n_init {
         let init_seed = rng.random::<u64>();
+        send(FitEvent::InitStart { init }, 0)?;
         let (mut mixture, mut lower_bound) = match &warm {
             Some(w) => (w.mixture.clone(), w.lower_bound),
             None => (
@@ -88,12 +120,13 @@ pub(crate) fn fit<B: Backend>(
             lower_bounds.push(lower_bound);
             let change = lower_bound - previous;
             log::debug!("init {init} iteration {iter}: lower bound {lower_bound:.10} (change {change:.3e})");
-            observer(&Progress {
+            let progress = Progress {
                 init,
                 iteration: iter,
                 lower_bound,
                 change,
-            });
+            };
+            send(FitEvent::Iteration(progress), iter)?;
             if change.abs() < params.tol {
                 converged = true;
                 break;
@@ -103,6 +136,15 @@ pub(crate) fn fit<B: Backend>(
             return Err(GmmError::NonFiniteLikelihood { iteration: n_iter });
         }
         log::debug!("init {init} ended after {n_iter} iterations: lower bound {lower_bound}, converged {converged}");
+        if params.max_iter > 0 {
+            let end = FitEvent::InitEnd {
+                init,
+                n_iter,
+                lower_bound,
+                converged,
+            };
+            send(end, n_iter)?;
+        }
         // scikit-learn keeps the first initialisation, then any with a strictly higher lower bound.
         if best
             .as_ref()

@@ -138,6 +138,11 @@ pub enum GmmError {
         "the log-likelihood is not finite at iteration {iteration}: the data's scale overflows the computation; scale the input data"
     )]
     NonFiniteLikelihood { iteration: usize },
+    /// The fit's monitor asked it to stop (a Ctrl-C in Python, for example); no model was made.
+    #[error(
+        "the fit was interrupted by its monitor in initialisation {init}, after {iteration} EM iterations; no model was made"
+    )]
+    Interrupted { init: usize, iteration: usize },
 
     // ---- the GPU ------------------------------------------------------------------------------
     /// No wgpu adapter was found.

@@ -56,6 +56,10 @@ pub use nested::{ShapeError, flatten_nested};
 pub use params::{GmmParams, GmmParamsBuilder};
 pub use stats::pairwise_sum;
 
+pub use em::FitEvent;
+
+use std::ops::ControlFlow;
+
 use cpu::CpuBackend;
 use em::WarmStart;
 use gpu::backend::{GpuBackend, Source};
@@ -75,7 +79,13 @@ impl GmmParams {
 
     /// As [`GmmParams::fit`], calling `observer` after every EM iteration (for progress displays).
     pub fn fit_observed(&self, data: &DataView, observer: &mut dyn FnMut(&Progress)) -> Result<GmmModel, GmmError> {
-        fit_model_observed(self, Target::Choose(*data), None, None, observer)
+        let mut monitor = |event: &FitEvent| {
+            if let FitEvent::Iteration(p) = event {
+                observer(p);
+            }
+            ControlFlow::Continue(())
+        };
+        fit_model_monitored(self, Target::Choose(*data), None, None, &mut monitor)
     }
 
     /// Fits one rank's share of a data set split across the ranks of `comm` (MPI processes, say):
@@ -127,11 +137,18 @@ impl GmmParams {
         }
         let view = DataView::new(samples, n_features)?;
         let warm = check_shapes(self, n_total, n_features, previous)?;
+        let mut monitor = |event: &FitEvent| {
+            if let FitEvent::Iteration(p) = event {
+                observer(p);
+            }
+            ControlFlow::Continue(())
+        };
+        let monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()> = &mut monitor;
         let outcome = match gpu {
             None => {
                 let local = CpuBackend::new(view, None).with_offset(first_row);
                 let mut backend = distributed::DistributedBackend::new(local, comm, first_row, n_total);
-                em::fit(self, &mut backend, None, warm, observer)?
+                em::fit(self, &mut backend, None, warm, monitor)?
             }
             Some(ctx) => {
                 let local = GpuBackend::new_at(
@@ -145,7 +162,7 @@ impl GmmParams {
                 );
                 let local = distributed::agree(comm, local)?;
                 let mut backend = distributed::DistributedBackend::new(local, comm, first_row, n_total);
-                em::fit(self, &mut backend, None, warm, observer)?
+                em::fit(self, &mut backend, None, warm, monitor)?
             }
         };
         Ok(GmmModel::from_outcome(outcome))
@@ -236,12 +253,44 @@ impl GaussianMixture {
         self.fit_inner(data, Some(w.as_slice()))
     }
 
+    /// As [`GaussianMixture::fit`], maximising the weighted likelihood when `sample_weight` is given,
+    /// and sending every [`FitEvent`] to `monitor` as the fit runs (for progress output, or to check
+    /// for a user's interrupt). A `ControlFlow::Break` from the monitor stops the fit with
+    /// [`GmmError::Interrupted`]; the current model is then kept, as on any error.
+    pub fn fit_monitored(
+        &mut self,
+        data: &DataView,
+        sample_weight: Option<&[f64]>,
+        monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()>,
+    ) -> Result<&GmmModel, GmmError> {
+        let w = match sample_weight {
+            Some(w) => Some(SampleWeights::new(w, data.n_samples())?.as_slice()),
+            None => None,
+        };
+        self.fit_monitored_inner(data, w, monitor)
+    }
+
+    /// Replaces the current model: with `warm_start`, the next fit continues from `model` (made,
+    /// for example, by [`GmmModel::from_parameters`] from parameters kept elsewhere).
+    pub fn set_model(&mut self, model: Option<GmmModel>) {
+        self.model = model;
+    }
+
     /// Fits, then labels the samples with the fitted model (equal to `fit` then `predict`).
     pub fn fit_predict(&mut self, data: &DataView) -> Result<Vec<usize>, GmmError> {
         self.fit(data)?.predict(data)
     }
 
     fn fit_inner(&mut self, data: &DataView, w: Option<&[f64]>) -> Result<&GmmModel, GmmError> {
+        self.fit_monitored_inner(data, w, &mut |_| ControlFlow::Continue(()))
+    }
+
+    fn fit_monitored_inner(
+        &mut self,
+        data: &DataView,
+        w: Option<&[f64]>,
+        monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()>,
+    ) -> Result<&GmmModel, GmmError> {
         let previous = if self.params.warm_start {
             self.model.as_ref()
         } else {
@@ -251,7 +300,7 @@ impl GaussianMixture {
             Some(ctx) => Target::Host(*data, ctx),
             None => Target::Choose(*data),
         };
-        let model = fit_model(&self.params, target, w, previous)?;
+        let model = fit_model_monitored(&self.params, target, w, previous, monitor)?;
         Ok(self.model.insert(model))
     }
 }
@@ -272,16 +321,18 @@ fn fit_model(
     sample_weight: Option<&[f64]>,
     previous: Option<&GmmModel>,
 ) -> Result<GmmModel, GmmError> {
-    fit_model_observed(params, target, sample_weight, previous, &mut |_| {})
+    fit_model_monitored(params, target, sample_weight, previous, &mut |_| {
+        ControlFlow::Continue(())
+    })
 }
 
 /// Checks the data against the parameters, picks the backend, then runs the one EM driver.
-fn fit_model_observed(
+fn fit_model_monitored(
     params: &GmmParams,
     target: Target<'_>,
     sample_weight: Option<&[f64]>,
     previous: Option<&GmmModel>,
-    observer: &mut dyn FnMut(&Progress),
+    monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()>,
 ) -> Result<GmmModel, GmmError> {
     let (n, d) = match &target {
         Target::Choose(v) | Target::Host(v, _) => (v.n_samples(), v.n_features()),
@@ -298,37 +349,38 @@ fn fit_model_observed(
                 n_features: d,
             };
             let mut b = GpuBackend::new(ctx, source, k, kind, sample_weight, params.budget())?;
-            em::fit(params, &mut b, sample_weight, warm, observer)?
+            em::fit(params, &mut b, sample_weight, warm, monitor)?
         }
         Target::Host(view, ctx) => {
             let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.budget())?;
-            em::fit(params, &mut b, sample_weight, warm, observer)?
+            em::fit(params, &mut b, sample_weight, warm, monitor)?
         }
         Target::Choose(view) => {
-            let cpu = |observer: &mut dyn FnMut(&Progress), fallback: Option<String>| {
+            type Monitor<'m> = &'m mut dyn FnMut(&FitEvent) -> ControlFlow<()>;
+            let cpu = |monitor: Monitor<'_>, fallback: Option<String>| {
                 let mut b = CpuBackend::new(view, sample_weight);
-                let mut outcome = em::fit(params, &mut b, sample_weight, warm, observer)?;
+                let mut outcome = em::fit(params, &mut b, sample_weight, warm, monitor)?;
                 outcome.info.fallback = fallback;
                 Ok::<_, GmmError>(outcome)
             };
-            let gpu = |ctx: &GpuContext, observer: &mut dyn FnMut(&Progress)| {
+            let gpu = |ctx: &GpuContext, monitor: Monitor<'_>| {
                 log::info!("backend: GPU on {}", ctx.adapter_name());
                 let mut b = GpuBackend::new(ctx, Source::Host(view), k, kind, sample_weight, params.budget())?;
-                em::fit(params, &mut b, sample_weight, warm, observer)
+                em::fit(params, &mut b, sample_weight, warm, monitor)
             };
             match params.backend {
-                BackendKind::Cpu => cpu(observer, None)?,
-                BackendKind::Gpu => gpu(&GpuContext::new()?, observer)?,
+                BackendKind::Cpu => cpu(monitor, None)?,
+                BackendKind::Gpu => gpu(&GpuContext::new()?, monitor)?,
                 BackendKind::Auto => match auto_gpu(d, k, params.covariance_type) {
                     Err(reason) => {
                         log::info!("backend auto: {reason}; using the CPU");
-                        cpu(observer, Some(reason))?
+                        cpu(monitor, Some(reason))?
                     }
-                    Ok(ctx) => match gpu(ctx, observer) {
+                    Ok(ctx) => match gpu(ctx, monitor) {
                         Err(e) if e.is_gpu_capacity() => {
                             let reason = format!("the GPU could not run this fit ({e})");
                             log::warn!("backend auto: {reason}; fitting on the CPU instead");
-                            cpu(observer, Some(reason))?
+                            cpu(monitor, Some(reason))?
                         }
                         other => other?,
                     },

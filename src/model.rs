@@ -272,6 +272,72 @@ impl GmmModel {
         Backend::per_sample_outputs(&mut backend, &self.mixture, output, out)
     }
 
+    /// A model from its parameters, flat and row-major in scikit-learn's shapes: `weights` K,
+    /// `means` K x d, `covariances` and `precisions_cholesky` per
+    /// [`CovarianceType::covariance_shape`] (an upper-triangular U with Σ⁻¹ = U·Uᵀ for full and tied).
+    /// As in scikit-learn, predictions use the weights, means and precision factors, and sampling
+    /// uses the covariances; the two are not checked against each other (which would reject
+    /// parameters rounded to f32), and the weights need not sum to 1 exactly.
+    ///
+    /// `lower_bound` is the lower bound a warm start continues from (−∞ for none): a
+    /// [`GaussianMixture`](crate::GaussianMixture) given this model by `set_model` continues from
+    /// these parameters as if it had fitted them. The model reports no iterations and no convergence.
+    ///
+    /// Fails with [`GmmError::ModelShape`] for arrays of the wrong lengths, and with
+    /// [`GmmError::ModelValue`] for values a model cannot hold (as [`GmmModel::from_json`]).
+    pub fn from_parameters(
+        covariance_type: CovarianceType,
+        n_features: usize,
+        weights: Vec<f64>,
+        means: Vec<f64>,
+        covariances: Vec<f64>,
+        precisions_cholesky: Vec<f64>,
+        lower_bound: f64,
+    ) -> Result<Self, GmmError> {
+        let (k, d, cov) = (weights.len(), n_features, covariance_type);
+        check_counts(k, d)?;
+        let shape = cov.covariance_shape(k, d);
+        for (field, len, want) in [
+            ("means", means.len(), vec![k, d]),
+            ("covariances", covariances.len(), shape.clone()),
+            ("precisions_cholesky", precisions_cholesky.len(), shape),
+        ] {
+            if len != want.iter().product::<usize>() {
+                return Err(GmmError::ModelShape {
+                    field,
+                    expected: format!("{want:?}"),
+                    found: format!("{len} values"),
+                });
+            }
+        }
+        if lower_bound.is_nan() || lower_bound == f64::INFINITY {
+            return Err(GmmError::ModelValue {
+                field: "lower_bound",
+                index: 0,
+                value: lower_bound,
+                reason: "a lower bound is a finite number, or -inf for none",
+            });
+        }
+        let mut mixture = Mixture::zeros(cov, k, d);
+        mixture.weights = weights;
+        mixture.means = means;
+        mixture.covariances = covariances;
+        mixture.precisions_cholesky = precisions_cholesky;
+        check_values(&mixture, false)?;
+        mixture.refresh();
+        Ok(Self {
+            mixture,
+            converged: false,
+            n_iter: 0,
+            lower_bound,
+            lower_bounds: Vec::new(),
+            backend: default_backend(),
+            adapter: None,
+            traffic: None,
+            fallback: None,
+        })
+    }
+
     /// Serialises to JSON with scikit-learn's attribute names and shapes (nested arrays).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a model always serialises")
@@ -372,102 +438,15 @@ impl TryFrom<ModelFile> for GmmModel {
     type Error = GmmError;
     fn try_from(f: ModelFile) -> Result<Self, GmmError> {
         let (k, d, cov) = (f.weights.len(), f.n_features, f.covariance_type);
-        if k == 0 {
-            return Err(GmmError::ModelShape {
-                field: "weights",
-                expected: "[n_components >= 1]".into(),
-                found: "[0]".into(),
-            });
-        }
-        if d == 0 {
-            // Zero features would make every mean and covariance empty, and nothing to model.
-            return Err(GmmError::ModelValue {
-                field: "n_features",
-                index: 0,
-                value: 0.0,
-                reason: "a model needs at least one feature; set n_features to the length of each mean",
-            });
-        }
+        check_counts(k, d)?;
         let shape = cov.covariance_shape(k, d);
         let means = flatten(&nest_rows(&f.means), &[k, d], "means")?;
         let mut mixture = Mixture::zeros(cov, k, d);
         mixture.covariances = flatten(&f.covariances, &shape, "covariances")?;
         mixture.precisions_cholesky = flatten(&f.precisions_cholesky, &shape, "precisions_cholesky")?;
         mixture.means = means;
-        for (i, &w) in f.weights.iter().enumerate() {
-            if !(w.is_finite() && w > 0.0) {
-                return Err(GmmError::ModelValue {
-                    field: "weights",
-                    index: i,
-                    value: w,
-                    reason: "weights must be finite and > 0",
-                });
-            }
-        }
-        let sum: f64 = f.weights.iter().sum();
-        if (sum - 1.0).abs() > 1e-6 {
-            return Err(GmmError::ModelValue {
-                field: "weights",
-                index: 0,
-                value: sum,
-                reason: "weights must sum to 1",
-            });
-        }
         mixture.weights = f.weights;
-        for (field, values) in [("means", &mixture.means), ("covariances", &mixture.covariances)] {
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(GmmError::ModelValue {
-                    field,
-                    index: i,
-                    value: values[i],
-                    reason: "values must be finite",
-                });
-            }
-        }
-        // Sampling factors the covariances: they must be positive definite. Factoring them also
-        // gives the precision factors they imply, which the file's must match (below).
-        let mut implied = mixture.clone();
-        if let Err(e) = implied.set_precisions_from_covariances(&mut vec![0.0; d * d]) {
-            let index = match e {
-                GmmError::IllDefinedCovariance { component } => component.unwrap_or(0),
-                _ => 0,
-            };
-            return Err(GmmError::ModelValue {
-                field: "covariances",
-                index,
-                value: mixture.dense_covariance(index)[0],
-                reason: "each covariance must be symmetric positive definite",
-            });
-        }
-        // The precision factors drive every prediction: their diagonals must be positive and finite.
-        let per = match cov {
-            CovarianceType::Full | CovarianceType::Tied => d * d,
-            CovarianceType::Diag => d,
-            CovarianceType::Spherical => 1,
-        };
-        for (i, &u) in mixture.precisions_cholesky.iter().enumerate() {
-            let on_diagonal = match cov {
-                CovarianceType::Full | CovarianceType::Tied => (i % per) % (d + 1) == 0,
-                _ => true,
-            };
-            if !u.is_finite() || (on_diagonal && u <= 0.0) {
-                return Err(GmmError::ModelValue {
-                    field: "precisions_cholesky",
-                    index: i,
-                    value: u,
-                    reason: "a precision Cholesky factor needs finite values and a positive diagonal",
-                });
-            }
-            let below_diagonal = matches!(cov, CovarianceType::Full | CovarianceType::Tied) && (i % per) / d > i % d;
-            if below_diagonal && u != 0.0 {
-                return Err(GmmError::ModelValue {
-                    field: "precisions_cholesky",
-                    index: i,
-                    value: u,
-                    reason: "a full or tied precision Cholesky factor is upper triangular: set every entry below the diagonal to 0",
-                });
-            }
-        }
+        let implied = check_values(&mixture, true)?;
         // Predictions use the precision factors; sampling and plots use the covariances: both must
         // describe the same Gaussians. Each row of the file's factor must equal the row implied by
         // the covariances to 1e-6 of that row's norm (scaling a feature scales its row, so the test
@@ -513,6 +492,109 @@ impl TryFrom<ModelFile> for GmmModel {
             fallback: f.fallback,
         })
     }
+}
+
+/// Checks that a model of `k` components and `d` features has something to model.
+fn check_counts(k: usize, d: usize) -> Result<(), GmmError> {
+    if k == 0 {
+        return Err(GmmError::ModelShape {
+            field: "weights",
+            expected: "[n_components >= 1]".into(),
+            found: "[0]".into(),
+        });
+    }
+    if d == 0 {
+        // Zero features would make every mean and covariance empty, and nothing to model.
+        return Err(GmmError::ModelValue {
+            field: "n_features",
+            index: 0,
+            value: 0.0,
+            reason: "a model needs at least one feature; set n_features to the length of each mean",
+        });
+    }
+    Ok(())
+}
+
+/// Checks the values of a mixture of the right shapes, from a file or a caller: positive finite
+/// weights (summing to 1 if `check_sum`), finite means, positive definite covariances, and precision
+/// factors with finite values, a positive diagonal and (full, tied) nothing below it. Returns the
+/// mixture with the precision factors its covariances imply.
+fn check_values(mixture: &Mixture, check_sum: bool) -> Result<Mixture, GmmError> {
+    let (d, cov) = (mixture.n_features, mixture.cov_type);
+    for (i, &w) in mixture.weights.iter().enumerate() {
+        if !(w.is_finite() && w > 0.0) {
+            return Err(GmmError::ModelValue {
+                field: "weights",
+                index: i,
+                value: w,
+                reason: "weights must be finite and > 0",
+            });
+        }
+    }
+    let sum: f64 = mixture.weights.iter().sum();
+    if check_sum && (sum - 1.0).abs() > 1e-6 {
+        return Err(GmmError::ModelValue {
+            field: "weights",
+            index: 0,
+            value: sum,
+            reason: "weights must sum to 1",
+        });
+    }
+    for (field, values) in [("means", &mixture.means), ("covariances", &mixture.covariances)] {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(GmmError::ModelValue {
+                field,
+                index: i,
+                value: values[i],
+                reason: "values must be finite",
+            });
+        }
+    }
+    // Sampling factors the covariances: they must be positive definite. Factoring them also
+    // gives the precision factors they imply.
+    let mut implied = mixture.clone();
+    if let Err(e) = implied.set_precisions_from_covariances(&mut vec![0.0; d * d]) {
+        let index = match e {
+            GmmError::IllDefinedCovariance { component } => component.unwrap_or(0),
+            _ => 0,
+        };
+        return Err(GmmError::ModelValue {
+            field: "covariances",
+            index,
+            value: mixture.dense_covariance(index)[0],
+            reason: "each covariance must be symmetric positive definite",
+        });
+    }
+    // The precision factors drive every prediction: their diagonals must be positive and finite.
+    let per = match cov {
+        CovarianceType::Full | CovarianceType::Tied => d * d,
+        CovarianceType::Diag => d,
+        CovarianceType::Spherical => 1,
+    };
+    for (i, &u) in mixture.precisions_cholesky.iter().enumerate() {
+        let on_diagonal = match cov {
+            CovarianceType::Full | CovarianceType::Tied => (i % per) % (d + 1) == 0,
+            _ => true,
+        };
+        if !u.is_finite() || (on_diagonal && u <= 0.0) {
+            return Err(GmmError::ModelValue {
+                field: "precisions_cholesky",
+                index: i,
+                value: u,
+                reason: "a precision Cholesky factor needs finite values and a positive diagonal",
+            });
+        }
+        let below_diagonal = matches!(cov, CovarianceType::Full | CovarianceType::Tied) && (i % per) / d > i % d;
+        if below_diagonal && u != 0.0 {
+            return Err(GmmError::ModelValue {
+                field: "precisions_cholesky",
+                index: i,
+                value: u,
+                reason: "a full or tied precision Cholesky factor is upper triangular: set every entry below the diagonal to 0",
+            });
+        }
+    }
+    Ok(implied)
 }
 
 /// Nests flat row-major values into JSON arrays of the given shape (a bare list for one dimension).

@@ -591,3 +591,39 @@ fn a_mean_that_moves_far_in_one_iteration() {
         assert_close(&format!("{cov}: means"), g.means(), c.means(), 0.0, 1e-5);
     }
 }
+
+#[test]
+fn the_adapter_list_holds_the_adapter_fits_run_on() {
+    let Some(ctx) = gpu() else { return };
+    let adapters = gmm_gpu::GpuContext::adapters();
+    let name = &ctx.adapter_info().name;
+    assert!(
+        adapters.iter().any(|a| &a.name == name),
+        "{name} is not among {adapters:?}"
+    );
+    // Hardware first, software last.
+    let software = adapters.iter().position(|a| a.device_type == wgpu::DeviceType::Cpu);
+    if let Some(i) = software {
+        assert!(adapters[i..].iter().all(|a| a.device_type == wgpu::DeviceType::Cpu));
+    }
+}
+
+#[test]
+fn a_monitored_gpu_fit_stops_when_told() {
+    let Some(ctx) = gpu() else { return };
+    let x = three_blobs(500, 15);
+    let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let data = DataView::from_f32(&xf, 2).unwrap();
+    let params = GmmParams::builder(3).tol(0.0).max_iter(30).build().unwrap();
+    let mut gm = gmm_gpu::GaussianMixture::on_gpu(params, ctx.clone());
+    let err = gm
+        .fit_monitored(&data, None, &mut |e| match e {
+            gmm_gpu::FitEvent::Iteration(p) if p.iteration == 2 => std::ops::ControlFlow::Break(()),
+            _ => std::ops::ControlFlow::Continue(()),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, gmm_gpu::GmmError::Interrupted { iteration: 2, .. }),
+        "{err:?}"
+    );
+}

@@ -123,6 +123,19 @@ impl GpuContext {
         Self::on_adapter(adapters.swap_remove(index))
     }
 
+    /// Every adapter wgpu finds on the backends WGPU_BACKEND names (else Vulkan, Metal and DX12),
+    /// hardware first and software last: what [`GpuContext::new`] and `BackendKind::Auto` choose
+    /// from. Empty when there is none.
+    pub fn adapters() -> Vec<wgpu::AdapterInfo> {
+        let (instance, backends) = instance();
+        let mut infos: Vec<wgpu::AdapterInfo> = pollster::block_on(instance.enumerate_adapters(backends))
+            .iter()
+            .map(wgpu::Adapter::get_info)
+            .collect();
+        infos.sort_by_key(|info| hardware_rank(info.device_type));
+        infos
+    }
+
     fn on_adapter(adapter: wgpu::Adapter) -> Result<Self, GmmError> {
         let info = adapter.get_info();
         let limits = adapter.limits();

@@ -1,0 +1,518 @@
+"""``GaussianMixture``: scikit-learn's estimator, fitted by the gmm-gpu crate.
+
+The parameter checks below follow scikit-learn's (``sklearn/mixture/_gaussian_mixture.py`` and
+``_base.py``, BSD-3-Clause, The scikit-learn developers) word for word, so that users and
+scikit-learn's own tests see the same errors and messages.
+"""
+
+import numbers
+import time
+import warnings
+
+import numpy as np
+from sklearn import get_config
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as _SklearnGaussianMixture
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
+
+from gmm_gpu import _core
+
+_PRECISIONS_SHAPE = {
+    "full": lambda k, d: (k, d, d),
+    "tied": lambda k, d: (d, d),
+    "diag": lambda k, d: (k, d),
+    "spherical": lambda k, d: (k,),
+}
+
+_ILL_DEFINED = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
+# Core errors about the GPU itself (rather than the data or the parameters): RuntimeError.
+_GPU_KINDS = {
+    "NoAdapter",
+    "SoftwareAdapterOnly",
+    "RequestDevice",
+    "DeviceLost",
+    "GpuOutOfMemory",
+    "LimitsTooSmall",
+    "GpuModelTooLarge",
+    "TooManyFeaturesForGpu",
+    "TooManyComponentsForGpu",
+    "GpuInternal",
+}
+
+
+def adapters():
+    """The GPU adapters wgpu finds, hardware first, as dicts.
+
+    Each has ``name``, ``backend`` (vulkan, metal, dx12, ...), ``device_type`` (DiscreteGpu,
+    IntegratedGpu, VirtualGpu, Cpu for a software rasteriser such as llvmpipe, Other),
+    ``driver``, ``driver_info``, ``vendor`` and ``device``. ``backend="gpu"`` fits on the first;
+    ``backend="auto"`` on the first that is not a software rasteriser, else on the CPU.
+    WGPU_BACKEND and WGPU_ADAPTER_NAME narrow the choice, as for the ``gmm`` command.
+    """
+    return _core.adapters()
+
+
+def _check_shape(param, param_shape, name):
+    if param.shape != param_shape:
+        raise ValueError(
+            "The parameter '%s' should have the shape of %s, but got %s"
+            % (name, param_shape, param.shape)
+        )
+
+
+def _check_weights(weights, n_components):
+    weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(weights, (n_components,), "weights")
+    if any(np.less(weights, 0.0)) or any(np.greater(weights, 1.0)):
+        raise ValueError(
+            "The parameter 'weights' should be in the range "
+            "[0, 1], but got max value %.5f, min value %.5f"
+            % (np.min(weights), np.max(weights))
+        )
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if not np.allclose(float(np.abs(1.0 - np.sum(weights))), 0.0, atol=atol):
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got sum(weights) = %.5f"
+            % np.sum(weights)
+        )
+    return weights
+
+
+def _check_means(means, n_components, n_features):
+    means = check_array(means, dtype=[np.float64, np.float32], ensure_2d=False)
+    _check_shape(means, (n_components, n_features), "means")
+    return means
+
+
+def _check_precision_positivity(precision, covariance_type):
+    if np.any(np.less_equal(precision, 0.0)):
+        raise ValueError("'%s precision' should be positive" % covariance_type)
+
+
+def _check_precision_matrix(precision, covariance_type):
+    if not (
+        np.all(np.isclose(precision, precision.T))
+        and np.all(np.linalg.eigvalsh(precision) > 0.0)
+    ):
+        raise ValueError(
+            "'%s precision' should be symmetric, positive-definite" % covariance_type
+        )
+
+
+def _check_precisions_full(precisions, covariance_type):
+    for i in range(precisions.shape[0]):
+        _check_precision_matrix(precisions[i, :, :], covariance_type)
+
+
+def _check_precisions(precisions, covariance_type, n_components, n_features):
+    precisions = check_array(
+        precisions,
+        dtype=[np.float64, np.float32],
+        ensure_2d=False,
+        allow_nd=covariance_type == "full",
+    )
+    _check_shape(
+        precisions,
+        _PRECISIONS_SHAPE[covariance_type](n_components, n_features),
+        "%s precision" % covariance_type,
+    )
+    check = {
+        "full": _check_precisions_full,
+        "tied": _check_precision_matrix,
+        "diag": _check_precision_positivity,
+        "spherical": _check_precision_positivity,
+    }[covariance_type]
+    check(precisions, covariance_type)
+    return precisions
+
+
+def _f64(a):
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _seed(random_state):
+    """The core's 64-bit seed: an int random_state is the seed itself (so that
+    ``random_state=7`` fits as the crate's ``seed(7)`` and the CLI's ``--seed 7``); otherwise it is
+    drawn from the RandomState (None: numpy's global one), as scikit-learn draws from it."""
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    rng = check_random_state(random_state)
+    return int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
+
+
+def _translate(err, dtype):
+    """A core error as scikit-learn would raise it."""
+    kind = getattr(err, "kind", "")
+    if kind == "IllDefinedCovariance":
+        message = _ILL_DEFINED
+        if dtype == np.float32:
+            message += (
+                " The numerical accuracy can also be improved by passing float64"
+                " data instead of float32."
+            )
+        return ValueError(message)
+    if kind in _GPU_KINDS:
+        return RuntimeError(str(err))
+    return err
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian Mixture, fitted by EM in the gmm-gpu crate.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same parameters and
+    defaults, fitted attributes, methods, warnings and errors (see scikit-learn's documentation for
+    each). The differences:
+
+    - ``backend`` chooses where EM's E-step and statistics run: ``"cpu"`` (default; float64,
+      scikit-learn's numbers to about 1e-10 from the same start), ``"gpu"`` (any wgpu adapter,
+      float32 on the device; an error if there is none) or ``"auto"`` (a hardware GPU if there is
+      one and the fit fits on it, else the CPU). float32 input goes to the GPU as it is.
+    - ``fit(X, y=None, sample_weight=None)`` maximises the weighted likelihood: a weight of 2
+      counts a row twice, a weight of 0 drops it.
+    - The initialisations (k-means, k-means++, random, random_from_data) are the crate's, drawn
+      from ``random_state``: an int is the crate's seed, so the same int gives the same fit as
+      ``gmm fit --seed`` and the Rust API. They are not scikit-learn's draws, so only fits from
+      given ``weights_init``, ``means_init`` and ``precisions_init`` match scikit-learn's numbers.
+    - After a fit, ``backend_`` says where it ran ("cpu" or "gpu") and ``adapter_`` on which GPU.
+
+    Fits release the GIL, and Ctrl-C stops a fit between EM iterations (KeyboardInterrupt).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    tol : float, default=1e-3
+    reg_covar : float, default=1e-6
+    max_iter : int, default=100
+    n_init : int, default=1
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+    weights_init : array-like of shape (n_components,), default=None
+    means_init : array-like of shape (n_components, n_features), default=None
+    precisions_init : array-like, default=None
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+    verbose : int, default=0
+    verbose_interval : int, default=10
+    backend : {'cpu', 'gpu', 'auto'}, default='cpu'
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+        In the dtype of the data fitted (float32 or float64), shaped as scikit-learn's.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+    lower_bounds_ : list of float
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string feature names.
+    backend_ : str
+        "cpu" or "gpu": where the fit ran.
+    adapter_ : str or None
+        The GPU adapter the fit ran on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmm_gpu import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gm.means_[:, 0])
+    array([ 1., 10.])
+    """
+
+    _parameter_constraints: dict = {
+        **_SklearnGaussianMixture._parameter_constraints,
+        "backend": [StrOptions({"cpu", "gpu", "auto"})],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        backend="cpu",
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.backend = backend
+
+    # ---- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate model parameters with the EM algorithm.
+
+        As scikit-learn's ``GaussianMixture.fit``; ``sample_weight`` (array-like of shape
+        (n_samples,), non-negative) weighs each sample's log-likelihood.
+
+        Returns
+        -------
+        self : object
+            The fitted mixture.
+        """
+        self.fit_predict(X, y, sample_weight=sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Estimate model parameters using X and predict the labels for X.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        if not get_config()["skip_parameter_validation"]:
+            self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {X.shape[0]}"
+            )
+        if sample_weight is not None:
+            sample_weight = _f64(
+                _check_sample_weight(
+                    sample_weight, X, dtype=np.float64, ensure_non_negative=True
+                )
+            )
+        inits = self._check_parameters(X)
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        warm = self._core_model() if not do_init else None
+        monitor = self._verbose_monitor() if self.verbose else None
+        try:
+            model = _core.fit(
+                X,
+                sample_weight,
+                n_components=self.n_components,
+                covariance_type=self.covariance_type,
+                tol=float(self.tol),
+                reg_covar=float(self.reg_covar),
+                max_iter=self.max_iter,
+                n_init=self.n_init,
+                init_params=self.init_params,
+                seed=_seed(self.random_state),
+                backend=self.backend,
+                warm=warm,
+                monitor=monitor,
+                **inits,
+            )
+        except _core.CoreError as e:
+            translated = _translate(e, X.dtype)
+            if translated is e:
+                raise
+            raise translated from e
+
+        self.converged_ = model.converged
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                (
+                    "Best performing initialization did not converge. "
+                    "Try different init parameters, or increase max_iter, "
+                    "tol, or check for degenerate data."
+                ),
+                ConvergenceWarning,
+            )
+        dtype = X.dtype
+        self.weights_ = model.weights.astype(dtype, copy=False)
+        self.means_ = model.means.astype(dtype, copy=False)
+        self.covariances_ = model.covariances.astype(dtype, copy=False)
+        self.precisions_cholesky_ = model.precisions_cholesky.astype(dtype, copy=False)
+        self.precisions_ = model.precisions.astype(dtype, copy=False)
+        self.n_iter_ = model.n_iter
+        self.lower_bound_ = model.lower_bound
+        self.lower_bounds_ = model.lower_bounds
+        self.backend_ = model.backend
+        self.adapter_ = model.adapter
+        # Labelled by the parameters as stored (in X's dtype), so that fit_predict(X) always
+        # equals fit(X).predict(X).
+        return self._core_model().predict(X)
+
+    def _check_parameters(self, X):
+        """scikit-learn's checks of the initial parameters; returns them as float64 arrays."""
+        _, n_features = X.shape
+        inits = {}
+        if self.weights_init is not None:
+            weights = _f64(_check_weights(self.weights_init, self.n_components))
+            # scikit-learn takes float32 weights summing to 1 within 1e-6; the core wants 1e-8.
+            inits["weights_init"] = weights / weights.sum()
+        if self.means_init is not None:
+            inits["means_init"] = _f64(
+                _check_means(self.means_init, self.n_components, n_features)
+            )
+        if self.precisions_init is not None:
+            inits["precisions_init"] = _f64(
+                _check_precisions(
+                    self.precisions_init,
+                    self.covariance_type,
+                    self.n_components,
+                    n_features,
+                )
+            )
+        return inits
+
+    def _verbose_monitor(self):
+        """The callback that prints scikit-learn's verbose output as the core reports progress."""
+        verbose, interval = self.verbose, self.verbose_interval
+        clock = {}
+
+        def monitor(event, *args):
+            if event == "init_start":
+                (init,) = args
+                print("Initialization %d" % init)
+                clock["init"] = clock["iter"] = time.time()
+            elif event == "iteration":
+                _, n_iter, _, change = args
+                if n_iter % interval == 0:
+                    if verbose == 1:
+                        print("  Iteration %d" % n_iter)
+                    else:
+                        now = time.time()
+                        print(
+                            "  Iteration %d\t time lapse %.5fs\t ll change %.5f"
+                            % (n_iter, now - clock["iter"], change)
+                        )
+                        clock["iter"] = now
+            elif event == "init_end":
+                _, _, lower_bound, converged = args
+                converged_msg = "converged" if converged else "did not converge"
+                if verbose == 1:
+                    print(f"Initialization {converged_msg}.")
+                else:
+                    t = time.time() - clock["init"]
+                    print(
+                        f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound"
+                        f" {lower_bound:.5f}."
+                    )
+
+        return monitor
+
+    # ---- the fitted model ----------------------------------------------------------------
+
+    def _core_model(self):
+        """The fitted parameters, as they are now, as a core model (float64)."""
+        return _core.Model(
+            self.covariance_type,
+            _f64(self.weights_),
+            _f64(self.means_),
+            _f64(self.covariances_),
+            _f64(self.precisions_cholesky_),
+            float(getattr(self, "lower_bound_", -np.inf)),
+        )
+
+    def _validate_x(self, X):
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def _out_dtype(self, X):
+        return np.result_type(X.dtype, self.means_.dtype)
+
+    def score_samples(self, X):
+        """Compute the log-likelihood of each sample.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = self._validate_x(X)
+        return self._core_model().score_samples(X).astype(self._out_dtype(X), copy=False)
+
+    def score(self, X, y=None):
+        """Compute the per-sample average log-likelihood of the given data X."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X):
+        """Predict the labels for the data samples in X using the trained model."""
+        check_is_fitted(self)
+        X = self._validate_x(X)
+        return self._core_model().predict(X)
+
+    def predict_proba(self, X):
+        """Evaluate the components' density for each sample.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = self._validate_x(X)
+        return self._core_model().predict_proba(X).astype(self._out_dtype(X), copy=False)
+
+    def sample(self, n_samples=1):
+        """Generate random samples from the fitted Gaussian distribution.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component labels, grouped by component.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                "Invalid value for 'n_samples': %d . The sampling requires at "
+                "least one sample." % (self.n_components)
+            )
+        return self._core_model().sample(int(n_samples), _seed(self.random_state))
+
+    def _n_parameters(self):
+        """Return the number of free parameters in the model."""
+        _, n_features = self.means_.shape
+        if self.covariance_type == "full":
+            cov_params = self.n_components * n_features * (n_features + 1) / 2.0
+        elif self.covariance_type == "diag":
+            cov_params = self.n_components * n_features
+        elif self.covariance_type == "tied":
+            cov_params = n_features * (n_features + 1) / 2.0
+        elif self.covariance_type == "spherical":
+            cov_params = self.n_components
+        mean_params = n_features * self.n_components
+        return int(cov_params + mean_params + self.n_components - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion for the current model on the input X (lower is better)."""
+        n = _num_samples(X)
+        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion for the current model on the input X (lower is better)."""
+        return -2 * self.score(X) * _num_samples(X) + 2 * self._n_parameters()

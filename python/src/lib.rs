@@ -1,0 +1,426 @@
+//! `gmm_gpu._core`: the native half of the `gmm_gpu` Python package.
+//!
+//! A thin layer over the gmm-gpu crate: `fit` runs EM (with the GIL released, checking for Ctrl-C
+//! between iterations), `Model` holds a fitted or rebuilt mixture and answers the per-sample
+//! queries, and `adapters` lists the GPUs. Parameter checks with scikit-learn's wording, dtype
+//! handling and everything else scikit-learn users see live in the pure-Python `GaussianMixture`.
+
+use std::borrow::Cow;
+use std::ops::ControlFlow;
+use std::sync::OnceLock;
+
+use gmm_gpu::{
+    BackendKind, CovarianceType, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, GpuContext,
+    InitMethod,
+};
+use numpy::{
+    IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
+    PyUntypedArrayMethods,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+pyo3::create_exception!(
+    _core,
+    CoreError,
+    PyValueError,
+    "An error of the gmm-gpu core; `kind` names its variant (GmmError::<kind>)."
+);
+
+/// The core's error as a `CoreError` whose `kind` attribute names the variant.
+fn to_py(py: Python<'_>, e: &GmmError) -> PyErr {
+    let debug = format!("{e:?}");
+    let kind: String = debug.chars().take_while(char::is_ascii_alphanumeric).collect();
+    let err = CoreError::new_err(e.to_string());
+    // Setting an attribute on a fresh exception object cannot fail short of memory exhaustion.
+    let _ = err.value(py).setattr("kind", kind);
+    err
+}
+
+/// A 2-D sample array as it comes from numpy: float64 or float32.
+#[derive(FromPyObject)]
+enum Samples2<'py> {
+    F64(PyReadonlyArray2<'py, f64>),
+    F32(PyReadonlyArray2<'py, f32>),
+}
+
+/// The rows of a 2-D array, row-major: borrowed when it is C-contiguous, else copied.
+fn rows<'a, T: numpy::Element + Copy>(a: &'a PyReadonlyArray2<'_, T>) -> Cow<'a, [T]> {
+    match a.as_slice() {
+        Ok(s) if a.is_c_contiguous() => Cow::Borrowed(s),
+        _ => Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}
+
+/// Samples in either precision, row-major, with their feature count.
+enum Rows<'a> {
+    F64(Cow<'a, [f64]>, usize),
+    F32(Cow<'a, [f32]>, usize),
+}
+
+impl<'py> Samples2<'py> {
+    fn rows(&self) -> Rows<'_> {
+        match self {
+            Samples2::F64(a) => Rows::F64(rows(a), a.shape()[1]),
+            Samples2::F32(a) => Rows::F32(rows(a), a.shape()[1]),
+        }
+    }
+}
+
+impl Rows<'_> {
+    fn view(&self) -> Result<DataView<'_>, GmmError> {
+        match self {
+            Rows::F64(x, d) => DataView::from_f64(x, *d),
+            Rows::F32(x, d) => DataView::from_f32(x, *d),
+        }
+    }
+}
+
+/// Any array's values as f64, in logical (row-major) order.
+fn values(a: &PyReadonlyArrayDyn<'_, f64>) -> Vec<f64> {
+    a.as_array().iter().copied().collect()
+}
+
+fn parse<T: std::str::FromStr>(what: &str, s: &str) -> PyResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>()
+        .map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+}
+
+/// A flat f64 vector as a numpy array of the given shape.
+fn shaped<'py>(py: Python<'py>, v: Vec<f64>, shape: Vec<usize>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+    PyArray1::from_vec(py, v).reshape(shape)
+}
+
+/// The GPU `backend="gpu"` fits on: one device per process, made on first use and shared, so that
+/// its compiled pipelines serve every later fit.
+fn gpu_context() -> Result<&'static GpuContext, GmmError> {
+    static GPU: OnceLock<Result<GpuContext, String>> = OnceLock::new();
+    match GPU.get_or_init(|| GpuContext::new().map_err(|e| e.to_string())) {
+        Ok(ctx) => Ok(ctx),
+        Err(detail) => Err(GmmError::NoAdapter { detail: detail.clone() }),
+    }
+}
+
+/// Samples and their components, as `Model.sample` returns them.
+type Drawn<'py> = (Bound<'py, PyArrayDyn<f64>>, Bound<'py, PyArray1<i64>>);
+
+/// A Gaussian mixture: fitted by `fit`, or rebuilt from parameters kept in Python.
+#[pyclass(frozen, module = "gmm_gpu._core")]
+struct Model {
+    model: GmmModel,
+}
+
+#[pymethods]
+impl Model {
+    /// Rebuilds a model from scikit-learn-shaped float64 parameters and the lower bound a warm
+    /// start continues from (-inf for none).
+    #[new]
+    fn new(
+        py: Python<'_>,
+        covariance_type: &str,
+        weights: PyReadonlyArrayDyn<'_, f64>,
+        means: PyReadonlyArrayDyn<'_, f64>,
+        covariances: PyReadonlyArrayDyn<'_, f64>,
+        precisions_cholesky: PyReadonlyArrayDyn<'_, f64>,
+        lower_bound: f64,
+    ) -> PyResult<Self> {
+        let cov: CovarianceType = parse("covariance_type", covariance_type)?;
+        let shape = means.shape();
+        if shape.len() != 2 {
+            return Err(PyValueError::new_err(format!(
+                "means must be 2-D (n_components, n_features), got shape {shape:?}"
+            )));
+        }
+        let model = GmmModel::from_parameters(
+            cov,
+            shape[1],
+            values(&weights),
+            values(&means),
+            values(&covariances),
+            values(&precisions_cholesky),
+            lower_bound,
+        )
+        .map_err(|e| to_py(py, &e))?;
+        Ok(Self { model })
+    }
+
+    #[getter]
+    fn covariance_type(&self) -> &'static str {
+        self.model.covariance_type().as_str()
+    }
+    #[getter]
+    fn n_components(&self) -> usize {
+        self.model.n_components()
+    }
+    #[getter]
+    fn n_features(&self) -> usize {
+        self.model.n_features()
+    }
+    #[getter]
+    fn weights<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_slice(py, self.model.weights())
+    }
+    #[getter]
+    fn means<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        let shape = vec![self.model.n_components(), self.model.n_features()];
+        shaped(py, self.model.means().to_vec(), shape)
+    }
+    #[getter]
+    fn covariances<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        shaped(py, self.model.covariances().to_vec(), self.cov_shape())
+    }
+    #[getter]
+    fn precisions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        shaped(py, self.model.precisions(), self.cov_shape())
+    }
+    #[getter]
+    fn precisions_cholesky<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        shaped(py, self.model.precisions_cholesky().to_vec(), self.cov_shape())
+    }
+    #[getter]
+    fn converged(&self) -> bool {
+        self.model.converged()
+    }
+    #[getter]
+    fn n_iter(&self) -> usize {
+        self.model.n_iter()
+    }
+    #[getter]
+    fn lower_bound(&self) -> f64 {
+        self.model.lower_bound()
+    }
+    #[getter]
+    fn lower_bounds(&self) -> Vec<f64> {
+        self.model.lower_bounds().to_vec()
+    }
+    /// "cpu" or "gpu": where the fit ran.
+    #[getter]
+    fn backend(&self) -> &str {
+        self.model.backend()
+    }
+    /// The GPU adapter the fit ran on, if any.
+    #[getter]
+    fn adapter(&self) -> Option<&str> {
+        self.model.adapter()
+    }
+    /// Why backend "auto" fitted on the CPU, if it did.
+    #[getter]
+    fn fallback_reason(&self) -> Option<&str> {
+        self.model.fallback_reason()
+    }
+    fn n_parameters(&self) -> usize {
+        self.model.n_parameters()
+    }
+
+    /// The most likely component of each sample (int64).
+    fn predict<'py>(&self, py: Python<'py>, x: Samples2<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let rows = x.rows();
+        let labels = py
+            .detach(|| rows.view().and_then(|v| self.model.predict(&v)))
+            .map_err(|e| to_py(py, &e))?;
+        Ok(labels
+            .into_iter()
+            .map(|l| l as i64)
+            .collect::<Vec<_>>()
+            .into_pyarray(py))
+    }
+
+    /// Responsibilities, (n_samples, n_components).
+    fn predict_proba<'py>(&self, py: Python<'py>, x: Samples2<'py>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        let rows = x.rows();
+        let (n, proba) = py
+            .detach(|| {
+                let v = rows.view()?;
+                Ok::<_, GmmError>((v.n_samples(), self.model.predict_proba(&v)?))
+            })
+            .map_err(|e| to_py(py, &e))?;
+        shaped(py, proba, vec![n, self.model.n_components()])
+    }
+
+    /// log p(x) of each sample.
+    fn score_samples<'py>(&self, py: Python<'py>, x: Samples2<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let rows = x.rows();
+        let scores = py
+            .detach(|| rows.view().and_then(|v| self.model.score_samples(&v)))
+            .map_err(|e| to_py(py, &e))?;
+        Ok(scores.into_pyarray(py))
+    }
+
+    /// `n` samples, grouped by component, and their components: ((n, n_features) float64, (n,) int64).
+    fn sample<'py>(&self, py: Python<'py>, n: usize, seed: u64) -> PyResult<Drawn<'py>> {
+        let (x, labels) = py.detach(|| self.model.sample(n, seed)).map_err(|e| to_py(py, &e))?;
+        let x = shaped(py, x, vec![n, self.model.n_features()])?;
+        let labels = labels
+            .into_iter()
+            .map(|l| l as i64)
+            .collect::<Vec<_>>()
+            .into_pyarray(py);
+        Ok((x, labels))
+    }
+
+    /// The model as the crate's JSON (scikit-learn's attribute names).
+    fn to_json(&self) -> String {
+        self.model.to_json()
+    }
+}
+
+impl Model {
+    fn cov_shape(&self) -> Vec<usize> {
+        let m = &self.model;
+        m.covariance_type().covariance_shape(m.n_components(), m.n_features())
+    }
+}
+
+/// What the monitor passes back out of a fit: the Python error that stopped it, if one did.
+struct Monitor {
+    callback: Option<Py<PyAny>>,
+    error: Option<PyErr>,
+}
+
+impl Monitor {
+    /// Re-attaches to Python for each event: checks for signals (Ctrl-C raises KeyboardInterrupt
+    /// here), then hands the event to the callback as a tuple. Either raising stops the fit.
+    fn on(&mut self, event: &FitEvent) -> ControlFlow<()> {
+        let result = Python::attach(|py| {
+            py.check_signals()?;
+            let Some(callback) = &self.callback else {
+                return Ok(());
+            };
+            match *event {
+                FitEvent::InitStart { init } => callback.call1(py, ("init_start", init)),
+                FitEvent::Iteration(p) => {
+                    callback.call1(py, ("iteration", p.init, p.iteration, p.lower_bound, p.change))
+                }
+                FitEvent::InitEnd {
+                    init,
+                    n_iter,
+                    lower_bound,
+                    converged,
+                } => callback.call1(py, ("init_end", init, n_iter, lower_bound, converged)),
+                _ => return Ok(()),
+            }
+            .map(drop)
+        });
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+/// Fits a mixture to `x` (float64 or float32, (n_samples, n_features)) by EM, with the GIL
+/// released. Parameters are scikit-learn's, already validated by the Python class; `seed` drives
+/// every random choice; `warm` is the model to continue from (warm start). `monitor`, if given, is
+/// called with ("init_start", init), ("iteration", init, iteration, lower_bound, change) and
+/// ("init_end", init, n_iter, lower_bound, converged); Ctrl-C is checked at each of those points.
+#[pyfunction]
+#[pyo3(signature = (
+    x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar, max_iter, n_init,
+    init_params, weights_init=None, means_init=None, precisions_init=None, seed, backend,
+    warm=None, monitor=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn fit<'py>(
+    py: Python<'py>,
+    x: Samples2<'py>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    n_components: usize,
+    covariance_type: &str,
+    tol: f64,
+    reg_covar: f64,
+    max_iter: usize,
+    n_init: usize,
+    init_params: &str,
+    weights_init: Option<PyReadonlyArrayDyn<'py, f64>>,
+    means_init: Option<PyReadonlyArrayDyn<'py, f64>>,
+    precisions_init: Option<PyReadonlyArrayDyn<'py, f64>>,
+    seed: u64,
+    backend: &str,
+    warm: Option<PyRef<'py, Model>>,
+    monitor: Option<Py<PyAny>>,
+) -> PyResult<Model> {
+    let backend: BackendKind = parse("backend", backend)?;
+    let mut builder = GmmParams::builder(n_components)
+        .covariance_type(parse("covariance_type", covariance_type)?)
+        .tol(tol)
+        .reg_covar(reg_covar)
+        .max_iter(max_iter)
+        .n_init(n_init)
+        .init_method(parse::<InitMethod>("init_params", init_params)?)
+        .seed(seed)
+        .warm_start(warm.is_some())
+        .backend(backend);
+    if let Some(w) = &weights_init {
+        builder = builder.weights_init(values(w));
+    }
+    if let Some(m) = &means_init {
+        builder = builder.means_init(values(m));
+    }
+    if let Some(p) = &precisions_init {
+        builder = builder.precisions_init(values(p));
+    }
+    let params = builder.build().map_err(|e| to_py(py, &e))?;
+    let previous = warm.map(|m| m.model.clone());
+    let sample_weight: Option<Cow<'_, [f64]>> = sample_weight.as_ref().map(|w| match w.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(w.as_array().iter().copied().collect()),
+    });
+    let rows = x.rows();
+    let mut monitor = Monitor {
+        callback: monitor,
+        error: None,
+    };
+    let result = py.detach(|| {
+        let data = rows.view()?;
+        let mut gm = if backend == BackendKind::Gpu {
+            GaussianMixture::on_gpu(params, gpu_context()?.clone())
+        } else {
+            GaussianMixture::new(params)
+        };
+        gm.set_model(previous);
+        let mut on_event = |e: &FitEvent| monitor.on(e);
+        gm.fit_monitored(&data, sample_weight.as_deref(), &mut on_event)?;
+        Ok::<_, GmmError>(gm.into_model().expect("a successful fit leaves a model"))
+    });
+    match (result, monitor.error) {
+        (Ok(model), _) => Ok(Model { model }),
+        // The Python error (KeyboardInterrupt, or the callback's) that stopped the fit.
+        (Err(GmmError::Interrupted { .. }), Some(e)) => Err(e),
+        (Err(e), _) => Err(to_py(py, &e)),
+    }
+}
+
+/// The GPU adapters wgpu finds (hardware first), each a dict: name, backend, device_type, driver,
+/// driver_info, vendor, device.
+#[pyfunction]
+fn adapters(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let infos = py.detach(GpuContext::adapters);
+    let list = PyList::empty(py);
+    for info in infos {
+        let d = PyDict::new(py);
+        d.set_item("name", &info.name)?;
+        d.set_item("backend", format!("{:?}", info.backend).to_lowercase())?;
+        d.set_item("device_type", format!("{:?}", info.device_type))?;
+        d.set_item("driver", &info.driver)?;
+        d.set_item("driver_info", &info.driver_info)?;
+        d.set_item("vendor", info.vendor)?;
+        d.set_item("device", info.device)?;
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
+/// The native half of gmm_gpu: EM fits on the CPU (float64) or on a wgpu GPU, and the fitted
+/// model's queries.
+#[pymodule]
+mod _core {
+    #[pymodule_export]
+    use super::{CoreError, Model, adapters, fit};
+}

@@ -1,0 +1,293 @@
+"""gmm_gpu's own promises beyond scikit-learn's tests: sample weights, the GPU path in float32,
+array layouts, pickling, scikit-learn's numbers from the same start, verbose output, the GIL and
+Ctrl-C, and the adapter list."""
+
+import _thread
+import copy
+import io
+import pickle
+import re
+import threading
+import time
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+from conftest import gpu_required
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils._testing import assert_allclose
+
+import gmm_gpu
+from gmm_gpu import GaussianMixture
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+# Fits with tol=0 run to max_iter on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def blobs(n=600, d=3, k=3, seed=0, dtype=np.float64):
+    rng = np.random.RandomState(seed)
+    centres = rng.uniform(-8, 8, size=(k, d))
+    X = centres[rng.randint(k, size=n)] + rng.normal(size=(n, d))
+    return X.astype(dtype)
+
+
+def same_start(X, k, covariance_type, seed=0):
+    """weights_init, means_init and precisions_init from one k-means initialisation."""
+    init = GaussianMixture(k, covariance_type=covariance_type, max_iter=0, random_state=seed)
+    init.fit(X)
+    return dict(
+        weights_init=init.weights_,
+        means_init=init.means_,
+        precisions_init=init.precisions_,
+    )
+
+
+def have_gpu():
+    """Whether a GPU adapter exists; with CI=true (or GMM_REQUIRE_GPU=1) its absence fails."""
+    if gmm_gpu.adapters():
+        return True
+    if gpu_required():
+        pytest.fail("a GPU adapter is required here (CI=true or GMM_REQUIRE_GPU=1); none found")
+    pytest.skip("no GPU adapter (install mesa-vulkan-drivers for lavapipe)")
+
+
+FITTED = ["weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"]
+
+
+def assert_same_fit(a, b, rtol=1e-7, atol=1e-9):
+    for name in FITTED:
+        assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, atol=atol, err_msg=name)
+    assert_allclose(a.lower_bound_, b.lower_bound_, rtol=rtol, atol=atol)
+
+
+# ---- sample weights -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_weight_of_two_equals_a_duplicated_row(covariance_type):
+    X = blobs(300, seed=1)
+    w = np.random.RandomState(2).randint(0, 4, size=len(X))
+    start = same_start(X, 3, covariance_type)
+    params = dict(covariance_type=covariance_type, tol=0, max_iter=20, **start)
+    weighted = GaussianMixture(3, **params).fit(X, sample_weight=w)
+    repeated = GaussianMixture(3, **params).fit(np.repeat(X, w, axis=0))
+    assert_same_fit(weighted, repeated, rtol=1e-9, atol=1e-11)
+    assert weighted.n_iter_ == repeated.n_iter_ == 20
+
+
+def test_unit_weights_change_nothing_and_bad_weights_are_refused():
+    X = blobs(200, seed=3)
+    plain = GaussianMixture(2, random_state=0).fit(X)
+    ones = GaussianMixture(2, random_state=0).fit(X, sample_weight=np.ones(len(X)))
+    assert_same_fit(plain, ones, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        GaussianMixture(2).fit(X, sample_weight=-np.ones(len(X)))
+    with pytest.raises(ValueError, match="sample_weight.shape"):
+        GaussianMixture(2).fit(X, sample_weight=np.ones(len(X) + 1))
+
+
+# ---- scikit-learn's numbers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_scikit_learns_numbers_from_the_same_start(covariance_type):
+    X = blobs(500, d=4, seed=4)
+    start = same_start(X, 3, covariance_type)
+    params = dict(covariance_type=covariance_type, tol=0, max_iter=25, **start)
+    ours = GaussianMixture(3, **params).fit(X)
+    theirs = SklearnGaussianMixture(3, **params).fit(X)
+    assert_same_fit(ours, theirs, rtol=1e-8, atol=1e-10)
+    assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=1e-10)
+    assert_allclose(ours.score_samples(X), theirs.score_samples(X), rtol=1e-10)
+    assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-10)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    assert ours.n_iter_ == theirs.n_iter_ and ours.converged_ == theirs.converged_
+    assert ours._n_parameters() == theirs._n_parameters()
+    assert_allclose(ours.bic(X), theirs.bic(X), rtol=1e-10)
+    assert_allclose(ours.aic(X), theirs.aic(X), rtol=1e-10)
+
+
+def test_set_attributes_drive_predictions_as_in_scikit_learn():
+    X = blobs(300, seed=5)
+    theirs = SklearnGaussianMixture(3, random_state=0).fit(X)
+    ours = GaussianMixture(3, random_state=1).fit(X)
+    for name in FITTED:
+        setattr(ours, name, getattr(theirs, name))
+    assert_allclose(ours.score_samples(X), theirs.score_samples(X), rtol=1e-10)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_an_int_random_state_is_the_seed_and_repeats_the_fit():
+    X = blobs(400, seed=6)
+    a = GaussianMixture(3, random_state=7).fit(X)
+    b = GaussianMixture(3, random_state=7).fit(X)
+    assert_same_fit(a, b, rtol=0, atol=0)
+    np.testing.assert_array_equal(a.sample(50)[0], b.sample(50)[0])
+
+
+# ---- the GPU path ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_data_fits_on_the_gpu_in_float32(covariance_type):
+    have_gpu()
+    X = blobs(2000, d=4, seed=7, dtype=np.float32)
+    start = same_start(X.astype(np.float64), 3, covariance_type)
+    params = dict(covariance_type=covariance_type, tol=0, max_iter=30, **start)
+    gpu = GaussianMixture(3, backend="gpu", **params).fit(X)
+    assert gpu.backend_ == "gpu" and gpu.adapter_
+    for name in FITTED:
+        assert getattr(gpu, name).dtype == np.float32, name
+    assert gpu.score_samples(X).dtype == np.float32
+    assert gpu.predict_proba(X).dtype == np.float32
+    cpu = GaussianMixture(3, backend="cpu", **params).fit(X.astype(np.float64))
+    assert cpu.backend_ == "cpu" and cpu.adapter_ is None
+    assert_same_fit(gpu, cpu, rtol=1e-4, atol=1e-5)
+
+
+def test_the_gpu_backend_takes_weights_and_auto_falls_back_to_the_cpu_on_software():
+    have_gpu()
+    X = blobs(1000, seed=8, dtype=np.float32)
+    w = np.random.RandomState(9).uniform(0, 2, size=len(X))
+    start = same_start(X.astype(np.float64), 3, "full")
+    gpu = GaussianMixture(3, backend="gpu", tol=0, max_iter=20, **start).fit(X, sample_weight=w)
+    cpu = GaussianMixture(3, tol=0, max_iter=20, **start).fit(X.astype(np.float64), sample_weight=w)
+    assert_same_fit(gpu, cpu, rtol=1e-4, atol=1e-5)
+    auto = GaussianMixture(3, backend="auto", random_state=0).fit(X)
+    hardware = [a for a in gmm_gpu.adapters() if a["device_type"] != "Cpu"]
+    assert auto.backend_ == ("gpu" if hardware else "cpu")
+
+
+# ---- array layouts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fortran_ordered_strided_and_read_only_memmapped_data(dtype, tmp_path):
+    X = blobs(401, seed=10, dtype=dtype)
+    base = GaussianMixture(3, random_state=0).fit(X)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    wide = np.zeros((len(X), 2 * X.shape[1]), dtype=dtype)
+    wide[:, ::2] = X
+    tall = np.zeros((2 * len(X), X.shape[1]), dtype=dtype)
+    tall[::2] = X
+    layouts = {
+        "fortran": np.asfortranarray(X),
+        "column stride": wide[:, ::2],
+        "row stride": tall[::2],
+        "read-only memmap": np.load(path, mmap_mode="r"),
+    }
+    for name, Y in layouts.items():
+        fitted = GaussianMixture(3, random_state=0).fit(Y)
+        assert_same_fit(fitted, base, rtol=0, atol=0)
+        np.testing.assert_array_equal(fitted.score_samples(Y), base.score_samples(X), err_msg=name)
+        np.testing.assert_array_equal(fitted.predict(Y), base.predict(X), err_msg=name)
+    assert not layouts["read-only memmap"].flags.writeable
+
+
+# ---- the estimator's life -------------------------------------------------------------------
+
+
+def test_pickle_deepcopy_and_clone():
+    X = blobs(300, seed=11)
+    gm = GaussianMixture(3, covariance_type="diag", random_state=0).fit(X)
+    for other in (pickle.loads(pickle.dumps(gm)), copy.deepcopy(gm)):
+        assert_same_fit(other, gm, rtol=0, atol=0)
+        np.testing.assert_array_equal(other.predict_proba(X), gm.predict_proba(X))
+        assert other.get_params() == gm.get_params()
+    fresh = clone(gm)
+    assert fresh.get_params() == gm.get_params() and not hasattr(fresh, "means_")
+    with pytest.raises(NotFittedError, match="This GaussianMixture instance is not fitted yet"):
+        fresh.predict(X)
+
+
+def test_parameters_are_validated_as_in_scikit_learn():
+    X = blobs(50, seed=12)
+    with pytest.raises(InvalidParameterError, match="The 'backend' parameter"):
+        GaussianMixture(backend="tpu").fit(X)
+    with pytest.raises(InvalidParameterError, match="The 'n_components' parameter"):
+        GaussianMixture(n_components=0).fit(X)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        GaussianMixture().fit(np.full((5, 2), np.nan))
+
+
+def test_feature_names_are_kept():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(blobs(100, seed=13), columns=["a", "b", "c"])
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    assert list(gm.feature_names_in_) == ["a", "b", "c"] and gm.n_features_in_ == 3
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        gm.predict(X.to_numpy())
+
+
+def test_verbose_prints_as_scikit_learn_does():
+    X = blobs(300, seed=14)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        GaussianMixture(3, n_init=2, verbose=2, verbose_interval=1, random_state=0).fit(X)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Initialization 0"
+    # The first change is from -inf.
+    assert re.fullmatch(r"  Iteration 1\t time lapse \d+\.\d{5}s\t ll change inf", lines[1]), lines[1]
+    assert re.fullmatch(r"  Iteration 2\t time lapse \d+\.\d{5}s\t ll change -?\d+\.\d{5}", lines[2]), lines[2]
+    end = lines[lines.index("Initialization 1") - 1]
+    assert re.fullmatch(r"Initialization converged\. time lapse \d+\.\d{5}s\t lower bound -?\d+\.\d{5}\.", end), end
+    out = io.StringIO()
+    with redirect_stdout(out):
+        GaussianMixture(3, tol=0, max_iter=3, verbose=1, verbose_interval=2, random_state=0).fit(X)
+    assert out.getvalue().splitlines() == [
+        "Initialization 0",
+        "  Iteration 2",
+        "Initialization did not converge.",
+    ]
+
+
+# ---- the GIL and Ctrl-C ---------------------------------------------------------------------
+
+
+def long_fit():
+    """A fit of many seconds: 200,000 x 8, 8 full components, 10,000 iterations."""
+    X = blobs(200_000, d=8, k=8, seed=15)
+    return X, GaussianMixture(8, tol=0, max_iter=10_000, random_state=0)
+
+
+def count_for(seconds):
+    n, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+def test_a_fit_releases_the_gil():
+    X, gm = long_fit()
+    alone = count_for(0.5)
+    beside = []
+
+    def count_beside_the_fit():
+        time.sleep(0.5)  # past the k-means initialisation
+        beside.append(count_for(0.5))
+
+    counter = threading.Thread(target=count_beside_the_fit)
+    counter.start()
+    threading.Timer(1.5, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt):
+        gm.fit(X)
+    counter.join()
+    # Python ran beside the fit at a good share of its own pace (the share the fit's worker
+    # threads leave on this machine's cores); holding the GIL would leave it next to nothing.
+    assert beside[0] > 0.2 * alone, (beside[0], alone)
+
+
+def test_ctrl_c_stops_a_long_fit():
+    X, gm = long_fit()
+    threading.Timer(1.0, _thread.interrupt_main).start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        gm.fit(X)
+    assert time.perf_counter() - start < 10, "the interrupt was not seen between iterations"
+    assert not hasattr(gm, "means_")
