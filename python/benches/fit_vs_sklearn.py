@@ -14,9 +14,11 @@ cancel. It then checks that the two fits agree.
 import argparse
 import os
 import time
+import warnings
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
@@ -55,6 +57,7 @@ def main():
     p.add_argument("--backend", default="cpu")
     p.add_argument("--float32", action="store_true", help="float32 data (for the GPU path)")
     a = p.parse_args()
+    warnings.simplefilter("ignore", ConvergenceWarning)  # tol=0 runs to max_iter on purpose
 
     rng = np.random.RandomState(0)
     centres = rng.uniform(-5, 5, size=(a.k, a.d))
