@@ -7,6 +7,7 @@ import copy
 import io
 import pickle
 import re
+import signal
 import threading
 import time
 from contextlib import redirect_stdout
@@ -256,6 +257,15 @@ def long_fit():
     return X, GaussianMixture(8, tol=0, max_iter=10_000, random_state=0)
 
 
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler for the test: a process started in the background (nohup, some
+    CI runners) inherits SIGINT ignored, and then Python, like the shell, lets Ctrl-C pass."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def count_for(seconds):
     n, end = 0, time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -263,7 +273,7 @@ def count_for(seconds):
     return n
 
 
-def test_a_fit_releases_the_gil():
+def test_a_fit_releases_the_gil(sigint_raises):
     X, gm = long_fit()
     alone = count_for(0.5)
     beside = []
@@ -283,7 +293,7 @@ def test_a_fit_releases_the_gil():
     assert beside[0] > 0.2 * alone, (beside[0], alone)
 
 
-def test_ctrl_c_stops_a_long_fit():
+def test_ctrl_c_stops_a_long_fit(sigint_raises):
     X, gm = long_fit()
     threading.Timer(1.0, _thread.interrupt_main).start()
     start = time.perf_counter()
