@@ -14,7 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use gmm_gpu::GmmModel;
+use gmm_gpu::{DataView, GmmModel};
 
 use crate::error::CliError;
 use crate::io::{self, Cells, Data, DataSpec, Table, Values};
@@ -64,29 +64,35 @@ fn read_part(data: &DataArgs, world: &World) -> Result<Data, CliError> {
     )
 }
 
-/// The model and this rank's rows, validated: a NaN on any rank is one error naming its global row.
+/// The model and this rank's rows, checked against each other.
 fn model_and_part(model: &Path, data: &DataArgs, world: &World) -> Result<(GmmModel, Data), CliError> {
     let local = (|| {
         let m = io::read_model(model)?;
         let d = read_part(data, world)?;
         commands::check_model_features(model, &m, &d)?;
-        d.view().map_err(|e| match e {
-            CliError::NonFinite {
-                path,
-                row,
-                column,
-                value,
-            } => CliError::NonFinite {
-                path,
-                row: row + d.first_row(),
-                column,
-                value,
-            },
-            e => e,
-        })?;
         Ok((m, d))
     })();
     shared(world, local)
+}
+
+/// The validated view of this rank's rows (read once): a NaN on any rank is one error naming its
+/// global row.
+fn view_of<'d>(data: &'d Data, world: &World) -> Result<DataView<'d>, CliError> {
+    let view = data.view().map_err(|e| match e {
+        CliError::NonFinite {
+            path,
+            row,
+            column,
+            value,
+        } => CliError::NonFinite {
+            path,
+            row: row + data.first_row(),
+            column,
+            value,
+        },
+        e => e,
+    });
+    shared(world, view)
 }
 
 /// Writes this rank's `table` rows (the file's rows from `first_row`, of `total` in all) into one
@@ -158,7 +164,7 @@ pub fn predict(a: &PredictArgs, world: &World) -> Result<(), CliError> {
         return shared(world, Err(CliError::NpyOutUnderMpi { path: "stdout".into() }));
     };
     let (model, data) = model_and_part(&a.model, &a.data, world)?;
-    let view = data.view()?;
+    let view = view_of(&data, world)?;
     let err = commands::apply_error(&data.path);
     let k = model.n_components();
     let (total, first) = (data.total_rows(), data.first_row());
@@ -189,7 +195,7 @@ pub fn score(a: &ScoreArgs, world: &World) -> Result<(), CliError> {
         return shared(world, Err(CliError::NpyOutUnderMpi { path: "stdout".into() }));
     }
     let (model, data) = model_and_part(&a.model, &a.data, world)?;
-    let view = data.view()?;
+    let view = view_of(&data, world)?;
     let err = commands::apply_error(&data.path);
     let samples = shared(world, model.score_samples(&view).map_err(&err))?;
     // Σ log p over all ranks by the fixed tree, then the mean.
