@@ -14,7 +14,7 @@
 //!
 //! **Lockstep.** Every decision after a combine (the M-step, convergence, the best initialisation)
 //! is made on every rank from the same numbers, so every rank reaches every combine. A failure on one
-//! rank's own data (a NaN, found before the fit by [`first_bad_row`]) is shared first, so that all
+//! rank's own data (a NaN, found before the fit by [`first_bad_value`]) is shared first, so that all
 //! ranks stop with the same error naming the global row.
 
 use crate::backend::{Backend, FitInfo, Output};
@@ -97,12 +97,18 @@ pub fn add(acc: &mut [f64], other: &[f64]) {
     acc.iter_mut().zip(other).for_each(|(a, b)| *a += b);
 }
 
-/// The global row of the first non-finite value on any rank, shared by all ranks, from each rank's
-/// own first bad row (global index), if any.
-pub fn first_bad_row(comm: &dyn Communicator, local: Option<usize>) -> Option<usize> {
-    let mut v = [local.map_or(f64::INFINITY, |r| r as f64)];
-    tree_allreduce(comm, &mut v, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
-    v[0].is_finite().then_some(v[0] as usize)
+/// The first non-finite value on any rank, as (global row, column, value), shared by all ranks,
+/// from each rank's own first one (its row a global index), if any.
+pub fn first_bad_value(comm: &dyn Communicator, local: Option<(usize, usize, f64)>) -> Option<(usize, usize, f64)> {
+    let mut v = local.map_or([f64::INFINITY, 0.0, 0.0], |(row, column, value)| {
+        [row as f64, column as f64, value]
+    });
+    tree_allreduce(comm, &mut v, &mut [0.0; 3], |a, b| {
+        if b[0] < a[0] {
+            a.copy_from_slice(b);
+        }
+    });
+    v[0].is_finite().then_some((v[0] as usize, v[1] as usize, v[2]))
 }
 
 /// One rank's rows of a data set split across ranks, for [`crate::GmmParams::fit_distributed`].
@@ -502,10 +508,16 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_first_bad_row_is_the_smallest_over_ranks() {
-        let got = on_ranks(4, |c| first_bad_row(c, [None, Some(907), None, Some(2400)][c.rank()]));
-        assert_eq!(got, vec![Some(907); 4]);
-        let got = on_ranks(3, |c| first_bad_row(c, None));
+    fn the_first_bad_value_is_the_one_in_the_smallest_row_over_ranks() {
+        let bad = [
+            None,
+            Some((907, 2, 1.0 / 0.0)),
+            None,
+            Some((2400, 0, f64::NEG_INFINITY)),
+        ];
+        let got = on_ranks(4, |c| first_bad_value(c, bad[c.rank()]));
+        assert_eq!(got, vec![Some((907, 2, f64::INFINITY)); 4]);
+        let got = on_ranks(3, |c| first_bad_value(c, None));
         assert_eq!(got, vec![None; 3]);
     }
 }

@@ -116,26 +116,18 @@ impl GmmParams {
             first_row,
             n_total,
         } = part;
-        // The first bad value of any rank, as (global row, column, value), shared before anything else.
-        let local_bad = match DataView::new(samples, n_features) {
-            Err(GmmError::NonFiniteData { row, column, value }) => [(first_row + row) as f64, column as f64, value],
-            Err(e) => return Err(e),
-            Ok(_) => [f64::INFINITY, 0.0, 0.0],
+        // The first bad value of any rank, shared before anything else (the data is read once).
+        let (view, local_bad) = match DataView::new(samples, n_features) {
+            Ok(view) => (Ok(Some(view)), None),
+            Err(GmmError::NonFiniteData { row, column, value }) => (Ok(None), Some((first_row + row, column, value))),
+            Err(e) => (Err(e), None),
         };
-        let mut bad = local_bad;
-        distributed::tree_allreduce(comm, &mut bad, &mut [0.0; 3], |a, b| {
-            if b[0] < a[0] {
-                a.copy_from_slice(b);
-            }
-        });
-        if bad[0].is_finite() {
-            return Err(GmmError::NonFiniteData {
-                row: bad[0] as usize,
-                column: bad[1] as usize,
-                value: bad[2],
-            });
+        // Any other problem with a rank's slice stops every rank (none waits for it below).
+        let view = distributed::agree(comm, view)?;
+        if let Some((row, column, value)) = distributed::first_bad_value(comm, local_bad) {
+            return Err(GmmError::NonFiniteData { row, column, value });
         }
-        let view = DataView::new(samples, n_features)?;
+        let view = view.expect("no rank found a bad value, this one included");
         let warm = check_shapes(self, n_total, n_features, previous)?;
         let mut monitor = |event: &FitEvent| {
             if let FitEvent::Iteration(p) = event {

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_close, blobs, heights, iris, max_rel};
+use common::{assert_close, blobs, heights, iris, max_rel, write_npy_bytes, write_npy_f32, write_npy_f64};
 use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams};
 
 const IRIS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/iris.csv");
@@ -38,33 +38,6 @@ fn gmm_ok(dir: &Path, args: &[&str]) -> String {
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
-}
-
-/// Writes a .npy (format 1.0, C order) of `shape` with raw little-endian `values` of `descr`.
-fn write_npy_bytes(path: &Path, descr: &str, shape: &str, fortran: bool, values: &[u8]) {
-    let mut dict = format!(
-        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
-        if fortran { "True" } else { "False" }
-    );
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((dict.len() as u16).to_le_bytes());
-    bytes.extend(dict.as_bytes());
-    bytes.extend(values);
-    fs::write(path, bytes).unwrap();
-}
-
-fn write_npy_f32(path: &Path, x: &[f32], d: usize) {
-    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
-    write_npy_bytes(path, "<f4", &format!("({}, {d})", x.len() / d), false, &bytes);
-}
-
-fn write_npy_f64(path: &Path, x: &[f64], d: usize) {
-    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
-    write_npy_bytes(path, "<f8", &format!("({}, {d})", x.len() / d), false, &bytes);
 }
 
 /// Reads a .npy written by gmm: (descr, shape, raw data bytes).

@@ -5,28 +5,11 @@ mod common;
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::blobs;
+use common::{blobs, write_npy_bytes};
 use gmm_gpu::{CovarianceType, DataFileProblem, DataView, GmmError, GmmParams, MappedData, Precision};
-
-/// Writes a version-1 .npy file of `descr` and `shape` with the raw `data` bytes.
-fn write_npy(path: &Path, descr: &str, fortran: bool, shape: &str, data: &[u8]) {
-    let dict = format!(
-        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
-        if fortran { "True" } else { "False" }
-    );
-    let total = (10 + dict.len() + 1).div_ceil(64) * 64;
-    let mut f = std::io::BufWriter::new(fs::File::create(path).unwrap());
-    f.write_all(b"\x93NUMPY\x01\x00").unwrap();
-    f.write_all(&((total - 10) as u16).to_le_bytes()).unwrap();
-    f.write_all(dict.as_bytes()).unwrap();
-    f.write_all(&vec![b' '; total - 11 - dict.len()]).unwrap();
-    f.write_all(b"\n").unwrap();
-    f.write_all(data).unwrap();
-}
 
 fn f32_bytes(x: &[f32]) -> Vec<u8> {
     x.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -42,8 +25,8 @@ fn a_mapped_file_fits_bitwise_the_same_as_the_same_values_in_memory() {
     let d = 3;
     let x = blobs(3000, &[0.0, 0.0, 0.0, 5.0, 5.0, -2.0], d, 1.0, 11);
     let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-    write_npy(&dir.path().join("x32.npy"), "<f4", false, "(3000, 3)", &f32_bytes(&x32));
-    write_npy(&dir.path().join("x64.npy"), "<f8", false, "(3000, 3)", &f64_bytes(&x));
+    write_npy_bytes(&dir.path().join("x32.npy"), "<f4", "(3000, 3)", false, &f32_bytes(&x32));
+    write_npy_bytes(&dir.path().join("x64.npy"), "<f8", "(3000, 3)", false, &f64_bytes(&x));
     fs::write(dir.path().join("x.raw"), f32_bytes(&x32)).unwrap();
     let params = GmmParams::builder(2)
         .covariance_type(CovarianceType::Full)
@@ -81,7 +64,7 @@ fn part_of_a_file_maps_just_those_rows() {
     let dir = tempfile::tempdir().unwrap();
     // 3,000 rows of 3 float32 (12 bytes): row 1,111 starts at byte 128 + 13,332, mid-page.
     let x: Vec<f32> = (0..9000).map(|i| i as f32 * 0.5).collect();
-    write_npy(&dir.path().join("x.npy"), "<f4", false, "(3000, 3)", &f32_bytes(&x));
+    write_npy_bytes(&dir.path().join("x.npy"), "<f4", "(3000, 3)", false, &f32_bytes(&x));
     fs::write(dir.path().join("x.raw"), f32_bytes(&x)).unwrap();
     let parts = [
         MappedData::open_npy_rows(dir.path().join("x.npy"), |n| 1111..n - 7).unwrap(),
@@ -112,8 +95,8 @@ fn part_of_a_file_maps_just_those_rows() {
 fn one_dimensional_and_one_column_fortran_files_map_as_one_feature() {
     let dir = tempfile::tempdir().unwrap();
     let x = [1.0f64, 2.0, 4.0, 8.0];
-    write_npy(&dir.path().join("v.npy"), "<f8", false, "(4,)", &f64_bytes(&x));
-    write_npy(&dir.path().join("c.npy"), "<f8", true, "(4, 1)", &f64_bytes(&x));
+    write_npy_bytes(&dir.path().join("v.npy"), "<f8", "(4,)", false, &f64_bytes(&x));
+    write_npy_bytes(&dir.path().join("c.npy"), "<f8", "(4, 1)", true, &f64_bytes(&x));
     for file in ["v.npy", "c.npy"] {
         let m = MappedData::open_npy(dir.path().join(file)).unwrap();
         let view = m.view().unwrap();
@@ -145,12 +128,12 @@ fn each_file_that_cannot_be_mapped_is_a_typed_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name);
     let six = f64_bytes(&[0.0; 6]);
-    write_npy(&p("short.npy"), "<f8", false, "(3, 2)", &six[..40]);
-    write_npy(&p("long.npy"), "<f8", false, "(2, 2)", &six);
-    write_npy(&p("big.npy"), ">f8", false, "(3, 2)", &six);
-    write_npy(&p("fortran.npy"), "<f8", true, "(3, 2)", &six);
-    write_npy(&p("cube.npy"), "<f8", false, "(1, 3, 2)", &six);
-    write_npy(&p("int.npy"), "<i8", false, "(3, 2)", &six);
+    write_npy_bytes(&p("short.npy"), "<f8", "(3, 2)", false, &six[..40]);
+    write_npy_bytes(&p("long.npy"), "<f8", "(2, 2)", false, &six);
+    write_npy_bytes(&p("big.npy"), ">f8", "(3, 2)", false, &six);
+    write_npy_bytes(&p("fortran.npy"), "<f8", "(3, 2)", true, &six);
+    write_npy_bytes(&p("cube.npy"), "<f8", "(1, 3, 2)", false, &six);
+    write_npy_bytes(&p("int.npy"), "<i8", "(3, 2)", false, &six);
     fs::write(p("junk.npy"), b"not a numpy file at all").unwrap();
     fs::write(p("x.raw"), [0u8; 20]).unwrap();
     let npy = |name: &str| MappedData::open_npy(p(name));
@@ -198,7 +181,7 @@ fn each_file_that_cannot_be_mapped_is_a_typed_error_naming_it() {
     // A NaN in the file is found when the view is made, with its row and column.
     let mut x = [1.0f32; 6];
     x[5] = f32::NAN;
-    write_npy(&p("nan.npy"), "<f4", false, "(3, 2)", &f32_bytes(&x));
+    write_npy_bytes(&p("nan.npy"), "<f4", "(3, 2)", false, &f32_bytes(&x));
     let m = npy("nan.npy").unwrap();
     assert!(matches!(
         m.view(),
@@ -237,7 +220,7 @@ fn gmm_fit_keeps_its_anonymous_memory_far_below_a_mapped_files_size() {
     // Four well-separated blobs, written in slices so that the test itself holds little.
     {
         let header_shape = format!("({n}, {d})");
-        write_npy(&dir.path().join("big.npy"), "<f4", false, &header_shape, &[]);
+        write_npy_bytes(&dir.path().join("big.npy"), "<f4", &header_shape, false, &[]);
         let mut f = fs::OpenOptions::new()
             .append(true)
             .open(dir.path().join("big.npy"))

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::blobs;
+use common::{blobs, write_npy_f64};
 use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams};
 
 fn mpirun(p: usize, dir: &Path, args: &[&str]) -> Output {
@@ -19,22 +19,6 @@ fn mpirun(p: usize, dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("mpirun runs (install openmpi-bin)")
-}
-
-/// 6,001 rows of 3 features in three blobs, as a float64 .npy (numpy's header layout).
-fn write_data(path: &Path, x: &[f64]) {
-    let dict = format!(
-        "{{'descr': '<f8', 'fortran_order': False, 'shape': ({}, 3), }}",
-        x.len() / 3
-    );
-    let total = (10 + dict.len() + 1).div_ceil(64) * 64;
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&((total - 10) as u16).to_le_bytes());
-    bytes.extend_from_slice(dict.as_bytes());
-    bytes.resize(total - 1, b' ');
-    bytes.push(b'\n');
-    bytes.extend(x.iter().flat_map(|v| v.to_le_bytes()));
-    std::fs::write(path, bytes).unwrap();
 }
 
 fn max_rel(a: &[f64], b: &[f64]) -> f64 {
@@ -79,7 +63,7 @@ fn model(dir: &Path, name: &str) -> GmmModel {
 fn fits_on_one_two_and_three_ranks_equal_the_library_fit() {
     let dir = tempfile::tempdir().unwrap();
     let x = blobs(6001, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0, 12.0, -12.0, 12.0], 3, 1.0, 21);
-    write_data(&dir.path().join("x.npy"), &x);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
     let view = DataView::from_f64(&x, 3).unwrap();
     for cov in [CovarianceType::Full, CovarianceType::Diag] {
         // From a given start (an init file) every sum differs from one process's only in order:
@@ -147,7 +131,7 @@ fn a_bad_value_on_one_rank_stops_every_rank_with_one_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut x = blobs(3000, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0], 3, 1.0, 4);
     x[2500 * 3 + 1] = f64::INFINITY; // global row 2500: rank 2's rows are 2000..3000
-    write_data(&dir.path().join("x.npy"), &x);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
     let o = mpirun(
         3,
         dir.path(),
@@ -165,7 +149,7 @@ fn a_bad_value_on_one_rank_stops_every_rank_with_one_message() {
 fn predict_and_score_under_mpirun_write_the_same_files_as_one_process() {
     let dir = tempfile::tempdir().unwrap();
     let x = blobs(5003, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0], 3, 1.0, 8);
-    write_data(&dir.path().join("x.npy"), &x);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
     let view = DataView::from_f64(&x, 3).unwrap();
     let m = GmmParams::builder(2).build().unwrap().fit(&view).unwrap();
     std::fs::write(dir.path().join("m.json"), m.to_json()).unwrap();
@@ -223,7 +207,7 @@ fn predict_and_score_under_mpirun_write_the_same_files_as_one_process() {
 fn each_rank_can_fit_on_its_own_gpu() {
     let dir = tempfile::tempdir().unwrap();
     let x = blobs(20_000, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0, 12.0, -12.0, 12.0], 3, 1.0, 5);
-    write_data(&dir.path().join("x.npy"), &x);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
     let view = DataView::from_f64(&x, 3).unwrap();
     let cpu = start_and_cpu_fit(dir.path(), &view, CovarianceType::Full, 10);
     let args = [

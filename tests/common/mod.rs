@@ -129,3 +129,30 @@ pub fn shared_start(data: &gmm_gpu::DataView, k: usize, cov: gmm_gpu::Covariance
         .means_init(init.means().to_vec())
         .precisions_init(init.precisions())
 }
+
+/// Writes a .npy (format 1.0, C order) of `shape` with raw little-endian `values` of `descr`.
+pub fn write_npy_bytes(path: &std::path::Path, descr: &str, shape: &str, fortran: bool, values: &[u8]) {
+    let mut dict = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((dict.len() as u16).to_le_bytes());
+    bytes.extend(dict.as_bytes());
+    bytes.extend(values);
+    std::fs::write(path, bytes).unwrap();
+}
+
+pub fn write_npy_f32(path: &std::path::Path, x: &[f32], d: usize) {
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy_bytes(path, "<f4", &format!("({}, {d})", x.len() / d), false, &bytes);
+}
+
+pub fn write_npy_f64(path: &std::path::Path, x: &[f64], d: usize) {
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy_bytes(path, "<f8", &format!("({}, {d})", x.len() / d), false, &bytes);
+}

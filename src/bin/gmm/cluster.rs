@@ -288,7 +288,8 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     let model = match model {
         Ok(m) => m,
         // Every rank stopped at the same point. One message: a rank's own failure from that rank
-        // (the others hold PeerFailed), an error every rank met alike from rank 0.
+        // (the others hold PeerFailed, and stand aside here), an error every rank met alike from
+        // the lowest rank, rank 0.
         Err(e) => {
             let peer = matches!(
                 e,
@@ -297,10 +298,8 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
                     ..
                 }
             );
-            let me = rank as f64;
-            let mut lowest = [if peer { f64::INFINITY } else { me }];
-            tree_allreduce(world, &mut lowest, &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
-            return Err(if lowest[0] == me { e } else { CliError::OtherRank });
+            let own = if peer { Ok(()) } else { Err(e) };
+            return Err(shared(world, own).err().unwrap_or(CliError::OtherRank));
         }
     };
     if rank != 0 {
