@@ -7,6 +7,10 @@ struct Chunk {          // Rust twin: gpu::layout::Chunk
     first_lo: u32,      // global index of the chunk's first sample, low and high words
     first_hi: u32,
     n_blocks: u32,      // sample blocks of the statistics pass
+    block_len: u32,     // samples per block
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 struct Pass {           // Rust twin: gpu::layout::Pass

@@ -2,9 +2,11 @@
 //
 // Entry points, one pass each over the chunk:
 // - logprob:   h[n,k] = −½‖U_kᵀ(x̃_n − μ̃_k)‖² in two-float arithmetic, one sample per invocation,
-//              for diagonal factors and for triangular ones up to TRI_SMALL_D features: the high
-//              part into `resp` (samples × components), the low part into `h_lo`. The constant c_k = log π_k + log det U_k is added by `normalise`,
-//              so that h keeps its own digits.
+//              for triangular factors up to TRI_SMALL_D features: the high part into `resp`
+//              (samples × components), the low part into `h_lo`. The constant
+//              c_k = log π_k + log det U_k is added by `normalise`, so that h keeps its own digits.
+// - logprob_diag: the same for diagonal factors (and spherical ones), each invocation one sample ×
+//              DIAG_KC components, the samples staged through workgroup memory.
 // - logprob_tri: the same for triangular factors (full and tied) past TRI_SMALL_D, as a tiled product Y = Z·U_k over
 //              a tile of TRI_TS samples, staged through workgroup memory in TRI_RB × TRI_CB blocks,
 //              each invocation holding a 4 × 4 register tile of (samples × columns).
@@ -23,6 +25,7 @@ var<workgroup> part: array<vec2<f32>, WG>;  // the workgroup's two-float tree su
 var<workgroup> zt: array<vec2<f32>, TRI_TS * TRI_RB>;  // z = x − μ of the tile's samples, a block of rows
 var<workgroup> ut: array<vec2<f32>, TRI_RB * TRI_CB>;  // a block of the factor U_k (zero below the diagonal)
 var<workgroup> red: array<vec2<f32>, TRI_TS * TRI_CG>; // per-sample sums of y² of each column group
+var<workgroup> xd: array<f32, WG * (DIAG_FB + 1u)>;  // `logprob_diag`: DIAG_FB features of the tile's samples
 
 /// The linear index of this workgroup in the folded 2-D grid.
 fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -50,35 +53,19 @@ fn write_h(n: u32, k: u32, maha: vec2<f32>, one: f32) {
     h_lo[n * job.n_components + k] = -0.5 * h.y;
 }
 
-@compute @workgroup_size(WG)
-fn logprob(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    // One component k and a tile of WG samples, one sample per invocation; every invocation reads
-    // the same factor entries (a broadcast). For diagonal factors (spherical ones too, scaled per
-    // feature) at any d, and for triangular ones with d <= TRI_SMALL_D, where a tile of
-    // `logprob_tri` would be mostly padding. The K workgroups of a tile are adjacent in the grid,
-    // so they share its rows in cache.
-    let group = group_index(wid, nwg);
-    let k = group % job.n_components;
-    let n = (group / job.n_components) * WG + lid;
-    if n >= chunk.n_samples {
-        return;
-    }
+/// ‖U_kᵀ(x̃_n − μ̃_k)‖² for sample n of the chunk, one sample in one invocation, as a two-float: for
+/// diagonal factors (spherical ones too, scaled per feature) at any d, and for triangular ones with
+/// d <= TRI_SMALL_D. Shared by `logprob` and the fused pass (shaders/fused.wgsl), so that both give
+/// the same h bit for bit.
+fn maha_of(n: u32, k: u32) -> vec2<f32> {
     let d = job.n_features;
     let one = job.one;
     let mean_at = job.means_at + k * d;
     let mean_lo_at = job.means_lo_at + k * d;
     var maha = vec2<f32>(0.0, 0.0);
     if job.kind == KIND_DIAG {
-        let factor_at = job.factors_at + k * d;
-        let factor_lo_at = job.factors_lo_at + k * d;
         for (var i = 0u; i < d; i++) {
-            let z = centred(x[n * d + i], model[mean_at + i], model[mean_lo_at + i], one);
-            let t = df_fma2(vec2<f32>(0.0, 0.0), z, model[factor_at + i], model[factor_lo_at + i], one);
-            maha = df_add(maha, df_sq(t, one), one);
+            maha = diag_term(maha, x[n * d + i], k * d + i, one);
         }
     } else {
         var factor_at = job.factors_at;
@@ -101,7 +88,91 @@ fn logprob(
             maha = df_add(maha, df_sq(y, one), one);
         }
     }
-    write_h(n, k, maha, one);
+    return maha;
+}
+
+@compute @workgroup_size(WG)
+fn logprob(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    // Small triangular factors: one component k and a tile of WG samples, one sample per
+    // invocation (`maha_of`); every invocation reads the same factor entries (a broadcast). The K
+    // workgroups of a tile are adjacent in the grid, so they share its rows in cache.
+    let group = group_index(wid, nwg);
+    let k = group % job.n_components;
+    let n = (group / job.n_components) * WG + lid;
+    if n >= chunk.n_samples {
+        return;
+    }
+    write_h(n, k, maha_of(n, k), job.one);
+}
+
+@compute @workgroup_size(WG)
+fn logprob_diag(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    // Diagonal factors (spherical ones too, scaled per feature): one tile of WG samples and DIAG_KC
+    // components per workgroup, one sample × DIAG_KC components per invocation, so that each
+    // feature value, staged through workgroup memory DIAG_FB features at a time (rows padded by one
+    // against bank conflicts), feeds DIAG_KC components; the model's values are the same for every
+    // invocation (a broadcast). Per feature and component the arithmetic is `maha_of`'s, in the
+    // same order. Per invocation the loops run 2d + DIAG_KC times: 8,196 at d = 4,096.
+    let group = group_index(wid, nwg);
+    let k_groups = (job.n_components + DIAG_KC - 1u) / DIAG_KC;
+    let k0 = (group % k_groups) * DIAG_KC;
+    let first = (group / k_groups) * WG;
+    if first >= chunk.n_samples {
+        return; // a whole surplus workgroup of the folded grid
+    }
+    let d = job.n_features;
+    let one = job.one;
+    let n = first + lid;
+    let count = min(WG, chunk.n_samples - first);
+    // Components past K repeat the last one's arithmetic, and are not written.
+    var at: array<u32, DIAG_KC>;
+    for (var c = 0u; c < DIAG_KC; c++) {
+        at[c] = min(k0 + c, job.n_components - 1u) * d;
+    }
+    var maha = array<vec2<f32>, DIAG_KC>();
+    for (var i0 = 0u; i0 < d; i0 += DIAG_FB) {
+        let width = min(DIAG_FB, d - i0);
+        workgroupBarrier(); // the previous features are used up
+        for (var e = lid; e < count * width; e += WG) {
+            let s = e / width;
+            xd[s * (DIAG_FB + 1u) + e % width] = x[(first + s) * d + i0 + e % width];
+        }
+        workgroupBarrier();
+        if lid < count {
+            for (var i = 0u; i < width; i++) {
+                let xv = xd[lid * (DIAG_FB + 1u) + i];
+                let f = i0 + i;
+                // Written out over the DIAG_KC components (lavapipe counts loop iterations).
+                maha[0] = diag_term(maha[0], xv, at[0] + f, one);
+                maha[1] = diag_term(maha[1], xv, at[1] + f, one);
+                maha[2] = diag_term(maha[2], xv, at[2] + f, one);
+                maha[3] = diag_term(maha[3], xv, at[3] + f, one);
+            }
+        }
+    }
+    if lid < count {
+        for (var c = 0u; c < DIAG_KC; c++) {
+            if k0 + c < job.n_components {
+                write_h(n, k0 + c, maha[c], one);
+            }
+        }
+    }
+}
+
+/// maha + (f·(x − μ))² for one feature of one component, its entries at `at` past the model's
+/// means and factors: `maha_of`'s diagonal step.
+fn diag_term(maha: vec2<f32>, xv: f32, at: u32, one: f32) -> vec2<f32> {
+    let z = centred(xv, model[job.means_at + at], model[job.means_lo_at + at], one);
+    let t = df_fma2(vec2<f32>(0.0, 0.0), z, model[job.factors_at + at], model[job.factors_lo_at + at], one);
+    return df_add(maha, df_sq(t, one), one);
 }
 
 @compute @workgroup_size(WG)
@@ -217,6 +288,24 @@ fn logprob_tri(
     }
 }
 
+/// e^(L_k − L_best) as a two-float, with L = c + h given as c (hi, lo) and h (hi, lo), and the best
+/// component's as (c_hi, h_hi, c_lo + h_lo): Δ_k = L_k − L_best from the differences of the high
+/// and low parts, so that no term carries the rounding of a large L (Δ_best is exactly 0). Shared
+/// by `normalise` and the fused pass.
+fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> vec2<f32> {
+    let dc = two_sum(c_k, -best.x, one);
+    let dh = two_sum(h_k, -best.y, one);
+    let dd = two_sum(dc.x, dh.x, one);
+    let d_lo = dd.y + dc.y + dh.y + ((c_lo + h_lo_k) - best.z);
+    return exp_df(dd.x, d_lo, one);
+}
+
+/// log p = L_best + log Σ_k e^(L_k − L_best), every piece two-float (`best` as in `lse_term`).
+fn lse_total(best: vec3<f32>, total: vec2<f32>, one: f32) -> vec2<f32> {
+    let t = two_sum(best.x, best.y, one);
+    return df_add(vec2<f32>(t.x, t.y + best.z), log_df(total, one), one);
+}
+
 /// The sample's weight (1 without weights).
 fn weight_of(n: u32) -> f32 {
     if job.has_weights == 1u {
@@ -280,16 +369,10 @@ fn normalise(
             // c and h, so that no term carries the rounding of a large L (Δ_best is exactly 0), and
             // log p = L_best + log Σ exp(Δ) with every piece two-float.
             let one = job.one;
-            let c_best = model[c + best];
-            let h_best = resp[row + best];
-            let lo_best = model[c + k_n + best] + h_lo[row + best];
+            let best_l = vec3<f32>(model[c + best], resp[row + best], model[c + k_n + best] + h_lo[row + best]);
             var s = vec2<f32>(0.0, 0.0);
             for (var k = 0u; k < k_n; k++) {
-                let dc = two_sum(model[c + k], -c_best, one);
-                let dh = two_sum(resp[row + k], -h_best, one);
-                let dd = two_sum(dc.x, dh.x, one);
-                let d_lo = dd.y + dc.y + dh.y + ((model[c + k_n + k] + h_lo[row + k]) - lo_best);
-                let e = exp_df(dd.x, d_lo, one);
+                let e = lse_term(model[c + k], model[c + k_n + k], resp[row + k], h_lo[row + k], best_l, one);
                 // e_k replaces h in place; q_k = e_k / Σ e below.
                 resp[row + k] = e.x + e.y;
                 s = df_add(s, e, one);
@@ -298,8 +381,7 @@ fn normalise(
             for (var k = 0u; k < k_n; k++) {
                 resp[row + k] = inv_s * resp[row + k];
             }
-            let t = two_sum(c_best, h_best, one);
-            let log_p = df_add(vec2<f32>(t.x, t.y + lo_best), log_df(s, one), one);
+            let log_p = lse_total(best_l, s, one);
             per_sample[n] = log_p.x + log_p.y;
             contribution = df_mul1(log_p, w, job.one);
         }

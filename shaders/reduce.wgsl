@@ -4,7 +4,7 @@
 //            responsibility: S0 = Σr, S1 = Σr·z, S2 = Σr·z·zᵀ's diagonal (diag and spherical), 4
 //            features per invocation, each workgroup staging only its window of features.
 //            It is a tiled matrix product: one workgroup owns (component, up to WG·T outputs, a block
-//            of BLOCK samples), stages rows of z in workgroup memory, and every invocation
+//            of chunk.block_len samples), stages rows of z in workgroup memory, and every invocation
 //            accumulates T outputs in registers, as two-float sums, over its share of the rows. Each
 //            block writes one partial row of two-float values.
 // - stats_tri: the same with S2 the packed upper triangle (full and tied), as a tiled SYRK of 4 × 4
@@ -89,6 +89,28 @@ fn output_of(a: u32, b: u32, d: u32) -> u32 {
     return 1u + d + a * d - (a * (a + 1u)) / 2u + b;
 }
 
+/// acc[4i + j] += a_i·b_j for a 4 × 4 tile, each product error-free and each sum two-float; written
+/// out, not looped (lavapipe counts every loop iteration against its cap). Shared by `stats_tri`
+/// and the fused pass.
+fn add_outer(acc: ptr<function, array<vec2<f32>, 16>>, a: vec4<f32>, b: vec4<f32>, one: f32) {
+    (*acc)[0] = df_add((*acc)[0], two_prod(a.x, b.x, one), one);
+    (*acc)[1] = df_add((*acc)[1], two_prod(a.x, b.y, one), one);
+    (*acc)[2] = df_add((*acc)[2], two_prod(a.x, b.z, one), one);
+    (*acc)[3] = df_add((*acc)[3], two_prod(a.x, b.w, one), one);
+    (*acc)[4] = df_add((*acc)[4], two_prod(a.y, b.x, one), one);
+    (*acc)[5] = df_add((*acc)[5], two_prod(a.y, b.y, one), one);
+    (*acc)[6] = df_add((*acc)[6], two_prod(a.y, b.z, one), one);
+    (*acc)[7] = df_add((*acc)[7], two_prod(a.y, b.w, one), one);
+    (*acc)[8] = df_add((*acc)[8], two_prod(a.z, b.x, one), one);
+    (*acc)[9] = df_add((*acc)[9], two_prod(a.z, b.y, one), one);
+    (*acc)[10] = df_add((*acc)[10], two_prod(a.z, b.z, one), one);
+    (*acc)[11] = df_add((*acc)[11], two_prod(a.z, b.w, one), one);
+    (*acc)[12] = df_add((*acc)[12], two_prod(a.w, b.x, one), one);
+    (*acc)[13] = df_add((*acc)[13], two_prod(a.w, b.y, one), one);
+    (*acc)[14] = df_add((*acc)[14], two_prod(a.w, b.z, one), one);
+    (*acc)[15] = df_add((*acc)[15], two_prod(a.w, b.w, one), one);
+}
+
 @compute @workgroup_size(WG)
 fn stats_tri(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -127,8 +149,8 @@ fn stats_tri(
     let centre_at = job.centres_at + k * d;
     var acc: array<vec2<f32>, 16>; // acc[4i + j]: entry (r0 + i, c0 + j)
 
-    let start = b * BLOCK;
-    let end = min(start + BLOCK, chunk.n_samples);
+    let start = b * chunk.block_len;
+    let end = min(start + chunk.block_len, chunk.n_samples);
     for (var s0 = start; s0 < end; s0 += sub) {
         let count = min(sub, end - s0);
         workgroupBarrier(); // the previous rows are used up
@@ -147,31 +169,9 @@ fn stats_tri(
         if lane < lanes && live {
             for (var s = lane; s < count; s += lanes) {
                 let row = s * w;
-                let a0 = zs[row + r0];
-                let a1 = zs[row + r0 + 1u];
-                let a2 = zs[row + r0 + 2u];
-                let a3 = zs[row + r0 + 3u];
-                let b0 = zs[row + c0];
-                let b1 = zs[row + c0 + 1u];
-                let b2 = zs[row + c0 + 2u];
-                let b3 = zs[row + c0 + 3u];
-                // Error-free products, as in `stats`.
-                acc[0] = df_add(acc[0], two_prod(a0, b0, one), one);
-                acc[1] = df_add(acc[1], two_prod(a0, b1, one), one);
-                acc[2] = df_add(acc[2], two_prod(a0, b2, one), one);
-                acc[3] = df_add(acc[3], two_prod(a0, b3, one), one);
-                acc[4] = df_add(acc[4], two_prod(a1, b0, one), one);
-                acc[5] = df_add(acc[5], two_prod(a1, b1, one), one);
-                acc[6] = df_add(acc[6], two_prod(a1, b2, one), one);
-                acc[7] = df_add(acc[7], two_prod(a1, b3, one), one);
-                acc[8] = df_add(acc[8], two_prod(a2, b0, one), one);
-                acc[9] = df_add(acc[9], two_prod(a2, b1, one), one);
-                acc[10] = df_add(acc[10], two_prod(a2, b2, one), one);
-                acc[11] = df_add(acc[11], two_prod(a2, b3, one), one);
-                acc[12] = df_add(acc[12], two_prod(a3, b0, one), one);
-                acc[13] = df_add(acc[13], two_prod(a3, b1, one), one);
-                acc[14] = df_add(acc[14], two_prod(a3, b2, one), one);
-                acc[15] = df_add(acc[15], two_prod(a3, b3, one), one);
+                let a = vec4<f32>(zs[row + r0], zs[row + r0 + 1u], zs[row + r0 + 2u], zs[row + r0 + 3u]);
+                let c = vec4<f32>(zs[row + c0], zs[row + c0 + 1u], zs[row + c0 + 2u], zs[row + c0 + 3u]);
+                add_outer(&acc, a, c, one);
             }
         }
     }
@@ -233,8 +233,8 @@ fn stats(
     var s1: array<vec2<f32>, 4>;
     var s2: array<vec2<f32>, 4>;
 
-    let start = b * BLOCK;
-    let end = min(start + BLOCK, chunk.n_samples);
+    let start = b * chunk.block_len;
+    let end = min(start + chunk.block_len, chunk.n_samples);
     for (var r0 = start; r0 < end; r0 += sub) {
         let count = min(sub, end - r0);
         workgroupBarrier(); // the previous rows are used up

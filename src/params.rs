@@ -1,6 +1,7 @@
 //! Fit parameters with scikit-learn's meaning and defaults, set through a builder that validates them once.
 
 use crate::error::GmmError;
+use crate::gpu::plan::GpuKernels;
 use crate::kinds::{BackendKind, CovarianceType, InitMethod};
 use crate::linalg;
 
@@ -24,6 +25,7 @@ pub struct GmmParams {
     pub(crate) backend: BackendKind,
     pub(crate) chunk_size: Option<usize>,
     pub(crate) max_device_bytes: Option<u64>,
+    pub(crate) gpu_kernels: GpuKernels,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -44,6 +46,7 @@ pub struct GmmParamsBuilder {
     backend: BackendKind,
     chunk_size: Option<usize>,
     max_device_bytes: Option<u64>,
+    gpu_kernels: GpuKernels,
 }
 
 impl GmmParams {
@@ -66,6 +69,7 @@ impl GmmParams {
             backend: BackendKind::Cpu,
             chunk_size: None,
             max_device_bytes: None,
+            gpu_kernels: GpuKernels::Auto,
         }
     }
 
@@ -81,10 +85,15 @@ impl GmmParams {
     pub fn max_device_bytes(&self) -> Option<u64> {
         self.max_device_bytes
     }
+    /// Which kernels a GPU EM pass runs (default [`GpuKernels::Auto`]).
+    pub fn gpu_kernels(&self) -> GpuKernels {
+        self.gpu_kernels
+    }
     pub(crate) fn budget(&self) -> crate::gpu::plan::Budget {
         crate::gpu::plan::Budget {
             chunk_size: self.chunk_size,
             max_device_bytes: self.max_device_bytes,
+            kernels: self.gpu_kernels,
         }
     }
 
@@ -221,6 +230,15 @@ impl GmmParamsBuilder {
         self
     }
 
+    /// Chooses the GPU's kernels for an EM pass: [`GpuKernels::Auto`] (the default) fuses the
+    /// E-step, the normalisation and the statistics into one kernel where the model is small
+    /// enough; [`GpuKernels::Split`] always runs them as separate kernels. Both give the same
+    /// model to f32 rounding.
+    pub fn gpu_kernels(mut self, kernels: GpuKernels) -> Self {
+        self.gpu_kernels = kernels;
+        self
+    }
+
     /// Checks every value once and returns the parameters, or the first problem found.
     pub fn build(self) -> Result<GmmParams, GmmError> {
         let k = self.n_components;
@@ -281,6 +299,7 @@ impl GmmParamsBuilder {
             backend: self.backend,
             chunk_size: self.chunk_size,
             max_device_bytes: self.max_device_bytes,
+            gpu_kernels: self.gpu_kernels,
         })
     }
 }

@@ -80,7 +80,9 @@ def fmt(v, digits=3):
 
 
 def key(row):
-    return (str(row.get("case", "?")).upper(), str(row.get("covariance", "") or ""))
+    # a `--kernels split` run of a case the fused pass takes is its own row, beside the fused one
+    split = " (split)" if row.get("kernels_asked") == "split" else ""
+    return (str(row.get("case", "?")).upper(), str(row.get("covariance", "") or "") + split)
 
 
 def table(header, rows):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The device check of issue 8: `gmm info`, then `gmm bench --json` for every standard case, then
-# the PyTorch peer (benches/peers/torch_em.py) on the same card in the same call.
+# The device check of issue 8: `gmm info`, then `gmm bench --json` for every standard case (and
+# case A again with `--kernels split`, the split kernels the fused pass replaces), then the PyTorch
+# peer (benches/peers/torch_em.py) on the same card in the same call.
 #
 # Run on the device machine from the repo root, with OUT set to a folder whose files come back
 # (at most 8 files; this script writes 6):
@@ -85,6 +86,12 @@ if [ -x "$GMM" ]; then
         fi
         rm -f "$err"
     done
+    # Case A again with the split kernels: the fused pass against what it replaces, same card.
+    if [ $SECONDS -lt $((DEADLINE - 170)) ]; then
+        log "gmm bench --case A --kernels split --scale $SCALE"
+        timeout "$(budget "$CASE_TIMEOUT" $((DEADLINE - 150)))" "$GMM" bench --json --case A --kernels split \
+            --scale "$SCALE" >>"$OUT/gmm_bench.jsonl" 2>>"$OUT/gmm_bench.txt" || log "gmm bench --case A --kernels split failed"
+    fi
 fi
 
 # --- the PyTorch peer ---------------------------------------------------------------------------

@@ -123,6 +123,26 @@ impl PassShape {
                     flops: (rows_in - rows_out) * self.row_len(),
                 }
             }
+            Kernel::Fused => {
+                // The three split kernels' arithmetic, and of their traffic only x, the model and
+                // the blocks' partial rows (the score in each): h and the responsibilities stay in
+                // workgroup memory.
+                let blocks: u64 = self.chunks.iter().map(|c| c.blocks as u64).sum();
+                let flops = [Kernel::Logprob, Kernel::Normalise, Kernel::Stats]
+                    .iter()
+                    .map(|&kernel| self.cost(kernel).flops)
+                    .sum();
+                Cost {
+                    // x; the means and factors (hi, lo), c (hi, lo) and the centres; weights; rows.
+                    bytes: n * d * F32
+                        + (k * d + self.factor_len()) * DF
+                        + k * DF
+                        + k * d * F32
+                        + weights
+                        + blocks * self.row_len() * DF,
+                    flops,
+                }
+            }
             Kernel::Assign | Kernel::Random => Cost::default(),
         }
     }
@@ -187,6 +207,27 @@ mod tests {
                 flops: 84
             }
         );
+    }
+
+    #[test]
+    fn the_fused_pass_moves_only_x_the_model_and_the_rows() {
+        let s = shape(CovarianceType::Full);
+        // x 12,000; means 48 and factors 96 (hi, lo); c 16; centres 24; 5 rows · 21 · 8 = 840.
+        // Flops: the split kernels' 44,000 + 14,000 + 56,000.
+        assert_eq!(
+            s.cost(Kernel::Fused),
+            Cost {
+                bytes: 13_024,
+                flops: 114_000
+            }
+        );
+        // Against the split kernels' 28,144 + 28,144 + 20,864 bytes: h (hi, lo) and the
+        // responsibilities never leave the workgroup.
+        let w = PassShape {
+            has_weights: true,
+            ..shape(CovarianceType::Full)
+        };
+        assert_eq!(w.cost(Kernel::Fused).bytes, 13_024 + 4_000);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! let timing = bench::best_timing(&ctx);
 //! let peaks = peaks::measure(&ctx, false, timing)?;
 //! for case in bench::standard_cases() {
-//!     let report = bench::run_case(&ctx, &case, 0.01, 3, &peaks, timing)?;
+//!     let report = bench::run_case(&ctx, &case, 0.01, 3, &peaks, timing, gmm_gpu::GpuKernels::Auto)?;
 //!     println!("{} {}: {:.2} ms per iteration", report.case, report.covariance, report.iteration_ms);
 //! }
 //! # Ok::<(), gmm_gpu::GmmError>(())
@@ -29,8 +29,9 @@ use crate::backend::Backend;
 use crate::data::DataView;
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
+use crate::gpu::GpuKernels;
 use crate::gpu::backend::{Clock, GpuBackend, Source};
-use crate::gpu::plan::stats_kind_for;
+use crate::gpu::plan::{Budget, stats_kind_for};
 use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
 use crate::mstep::m_step;
@@ -133,6 +134,8 @@ pub struct CaseReport {
     pub d: usize,
     pub k: usize,
     pub timing: Timing,
+    /// Whether the EM pass ran the fused kernel (else the split ones).
+    pub fused: bool,
     /// Median time of a whole EM iteration: the model upload, every kernel, the readback, the f64
     /// collect and the host M-step.
     pub iteration_ms: f64,
@@ -201,7 +204,7 @@ fn start(x: &[f32], n: usize, d: usize, k: usize, covariance: CovarianceType) ->
 /// Runs one case at `scale` (N multiplied by it, at least 4·K samples): one warm-up iteration,
 /// then `iters` timed EM iterations, then `iters` kernel-by-kernel timings of the E-step and
 /// statistics pass, with `timing` (a device without timestamp queries falls back to the wall
-/// clock); every time is a median.
+/// clock) and the EM pass's `kernels`; every time is a median.
 pub fn run_case(
     ctx: &GpuContext,
     case: &Case,
@@ -209,13 +212,19 @@ pub fn run_case(
     iters: usize,
     peaks: &Peaks,
     timing: Timing,
+    kernels: GpuKernels,
 ) -> Result<CaseReport, GmmError> {
     let (d, k) = (case.d, case.k);
     let n = ((case.n as f64 * scale).round() as usize).max(4 * k);
     let iters = iters.max(1);
     let x = blobs(n, d, k, 0);
     let view = DataView::from_f32(&x, d)?;
-    let mut backend = GpuBackend::new(ctx, Source::Host(view), k, case.covariance, None, Default::default())?;
+    let budget = Budget {
+        kernels,
+        ..Budget::default()
+    };
+    let mut backend = GpuBackend::new(ctx, Source::Host(view), k, case.covariance, None, budget)?;
+    let fused = backend.fuses();
     let mut mix = start(&x, n, d, k, case.covariance)?;
     let mut stats = SuffStats::new(case.covariance, k, d);
     let mut scratch = vec![0.0; d * d];
@@ -272,6 +281,7 @@ pub fn run_case(
         d,
         k,
         timing,
+        fused,
         iteration_ms: median(whole) * 1e3,
         kernels_ms: kernels.iter().map(|r| r.ms).sum(),
         kernels,

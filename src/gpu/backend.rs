@@ -269,6 +269,21 @@ impl<'a> GpuBackend<'a> {
         }
     }
 
+    /// How an EM pass computes the posterior: fused with the statistics where the plan says so
+    /// (the model is small enough and the caller allows it), else by the split kernels.
+    fn posterior(&self) -> Responsibilities {
+        if self.plan.fused {
+            Responsibilities::Fused
+        } else {
+            Responsibilities::Posterior
+        }
+    }
+
+    /// Whether an EM pass of this fit runs the fused kernel (for `gmm bench`'s report).
+    pub(crate) fn fuses(&self) -> bool {
+        self.plan.fused
+    }
+
     /// Writes the model and the pass (and the combine levels' row length when it changes): what
     /// crosses the bus before each pass; returns the bytes written.
     fn upload_job(&mut self, job: &Pass, row_len: usize) -> u64 {
@@ -392,7 +407,7 @@ impl<'a> GpuBackend<'a> {
         self.pack.set_centres(centres, &self.frame)?;
         let job = self.job(kind, stats_kind, 0);
         let row_len = (job.n_components * job.n_outputs + 1) as usize;
-        let how = Responsibilities::Posterior;
+        let how = self.posterior();
         let n_dispatches = passes::count_dispatches(self.pipes, &self.res, how, &job);
         ctx.scoped("gmm bench upload", 0, || self.upload_job(&job, row_len))?;
         let mut times: Vec<(Kernel, f64)> = Vec::new();
@@ -432,7 +447,12 @@ impl<'a> GpuBackend<'a> {
             }
             Clock::Wall => {
                 let has_levels = self.res.chunks.iter().any(|c| !c.levels.is_empty());
-                let kernels = [Kernel::Logprob, Kernel::Normalise, Kernel::Stats, Kernel::Combine];
+                let kernels = if how == Responsibilities::Fused {
+                    &[Kernel::Fused, Kernel::Combine][..]
+                } else {
+                    &[Kernel::Logprob, Kernel::Normalise, Kernel::Stats, Kernel::Combine][..]
+                };
+                let kernels = kernels.iter().copied();
                 for kernel in kernels.into_iter().filter(|&k| k != Kernel::Combine || has_levels) {
                     let started = std::time::Instant::now();
                     ctx.scoped("gmm bench kernel", 0, || {
@@ -570,14 +590,15 @@ impl Backend for GpuBackend<'_> {
         self.pack.set_centres(centres, &self.frame)?;
         let stats_kind = stats_kind_for(stats.kind);
         let job = self.job(kind, stats_kind, 0);
-        self.run_statistics(Responsibilities::Posterior, job)?;
+        let how = self.posterior();
+        self.run_statistics(how, job)?;
         self.collect(stats_kind, centres, Score::LogLikelihood, stats);
         if self.far_moves(mixture, centres, stats) {
             // The same model gives the same responsibilities: only the centres of the sums move.
             let recentred = std::mem::take(&mut self.recentred);
             self.pack.set_centres(&recentred, &self.frame)?;
             self.recentred = recentred;
-            self.run_statistics(Responsibilities::Posterior, job)?;
+            self.run_statistics(how, job)?;
             self.collect(stats_kind, centres, Score::LogLikelihood, stats);
         }
         Ok(())

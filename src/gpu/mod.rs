@@ -19,5 +19,6 @@ mod upload;
 
 pub use context::GpuContext;
 pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES, MAX_GPU_FEATURES_TRIANGULAR, max_gpu_features};
+pub use plan::GpuKernels;
 pub use stream::StreamTimes;
 pub use upload::f32_image;

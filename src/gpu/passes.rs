@@ -3,7 +3,7 @@
 //! per-sample passes behind predictions.
 
 use crate::gpu::GpuContext;
-use crate::gpu::layout::{KIND_DIAG, Pass, STATS_PACKED, TRI_SMALL_D, TRI_TS, WG};
+use crate::gpu::layout::{DIAG_KC, KIND_DIAG, Pass, STATS_PACKED, TRI_SMALL_D, TRI_TS, WG};
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::resources::{ChunkRes, Resources};
 use crate::gpu::timestamps::Timestamps;
@@ -12,6 +12,9 @@ use crate::gpu::timestamps::Timestamps;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Responsibilities {
     Posterior,
+    /// The posterior, computed by the fused pass together with the statistics (only where
+    /// `plan::fusion_fits`).
+    Fused,
     Nearest,
     Random,
 }
@@ -42,11 +45,15 @@ pub enum Kernel {
     Stats,
     /// The combine tree over the blocks' partial sums (`combine`).
     Combine,
+    /// Log-densities, normalisation and statistics in one pass per block of samples, for small
+    /// models (shaders/fused.wgsl `fused`).
+    Fused,
 }
 
 impl Kernel {
     /// Every kernel, in the order an iteration runs them.
-    pub const ALL: [Kernel; 6] = [
+    pub const ALL: [Kernel; 7] = [
+        Kernel::Fused,
         Kernel::Logprob,
         Kernel::Normalise,
         Kernel::Assign,
@@ -64,6 +71,7 @@ impl Kernel {
             Kernel::Random => "random",
             Kernel::Stats => "stats",
             Kernel::Combine => "combine",
+            Kernel::Fused => "fused",
         }
     }
 }
@@ -99,8 +107,9 @@ struct Step<'r> {
 }
 
 /// The log-density pipeline for `d` features with factors stored as `kind`, and its workgroups for
-/// `len` samples of `k` components: triangular factors past TRI_SMALL_D features take
-/// `logprob_tri`'s tiles of TRI_TS samples, everything else `logprob`'s WG.
+/// `len` samples of `k` components: diagonal factors take `logprob_diag`'s tiles of WG samples ×
+/// DIAG_KC components, triangular ones past TRI_SMALL_D features `logprob_tri`'s tiles of TRI_TS
+/// samples, and small triangular ones `logprob`'s WG samples, per component.
 pub(crate) fn logprob_for(
     pipes: &Pipelines,
     kind: u32,
@@ -108,7 +117,12 @@ pub(crate) fn logprob_for(
     len: usize,
     k: usize,
 ) -> (&wgpu::ComputePipeline, usize) {
-    if kind == KIND_DIAG || d <= TRI_SMALL_D as usize {
+    if kind == KIND_DIAG {
+        (
+            &pipes.logprob_diag,
+            len.div_ceil(WG as usize) * k.div_ceil(DIAG_KC as usize),
+        )
+    } else if d <= TRI_SMALL_D as usize {
         (&pipes.logprob, len.div_ceil(WG as usize) * k)
     } else {
         (&pipes.logprob_tri, len.div_ceil(TRI_TS as usize) * k)
@@ -143,13 +157,16 @@ fn chunk_steps<'r>(
             step(Kernel::Assign, &pipes.assign, tiles),
         ],
         Responsibilities::Random => vec![step(Kernel::Random, &pipes.random, tiles)],
+        Responsibilities::Fused => vec![step(Kernel::Fused, &pipes.fused, chunk.n_blocks as usize)],
     };
-    let stats = if job.stats_kind == STATS_PACKED {
-        &pipes.stats_tri
-    } else {
-        &pipes.stats
-    };
-    steps.push(step(Kernel::Stats, stats, chunk.n_blocks as usize * k * out_groups));
+    if how != Responsibilities::Fused {
+        let stats = if job.stats_kind == STATS_PACKED {
+            &pipes.stats_tri
+        } else {
+            &pipes.stats
+        };
+        steps.push(step(Kernel::Stats, stats, chunk.n_blocks as usize * k * out_groups));
+    }
     steps.extend(chunk.levels.iter().map(|level| Step {
         kernel: Kernel::Combine,
         pipeline: &pipes.combine,

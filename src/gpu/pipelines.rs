@@ -1,4 +1,4 @@
-//! The compute pipelines, built once per GPU context from the two shader modules, with bind group
+//! The compute pipelines, built once per GPU context from the three shader modules, with bind group
 //! layouts made from the one binding table in src/gpu/layout.rs.
 
 use crate::error::GmmError;
@@ -11,6 +11,7 @@ pub(crate) struct Pipelines {
     pub chunk_layout: wgpu::BindGroupLayout,
     pub combine_layout: wgpu::BindGroupLayout,
     pub logprob: wgpu::ComputePipeline,
+    pub logprob_diag: wgpu::ComputePipeline,
     pub logprob_tri: wgpu::ComputePipeline,
     pub normalise: wgpu::ComputePipeline,
     pub assign: wgpu::ComputePipeline,
@@ -18,6 +19,7 @@ pub(crate) struct Pipelines {
     pub stats: wgpu::ComputePipeline,
     pub stats_tri: wgpu::ComputePipeline,
     pub combine: wgpu::ComputePipeline,
+    pub fused: wgpu::ComputePipeline,
 }
 
 fn layout_entry(b: &Binding) -> wgpu::BindGroupLayoutEntry {
@@ -91,6 +93,10 @@ impl Pipelines {
             label: Some("reduce.wgsl"),
             source: wgpu::ShaderSource::Wgsl(layout::reduce_source().into()),
         });
+        let fused = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("fused.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(layout::fused_source().into()),
+        });
         let pipeline = |label, layout: &wgpu::PipelineLayout, module: &wgpu::ShaderModule, entry_point| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
@@ -107,6 +113,7 @@ impl Pipelines {
         };
         Self {
             logprob: pipeline("gmm logprob", &main, &estep, "logprob"),
+            logprob_diag: pipeline("gmm logprob_diag", &main, &estep, "logprob_diag"),
             logprob_tri: pipeline("gmm logprob_tri", &main, &estep, "logprob_tri"),
             normalise: pipeline("gmm normalise", &main, &estep, "normalise"),
             assign: pipeline("gmm assign", &main, &estep, "assign"),
@@ -114,6 +121,7 @@ impl Pipelines {
             stats: pipeline("gmm stats", &main, &reduce, "stats"),
             stats_tri: pipeline("gmm stats_tri", &main, &reduce, "stats_tri"),
             combine: pipeline("gmm combine", &combine, &reduce, "combine"),
+            fused: pipeline("gmm fused", &main, &fused, "fused"),
             chunk_layout,
             combine_layout,
         }

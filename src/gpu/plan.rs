@@ -2,7 +2,10 @@
 //! fits the device's limits. Pure arithmetic on the limits, testable without an adapter.
 
 use crate::error::GmmError;
-use crate::gpu::layout::{BLOCK, GROUP, STATS_DIAG, STATS_PACKED, WG};
+use crate::gpu::layout::{
+    BLOCK, FUSED_BLOCK, FUSED_D, FUSED_K, FUSED_MAX_ITERATIONS, GROUP, KIND_DIAG, KIND_FULL, KIND_TIED, STATS_DIAG,
+    STATS_PACKED, T, TRI_SMALL_D, WG,
+};
 use crate::gpu::pack::model_len;
 use crate::kinds::CovarianceType;
 use crate::linalg::packed_len;
@@ -31,6 +34,10 @@ pub(crate) struct Plan {
     /// Samples per chunk (a multiple of WG, except that the last chunk may hold fewer).
     pub chunk_len: usize,
     pub n_chunks: usize,
+    /// Whether the EM pass runs the fused kernel (the model fits it and the caller allows it).
+    pub fused: bool,
+    /// Samples per statistics block: FUSED_BLOCK where the EM pass is fused, else BLOCK.
+    pub block_len: usize,
     /// Statistics blocks of the largest chunk.
     pub max_blocks: usize,
     /// The widest partial row, in two-float values: this fit's second moments or the diagonal ones
@@ -48,7 +55,16 @@ impl Plan {
     /// the partial rows, the model and the weights (what `Resources::new` makes in device memory;
     /// the uniforms aside, and the readback, one row per chunk, which is host-visible memory).
     pub fn working_bytes(&self, n: usize, d: usize, k: usize, kind: CovarianceType, weighted: bool) -> u64 {
-        working_bytes(self.chunk_len, self.row_len_max, n, d, k, kind, weighted)
+        working_bytes(
+            self.chunk_len,
+            self.block_len,
+            self.row_len_max,
+            n,
+            d,
+            k,
+            kind,
+            weighted,
+        )
     }
 
     /// Device bytes of the samples: all of them resident, or two chunks when streamed.
@@ -65,6 +81,7 @@ impl Plan {
 #[allow(clippy::too_many_arguments)]
 fn working_bytes(
     chunk_len: usize,
+    block_len: usize,
     row_len_max: usize,
     n: usize,
     d: usize,
@@ -73,7 +90,7 @@ fn working_bytes(
     weighted: bool,
 ) -> u64 {
     let c = chunk_len as u64;
-    let blocks = chunk_len.div_ceil(BLOCK as usize) as u64;
+    let blocks = chunk_len.div_ceil(block_len) as u64;
     let row = 8 * row_len_max as u64;
     2 * c * k as u64 * 4 // responsibilities and log-density low parts
         + c.div_ceil(u64::from(WG)) * 8 // log-likelihood partials
@@ -101,6 +118,42 @@ pub(crate) fn stats_units(stats_kind: u32, d: usize) -> usize {
     }
 }
 
+/// Loop iterations one invocation of the fused pass runs over a block (shaders/fused.wgsl), counted
+/// as lavapipe counts them (every iteration of every loop, the callees' too): per tile of WG
+/// samples, the staging (d), the E-step of one sample (`maha_of` for each component: d for diagonal
+/// factors, d + d + d(d+1)/2 for triangular ones; and the normalisation's three loops over K) and
+/// its lane's samples of the statistics; then the drain and the score's tree.
+pub(crate) fn fused_iterations(kind: u32, stats_kind: u32, d: usize, k: usize) -> usize {
+    let wg = WG as usize;
+    let maha = if kind == KIND_DIAG { d } else { 2 * d + d * (d + 1) / 2 };
+    let slots = k * stats_units(stats_kind, d);
+    let lanes = (wg / slots.max(1)).max(1);
+    let per_tile = d + k * maha + 3 * k + wg.div_ceil(lanes);
+    (FUSED_BLOCK as usize / wg) * per_tile + 4 * T as usize * (lanes + 1) + 8 * 4 + 2 * WG.ilog2() as usize
+}
+
+/// Whether the fused pass takes a model of `k` components over `d` features: every component's
+/// statistics units at once in one workgroup, the tile's samples and h within its workgroup
+/// memory, triangular factors only where `logprob` itself takes them (d <= TRI_SMALL_D), and the
+/// loops under FUSED_MAX_ITERATIONS.
+pub(crate) fn fusion_fits(kind: u32, stats_kind: u32, d: usize, k: usize) -> bool {
+    d <= FUSED_D as usize
+        && k <= FUSED_K as usize
+        && (kind == KIND_DIAG || d <= TRI_SMALL_D as usize)
+        && k * stats_units(stats_kind, d) <= WG as usize
+        && fused_iterations(kind, stats_kind, d, k) <= FUSED_MAX_ITERATIONS
+}
+
+/// How an EM pass stores a covariance type's precision factors (`Pass::kind`; spherical ones as
+/// diagonal).
+pub(crate) fn factor_kind(kind: CovarianceType) -> u32 {
+    match kind {
+        CovarianceType::Full => KIND_FULL,
+        CovarianceType::Tied => KIND_TIED,
+        CovarianceType::Diag | CovarianceType::Spherical => KIND_DIAG,
+    }
+}
+
 /// The second moments the GPU sums for a covariance type (spherical sums the diagonal; the host
 /// takes its trace).
 pub(crate) fn stats_kind_for(kind: CovarianceType) -> u32 {
@@ -110,12 +163,26 @@ pub(crate) fn stats_kind_for(kind: CovarianceType) -> u32 {
     }
 }
 
-/// What the caller asks of a GPU fit's memory: a cap on the samples per chunk, and on the device
-/// bytes the fit may hold.
+/// What the caller asks of a GPU fit: a cap on the samples per chunk and on the device bytes the
+/// fit may hold, and which kernels an EM pass runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Budget {
     pub chunk_size: Option<usize>,
     pub max_device_bytes: Option<u64>,
+    pub kernels: GpuKernels,
+}
+
+/// Which kernels a GPU EM pass runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GpuKernels {
+    /// One fused kernel per block of samples (E-step, normalisation and statistics, the
+    /// responsibilities kept in workgroup memory) wherever the model is small enough (up to 16
+    /// features and 16 components, depending on the covariance type), else the split kernels.
+    #[default]
+    Auto,
+    /// Always the split kernels: log-densities, normalisation and statistics as separate passes,
+    /// the responsibilities through device memory (for comparison, and for tests of that path).
+    Split,
 }
 
 /// Plans `n` samples of `d` features and `k` components with second moments of `kind`;
@@ -149,20 +216,22 @@ pub(crate) fn plan(
         }
     }
     let wg = WG as u64;
+    let fused = budget.kernels == GpuKernels::Auto && fusion_fits(factor_kind(kind), stats_kind_for(kind), d, k);
+    let block_len = if fused { FUSED_BLOCK } else { BLOCK };
     // Samples per chunk: the data window, the responsibilities and the partial rows (8 bytes per
     // two-float value) must each fit one binding; a multiple of WG keeps every window's offset aligned
     // (WG·4 bytes = 256).
     let by_data = limits.max_binding / (4 * d as u64);
     let by_resp = limits.max_binding / (4 * k as u64);
-    let by_partials = (limits.max_binding / (8 * row_len_max as u64)) * u64::from(BLOCK);
+    let by_partials = (limits.max_binding / (8 * row_len_max as u64)) * u64::from(block_len);
     let mut chunk_len = by_data.min(by_resp).min(by_partials).min(1 << 24) / wg * wg;
     // The folded 2-D grid holds at most max_dim² workgroups per dispatch: the E-step launches
-    // (C/WG)·K of them and the statistics (C/BLOCK)·K·(output groups).
+    // (C/WG)·K of them and the statistics (C/block)·K·(output groups).
     let max_groups = u64::from(limits.max_workgroups_per_dim).pow(2);
     let units = stats_units(stats_kind_for(kind), d).max(stats_units(STATS_DIAG, d));
     let out_groups = units.div_ceil(WG as usize) as u64;
     let by_grid_estep = max_groups / k as u64 * wg;
-    let by_grid_stats = max_groups / (k as u64 * out_groups) * u64::from(BLOCK);
+    let by_grid_stats = max_groups / (k as u64 * out_groups) * u64::from(block_len);
     chunk_len = chunk_len.min(by_grid_estep.min(by_grid_stats) / wg * wg);
     if let Some(forced) = forced {
         chunk_len = chunk_len.min((forced as u64).div_ceil(wg).max(1) * wg);
@@ -177,7 +246,7 @@ pub(crate) fn plan(
     let mut chunk_len = (chunk_len as usize).min(n.div_ceil(WG as usize) * WG as usize);
     let total = |chunk_len: usize, streamed: bool| {
         let data = 4 * d as u64 * if streamed { 2 * chunk_len as u64 } else { n as u64 };
-        data + working_bytes(chunk_len, row_len_max, n, d, k, kind, weighted)
+        data + working_bytes(chunk_len, block_len as usize, row_len_max, n, d, k, kind, weighted)
     };
     let mut streamed = false;
     if let Some(max) = budget.max_device_bytes
@@ -200,7 +269,9 @@ pub(crate) fn plan(
     Ok(Plan {
         chunk_len,
         n_chunks,
-        max_blocks: chunk_len.div_ceil(BLOCK as usize),
+        fused,
+        block_len: block_len as usize,
+        max_blocks: chunk_len.div_ceil(block_len as usize),
         row_len_max,
         chunks_per_segment: (limits.max_buffer / (chunk_len * d * 4) as u64).max(1) as usize,
         streamed,
@@ -228,6 +299,27 @@ mod tests {
         max_buffer: 1 << 32,
         max_workgroups_per_dim: 65_535,
     };
+
+    /// Which models the fused pass takes: the standard case A (1M × 8, K = 8) both ways; at d = 16
+    /// a full model's 15 tiles per component allow K = 4 in one workgroup of 64, not 5; a diagonal
+    /// one's 4 units allow K = 16; never past 16 features or 16 components.
+    #[test]
+    fn the_models_the_fused_pass_takes() {
+        let full = |d, k| fusion_fits(KIND_FULL, STATS_PACKED, d, k);
+        let diag = |d, k| fusion_fits(KIND_DIAG, STATS_DIAG, d, k);
+        assert!(full(8, 8) && diag(8, 8));
+        assert!(full(16, 4) && !full(16, 5));
+        assert!(fusion_fits(KIND_TIED, STATS_PACKED, 16, 4));
+        assert!(diag(16, 16) && !diag(16, 17) && !diag(17, 1) && !full(17, 1));
+        assert!(full(1, 16) && !full(1, 17));
+        // Case A full, by hand: per tile of 64 samples, staging 8, the E-step 8·(2·8 + 36) = 416,
+        // the normalisation 3·8 = 24, and 64 samples of statistics (48 units, one lane): 512; 8
+        // tiles of a block of 512; then the drain 4·4·(1 + 1), the unit set-up 32 and the score's
+        // tree 2·6.
+        assert_eq!(fused_iterations(KIND_FULL, STATS_PACKED, 8, 8), 8 * 512 + 32 + 32 + 12);
+        // The largest it takes stays under the cap with room: full d = 16, K = 4.
+        assert!(fused_iterations(KIND_FULL, STATS_PACKED, 16, 4) < 10_000);
+    }
 
     /// The largest full model the kernels take (K = 16,384 at d = 1,024) needs 69 GB in one binding:
     /// a typed error that names the part and the sizes, before any buffer is made.
@@ -303,6 +395,7 @@ mod tests {
         Budget {
             chunk_size: Some(chunk_size),
             max_device_bytes: None,
+            ..Budget::default()
         }
     }
 
@@ -316,6 +409,7 @@ mod tests {
         let exact = Budget {
             chunk_size: None,
             max_device_bytes: Some(all),
+            ..Budget::default()
         };
         assert_eq!(
             plan(n, d, k, CovarianceType::Full, BIG, exact, false).unwrap(),
@@ -327,6 +421,7 @@ mod tests {
             let b = Budget {
                 chunk_size: None,
                 max_device_bytes: Some(max),
+                ..Budget::default()
             };
             let p = plan(n, d, k, CovarianceType::Full, BIG, b, false).unwrap();
             let used = |p: &Plan| p.data_bytes(n, d) + p.working_bytes(n, d, k, CovarianceType::Full, false);
@@ -357,6 +452,7 @@ mod tests {
         let tiny = Budget {
             chunk_size: None,
             max_device_bytes: Some(10_000),
+            ..Budget::default()
         };
         match plan(n, d, k, CovarianceType::Full, BIG, tiny, false) {
             Err(GmmError::GpuBudgetTooSmall { budget, needed }) => assert!(budget == 10_000 && needed > 10_000),

@@ -7,7 +7,7 @@ use bytemuck::Zeroable;
 
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
-use crate::gpu::layout::{BLOCK, Chunk, Combine, GROUP, Pass, WG};
+use crate::gpu::layout::{Chunk, Combine, GROUP, Pass, WG};
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::plan::{Plan, combine_levels};
 
@@ -159,7 +159,7 @@ impl Resources {
             for c in 0..plan.n_chunks {
                 let start = c * chunk_len;
                 let len = chunk_len.min(n - start);
-                let n_blocks = len.div_ceil(BLOCK as usize) as u32;
+                let n_blocks = len.div_ceil(plan.block_len) as u32;
                 let uniform = uniform_buffer(
                     ctx,
                     "gmm chunk uniform",
@@ -169,6 +169,8 @@ impl Resources {
                         first_lo: (first_row + start) as u32,
                         first_hi: ((first_row + start) as u64 >> 32) as u32,
                         n_blocks,
+                        block_len: plan.block_len as u32,
+                        _pad: [0; 3],
                     }),
                 )?;
                 let (data, offset) = window(c);

@@ -194,6 +194,7 @@ mod tests {
         let budget = |max_device_bytes| Budget {
             chunk_size: Some(512),
             max_device_bytes,
+            ..Budget::default()
         };
         let outputs = |max: Option<u64>, output: Output| {
             let per = if output == Output::Proba { 3 } else { 1 };

@@ -5,9 +5,9 @@ use gmm_gpu::GpuContext;
 use gmm_gpu::bench::{self, CaseReport, Peaks, Timing};
 use serde_json::json;
 
-use crate::BenchArgs;
 use crate::commands::stdout_line;
 use crate::error::CliError;
+use crate::{BenchArgs, KernelsArg};
 
 macro_rules! say {
     ($($t:tt)*) => { stdout_line(format_args!($($t)*)) };
@@ -58,9 +58,9 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
     }
     let mut failed = Vec::new();
     for case in &cases {
-        let outcome = bench::run_case(&ctx, case, scale, a.iters, &peaks, timing);
+        let outcome = bench::run_case(&ctx, case, scale, a.iters, &peaks, timing, a.kernels.into());
         match (&outcome, a.json) {
-            (Ok(r), true) => say!("{}", case_json(&ctx, &peaks, r))?,
+            (Ok(r), true) => say!("{}", case_json(&ctx, &peaks, r, a.kernels))?,
             (Ok(r), false) => print_table(r)?,
             (Err(e), true) => say!(
                 "{}",
@@ -79,21 +79,26 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
     }
 }
 
-fn case_json(ctx: &GpuContext, peaks: &Peaks, r: &CaseReport) -> serde_json::Value {
+fn case_json(ctx: &GpuContext, peaks: &Peaks, r: &CaseReport, kernels: KernelsArg) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     v["adapter"] = json!(ctx.adapter_name());
+    v["kernels_asked"] = json!(match kernels {
+        KernelsArg::Auto => "auto",
+        KernelsArg::Split => "split",
+    });
     v["peaks"] = json!(peaks);
     v
 }
 
 fn print_table(r: &CaseReport) -> Result<(), CliError> {
     say!(
-        "\ncase {} {}: N = {}, d = {}, K = {}{}",
+        "\ncase {} {}: N = {}, d = {}, K = {}, {} kernels{}",
         r.case,
         r.covariance,
         r.n,
         r.d,
         r.k,
+        if r.fused { "fused" } else { "split" },
         if r.reference.is_empty() {
             String::new()
         } else {

@@ -338,6 +338,27 @@ pub struct BenchArgs {
     /// timestamp queries (what adapters without them get).
     #[arg(long)]
     pub wall_clock: bool,
+    /// Which kernels an EM pass runs: auto (the fused pass where the model is small enough, as
+    /// fits do) or split (the log-densities, normalisation and statistics as separate kernels, to
+    /// compare with).
+    #[arg(long, default_value = "auto", value_name = "KERNELS")]
+    pub kernels: KernelsArg,
+}
+
+/// `--kernels`: gmm_gpu::GpuKernels on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelsArg {
+    Auto,
+    Split,
+}
+
+impl From<KernelsArg> for gmm_gpu::GpuKernels {
+    fn from(k: KernelsArg) -> Self {
+        match k {
+            KernelsArg::Auto => gmm_gpu::GpuKernels::Auto,
+            KernelsArg::Split => gmm_gpu::GpuKernels::Split,
+        }
+    }
 }
 
 // MPI_COMM_WORLD, when built with feature `mpi` (size 1 outside mpirun). Thread-local: an MPI

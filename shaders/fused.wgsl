@@ -1,0 +1,226 @@
+// The fused EM pass for small models: the E-step, the normalisation and the statistics of one block
+// of samples in one workgroup, so that the N×K responsibilities never leave it. The GPU twin of the
+// CPU's block loop (`run_tasks` in src/cpu/mod.rs: estep, then reduce, per block).
+//
+// One workgroup owns block b (chunk.block_len samples, FUSED_BLOCK in a fused fit) and every component. Per tile of WG samples:
+// 1. each invocation takes one sample: h_k for every k (`maha_of`, the same arithmetic as
+//    `logprob`, so bit for bit the same h), then the log-sum-exp and the responsibilities (the same
+//    arithmetic as `normalise`), into workgroup memory; its w·log p joins its own two-float sum;
+// 2. the tile's rows are staged, and each invocation adds the tile's samples of its lane into its
+//    unit of the statistics: a 4 × 4 tile of the augmented product (full, tied) or 4 features
+//    (diag, spherical) of one component, in registers, as in `stats_tri` and `stats`.
+// Then the lanes' sums and the score go to the block's partial row, for the usual combine tree.
+//
+// The host takes this path only where it fits (src/gpu/plan.rs `fusion_fits`): K <= FUSED_K,
+// d <= FUSED_D, every component's units at once in one workgroup (K·units <= WG), and each
+// invocation's loops far under lavapipe's 65,535-iteration cap.
+// Prepended: the constants, shaders/common.wgsl, shaders/estep.wgsl and shaders/reduce.wgsl.
+
+var<workgroup> fx: array<f32, WG * FUSED_D>;        // the tile's samples, row-major (d per row)
+var<workgroup> fh: array<vec2<f32>, WG * FUSED_K>;  // per sample and component: h, then (r, 0)
+
+/// The statistics units of one component: 4 × 4 tiles of the packed augmented product, or groups
+/// of 4 features (host twin: gpu::plan::stats_units).
+fn units_of(d: u32) -> u32 {
+    if job.stats_kind == STATS_PACKED {
+        let nt = (d + 4u) / 4u; // ⌈(d + 1)/4⌉
+        return nt * (nt + 1u) / 2u;
+    }
+    return (d + 3u) / 4u;
+}
+
+/// Sample s of the tile, sample n of the chunk: h_k for every k, then the responsibilities
+/// r_k = w·q_k in `fh` and w·log p as a two-float (the arithmetic of `normalise`, on `fh` in place
+/// of `resp` and `h_lo`).
+fn fused_estep(s: u32, n: u32) -> vec2<f32> {
+    let k_n = job.n_components;
+    let one = job.one;
+    let row = s * k_n;
+    let c = job.consts_at;
+    for (var k = 0u; k < k_n; k++) {
+        let maha = maha_of(n, k);
+        let h = two_sum(maha.x, maha.y, one);
+        fh[row + k] = vec2<f32>(-0.5 * h.x, -0.5 * h.y);
+    }
+    var top = LOG_FLOOR;
+    var best = 0u;
+    for (var k = 0u; k < k_n; k++) {
+        let l = model[c + k] + fh[row + k].x;
+        if l > top {
+            top = l;
+            best = k;
+        }
+    }
+    let w = weight_of(n);
+    if top == LOG_FLOOR || w == 0.0 {
+        for (var k = 0u; k < k_n; k++) {
+            fh[row + k] = vec2<f32>(0.0, 0.0);
+        }
+        return vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
+    }
+    let best_l = vec3<f32>(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y);
+    var total = vec2<f32>(0.0, 0.0);
+    for (var k = 0u; k < k_n; k++) {
+        let hk = fh[row + k];
+        let e = lse_term(model[c + k], model[c + k_n + k], hk.x, hk.y, best_l, one);
+        fh[row + k] = vec2<f32>(e.x + e.y, 0.0);
+        total = df_add(total, e, one);
+    }
+    let inv_s = w / (total.x + total.y);
+    for (var k = 0u; k < k_n; k++) {
+        fh[row + k] = vec2<f32>(inv_s * fh[row + k].x, 0.0);
+    }
+    let log_p = lse_total(best_l, total, one);
+    return df_mul1(log_p, w, one);
+}
+
+@compute @workgroup_size(WG)
+fn fused(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let b = group_index(wid, nwg);
+    if b >= chunk.n_blocks {
+        return; // a whole surplus workgroup of the folded grid
+    }
+    let k_n = job.n_components;
+    let d = job.n_features;
+    let one = job.one;
+    let packed = job.stats_kind == STATS_PACKED;
+    // This invocation's unit of the statistics and its sample lane.
+    let units = units_of(d);
+    let slots = k_n * units;
+    let lanes = WG / slots;
+    let slot = lid % slots;
+    let lane = lid / slots;
+    let live = lane < lanes;
+    let k = slot / units;
+    let u = slot % units;
+    // The unit's 8 augmented coordinates (a tile's 4 rows, then its 4 columns; or the 4 features
+    // twice): value = x[min(i, d − 1)]·keep + add, so x − c for a feature, 1 for the augmented
+    // coordinate d, and 0 past it, without a branch per sample.
+    var at: array<u32, 8>;
+    var keep: array<f32, 8>;
+    var add: array<f32, 8>;
+    var first_row = 0u;
+    var first_col = 0u;
+    if packed {
+        let tile = tile_of(u, (d + 4u) / 4u);
+        first_row = 4u * tile.x;
+        first_col = 4u * tile.y;
+    } else {
+        first_row = 4u * u;
+        first_col = 4u * u;
+    }
+    for (var q = 0u; q < 8u; q++) {
+        let i = select(first_col + q - 4u, first_row + q, q < 4u);
+        at[q] = min(i, d - 1u);
+        keep[q] = select(0.0, 1.0, i < d);
+        var centre = 0.0;
+        if i < d {
+            centre = model[job.centres_at + k * d + i];
+        }
+        add[q] = select(select(0.0, 1.0, i == d), -centre, i < d);
+    }
+    let keep_a = vec4<f32>(keep[0], keep[1], keep[2], keep[3]);
+    let keep_b = vec4<f32>(keep[4], keep[5], keep[6], keep[7]);
+    let add_a = vec4<f32>(add[0], add[1], add[2], add[3]);
+    let add_b = vec4<f32>(add[4], add[5], add[6], add[7]);
+    var acc: array<vec2<f32>, 16>; // packed: acc[4i + j] is entry (row i, column j) of the tile;
+                                   // diag: S1 of the 4 features, then S2, then S0 at 8
+    var score = vec2<f32>(0.0, 0.0);
+
+    let start = b * chunk.block_len;
+    let end = min(start + chunk.block_len, chunk.n_samples);
+    for (var t0 = start; t0 < end; t0 += WG) {
+        let count = min(WG, end - t0);
+        workgroupBarrier(); // the previous tile is used up
+        for (var e = lid; e < count * d; e += WG) {
+            fx[e] = x[t0 * d + e];
+        }
+        if lid < count {
+            score = df_add(score, fused_estep(lid, t0 + lid), one);
+        }
+        workgroupBarrier();
+        if live {
+            for (var s = lane; s < count; s += lanes) {
+                let r = sqrt(fh[s * k_n + k].x);
+                let row = s * d;
+                // Written out, not looped: lavapipe counts every loop iteration against its cap.
+                let v = r * (vec4<f32>(fx[row + at[0]], fx[row + at[1]], fx[row + at[2]], fx[row + at[3]]) * keep_a + add_a);
+                if packed {
+                    let c = r * (vec4<f32>(fx[row + at[4]], fx[row + at[5]], fx[row + at[6]], fx[row + at[7]]) * keep_b + add_b);
+                    add_outer(&acc, v, c, one);
+                } else {
+                    // Error-free products, as in `stats`.
+                    acc[0] = df_add(acc[0], two_prod(r, v.x, one), one);
+                    acc[1] = df_add(acc[1], two_prod(r, v.y, one), one);
+                    acc[2] = df_add(acc[2], two_prod(r, v.z, one), one);
+                    acc[3] = df_add(acc[3], two_prod(r, v.w, one), one);
+                    acc[4] = df_add(acc[4], two_prod(v.x, v.x, one), one);
+                    acc[5] = df_add(acc[5], two_prod(v.y, v.y, one), one);
+                    acc[6] = df_add(acc[6], two_prod(v.z, v.z, one), one);
+                    acc[7] = df_add(acc[7], two_prod(v.w, v.w, one), one);
+                    acc[8] = df_add(acc[8], two_prod(r, r, one), one);
+                }
+            }
+        }
+    }
+
+    // The lanes' sums through lanes_out, T values at a time, in lane order, then into the block's
+    // partial row: packed, the tile's 4 rows (entries below the diagonal or past d are not
+    // outputs); diag, S1, S2 and S0 (S0 kept by each component's first unit).
+    let n_out = job.n_outputs;
+    let row_len = k_n * n_out + 1u;
+    let base = b * row_len + k * n_out;
+    let rounds = select(3u, 4u, packed);
+    for (var q = 0u; q < rounds; q++) {
+        workgroupBarrier();
+        for (var t = 0u; t < T; t++) {
+            var v = acc[4u * q + t];
+            if !packed && q == 2u {
+                v = acc[8];
+            }
+            lanes_out[lid * T + t] = v;
+        }
+        workgroupBarrier();
+        if lane == 0u {
+            for (var t = 0u; t < T; t++) {
+                var total = vec2<f32>(0.0, 0.0);
+                for (var l = 0u; l < lanes; l++) {
+                    total = df_add(total, lanes_out[(l * slots + slot) * T + t], one);
+                }
+                if packed {
+                    let ra = first_row + q;
+                    let cb = first_col + t;
+                    if ra <= cb && cb <= d {
+                        partials[base + output_of(ra, cb, d)] = total;
+                    }
+                } else {
+                    let f = first_row + t;
+                    if q == 0u && f < d {
+                        partials[base + 1u + f] = total;
+                    } else if q == 1u && f < d {
+                        partials[base + 1u + d + f] = total;
+                    } else if q == 2u && u == 0u && t == 0u {
+                        partials[base] = total;
+                    }
+                }
+            }
+        }
+    }
+    // The block's score: the invocations' sums by a fixed tree.
+    workgroupBarrier();
+    part[lid] = score;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if lid < s {
+            part[lid] = df_add(part[lid], part[lid + s], one);
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        partials[b * row_len + row_len - 1u] = part[0];
+    }
+}
