@@ -18,10 +18,10 @@
 //              a model's labels.
 // - random:    scikit-learn's 'random' init: hashed uniform responsibilities, normalised per sample.
 //
-// Prepended: the constants (src/gpu/layout.rs) and shaders/common.wgsl. All arithmetic is f32;
+// Prepended: the constants (src/gpu/layout.rs), shaders/common.wgsl and the tree sum
+// (shaders/tree.wgsl, or shaders/tree_subgroup.wgsl where the device has subgroups). All arithmetic is f32;
 // sums are two-float, and the host combines them in f64.
 
-var<workgroup> part: array<vec2<f32>, WG>;  // the workgroup's two-float tree sum
 var<workgroup> zt: array<vec2<f32>, TRI_TS * TRI_RB>;  // z = x − μ of the tile's samples, a block of rows
 var<workgroup> ut: array<vec2<f32>, TRI_RB * TRI_CB>;  // a block of the factor U_k (zero below the diagonal)
 var<workgroup> red: array<vec2<f32>, TRI_TS * TRI_CG>; // per-sample sums of y² of each column group
@@ -316,16 +316,9 @@ fn weight_of(n: u32) -> f32 {
 
 /// Writes the workgroup's two-float sum of `value` to logp_part[group], by a fixed tree.
 fn workgroup_sum(lid: u32, group: u32, value: vec2<f32>) {
-    part[lid] = value;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            part[lid] = df_add(part[lid], part[lid + s], job.one);
-        }
-        workgroupBarrier();
-    }
+    let total = tree_sum(lid, value, job.one);
     if lid == 0u {
-        logp_part[group] = part[0];
+        logp_part[group] = total;
     }
 }
 

@@ -212,15 +212,8 @@ fn fused(
     }
     // The block's score: the invocations' sums by a fixed tree.
     workgroupBarrier();
-    part[lid] = score;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if lid < s {
-            part[lid] = df_add(part[lid], part[lid + s], one);
-        }
-        workgroupBarrier();
-    }
+    let total = tree_sum(lid, score, one);
     if lid == 0u {
-        partials[b * row_len + row_len - 1u] = part[0];
+        partials[b * row_len + row_len - 1u] = total;
     }
 }

@@ -17,7 +17,7 @@
 // the second moments. (r >= 0, and √r·z_a·√r·z_b = r·z_a·z_b: one multiply-add per output.)
 // Two-float sums of error-free products keep the small eigenvalues of S2 − S1·S1ᵀ/S0 that a plain
 // f32 sum of thousands of rounded products would lose.
-// Prepended: the constants (src/gpu/layout.rs) and shaders/common.wgsl.
+// Prepended: the constants (src/gpu/layout.rs), shaders/common.wgsl and the tree sum.
 
 var<workgroup> zs: array<f32, STAGE>;   // up to SUB_MAX augmented rows z, d + 1 values each
 var<workgroup> lanes_out: array<vec2<f32>, WG * T>; // the sample lanes' sums, added in a fixed order

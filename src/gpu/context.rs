@@ -20,6 +20,8 @@ pub struct GpuContext {
     uncaptured: Arc<Mutex<Option<String>>>,
     /// The compute pipelines, built on first use and then reused by every fit on this context.
     pipelines: Arc<OnceLock<Pipelines>>,
+    /// Whether the kernels may use subgroup operations where the device has them.
+    subgroups: bool,
 }
 
 impl GpuContext {
@@ -140,8 +142,9 @@ impl GpuContext {
         let info = adapter.get_info();
         let limits = adapter.limits();
         check_limits(&limits)?;
-        // Timestamp queries only serve `gmm bench`'s per-kernel times; taken where the adapter has them.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Timestamp queries only serve `gmm bench`'s per-kernel times, subgroups the tree sums'
+        // last levels; each taken where the adapter has it.
+        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gmm-gpu device"),
             required_features: features,
@@ -175,6 +178,7 @@ impl GpuContext {
             lost,
             uncaptured,
             pipelines: Arc::default(),
+            subgroups: true,
         };
         log::info!("GPU context on {}", ctx.adapter_name());
         Ok(ctx)
@@ -197,7 +201,31 @@ impl GpuContext {
             lost: Arc::new(Mutex::new(None)),
             uncaptured: Arc::new(Mutex::new(None)),
             pipelines: Arc::default(),
+            subgroups: true,
         })
+    }
+
+    /// The same device and queue, with kernels that never use subgroup operations: the
+    /// workgroup-memory fallback of the tree sums, which gives bitwise the same results (for tests
+    /// and comparisons). Its pipelines are its own, built on first use.
+    pub fn without_subgroups(&self) -> Self {
+        Self {
+            subgroups: false,
+            pipelines: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The subgroup width the kernels' tree sums use for their last levels
+    /// (shaders/tree_subgroup.wgsl): the adapter's smallest subgroup size (up to the workgroup's
+    /// 64), where the device has `wgpu::Features::SUBGROUP`; else `None`, and the sums run in
+    /// workgroup memory.
+    pub fn subgroup_width(&self) -> Option<u32> {
+        if self.subgroups && self.device.features().contains(wgpu::Features::SUBGROUP) {
+            layout::subgroup_width(self.info.subgroup_min_size)
+        } else {
+            None
+        }
     }
 
     /// Whether the device can time each kernel with timestamp queries (`wgpu::Features::TIMESTAMP_QUERY`).

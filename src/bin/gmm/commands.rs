@@ -955,6 +955,23 @@ fn info() -> Result<(), CliError> {
             "    max_compute_invocations_per_workgroup {}",
             l.max_compute_invocations_per_workgroup
         )?;
+        let f = adapter.features();
+        say!(
+            "    timestamp queries                     {}",
+            if f.contains(wgpu::Features::TIMESTAMP_QUERY) {
+                "yes"
+            } else {
+                "no"
+            }
+        )?;
+        say!(
+            "    subgroups                             {}",
+            if f.contains(wgpu::Features::SUBGROUP) {
+                format!("yes, {} to {} wide", info.subgroup_min_size, info.subgroup_max_size)
+            } else {
+                "no".to_string()
+            }
+        )?;
     }
     Ok(())
 }

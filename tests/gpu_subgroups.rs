@@ -1,0 +1,89 @@
+//! The tree sums' subgroup levels (shaders/tree_subgroup.wgsl) against their workgroup-memory
+//! fallback (shaders/tree.wgsl): the same pairs in the same order, so bitwise the same sums. Runs on
+//! any wgpu adapter (lavapipe in CI, which has 8-wide subgroups); with CI=true a missing adapter
+//! fails, and so does an adapter without subgroups (the comparison would be empty).
+
+mod common;
+
+use common::{blobs, gpu, shared_start};
+use gmm_gpu::{CovarianceType, DataView, GpuKernels};
+
+/// Every covariance type, fused and split, weighted samples over several chunks with a partial
+/// last workgroup: the log-likelihood (summed per workgroup by the tree: `normalise` in the split
+/// kernels, the block's score in the fused one) and so every iteration's lower bound, and the model,
+/// are bitwise the same with and without subgroups. A k-means start also runs `assign`'s tree.
+#[test]
+fn subgroup_tree_sums_are_bitwise_the_fallbacks() {
+    let Some(ctx) = gpu() else { return };
+    let plain = ctx.without_subgroups();
+    assert_eq!(plain.subgroup_width(), None);
+    match ctx.subgroup_width() {
+        Some(w) => println!("{}: subgroup width {w}", ctx.adapter_name()),
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{} has no subgroups: nothing to compare (CI's lavapipe has them)",
+                ctx.adapter_name()
+            );
+            println!("{}: no subgroups; the comparison is empty", ctx.adapter_name());
+        }
+    }
+    let (n, d, k) = (5_003, 3, 4);
+    let centres: Vec<f64> = (0..k * d).map(|i| 2.0 * ((i / d + i % d) % k) as f64).collect();
+    let x = blobs(n, &centres, d, 1.0, 21);
+    let w: Vec<f64> = (0..n).map(|i| 0.25 + (i % 5) as f64 * 0.5).collect();
+    let view = DataView::from_f64(&x, d).unwrap();
+    for cov in CovarianceType::ALL {
+        for kernels in [GpuKernels::Auto, GpuKernels::Split] {
+            let what = format!("{cov} {kernels:?}");
+            let params = shared_start(&view, k, cov)
+                .tol(0.0)
+                .max_iter(4)
+                .chunk_size(2_000)
+                .gpu_kernels(kernels)
+                .build()
+                .unwrap();
+            let fit = |c: &gmm_gpu::GpuContext| {
+                gmm_gpu::GaussianMixture::on_gpu(params.clone(), c.clone())
+                    .fit_weighted(&view, &w)
+                    .unwrap()
+                    .clone()
+            };
+            let (a, b) = (fit(ctx), fit(&plain));
+            assert_eq!(
+                a.lower_bound().to_bits(),
+                b.lower_bound().to_bits(),
+                "{what}: lower bound {} with subgroups, {} without",
+                a.lower_bound(),
+                b.lower_bound()
+            );
+            for (name, x, y) in [
+                ("weights", a.weights(), b.weights()),
+                ("means", a.means(), b.means()),
+                ("covariances", a.covariances(), b.covariances()),
+            ] {
+                if let Some(i) = x.iter().zip(y).position(|(p, q)| p.to_bits() != q.to_bits()) {
+                    panic!("{what}: {name}[{i}] is {} with subgroups, {} without", x[i], y[i]);
+                }
+            }
+        }
+        // The k-means start (`assign`'s inertia through the tree) picks the same initial model.
+        let kmeans = |c: &gmm_gpu::GpuContext| {
+            gmm_gpu::GmmParams::builder(k)
+                .covariance_type(cov)
+                .max_iter(0)
+                .seed(5)
+                .build()
+                .unwrap()
+                .fit_on(c, &view)
+                .unwrap()
+        };
+        let (a, b) = (kmeans(ctx), kmeans(&plain));
+        assert_eq!(a.means(), b.means(), "{cov}: k-means means");
+        assert_eq!(
+            a.lower_bound().to_bits(),
+            b.lower_bound().to_bits(),
+            "{cov}: k-means lower bound"
+        );
+    }
+}
