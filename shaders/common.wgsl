@@ -91,10 +91,14 @@ fn split(a: f32, one: f32) -> vec2<f32> {
     return vec2<f32>(hi, a - hi);
 }
 
-/// a·b as (p, e) with p + e exactly a·b (Dekker). No fma: WGSL's fma may be unfused (Vulkan lets
-/// it round twice), which would lose e silently.
+/// a·b as (p, e) with p + e exactly a·b: e = fma(a, b, −p) where the device's fma rounds once
+/// (EXACT_FMA, probed per context by shaders/probe.wgsl: WGSL lets fma round twice, which would lose
+/// e silently), else Dekker's products of halves. Both are exact, so bitwise the same.
 fn two_prod(a: f32, b: f32, one: f32) -> vec2<f32> {
     let p = (a * b) * one;
+    if EXACT_FMA {
+        return vec2<f32>(p, fma(a, b, -p));
+    }
     let sa = split(a, one);
     let sb = split(b, one);
     return vec2<f32>(p, ((sa.x * sb.x - p) + sa.x * sb.y + sa.y * sb.x) + sa.y * sb.y);

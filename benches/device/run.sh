@@ -4,7 +4,7 @@
 # peer (benches/peers/torch_em.py) on the same card in the same call.
 #
 # Run on the device machine from the repo root, with OUT set to a folder whose files come back
-# (at most 8 files; this script writes 6):
+# (at most 8 files; this script writes 7):
 #     bash benches/device/run.sh
 # Environment: GMM_BENCH_SCALE (default 1) is passed to both sides as --scale (N times scale);
 # GMM_CASE_TIMEOUT (default 90 s) bounds each `gmm bench --json` case, TORCH_TIMEOUT (default
@@ -13,13 +13,11 @@
 # printed from the JSON by compare.py (no second, device-time-costing pass). So the total stays
 # under 8 minutes.
 #
-# Preparing it here (once; none of this is committed):
-#   echo /.gl/ >>.git/info/exclude; mkdir -p .gl /tmp/amd64/partial
-#   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-#   apt-get $o update; (cd .gl && apt-get $o download libvulkan1)
-#   cargo build --release            # target/release/gmm (x86-64, as the device machine)
-# and the device call carries both:
-#   run(command="bash benches/device/run.sh", carry=[".gl", "target/release/gmm"], timeout_s=540)
+# Preparing it here: `bash benches/device/prepare.sh` (the Vulkan loader package in .gl/,
+# target/release/gmm, and the release GPU tests in .device-tests/; none of it committed), and the
+# device call carries all three:
+#   run(command="bash benches/device/run.sh", carry=[".gl", "target/release/gmm", ".device-tests"],
+#       timeout_s=540)
 # Afterwards, here: python3 benches/device/compare.py <files_at folder>
 set -uo pipefail
 
@@ -63,6 +61,18 @@ if command -v nvidia-smi >/dev/null; then
     nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
 fi
 
+# --- the GPU tests that need this device: its subgroups and fma against the fallbacks, bitwise,
+# and the fused pass against the split kernels and the CPU (CI=true: a missing adapter fails) ------
+if ls .device-tests/* >/dev/null 2>&1; then
+    for t in .device-tests/*; do
+        log "test $(basename "$t")"
+        CI=true timeout 60 "$t" --nocapture >>"$OUT/device_tests.txt" 2>&1
+        echo "rc=$? ($(basename "$t"))" >>"$OUT/device_tests.txt"
+    done
+else
+    log "no .device-tests (run benches/device/prepare.sh and carry .device-tests)"
+fi
+
 # --- gmm bench, one case at a time so a slow case cannot eat the lease -----------------------------
 : >"$OUT/gmm_bench.jsonl"
 : >"$OUT/gmm_bench.txt"
@@ -103,6 +113,7 @@ rc=$?
 
 # --- summary --------------------------------------------------------------------------------------
 echo "===== info"; cat "$OUT/info.txt" 2>/dev/null
+echo "===== device tests"; grep -E "^test |rc=|width|panicked" "$OUT/device_tests.txt" 2>/dev/null
 echo "===== gmm bench"; cat "$OUT/gmm_bench.txt" 2>/dev/null
 echo "===== side by side"
 python3 benches/device/compare.py "$OUT" 2>&1 || cat "$OUT/torch.json"

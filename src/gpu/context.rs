@@ -20,8 +20,10 @@ pub struct GpuContext {
     uncaptured: Arc<Mutex<Option<String>>>,
     /// The compute pipelines, built on first use and then reused by every fit on this context.
     pipelines: Arc<OnceLock<Pipelines>>,
-    /// Whether the kernels may use subgroup operations where the device has them.
-    subgroups: bool,
+    /// Whether the kernels are the portable fallbacks (no subgroups, no fma), whatever the device has.
+    fallback: bool,
+    /// Whether the device's fma rounds once (probed on first use, shared by clones of this device).
+    exact_fma: Arc<OnceLock<bool>>,
 }
 
 impl GpuContext {
@@ -178,7 +180,8 @@ impl GpuContext {
             lost,
             uncaptured,
             pipelines: Arc::default(),
-            subgroups: true,
+            fallback: false,
+            exact_fma: Arc::default(),
         };
         log::info!("GPU context on {}", ctx.adapter_name());
         Ok(ctx)
@@ -201,16 +204,18 @@ impl GpuContext {
             lost: Arc::new(Mutex::new(None)),
             uncaptured: Arc::new(Mutex::new(None)),
             pipelines: Arc::default(),
-            subgroups: true,
+            fallback: false,
+            exact_fma: Arc::default(),
         })
     }
 
-    /// The same device and queue, with kernels that never use subgroup operations: the
-    /// workgroup-memory fallback of the tree sums, which gives bitwise the same results (for tests
-    /// and comparisons). Its pipelines are its own, built on first use.
-    pub fn without_subgroups(&self) -> Self {
+    /// The same device and queue, with the kernels' portable fallbacks: tree sums in workgroup
+    /// memory only (no subgroup operations) and error-free products by Dekker's split (no fma).
+    /// They give bitwise the same results; for tests and comparisons. Its pipelines are its own,
+    /// built on first use.
+    pub fn fallback_kernels(&self) -> Self {
         Self {
-            subgroups: false,
+            fallback: true,
             pipelines: Arc::default(),
             ..self.clone()
         }
@@ -221,11 +226,25 @@ impl GpuContext {
     /// 64), where the device has `wgpu::Features::SUBGROUP`; else `None`, and the sums run in
     /// workgroup memory.
     pub fn subgroup_width(&self) -> Option<u32> {
-        if self.subgroups && self.device.features().contains(wgpu::Features::SUBGROUP) {
+        if !self.fallback && self.device.features().contains(wgpu::Features::SUBGROUP) {
             layout::subgroup_width(self.info.subgroup_min_size)
         } else {
             None
         }
+    }
+
+    /// Whether the kernels' error-free products use the device's fma: only where it rounds once,
+    /// which a probe kernel checks on this device the first time it is asked (src/gpu/probe.rs);
+    /// else Dekker's split. Either way the products are exact, so the results are the same.
+    pub fn exact_fma(&self) -> Result<bool, GmmError> {
+        if self.fallback {
+            return Ok(false);
+        }
+        if let Some(&exact) = self.exact_fma.get() {
+            return Ok(exact);
+        }
+        let exact = crate::gpu::probe::fma_is_exact(self)?;
+        Ok(*self.exact_fma.get_or_init(|| exact))
     }
 
     /// Whether the device can time each kernel with timestamp queries (`wgpu::Features::TIMESTAMP_QUERY`).

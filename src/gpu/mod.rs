@@ -2,7 +2,8 @@
 //!
 //! Rooms: `plan` (chunk sizing), `upload` (centring, scaling, segments), `pack` (mixture → model
 //! buffer), `resources` (buffers and bind groups), `passes` (encoding), `readback` (the f64 collect),
-//! `stream` (uploading chunks each pass when the data does not fit), `backend` (`impl Backend`), with `layout` the one table host and shaders share.
+//! `stream` (uploading chunks each pass when the data does not fit), `probe` (whether the device's fma
+//! rounds once), `backend` (`impl Backend`), with `layout` the one table host and shaders share.
 
 pub(crate) mod backend;
 mod context;
@@ -11,6 +12,7 @@ mod pack;
 pub(crate) mod passes;
 pub(crate) mod pipelines;
 pub(crate) mod plan;
+mod probe;
 pub(crate) mod readback;
 pub(crate) mod resources;
 mod stream;

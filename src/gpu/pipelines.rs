@@ -54,7 +54,11 @@ fn entries<'r, const N: usize>(
 
 impl Pipelines {
     pub fn new(ctx: &GpuContext) -> Result<Self, GmmError> {
-        ctx.scoped("gmm pipelines", 0, || Self::build(&ctx.device, ctx.subgroup_width()))
+        let build = layout::Build {
+            subgroup: ctx.subgroup_width(),
+            exact_fma: ctx.exact_fma()?,
+        };
+        ctx.scoped("gmm pipelines", 0, || Self::build(&ctx.device, build))
     }
 
     /// The entries of a chunk bind group, from resources in the order of `CHUNK_BINDINGS`.
@@ -67,7 +71,7 @@ impl Pipelines {
         entries(&COMBINE_BINDINGS, resources)
     }
 
-    fn build(device: &wgpu::Device, subgroup: Option<u32>) -> Self {
+    fn build(device: &wgpu::Device, build: layout::Build) -> Self {
         let chunk_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("gmm chunk layout"),
             entries: &CHUNK_BINDINGS.map(|b| layout_entry(&b)),
@@ -87,15 +91,15 @@ impl Pipelines {
         let combine = layout_of("gmm combine pipeline layout", &combine_layout);
         let estep = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("estep.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(layout::estep_source(subgroup).into()),
+            source: wgpu::ShaderSource::Wgsl(layout::estep_source(build).into()),
         });
         let reduce = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("reduce.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(layout::reduce_source(subgroup).into()),
+            source: wgpu::ShaderSource::Wgsl(layout::reduce_source(build).into()),
         });
         let fused = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("fused.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(layout::fused_source(subgroup).into()),
+            source: wgpu::ShaderSource::Wgsl(layout::fused_source(build).into()),
         });
         let pipeline = |label, layout: &wgpu::PipelineLayout, module: &wgpu::ShaderModule, entry_point| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

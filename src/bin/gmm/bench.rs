@@ -39,6 +39,7 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
         bench::best_timing(&ctx)
     };
     let peaks = bench::peaks::measure(&ctx, software, timing).map_err(|source| CliError::Gpu { source })?;
+    let exact_fma = ctx.exact_fma().map_err(|source| CliError::Gpu { source })?;
     if !a.json {
         say!("gmm bench on {}", ctx.adapter_name())?;
         say!(
@@ -53,6 +54,18 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
             "  peaks (measured): copy {:.1} GB/s, FMA {:.1} GFLOP/s",
             peaks.copy_gbs,
             peaks.fma_gflops
+        )?;
+        say!(
+            "  kernels: tree sums {}; error-free products {}",
+            match ctx.subgroup_width() {
+                Some(w) => format!("by {w}-wide subgroups"),
+                None => "in workgroup memory".to_string(),
+            },
+            if exact_fma {
+                "by fma (it rounds once here)"
+            } else {
+                "by Dekker's split (this fma is not exact)"
+            }
         )?;
         say!("  bytes: each buffer region a kernel must move, once; flops: the algorithm's f32 arithmetic")?;
     }
@@ -82,6 +95,8 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
 fn case_json(ctx: &GpuContext, peaks: &Peaks, r: &CaseReport, kernels: KernelsArg) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     v["adapter"] = json!(ctx.adapter_name());
+    v["subgroup_width"] = json!(ctx.subgroup_width());
+    v["exact_fma"] = json!(ctx.exact_fma().ok());
     v["kernels_asked"] = json!(match kernels {
         KernelsArg::Auto => "auto",
         KernelsArg::Split => "split",
