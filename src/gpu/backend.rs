@@ -447,13 +447,12 @@ impl<'a> GpuBackend<'a> {
             }
             Clock::Wall => {
                 let has_levels = self.res.chunks.iter().any(|c| !c.levels.is_empty());
-                let kernels = if how == Responsibilities::Fused {
-                    &[Kernel::Fused, Kernel::Combine][..]
+                let kernels: &[Kernel] = if how == Responsibilities::Fused {
+                    &[Kernel::Fused, Kernel::Combine]
                 } else {
-                    &[Kernel::Logprob, Kernel::Normalise, Kernel::Stats, Kernel::Combine][..]
+                    &[Kernel::Logprob, Kernel::Normalise, Kernel::Stats, Kernel::Combine]
                 };
-                let kernels = kernels.iter().copied();
-                for kernel in kernels.into_iter().filter(|&k| k != Kernel::Combine || has_levels) {
+                for &kernel in kernels.iter().filter(|&&k| k != Kernel::Combine || has_levels) {
                     let started = std::time::Instant::now();
                     ctx.scoped("gmm bench kernel", 0, || {
                         ctx.queue

@@ -3,7 +3,8 @@
 //! the rounding exactly (where the centres really are).
 
 use crate::error::GmmError;
-use crate::gpu::layout::{KIND_DIAG, KIND_FULL, KIND_TIED};
+use crate::gpu::layout::KIND_DIAG;
+use crate::gpu::plan::factor_kind;
 use crate::gpu::upload::Frame;
 use crate::kinds::CovarianceType;
 use crate::linalg::packed_len;
@@ -119,7 +120,7 @@ impl ModelPack {
         self.set_means(&mix.means, frame)?;
         // log det of each f32 factor in the device's units.
         let mut log_det = vec![0.0; k];
-        let kind = match mix.cov_type {
+        match mix.cov_type {
             CovarianceType::Full | CovarianceType::Tied => {
                 // Packed column by column: U'[0][j], …, U'[j][j], as estep.wgsl reads them.
                 let mut p = 0;
@@ -140,9 +141,6 @@ impl ModelPack {
                 if mix.cov_type == CovarianceType::Tied {
                     let det = log_det[0];
                     log_det.fill(det);
-                    KIND_TIED
-                } else {
-                    KIND_FULL
                 }
             }
             CovarianceType::Diag | CovarianceType::Spherical => {
@@ -161,9 +159,8 @@ impl ModelPack {
                     }
                     *det_c = det;
                 }
-                KIND_DIAG
             }
-        };
+        }
         self.to_callers = d as f64 * HALF_LN_2PI + frame.log_scale_sum();
         for (c, det) in log_det.iter().enumerate() {
             // g_k = log π_k + log det U'_k, as a high and a low f32: the shader's log p carries both,
@@ -173,7 +170,7 @@ impl ModelPack {
             self.host[self.offsets[3] + c] = hi;
             self.host[self.offsets[3] + k + c] = (g - f64::from(hi)) as f32;
         }
-        Ok(kind)
+        Ok(factor_kind(mix.cov_type))
     }
 
     /// k-means: centroids as means with the features' scales as diagonal factors, so that the GPU's
@@ -196,6 +193,7 @@ impl ModelPack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gpu::layout::KIND_FULL;
 
     /// The GPU's log-density, evaluated naively in f64 from the packed f32 values.
     fn packed_log_density(p: &ModelPack, kind: u32, frame: &Frame, x: &[f64], c: usize) -> f64 {

@@ -6,13 +6,13 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use wgpu::util::DeviceExt;
+use wgpu::BufferUsages as Usage;
 
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
 use crate::gpu::layout::{self, WG};
 use crate::gpu::readback::read_back;
-use crate::gpu::resources::{mappable, storage};
+use crate::gpu::resources::{buffer, mappable, storage};
 
 /// Pairs probed: enough that an fma rounding twice, which loses the error of every product that is
 /// not exact in f32 (nearly all of these), cannot pass by chance.
@@ -48,57 +48,48 @@ pub(crate) fn fma_is_exact(ctx: &GpuContext) -> Result<bool, GmmError> {
     let pairs = pairs();
     let bytes = (pairs.len() * 8) as u64;
     let device = &ctx.device;
-    let (pipeline, bind, products, readback) = ctx
-        .scoped("gmm fma probe", bytes, || {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("probe.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(layout::probe_source().into()),
-            });
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("gmm fma probe"),
-                layout: None,
-                module: &module,
-                entry_point: Some("probe_fma"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-            let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("gmm fma probe pairs"),
-                contents: bytemuck::cast_slice(&pairs),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
-            let one = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("gmm fma probe one"),
-                contents: bytemuck::cast_slice(&[1.0f32; 4]),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            (pipeline, input, one)
+    let pipeline = ctx.scoped("gmm fma probe pipeline", 0, || {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("probe.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(layout::probe_source().into()),
+        });
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("gmm fma probe"),
+            layout: None,
+            module: &module,
+            entry_point: Some("probe_fma"),
+            compilation_options: Default::default(),
+            cache: None,
         })
-        .and_then(|(pipeline, input, one)| {
-            let products = storage(ctx, "gmm fma probe products", bytes, wgpu::BufferUsages::COPY_SRC)?;
-            let readback = mappable(ctx, "gmm fma probe readback", bytes)?;
-            let bind = ctx.scoped("gmm fma probe bind group", 0, || {
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("gmm fma probe"),
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 20,
-                            resource: input.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 21,
-                            resource: products.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 22,
-                            resource: one.as_entire_binding(),
-                        },
-                    ],
-                })
-            })?;
-            Ok((pipeline, bind, products, readback))
-        })?;
+    })?;
+    // Plain buffers filled by the queue (not created mapped: wgpu panics mapping a buffer of a
+    // lost device, where these calls must come back as typed errors).
+    let input = buffer(ctx, "gmm fma probe pairs", bytes, Usage::STORAGE | Usage::COPY_DST)?;
+    let one = buffer(ctx, "gmm fma probe one", 16, Usage::UNIFORM | Usage::COPY_DST)?;
+    let products = storage(ctx, "gmm fma probe products", bytes, Usage::COPY_SRC)?;
+    let readback = mappable(ctx, "gmm fma probe readback", bytes)?;
+    let bind = ctx.scoped("gmm fma probe bind group", 0, || {
+        ctx.queue.write_buffer(&input, 0, bytemuck::cast_slice(&pairs));
+        ctx.queue.write_buffer(&one, 0, bytemuck::cast_slice(&[1.0f32; 4]));
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("gmm fma probe"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 20,
+                    resource: input.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 21,
+                    resource: products.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 22,
+                    resource: one.as_entire_binding(),
+                },
+            ],
+        })
+    })?;
     ctx.scoped("gmm fma probe run", 0, || {
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("gmm fma probe"),
