@@ -55,8 +55,9 @@ fn write_h(n: u32, k: u32, maha: vec2<f32>, one: f32) {
 
 /// ‖U_kᵀ(x̃_n − μ̃_k)‖² for sample n of the chunk, one sample in one invocation, as a two-float: for
 /// diagonal factors (spherical ones too, scaled per feature) at any d, and for triangular ones with
-/// d <= TRI_SMALL_D. Shared by `logprob` and the fused pass (shaders/fused.wgsl), so that both give
-/// the same h bit for bit.
+/// d <= TRI_SMALL_D. Used by `logprob` (small triangular factors) and the fused pass
+/// (shaders/fused.wgsl, every kind); `logprob_diag` takes the same steps (`diag_term`), so every
+/// path evaluates h with the same operations.
 fn maha_of(n: u32, k: u32) -> vec2<f32> {
     let d = job.n_features;
     let one = job.one;
