@@ -25,6 +25,8 @@ pub(crate) struct ModelPack {
     /// Σ_j log scale_j + (d/2)·log 2π: what turns the GPU's log-density (in the device's units,
     /// without the 2π term) into the caller's.
     pub to_callers: f64,
+    /// Scratch for each component's log det, reused every pass (no allocation in the EM loop).
+    log_det: Vec<f64>,
 }
 
 /// A value for the model buffer, or an error naming the component if f32 cannot hold it.
@@ -76,6 +78,7 @@ impl ModelPack {
             host: vec![0.0; offsets[5] + factors_len],
             centres_used: vec![0.0; k * d],
             to_callers: 0.0,
+            log_det: vec![0.0; k],
         }
     }
 
@@ -118,8 +121,10 @@ impl ModelPack {
     pub fn set_mixture(&mut self, mix: &Mixture, frame: &Frame) -> Result<u32, GmmError> {
         let (k, d) = (self.k, self.d);
         self.set_means(&mix.means, frame)?;
-        // log det of each f32 factor in the device's units.
-        let mut log_det = vec![0.0; k];
+        // log det of each f32 factor in the device's units (taken out of self while the factors are
+        // written, put back at the end; after an error the next pass allocates it again).
+        let mut log_det = std::mem::take(&mut self.log_det);
+        log_det.resize(k, 0.0);
         match mix.cov_type {
             CovarianceType::Full | CovarianceType::Tied => {
                 // Packed column by column: U'[0][j], …, U'[j][j], as estep.wgsl reads them.
@@ -170,6 +175,7 @@ impl ModelPack {
             self.host[self.offsets[3] + c] = hi;
             self.host[self.offsets[3] + k + c] = (g - f64::from(hi)) as f32;
         }
+        self.log_det = log_det;
         Ok(factor_kind(mix.cov_type))
     }
 
