@@ -19,16 +19,6 @@
 var<workgroup> fx: array<f32, WG * FUSED_D>;        // the tile's samples, row-major (d per row)
 var<workgroup> fh: array<vec2<f32>, WG * FUSED_K>;  // per sample and component: h, then (r, 0)
 
-/// The statistics units of one component: 4 × 4 tiles of the packed augmented product, or groups
-/// of 4 features (host twin: gpu::plan::stats_units).
-fn units_of(d: u32) -> u32 {
-    if job.stats_kind == STATS_PACKED {
-        let nt = (d + 4u) / 4u; // ⌈(d + 1)/4⌉
-        return nt * (nt + 1u) / 2u;
-    }
-    return (d + 3u) / 4u;
-}
-
 /// Sample s of the tile, sample n of the chunk: h_k for every k, then the responsibilities
 /// r_k = w·q_k in `fh` and w·log p as a two-float (the arithmetic of `normalise`, on `fh` in place
 /// of `resp` and `h_lo`).
@@ -89,7 +79,9 @@ fn fused(
     let one = job.one;
     let packed = job.stats_kind == STATS_PACKED;
     // This invocation's unit of the statistics and its sample lane.
-    let units = units_of(d);
+    // The units per component (4 × 4 tiles, or 4 features) are the host's `job.out_slots`:
+    // `stats_units` capped at WG, and the fused pass only runs where K·units <= WG.
+    let units = job.out_slots;
     let slots = k_n * units;
     let lanes = WG / slots;
     let slot = lid % slots;

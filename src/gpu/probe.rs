@@ -64,7 +64,7 @@ pub(crate) fn fma_is_exact(ctx: &GpuContext) -> Result<bool, GmmError> {
     })?;
     // Plain buffers filled by the queue (not created mapped: wgpu panics mapping a buffer of a
     // lost device, where these calls must come back as typed errors).
-    let input = buffer(ctx, "gmm fma probe pairs", bytes, Usage::STORAGE | Usage::COPY_DST)?;
+    let input = storage(ctx, "gmm fma probe pairs", bytes, Usage::COPY_DST)?;
     let one = buffer(ctx, "gmm fma probe one", 16, Usage::UNIFORM | Usage::COPY_DST)?;
     let products = storage(ctx, "gmm fma probe products", bytes, Usage::COPY_SRC)?;
     let readback = mappable(ctx, "gmm fma probe readback", bytes)?;
