@@ -22,9 +22,9 @@
 // (shaders/tree.wgsl, or shaders/tree_subgroup.wgsl where the device has subgroups). All arithmetic is f32;
 // sums are two-float, and the host combines them in f64.
 
-var<workgroup> zt: array<vec2<f32>, TRI_TS * TRI_RB>;  // z = x − μ of the tile's samples, a block of rows
+var<workgroup> zt: array<Real, TRI_TS * TRI_RB>;      // z = x − μ of the tile's samples, a block of rows
 var<workgroup> ut: array<vec2<f32>, TRI_RB * TRI_CB>;  // a block of the factor U_k (zero below the diagonal)
-var<workgroup> red: array<vec2<f32>, TRI_TS * TRI_CG>; // per-sample sums of y² of each column group
+var<workgroup> red: array<Real, TRI_TS * TRI_CG>;     // per-sample sums of y² of each column group
 var<workgroup> xd: array<f32, WG * (DIAG_FB + 1u)>;  // `logprob_diag`: DIAG_FB features of the tile's samples
 
 /// The linear index of this workgroup in the folded 2-D grid.
@@ -37,33 +37,35 @@ fn column_start(j: u32) -> u32 {
     return j * (j + 1u) / 2u;
 }
 
-/// x − (μ_hi + μ_lo) as a normalised two-float. With a mean far from the frame's centre relative
-/// to its spread, μ_lo is not small next to x − μ_hi, and a product or square of an unnormalised
-/// two-float drops lo·lo terms (it once cost 2e-4 nats per sample at spreads 1e-6 of the range).
-fn centred(x_i: f32, mu_hi: f32, mu_lo: f32, one: f32) -> vec2<f32> {
-    let t = two_sum(x_i, -mu_hi, one);
-    return two_sum(t.x, t.y - mu_lo, one);
-}
-
 /// h = −½·maha written for sample n of component k: the high part drives the responsibilities,
 /// the low part the log-likelihood.
-fn write_h(n: u32, k: u32, maha: vec2<f32>, one: f32) {
-    let h = two_sum(maha.x, maha.y, one);
+fn write_h(n: u32, k: u32, maha: Real, one: f32) {
+    let h = real_parts(maha, one);
     resp[n * job.n_components + k] = -0.5 * h.x;
-    h_lo[n * job.n_components + k] = -0.5 * h.y;
+    if H_LO {
+        h_lo[n * job.n_components + k] = -0.5 * h.y;
+    }
 }
 
-/// ‖U_kᵀ(x̃_n − μ̃_k)‖² for sample n of the chunk, one sample in one invocation, as a two-float: for
+/// The low part of h at `i` of `resp` (0 where the prelude keeps none).
+fn h_lo_at(i: u32) -> f32 {
+    if H_LO {
+        return h_lo[i];
+    }
+    return 0.0;
+}
+
+/// ‖U_kᵀ(x̃_n − μ̃_k)‖² for sample n of the chunk, one sample in one invocation, as a `Real`: for
 /// diagonal factors (spherical ones too, scaled per feature) at any d, and for triangular ones with
 /// d <= TRI_SMALL_D. Used by `logprob` (small triangular factors) and the fused pass
 /// (shaders/fused.wgsl, every kind); `logprob_diag` takes the same steps (`diag_term`), so every
 /// path evaluates h with the same operations.
-fn maha_of(n: u32, k: u32) -> vec2<f32> {
+fn maha_of(n: u32, k: u32) -> Real {
     let d = job.n_features;
     let one = job.one;
     let mean_at = job.means_at + k * d;
     let mean_lo_at = job.means_lo_at + k * d;
-    var maha = vec2<f32>(0.0, 0.0);
+    var maha = real_zero();
     if job.kind == KIND_DIAG {
         for (var i = 0u; i < d; i++) {
             maha = diag_term(maha, x[n * d + i], k * d + i, one);
@@ -75,18 +77,18 @@ fn maha_of(n: u32, k: u32) -> vec2<f32> {
             factor_at += k * column_start(d);
             factor_lo_at += k * column_start(d);
         }
-        var z: array<vec2<f32>, TRI_SMALL_D>;
+        var z: array<Real, TRI_SMALL_D>;
         for (var i = 0u; i < d; i++) {
             z[i] = centred(x[n * d + i], model[mean_at + i], model[mean_lo_at + i], one);
         }
         // y_j = Σ_{i<=j} z_i·U[i][j], the packed factor read column by column.
         for (var j = 0u; j < d; j++) {
             let at = column_start(j);
-            var y = vec2<f32>(0.0, 0.0);
+            var y = real_zero();
             for (var i = 0u; i <= j; i++) {
-                y = df_fma2(y, z[i], model[factor_at + at + i], model[factor_lo_at + at + i], one);
+                y = mac(y, z[i], model[factor_at + at + i], model[factor_lo_at + at + i], one);
             }
-            maha = df_add(maha, df_sq(y, one), one);
+            maha = add_sq(maha, y, one);
         }
     }
     return maha;
@@ -138,7 +140,7 @@ fn logprob_diag(
     for (var c = 0u; c < DIAG_KC; c++) {
         at[c] = min(k0 + c, job.n_components - 1u) * d;
     }
-    var maha = array<vec2<f32>, DIAG_KC>();
+    var maha = array<Real, DIAG_KC>();
     for (var i0 = 0u; i0 < d; i0 += DIAG_FB) {
         let width = min(DIAG_FB, d - i0);
         workgroupBarrier(); // the previous features are used up
@@ -170,10 +172,10 @@ fn logprob_diag(
 
 /// maha + (f·(x − μ))² for one feature of one component, its entries at `at` past the model's
 /// means and factors: `maha_of`'s diagonal step.
-fn diag_term(maha: vec2<f32>, xv: f32, at: u32, one: f32) -> vec2<f32> {
+fn diag_term(maha: Real, xv: f32, at: u32, one: f32) -> Real {
     let z = centred(xv, model[job.means_at + at], model[job.means_lo_at + at], one);
-    let t = df_fma2(vec2<f32>(0.0, 0.0), z, model[job.factors_at + at], model[job.factors_lo_at + at], one);
-    return df_add(maha, df_sq(t, one), one);
+    let t = real_mul(z, model[job.factors_at + at], model[job.factors_lo_at + at], one);
+    return add_sq(maha, t, one);
 }
 
 @compute @workgroup_size(WG)
@@ -211,9 +213,9 @@ fn logprob_tri(
     let mean_at = job.means_at + k * d;
     let mean_lo_at = job.means_lo_at + k * d;
     // Σ_j y_j² over this invocation's columns, for its 4 samples.
-    var sums = array<vec2<f32>, 4>();
+    var sums = array<Real, 4>();
     for (var j0 = 0u; j0 < d; j0 += TRI_CB) {
-        var y = array<vec2<f32>, 16>(); // y[4·s + c]: sample 4a + s, column j0 + 4b + c
+        var y = array<Real, 16>(); // y[4·s + c]: sample 4a + s, column j0 + 4b + c
         let rows = min(j0 + TRI_CB, d); // U[i][j] = 0 for i > j
         for (var i0 = 0u; i0 < rows; i0 += TRI_RB) {
             workgroupBarrier(); // the previous block is used up
@@ -221,7 +223,7 @@ fn logprob_tri(
                 let s = e / TRI_RB;
                 let i = i0 + e % TRI_RB;
                 let n = first + s;
-                var z = vec2<f32>(0.0, 0.0);
+                var z = real_zero();
                 if n < chunk.n_samples && i < d {
                     z = centred(x[n * d + i], model[mean_at + i], model[mean_lo_at + i], one);
                 }
@@ -247,28 +249,28 @@ fn logprob_tri(
                 let u1 = ut[r * TRI_CB + 4u * b + 1u];
                 let u2 = ut[r * TRI_CB + 4u * b + 2u];
                 let u3 = ut[r * TRI_CB + 4u * b + 3u];
-                y[0] = df_fma2(y[0], z0, u0.x, u0.y, one);
-                y[1] = df_fma2(y[1], z0, u1.x, u1.y, one);
-                y[2] = df_fma2(y[2], z0, u2.x, u2.y, one);
-                y[3] = df_fma2(y[3], z0, u3.x, u3.y, one);
-                y[4] = df_fma2(y[4], z1, u0.x, u0.y, one);
-                y[5] = df_fma2(y[5], z1, u1.x, u1.y, one);
-                y[6] = df_fma2(y[6], z1, u2.x, u2.y, one);
-                y[7] = df_fma2(y[7], z1, u3.x, u3.y, one);
-                y[8] = df_fma2(y[8], z2, u0.x, u0.y, one);
-                y[9] = df_fma2(y[9], z2, u1.x, u1.y, one);
-                y[10] = df_fma2(y[10], z2, u2.x, u2.y, one);
-                y[11] = df_fma2(y[11], z2, u3.x, u3.y, one);
-                y[12] = df_fma2(y[12], z3, u0.x, u0.y, one);
-                y[13] = df_fma2(y[13], z3, u1.x, u1.y, one);
-                y[14] = df_fma2(y[14], z3, u2.x, u2.y, one);
-                y[15] = df_fma2(y[15], z3, u3.x, u3.y, one);
+                y[0] = mac(y[0], z0, u0.x, u0.y, one);
+                y[1] = mac(y[1], z0, u1.x, u1.y, one);
+                y[2] = mac(y[2], z0, u2.x, u2.y, one);
+                y[3] = mac(y[3], z0, u3.x, u3.y, one);
+                y[4] = mac(y[4], z1, u0.x, u0.y, one);
+                y[5] = mac(y[5], z1, u1.x, u1.y, one);
+                y[6] = mac(y[6], z1, u2.x, u2.y, one);
+                y[7] = mac(y[7], z1, u3.x, u3.y, one);
+                y[8] = mac(y[8], z2, u0.x, u0.y, one);
+                y[9] = mac(y[9], z2, u1.x, u1.y, one);
+                y[10] = mac(y[10], z2, u2.x, u2.y, one);
+                y[11] = mac(y[11], z2, u3.x, u3.y, one);
+                y[12] = mac(y[12], z3, u0.x, u0.y, one);
+                y[13] = mac(y[13], z3, u1.x, u1.y, one);
+                y[14] = mac(y[14], z3, u2.x, u2.y, one);
+                y[15] = mac(y[15], z3, u3.x, u3.y, one);
             }
         }
         // Columns past d hold y = 0 (their U is zero), so every column can be squared.
         for (var s = 0u; s < 4u; s++) {
             for (var c = 0u; c < 4u; c++) {
-                sums[s] = df_add(sums[s], df_sq(y[4u * s + c], one), one);
+                sums[s] = add_sq(sums[s], y[4u * s + c], one);
             }
         }
     }
@@ -280,31 +282,13 @@ fn logprob_tri(
     if lid < TRI_TS {
         let n = first + lid;
         if n < chunk.n_samples {
-            var maha = vec2<f32>(0.0, 0.0);
+            var maha = real_zero();
             for (var g = 0u; g < TRI_CG; g++) {
-                maha = df_add(maha, red[lid * TRI_CG + g], one);
+                maha = real_add(maha, red[lid * TRI_CG + g], one);
             }
             write_h(n, k, maha, one);
         }
     }
-}
-
-/// e^(L_k − L_best) as a two-float, with L = c + h given as c (hi, lo) and h (hi, lo), and the best
-/// component's as (c_hi, h_hi, c_lo + h_lo): Δ_k = L_k − L_best from the differences of the high
-/// and low parts, so that no term carries the rounding of a large L (Δ_best is exactly 0). Shared
-/// by `normalise` and the fused pass.
-fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> vec2<f32> {
-    let dc = two_sum(c_k, -best.x, one);
-    let dh = two_sum(h_k, -best.y, one);
-    let dd = two_sum(dc.x, dh.x, one);
-    let d_lo = dd.y + dc.y + dh.y + ((c_lo + h_lo_k) - best.z);
-    return exp_df(dd.x, d_lo, one);
-}
-
-/// log p = L_best + log Σ_k e^(L_k − L_best), every piece two-float (`best` as in `lse_term`).
-fn lse_total(best: vec3<f32>, total: vec2<f32>, one: f32) -> vec2<f32> {
-    let t = two_sum(best.x, best.y, one);
-    return df_add(vec2<f32>(t.x, t.y + best.z), log_df(total, one), one);
 }
 
 /// The sample's weight (1 without weights).
@@ -363,13 +347,13 @@ fn normalise(
             // c and h, so that no term carries the rounding of a large L (Δ_best is exactly 0), and
             // log p = L_best + log Σ exp(Δ) with every piece two-float.
             let one = job.one;
-            let best_l = vec3<f32>(model[c + best], resp[row + best], model[c + k_n + best] + h_lo[row + best]);
+            let best_l = vec3<f32>(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best));
             var s = vec2<f32>(0.0, 0.0);
             for (var k = 0u; k < k_n; k++) {
-                let e = lse_term(model[c + k], model[c + k_n + k], resp[row + k], h_lo[row + k], best_l, one);
+                let e = lse_term(model[c + k], model[c + k_n + k], resp[row + k], h_lo_at(row + k), best_l, one);
                 // e_k replaces h in place; q_k = e_k / Σ e below.
                 resp[row + k] = e.x + e.y;
-                s = df_add(s, e, one);
+                s = lse_add(s, e, one);
             }
             let inv_s = w / (s.x + s.y);
             for (var k = 0u; k < k_n; k++) {

@@ -28,8 +28,7 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
     let row = s * k_n;
     let c = job.consts_at;
     for (var k = 0u; k < k_n; k++) {
-        let maha = maha_of(n, k);
-        let h = two_sum(maha.x, maha.y, one);
+        let h = real_parts(maha_of(n, k), one);
         fh[row + k] = vec2<f32>(-0.5 * h.x, -0.5 * h.y);
     }
     var top = LOG_FLOOR;
@@ -54,7 +53,7 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
         let hk = fh[row + k];
         let e = lse_term(model[c + k], model[c + k_n + k], hk.x, hk.y, best_l, one);
         fh[row + k] = vec2<f32>(e.x + e.y, 0.0);
-        total = df_add(total, e, one);
+        total = lse_add(total, e, one);
     }
     let inv_s = w / (total.x + total.y);
     for (var k = 0u; k < k_n; k++) {
@@ -121,6 +120,9 @@ fn fused(
     let add_b = vec4<f32>(add[4], add[5], add[6], add[7]);
     var acc: array<vec2<f32>, 16>; // packed: acc[4i + j] is entry (row i, column j) of the tile;
                                    // diag: S1 of the 4 features, then S2, then S0 at 8
+    var run: array<Run, 16>;       // the same sums' current runs
+    var in_run = 0u;               // samples of this lane in the runs
+    let n_sums = select(9u, 16u, packed);
     var score = vec2<f32>(0.0, 0.0);
 
     let start = b * chunk.block_len;
@@ -143,22 +145,28 @@ fn fused(
                 let v = r * (vec4<f32>(fx[row + at[0]], fx[row + at[1]], fx[row + at[2]], fx[row + at[3]]) * keep_a + add_a);
                 if packed {
                     let c = r * (vec4<f32>(fx[row + at[4]], fx[row + at[5]], fx[row + at[6]], fx[row + at[7]]) * keep_b + add_b);
-                    add_outer(&acc, v, c, one);
+                    add_outer(&run, v, c, one);
                 } else {
-                    // Error-free products, as in `stats`.
-                    acc[0] = df_add(acc[0], two_prod(r, v.x, one), one);
-                    acc[1] = df_add(acc[1], two_prod(r, v.y, one), one);
-                    acc[2] = df_add(acc[2], two_prod(r, v.z, one), one);
-                    acc[3] = df_add(acc[3], two_prod(r, v.w, one), one);
-                    acc[4] = df_add(acc[4], two_prod(v.x, v.x, one), one);
-                    acc[5] = df_add(acc[5], two_prod(v.y, v.y, one), one);
-                    acc[6] = df_add(acc[6], two_prod(v.z, v.z, one), one);
-                    acc[7] = df_add(acc[7], two_prod(v.w, v.w, one), one);
-                    acc[8] = df_add(acc[8], two_prod(r, r, one), one);
+                    // The products as in `stats`.
+                    run[0] = run_mac(run[0], r, v.x, one);
+                    run[1] = run_mac(run[1], r, v.y, one);
+                    run[2] = run_mac(run[2], r, v.z, one);
+                    run[3] = run_mac(run[3], r, v.w, one);
+                    run[4] = run_mac(run[4], v.x, v.x, one);
+                    run[5] = run_mac(run[5], v.y, v.y, one);
+                    run[6] = run_mac(run[6], v.z, v.z, one);
+                    run[7] = run_mac(run[7], v.w, v.w, one);
+                    run[8] = run_mac(run[8], r, r, one);
                 }
+                in_run++;
+            }
+            if in_run >= RUN_LEN {
+                merge_runs(&acc, &run, n_sums, one);
+                in_run = 0u;
             }
         }
     }
+    merge_runs(&acc, &run, n_sums, one);
 
     // The lanes' sums through lanes_out, T values at a time, in lane order, then into the block's
     // partial row: packed, the tile's 4 rows (entries below the diagonal or past d are not

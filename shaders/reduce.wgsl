@@ -89,26 +89,65 @@ fn output_of(a: u32, b: u32, d: u32) -> u32 {
     return 1u + d + a * d - (a * (a + 1u)) / 2u + b;
 }
 
-/// acc[4i + j] += a_i·b_j for a 4 × 4 tile, each product error-free and each sum two-float; written
-/// out, not looped (lavapipe counts every loop iteration against its cap). Shared by `stats_tri`
-/// and the fused pass.
-fn add_outer(acc: ptr<function, array<vec2<f32>, 16>>, a: vec4<f32>, b: vec4<f32>, one: f32) {
-    (*acc)[0] = df_add((*acc)[0], two_prod(a.x, b.x, one), one);
-    (*acc)[1] = df_add((*acc)[1], two_prod(a.x, b.y, one), one);
-    (*acc)[2] = df_add((*acc)[2], two_prod(a.x, b.z, one), one);
-    (*acc)[3] = df_add((*acc)[3], two_prod(a.x, b.w, one), one);
-    (*acc)[4] = df_add((*acc)[4], two_prod(a.y, b.x, one), one);
-    (*acc)[5] = df_add((*acc)[5], two_prod(a.y, b.y, one), one);
-    (*acc)[6] = df_add((*acc)[6], two_prod(a.y, b.z, one), one);
-    (*acc)[7] = df_add((*acc)[7], two_prod(a.y, b.w, one), one);
-    (*acc)[8] = df_add((*acc)[8], two_prod(a.z, b.x, one), one);
-    (*acc)[9] = df_add((*acc)[9], two_prod(a.z, b.y, one), one);
-    (*acc)[10] = df_add((*acc)[10], two_prod(a.z, b.z, one), one);
-    (*acc)[11] = df_add((*acc)[11], two_prod(a.z, b.w, one), one);
-    (*acc)[12] = df_add((*acc)[12], two_prod(a.w, b.x, one), one);
-    (*acc)[13] = df_add((*acc)[13], two_prod(a.w, b.y, one), one);
-    (*acc)[14] = df_add((*acc)[14], two_prod(a.w, b.z, one), one);
-    (*acc)[15] = df_add((*acc)[15], two_prod(a.w, b.w, one), one);
+/// run[4i + j] += a_i·b_j for a 4 × 4 tile (`run_mac`: error-free into two-floats in the exact
+/// kernels, one fma in the fast ones); written out, not looped (lavapipe counts every loop iteration
+/// against its cap). Shared by `stats_tri` and the fused pass.
+fn add_outer(run: ptr<function, array<Run, 16>>, a: vec4<f32>, b: vec4<f32>, one: f32) {
+    (*run)[0] = run_mac((*run)[0], a.x, b.x, one);
+    (*run)[1] = run_mac((*run)[1], a.x, b.y, one);
+    (*run)[2] = run_mac((*run)[2], a.x, b.z, one);
+    (*run)[3] = run_mac((*run)[3], a.x, b.w, one);
+    (*run)[4] = run_mac((*run)[4], a.y, b.x, one);
+    (*run)[5] = run_mac((*run)[5], a.y, b.y, one);
+    (*run)[6] = run_mac((*run)[6], a.y, b.z, one);
+    (*run)[7] = run_mac((*run)[7], a.y, b.w, one);
+    (*run)[8] = run_mac((*run)[8], a.z, b.x, one);
+    (*run)[9] = run_mac((*run)[9], a.z, b.y, one);
+    (*run)[10] = run_mac((*run)[10], a.z, b.z, one);
+    (*run)[11] = run_mac((*run)[11], a.z, b.w, one);
+    (*run)[12] = run_mac((*run)[12], a.w, b.x, one);
+    (*run)[13] = run_mac((*run)[13], a.w, b.y, one);
+    (*run)[14] = run_mac((*run)[14], a.w, b.z, one);
+    (*run)[15] = run_mac((*run)[15], a.w, b.w, one);
+}
+
+/// acc[i] += run[i] for the first `n` (9 or 16) of a tile's sums, and the runs restarted: written out,
+/// as `add_outer`. Called when a lane's runs hold RUN_LEN samples or more, and at the end.
+fn merge_runs(acc: ptr<function, array<vec2<f32>, 16>>, run: ptr<function, array<Run, 16>>, n: u32, one: f32) {
+    (*acc)[0] = acc_merge((*acc)[0], (*run)[0], one);
+    (*run)[0] = run_zero();
+    (*acc)[1] = acc_merge((*acc)[1], (*run)[1], one);
+    (*run)[1] = run_zero();
+    (*acc)[2] = acc_merge((*acc)[2], (*run)[2], one);
+    (*run)[2] = run_zero();
+    (*acc)[3] = acc_merge((*acc)[3], (*run)[3], one);
+    (*run)[3] = run_zero();
+    (*acc)[4] = acc_merge((*acc)[4], (*run)[4], one);
+    (*run)[4] = run_zero();
+    (*acc)[5] = acc_merge((*acc)[5], (*run)[5], one);
+    (*run)[5] = run_zero();
+    (*acc)[6] = acc_merge((*acc)[6], (*run)[6], one);
+    (*run)[6] = run_zero();
+    (*acc)[7] = acc_merge((*acc)[7], (*run)[7], one);
+    (*run)[7] = run_zero();
+    (*acc)[8] = acc_merge((*acc)[8], (*run)[8], one);
+    (*run)[8] = run_zero();
+    if n > 9u {
+        (*acc)[9] = acc_merge((*acc)[9], (*run)[9], one);
+        (*run)[9] = run_zero();
+        (*acc)[10] = acc_merge((*acc)[10], (*run)[10], one);
+        (*run)[10] = run_zero();
+        (*acc)[11] = acc_merge((*acc)[11], (*run)[11], one);
+        (*run)[11] = run_zero();
+        (*acc)[12] = acc_merge((*acc)[12], (*run)[12], one);
+        (*run)[12] = run_zero();
+        (*acc)[13] = acc_merge((*acc)[13], (*run)[13], one);
+        (*run)[13] = run_zero();
+        (*acc)[14] = acc_merge((*acc)[14], (*run)[14], one);
+        (*run)[14] = run_zero();
+        (*acc)[15] = acc_merge((*acc)[15], (*run)[15], one);
+        (*run)[15] = run_zero();
+    }
 }
 
 @compute @workgroup_size(WG)
@@ -148,6 +187,8 @@ fn stats_tri(
     let one = job.one;
     let centre_at = job.centres_at + k * d;
     var acc: array<vec2<f32>, 16>; // acc[4i + j]: entry (r0 + i, c0 + j)
+    var run: array<Run, 16>;       // the same entries' current runs
+    var in_run = 0u;               // samples of this lane in the runs
 
     let start = b * chunk.block_len;
     let end = min(start + chunk.block_len, chunk.n_samples);
@@ -171,10 +212,16 @@ fn stats_tri(
                 let row = s * w;
                 let a = vec4<f32>(zs[row + r0], zs[row + r0 + 1u], zs[row + r0 + 2u], zs[row + r0 + 3u]);
                 let c = vec4<f32>(zs[row + c0], zs[row + c0 + 1u], zs[row + c0 + 2u], zs[row + c0 + 3u]);
-                add_outer(&acc, a, c, one);
+                add_outer(&run, a, c, one);
+                in_run++;
+            }
+            if in_run >= RUN_LEN {
+                merge_runs(&acc, &run, 16u, one);
+                in_run = 0u;
             }
         }
     }
+    merge_runs(&acc, &run, 16u, one);
 
     // The lanes' sums, one tile row (T = 4 entries) at a time through lanes_out, in a fixed order;
     // entries below the diagonal or past d are not outputs.
@@ -229,9 +276,9 @@ fn stats(
     let f0 = 4u * slot; // this invocation's first feature, in the window
     let one = job.one;
     let centre_at = job.centres_at + k * d + lo;
-    var s0 = vec2<f32>(0.0, 0.0);
-    var s1: array<vec2<f32>, 4>;
-    var s2: array<vec2<f32>, 4>;
+    var acc: array<vec2<f32>, 16>; // S1 of the 4 features, then their S2, then S0 at 8
+    var run: array<Run, 16>;       // the same sums' current runs
+    var in_run = 0u;               // samples of this lane in the runs
 
     let start = b * chunk.block_len;
     let end = min(start + chunk.block_len, chunk.n_samples);
@@ -252,19 +299,25 @@ fn stats(
             for (var s = lane; s < count; s += lanes) {
                 let row = s * stride;
                 let w = zs[row];
-                // Error-free products, as in `stats_tri`; features past the window add zeros.
-                s0 = df_add(s0, two_prod(w, w, one), one);
+                // The products as in `stats_tri`; features past the window add zeros.
+                run[8] = run_mac(run[8], w, w, one);
                 for (var c = 0u; c < 4u; c++) {
                     var v = 0.0;
                     if f0 + c < width {
                         v = zs[row + 1u + f0 + c];
                     }
-                    s1[c] = df_add(s1[c], two_prod(w, v, one), one);
-                    s2[c] = df_add(s2[c], two_prod(v, v, one), one);
+                    run[c] = run_mac(run[c], w, v, one);
+                    run[4u + c] = run_mac(run[4u + c], v, v, one);
                 }
+                in_run++;
+            }
+            if in_run >= RUN_LEN {
+                merge_runs(&acc, &run, 9u, one);
+                in_run = 0u;
             }
         }
     }
+    merge_runs(&acc, &run, 9u, one);
 
     // The lanes' sums through lanes_out, T = 4 values at a time, in a fixed order: S1, then S2,
     // then S0 (kept by the first unit of the first group only).
@@ -274,11 +327,9 @@ fn stats(
     for (var q = 0u; q < 3u; q++) {
         workgroupBarrier();
         for (var c = 0u; c < T; c++) {
-            var v = s0;
-            if q == 0u {
-                v = s1[c];
-            } else if q == 1u {
-                v = s2[c];
+            var v = acc[8];
+            if q < 2u {
+                v = acc[4u * q + c];
             }
             lanes_out[lid * T + c] = v;
         }

@@ -38,6 +38,20 @@ pub(crate) trait Backend {
     /// init), drawn from a counter-based hash of (seed, sample, component) so that any backend can
     /// reproduce them.
     fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError>;
+
+    /// Where the backend computes in a fast arithmetic that it may leave for an exact one
+    /// (`GpuPrecision::Auto` on the GPU): the noise of that arithmetic in the mean log-likelihood,
+    /// per sample. `None` where there is nothing to escalate to.
+    fn escalation_floor(&self) -> Option<f64> {
+        None
+    }
+
+    /// Switches to exact arithmetic for the rest of the fit, because of `why` (logged and
+    /// recorded); returns whether it did.
+    fn escalate(&mut self, why: String) -> bool {
+        let _ = why;
+        false
+    }
 }
 
 /// What [`Backend::per_sample_outputs`] computes.
@@ -56,6 +70,8 @@ pub(crate) struct FitInfo {
     pub traffic: Option<Traffic>,
     /// Why `Auto` fell back to the CPU, if it did.
     pub fallback: Option<String>,
+    /// The GPU's arithmetic, and its switches.
+    pub precision: Option<crate::gpu::PrecisionRecord>,
 }
 
 /// What one GPU pass over the data cost in commands and bus traffic (the last EM iteration's).

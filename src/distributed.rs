@@ -232,6 +232,16 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
     fn info(&self) -> FitInfo {
         self.local.info()
     }
+
+    // Every rank sees the same combined lower bound and M-step, so the driver escalates on every
+    // rank at once.
+    fn escalation_floor(&self) -> Option<f64> {
+        self.local.escalation_floor()
+    }
+
+    fn escalate(&mut self, why: String) -> bool {
+        self.local.escalate(why)
+    }
 }
 
 #[cfg(test)]

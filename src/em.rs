@@ -57,6 +57,36 @@ pub enum FitEvent {
     },
 }
 
+/// Why an iteration could not go on in the backend's current arithmetic.
+enum Trouble {
+    /// The log-likelihood is not finite.
+    NonFinite,
+    /// The lower bound fell by more than the arithmetic's noise.
+    Fell,
+    /// The M-step failed (an ill-defined covariance).
+    MStep(GmmError),
+}
+
+impl Trouble {
+    fn describe(&self, iter: usize, lower_bound: f64, previous: f64) -> String {
+        match self {
+            Trouble::NonFinite => format!("the log-likelihood is not finite at iteration {iter}"),
+            Trouble::Fell => format!(
+                "the lower bound fell from {previous:.10} to {lower_bound:.10} at iteration {iter}, by more than the fast arithmetic's noise"
+            ),
+            Trouble::MStep(e) => format!("the M-step failed at iteration {iter}: {e}"),
+        }
+    }
+
+    /// The error of a backend that cannot escalate (a fall is never one: it goes on).
+    fn into_error(self, iter: usize) -> GmmError {
+        match self {
+            Trouble::NonFinite | Trouble::Fell => GmmError::NonFiniteLikelihood { iteration: iter },
+            Trouble::MStep(e) => e,
+        }
+    }
+}
+
 /// A previous model to continue from (warm start): its parameters and its lower bound.
 #[derive(Clone, Copy)]
 pub(crate) struct WarmStart<'m> {
@@ -107,16 +137,60 @@ pub(crate) fn fit<B: Backend>(
         let mut lower_bounds = Vec::with_capacity(params.max_iter.min(10_000));
         let mut converged = false;
         let mut n_iter = 0;
+        // A backend in fast arithmetic that may escalate (GpuPrecision::Auto) gets the iterates
+        // to go back to: the one this E-step uses, and the previous one.
+        let mut iterates = backend
+            .escalation_floor()
+            .map(|_| (mixture.clone(), mixture.clone(), f64::NEG_INFINITY));
         for iter in 1..=params.max_iter {
             n_iter = iter;
-            let previous = lower_bound;
-            centres.copy_from_slice(&mixture.means);
-            backend.em_statistics(&mixture, &centres, &mut stats)?;
-            lower_bound = stats.score_sum / stats.weight_sum;
-            if !lower_bound.is_finite() {
-                return Err(GmmError::NonFiniteLikelihood { iteration: iter });
+            let mut previous = lower_bound;
+            if let Some((this, before, before_bound)) = iterates.as_mut() {
+                std::mem::swap(this, before);
+                this.copy_from(&mixture);
+                // The lower bound `before` started from.
+                *before_bound = lower_bounds
+                    .len()
+                    .checked_sub(2)
+                    .map_or(f64::NEG_INFINITY, |i| lower_bounds[i]);
             }
-            m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch)?;
+            loop {
+                centres.copy_from_slice(&mixture.means);
+                backend.em_statistics(&mixture, &centres, &mut stats)?;
+                lower_bound = stats.score_sum / stats.weight_sum;
+                let fell = iter > 1 && backend.escalation_floor().is_some_and(|f| lower_bound < previous - f);
+                let trouble = if !lower_bound.is_finite() {
+                    Trouble::NonFinite
+                } else if fell {
+                    Trouble::Fell
+                } else {
+                    match m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch) {
+                        Ok(()) => break,
+                        Err(e) => Trouble::MStep(e),
+                    }
+                };
+                // Fast arithmetic that may escalate continues from its last good iterate in exact
+                // arithmetic; anything else is the fit's error (a fall only escalates).
+                let escalated = match iterates.as_mut() {
+                    Some(_) => backend.escalate(trouble.describe(iter, lower_bound, previous)),
+                    None => false,
+                };
+                match (trouble, escalated, iterates.as_mut()) {
+                    (Trouble::Fell, true, Some((this, before, before_bound))) => {
+                        // The previous M-step made things worse: redo from the iterate before it.
+                        mixture.copy_from(before);
+                        this.copy_from(before);
+                        previous = *before_bound;
+                        lower_bounds.pop();
+                    }
+                    (Trouble::Fell, false, _) => {
+                        m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch)?;
+                        break;
+                    }
+                    (_, true, Some((this, _, _))) => mixture.copy_from(this),
+                    (t, _, _) => return Err(t.into_error(iter)),
+                }
+            }
             lower_bounds.push(lower_bound);
             let change = lower_bound - previous;
             log::debug!("init {init} iteration {iter}: lower bound {lower_bound:.10} (change {change:.3e})");
@@ -130,6 +204,16 @@ pub(crate) fn fit<B: Backend>(
             if change.abs() < params.tol {
                 converged = true;
                 break;
+            }
+            // A tol below the fast arithmetic's noise: the last iterations run exact.
+            if let Some(floor) = backend.escalation_floor()
+                && params.tol < floor
+                && change.abs() < floor
+            {
+                backend.escalate(format!(
+                    "the lower bound changed by {change:.2e} at iteration {iter}, below the fast arithmetic's noise ({floor:.1e}) and above tol ({:.1e})",
+                    params.tol
+                ));
             }
         }
         if !mixture.is_finite() {

@@ -77,6 +77,17 @@ pub struct ParseNameError {
     expected: &'static str,
 }
 
+impl ParseNameError {
+    /// An unknown `given` name of a `what`, with the names it takes.
+    pub(crate) fn new(what: &'static str, given: &str, expected: &'static str) -> Self {
+        Self {
+            what,
+            given: given.to_string(),
+            expected,
+        }
+    }
+}
+
 impl FromStr for CovarianceType {
     type Err = ParseNameError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -48,7 +48,7 @@ pub use backend::Traffic;
 pub use data::{DataView, Element, SampleWeights, Samples};
 pub use em::Progress;
 pub use error::{DataFileProblem, GmmError};
-pub use gpu::{GpuContext, GpuKernels};
+pub use gpu::{GpuContext, GpuKernels, GpuPrecision, PrecisionRecord};
 pub use kinds::{BackendKind, CovarianceType, InitMethod, ParseNameError};
 pub use mapped::{MappedData, Precision};
 pub use model::GmmModel;

@@ -42,6 +42,18 @@ impl Mixture {
         }
     }
 
+    /// Copies `other` into self, reusing self's storage (no allocation when the shapes match).
+    pub fn copy_from(&mut self, other: &Mixture) {
+        self.cov_type = other.cov_type;
+        self.n_components = other.n_components;
+        self.n_features = other.n_features;
+        self.weights.clone_from(&other.weights);
+        self.means.clone_from(&other.means);
+        self.covariances.clone_from(&other.covariances);
+        self.precisions_cholesky.clone_from(&other.precisions_cholesky);
+        self.log_consts.clone_from(&other.log_consts);
+    }
+
     /// The precision factor that component k uses: d x d for full and tied, d for diag, 1 for spherical.
     #[inline]
     pub fn precision_factor(&self, k: usize) -> &[f64] {

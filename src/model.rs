@@ -12,8 +12,8 @@ use crate::backend::{Backend, Output};
 use crate::cpu::CpuBackend;
 use crate::data::DataView;
 use crate::error::GmmError;
-use crate::gpu::GpuContext;
 use crate::gpu::backend::{GpuBackend, Source};
+use crate::gpu::{GpuContext, PrecisionRecord};
 use crate::kinds::CovarianceType;
 use crate::linalg;
 use crate::mixture::Mixture;
@@ -37,6 +37,7 @@ pub struct GmmModel {
     pub(crate) adapter: Option<String>,
     pub(crate) traffic: Option<Traffic>,
     pub(crate) fallback: Option<String>,
+    pub(crate) gpu_precision: Option<PrecisionRecord>,
 }
 
 impl GmmModel {
@@ -133,6 +134,10 @@ impl GmmModel {
     /// GPU could not run this fit), if it did.
     pub fn fallback_reason(&self) -> Option<&str> {
         self.fallback.as_deref()
+    }
+    /// A GPU fit's arithmetic: what it asked for, what its last pass ran, and why it switched.
+    pub fn gpu_precision(&self) -> Option<&PrecisionRecord> {
+        self.gpu_precision.as_ref()
     }
     /// For GPU fits: dispatches and bytes moved in the last EM iteration.
     pub fn traffic(&self) -> Option<Traffic> {
@@ -267,7 +272,11 @@ impl GmmModel {
             k,
             self.covariance_type(),
             None,
-            Default::default(),
+            // One pass, each sample's own numbers: the exact kernels.
+            crate::gpu::plan::Budget {
+                precision: crate::gpu::GpuPrecision::Exact,
+                ..Default::default()
+            },
         )?;
         Backend::per_sample_outputs(&mut backend, &self.mixture, output, out)
     }
@@ -335,6 +344,7 @@ impl GmmModel {
             adapter: None,
             traffic: None,
             fallback: None,
+            gpu_precision: None,
         })
     }
 
@@ -376,6 +386,7 @@ impl GmmModel {
             adapter: o.info.adapter,
             traffic: o.info.traffic,
             fallback: o.info.fallback,
+            gpu_precision: o.info.precision,
         }
     }
 }
@@ -403,6 +414,9 @@ pub(crate) struct ModelFile {
     /// Why backend auto ran on the CPU, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fallback: Option<String>,
+    /// A GPU fit's arithmetic: asked for, used, and each switch with its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gpu_precision: Option<PrecisionRecord>,
     #[serde(default)]
     gmm_gpu_version: String,
 }
@@ -429,6 +443,7 @@ impl From<GmmModel> for ModelFile {
             backend: m.backend,
             adapter: m.adapter,
             fallback: m.fallback,
+            gpu_precision: m.gpu_precision,
             gmm_gpu_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -490,6 +505,7 @@ impl TryFrom<ModelFile> for GmmModel {
             adapter: f.adapter,
             traffic: None,
             fallback: f.fallback,
+            gpu_precision: f.gpu_precision,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Fit parameters with scikit-learn's meaning and defaults, set through a builder that validates them once.
 
 use crate::error::GmmError;
+use crate::gpu::GpuPrecision;
 use crate::gpu::plan::GpuKernels;
 use crate::kinds::{BackendKind, CovarianceType, InitMethod};
 use crate::linalg;
@@ -26,6 +27,7 @@ pub struct GmmParams {
     pub(crate) chunk_size: Option<usize>,
     pub(crate) max_device_bytes: Option<u64>,
     pub(crate) gpu_kernels: GpuKernels,
+    pub(crate) gpu_precision: GpuPrecision,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -47,6 +49,7 @@ pub struct GmmParamsBuilder {
     chunk_size: Option<usize>,
     max_device_bytes: Option<u64>,
     gpu_kernels: GpuKernels,
+    gpu_precision: GpuPrecision,
 }
 
 impl GmmParams {
@@ -70,6 +73,7 @@ impl GmmParams {
             chunk_size: None,
             max_device_bytes: None,
             gpu_kernels: GpuKernels::Auto,
+            gpu_precision: GpuPrecision::Auto,
         }
     }
 
@@ -89,11 +93,16 @@ impl GmmParams {
     pub fn gpu_kernels(&self) -> GpuKernels {
         self.gpu_kernels
     }
+    /// The GPU's arithmetic (default [`GpuPrecision::Auto`]).
+    pub fn gpu_precision(&self) -> GpuPrecision {
+        self.gpu_precision
+    }
     pub(crate) fn budget(&self) -> crate::gpu::plan::Budget {
         crate::gpu::plan::Budget {
             chunk_size: self.chunk_size,
             max_device_bytes: self.max_device_bytes,
             kernels: self.gpu_kernels,
+            precision: self.gpu_precision,
         }
     }
 
@@ -239,6 +248,15 @@ impl GmmParamsBuilder {
         self
     }
 
+    /// Chooses the GPU's arithmetic: [`GpuPrecision::Auto`] (the default) runs the plain-f32
+    /// kernels with a guard that switches the fit to the exact ones where f32 would not hold;
+    /// [`GpuPrecision::Fast`] always plain f32; [`GpuPrecision::Exact`] always two-float. The
+    /// model records what ran ([`crate::GmmModel::gpu_precision`]).
+    pub fn gpu_precision(mut self, precision: GpuPrecision) -> Self {
+        self.gpu_precision = precision;
+        self
+    }
+
     /// Checks every value once and returns the parameters, or the first problem found.
     pub fn build(self) -> Result<GmmParams, GmmError> {
         let k = self.n_components;
@@ -300,6 +318,7 @@ impl GmmParamsBuilder {
             chunk_size: self.chunk_size,
             max_device_bytes: self.max_device_bytes,
             gpu_kernels: self.gpu_kernels,
+            gpu_precision: self.gpu_precision,
         })
     }
 }

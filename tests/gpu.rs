@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_close, blobs, gpu, shared_start};
-use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, InitMethod};
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, GpuPrecision, InitMethod};
 
 /// f32 against f64 after 30 EM iterations: the bound. Each iteration's statistics carry
 /// f32 rounding (~1e-7 relative per sum, ~1e-6 after a 2048-sample block) that EM contracts; the
@@ -329,14 +329,14 @@ fn the_demo_fit_runs_as_long_on_the_gpu_as_on_the_cpu() {
     let image = gmm_gpu::gpu::f32_image(&data).unwrap();
     let image_view = DataView::from_f64(&image, 1).unwrap();
     let start = shared_start(&data, 2, CovarianceType::Full).tol(1e-8).max_iter(1000);
-    let params = start.clone().build().unwrap();
+    let params = start.clone().gpu_precision(GpuPrecision::Exact).build().unwrap();
     let cpu = params.fit(&data).unwrap();
     let gpu = params.fit_on(ctx, &data).unwrap();
     // The lower bound at the shared start (the same parameters on both sides) against the CPU's on
     // the data as the GPU holds it: only the GPU's arithmetic differs. Each log p is two-float to
     // ~3e-10 (the f32 tails of exp and log), unbiased, averaged over 1000 samples: seen 3.2e-12
     // (2.2e-10 with exp and log correct to an f32 ulp only, which moved the demo's stop by 2).
-    let on_image = start.max_iter(1).build().unwrap().fit(&image_view).unwrap();
+    let on_image = start.clone().max_iter(1).build().unwrap().fit(&image_view).unwrap();
     let first = (gpu.lower_bounds()[0] - on_image.lower_bounds()[0]).abs();
     println!(
         "demo: CPU {} iterations, GPU {}; lower bound at the shared start differs by {first:.1e}; weights {:?} / {:?}",
@@ -354,6 +354,33 @@ fn the_demo_fit_runs_as_long_on_the_gpu_as_on_the_cpu() {
     assert_close("demo weights", gpu.weights(), cpu.weights(), 1e-4, 0.0);
     assert_close("demo means", gpu.means(), cpu.means(), 1e-4, 0.0);
     assert_close("demo covariances", gpu.covariances(), cpu.covariances(), 1e-4, 0.0);
+    // Auto (the default) starts fast; a tol of 1e-8 is below the fast arithmetic's noise, so it
+    // finishes in exact arithmetic and stops where the exact fit does, give or take one iteration
+    // on either side of the switch.
+    let auto = start.build().unwrap().fit_on(ctx, &data).unwrap();
+    let record = auto.gpu_precision().expect("a GPU fit records its arithmetic");
+    println!("demo, auto: {} iterations, {record:?}", auto.n_iter());
+    assert_eq!(record.requested, "auto");
+    assert_eq!(record.used, "exact (two-float)");
+    assert_eq!(record.switches.len(), 1, "{record:?}");
+    assert!(
+        record.switches[0].contains("below the fast arithmetic's noise"),
+        "{record:?}"
+    );
+    assert!(
+        auto.n_iter().abs_diff(c) <= 2,
+        "iterations: auto {}, CPU {c}",
+        auto.n_iter()
+    );
+    assert_close("demo weights, auto", auto.weights(), cpu.weights(), 1e-4, 0.0);
+    assert_close("demo means, auto", auto.means(), cpu.means(), 1e-4, 0.0);
+    assert_close(
+        "demo covariances, auto",
+        auto.covariances(),
+        cpu.covariances(),
+        1e-4,
+        0.0,
+    );
 }
 
 /// Clusters 1e4 apart with spread 1: centring on the global mean leaves every sample 5e3 from zero,

@@ -284,6 +284,7 @@ impl Backend for CpuBackend<'_> {
             adapter: None,
             traffic: None,
             fallback: None,
+            precision: None,
         }
     }
 

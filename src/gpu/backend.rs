@@ -15,6 +15,7 @@ use crate::gpu::pack::ModelPack;
 use crate::gpu::passes::{self, Instrument, Kernel, PerSample, Responsibilities};
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::plan::{self, Budget, DeviceLimits, Plan, n_outputs, stats_kind_for, stats_units};
+use crate::gpu::precision::{self, Arith, GpuPrecision, PrecisionRecord};
 use crate::gpu::readback::{self, Score, read_back};
 use crate::gpu::resources::{Resources, mappable};
 use crate::gpu::stream::Stream;
@@ -90,6 +91,10 @@ pub(crate) struct GpuBackend<'a> {
     /// Centres for a second pass when a mean moved far.
     recentred: Vec<f64>,
     traffic: Traffic,
+    /// The arithmetic asked for, the one the kernels now run, and why it changed.
+    precision: GpuPrecision,
+    arith: Arith,
+    switches: Vec<String>,
 }
 
 impl<'a> GpuBackend<'a> {
@@ -132,7 +137,8 @@ impl<'a> GpuBackend<'a> {
                 max: layout::MAX_GPU_COMPONENTS,
             });
         }
-        let pipes = ctx.pipelines()?;
+        let arith = Arith::starting(budget.precision);
+        let pipes = ctx.pipelines(arith)?;
         // The caller's own buffer is resident by definition: a budget only streams host data.
         let budget = match source {
             Source::Device { .. } => Budget {
@@ -236,6 +242,9 @@ impl<'a> GpuBackend<'a> {
             row_sums: vec![0.0; plan.row_len_max],
             recentred: vec![0.0; k * d],
             traffic: Traffic::default(),
+            precision: budget.precision,
+            arith,
+            switches: Vec::new(),
         })
     }
 
@@ -531,6 +540,42 @@ impl<'a> GpuBackend<'a> {
         any
     }
 
+    /// `GpuPrecision::Auto`'s guard, before each fast EM pass: a component whose conditioning (or
+    /// whitened offset from the frame's centre) is past what f32 resolves sends the fit to the
+    /// exact kernels (src/gpu/precision.rs).
+    fn guard(&mut self, mix: &Mixture) -> Result<(), GmmError> {
+        if self.escalation_floor().is_none() {
+            return Ok(());
+        }
+        if let Some((c, g)) = precision::first_unguarded(mix, &self.frame.scale, &self.frame.shift) {
+            let why = format!(
+                "component {c} is too ill-conditioned for f32: (d + 2)·u·max(√κ, whitened offset) = {g:.2e} > {:.0e}",
+                precision::GUARD_LIMIT
+            );
+            self.switch_to(Arith::TwoFloat, why)?;
+        }
+        Ok(())
+    }
+
+    /// Runs every later pass with `arith`'s kernels (on the same bind groups: the layouts are
+    /// shared), logging and recording why.
+    fn switch_to(&mut self, arith: Arith, why: String) -> Result<(), GmmError> {
+        self.pipes = self.ctx.pipelines(arith)?;
+        log::info!(
+            "GPU fit switches from {} to {} arithmetic: {why}",
+            self.arith.name(),
+            arith.name()
+        );
+        self.arith = arith;
+        self.switches.push(why);
+        Ok(())
+    }
+
+    /// The arithmetic the kernels now run.
+    pub(crate) fn arith(&self) -> Arith {
+        self.arith
+    }
+
     /// Per-sample outputs of `mix` for every sample, chunk by chunk, read back into `out`.
     fn per_sample(&mut self, mix: &Mixture, output: PerSample, out: &mut [f64]) -> Result<(), GmmError> {
         let ctx = self.ctx;
@@ -585,6 +630,7 @@ impl Backend for GpuBackend<'_> {
     }
 
     fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
+        self.guard(mixture)?;
         let kind = self.pack.set_mixture(mixture, &self.frame)?;
         self.pack.set_centres(centres, &self.frame)?;
         let stats_kind = stats_kind_for(stats.kind);
@@ -683,6 +729,28 @@ impl Backend for GpuBackend<'_> {
             adapter: Some(self.ctx.adapter_name()),
             traffic: Some(self.traffic),
             fallback: None,
+            precision: Some(PrecisionRecord {
+                requested: self.precision.name().to_string(),
+                used: self.arith.name().to_string(),
+                switches: self.switches.clone(),
+            }),
+        }
+    }
+
+    fn escalation_floor(&self) -> Option<f64> {
+        (self.precision == GpuPrecision::Auto && self.arith == Arith::Fast).then(|| precision::fast_noise_floor(self.d))
+    }
+
+    fn escalate(&mut self, why: String) -> bool {
+        if self.escalation_floor().is_none() {
+            return false;
+        }
+        match self.switch_to(Arith::TwoFloat, why) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("cannot switch to exact GPU kernels: {e}");
+                false
+            }
         }
     }
 }

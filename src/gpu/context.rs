@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::GmmError;
 use crate::gpu::layout;
-use crate::gpu::pipelines::Pipelines;
+use crate::gpu::pipelines::{Layouts, Pipelines};
+use crate::gpu::precision::Arith;
 
 /// A wgpu device and queue to fit on, with what the kernels need to know about them.
 #[derive(Clone, Debug)]
@@ -18,8 +19,11 @@ pub struct GpuContext {
     lost: Arc<Mutex<Option<String>>>,
     /// The first uncaptured wgpu error (only on contexts created here; wgpu's default handler panics).
     uncaptured: Arc<Mutex<Option<String>>>,
-    /// The compute pipelines, built on first use and then reused by every fit on this context.
-    pipelines: Arc<OnceLock<Pipelines>>,
+    /// The compute pipelines of each arithmetic (`Arith::index`), built on first use and then
+    /// reused by every fit on this context.
+    pipelines: Arc<[OnceLock<Pipelines>; 2]>,
+    /// The bind group layouts every arithmetic's pipelines share.
+    layouts: Arc<OnceLock<Layouts>>,
     /// Whether the kernels are the portable fallbacks (no subgroups, no fma), whatever the device has.
     fallback: bool,
     /// Whether the device's fma rounds once (probed on first use, shared by clones of this device).
@@ -180,6 +184,7 @@ impl GpuContext {
             lost,
             uncaptured,
             pipelines: Arc::default(),
+            layouts: Arc::default(),
             fallback: false,
             exact_fma: Arc::default(),
         };
@@ -204,6 +209,7 @@ impl GpuContext {
             lost: Arc::new(Mutex::new(None)),
             uncaptured: Arc::new(Mutex::new(None)),
             pipelines: Arc::default(),
+            layouts: Arc::default(),
             fallback: false,
             exact_fma: Arc::default(),
         })
@@ -217,6 +223,7 @@ impl GpuContext {
         Self {
             fallback: true,
             pipelines: Arc::default(),
+            layouts: Arc::default(),
             ..self.clone()
         }
     }
@@ -252,13 +259,21 @@ impl GpuContext {
         self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
-    /// The pipelines, built once per context.
-    pub(crate) fn pipelines(&self) -> Result<&Pipelines, GmmError> {
-        if let Some(p) = self.pipelines.get() {
+    /// The pipelines of one arithmetic, built once per context.
+    pub(crate) fn pipelines(&self, arith: Arith) -> Result<&Pipelines, GmmError> {
+        let slot = &self.pipelines[arith.index()];
+        if let Some(p) = slot.get() {
             return Ok(p);
         }
-        let built = Pipelines::new(self)?;
-        Ok(self.pipelines.get_or_init(|| built))
+        let layouts = match self.layouts.get() {
+            Some(l) => l,
+            None => {
+                let made = Layouts::new(self)?;
+                self.layouts.get_or_init(|| made)
+            }
+        };
+        let built = Pipelines::new(self, layouts, arith)?;
+        Ok(slot.get_or_init(|| built))
     }
 
     /// The device.

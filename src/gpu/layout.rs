@@ -8,6 +8,8 @@ use std::mem::offset_of;
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::gpu::precision::Arith;
+
 /// Invocations per workgroup, in every entry point.
 pub(crate) const WG: u32 = 64;
 /// The largest feature count the GPU kernels take with diagonal or spherical covariances:
@@ -240,12 +242,14 @@ pub(crate) const COMBINE_BINDINGS: [Binding; 3] = [
     b(12, "dst", Access::ReadWrite),
 ];
 
-/// The device-dependent choices of a kernel build: the subgroup width the tree sums use (None: the
-/// workgroup-memory fallback) and whether `two_prod` may use fma (the device's rounds once).
+/// The choices of a kernel build: the subgroup width the tree sums use (None: the workgroup-memory
+/// fallback), whether `two_prod` may use fma (the device's rounds once), and the arithmetic (which
+/// precision prelude the kernels are written against).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Build {
     pub subgroup: Option<u32>,
     pub exact_fma: bool,
+    pub arith: Arith,
 }
 
 /// The constants every shader starts with, from the values above and the build's choices: SG (the
@@ -266,7 +270,8 @@ pub(crate) fn wgsl_header(build: Build) -> String {
     )
 }
 
-/// The generated header, shaders/common.wgsl, the tree sum, then the shader itself. With a
+/// The generated header, shaders/common.wgsl, the precision prelude, the tree sum, then the shader
+/// itself. With a
 /// subgroup width (the device's smallest subgroup, a power of two) the tree's last levels are
 /// subgroup shuffles (naga 30 takes them without WGSL's `enable subgroups`, which it does not
 /// implement yet; the device's `Features::SUBGROUP` is what allows them).
@@ -275,9 +280,14 @@ fn with_common(shader: &str, build: Build) -> String {
         Some(_) => include_str!("../../shaders/tree_subgroup.wgsl"),
         None => include_str!("../../shaders/tree.wgsl"),
     };
+    let prelude = match build.arith {
+        Arith::Fast => include_str!("../../shaders/precision_fast.wgsl"),
+        Arith::TwoFloat => include_str!("../../shaders/precision_exact.wgsl"),
+    };
     [
         &wgsl_header(build),
         include_str!("../../shaders/common.wgsl"),
+        prelude,
         tree,
         shader,
     ]
@@ -321,17 +331,24 @@ pub(crate) fn probe_source() -> String {
         Build {
             subgroup: None,
             exact_fma: true,
+            arith: Arith::TwoFloat,
         },
     )
 }
 
 /// Every shader module, by name, in every build: without and with subgroups (the widths of
-/// lavapipe and NVIDIA), and with and without fma.
+/// lavapipe and NVIDIA), with and without fma, in every arithmetic.
 #[cfg(test)]
 pub(crate) fn sources() -> Vec<(String, String, bool)> {
-    let builds = [None, Some(8), Some(32)]
-        .into_iter()
-        .flat_map(|subgroup| [false, true].map(|exact_fma| Build { subgroup, exact_fma }));
+    let builds = [None, Some(8), Some(32)].into_iter().flat_map(|subgroup| {
+        [false, true].into_iter().flat_map(move |exact_fma| {
+            Arith::ALL.map(|arith| Build {
+                subgroup,
+                exact_fma,
+                arith,
+            })
+        })
+    });
     builds
         .flat_map(|build| {
             [

@@ -2,7 +2,8 @@
 //!
 //! Rooms: `plan` (chunk sizing), `upload` (centring, scaling, segments), `pack` (mixture → model
 //! buffer), `resources` (buffers and bind groups), `passes` (encoding), `readback` (the f64 collect),
-//! `stream` (uploading chunks each pass when the data does not fit), `probe` (whether the device's fma
+//! `stream` (uploading chunks each pass when the data does not fit), `precision` (fast, exact
+//! or guarded arithmetic per fit), `probe` (whether the device's fma
 //! rounds once), `backend` (`impl Backend`), with `layout` the one table host and shaders share.
 
 pub(crate) mod backend;
@@ -12,6 +13,7 @@ mod pack;
 pub(crate) mod passes;
 pub(crate) mod pipelines;
 pub(crate) mod plan;
+mod precision;
 mod probe;
 pub(crate) mod readback;
 pub(crate) mod resources;
@@ -22,5 +24,6 @@ mod upload;
 pub use context::GpuContext;
 pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES, MAX_GPU_FEATURES_TRIANGULAR, max_gpu_features};
 pub use plan::GpuKernels;
+pub use precision::{GpuPrecision, PrecisionRecord};
 pub use stream::StreamTimes;
 pub use upload::f32_image;

@@ -1,11 +1,35 @@
-//! The compute pipelines, built once per GPU context from the three shader modules, with bind group
-//! layouts made from the one binding table in src/gpu/layout.rs.
+//! The compute pipelines, built once per GPU context and arithmetic from the three shader modules,
+//! with bind group layouts made from the one binding table in src/gpu/layout.rs.
 
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
 use crate::gpu::layout::{self, Access, Binding, CHUNK_BINDINGS, COMBINE_BINDINGS};
+use crate::gpu::precision::Arith;
 
-/// Every pipeline and the two bind group layouts they share.
+/// The two bind group layouts, made once per context from the binding table.
+#[derive(Debug)]
+pub(crate) struct Layouts {
+    pub chunk: wgpu::BindGroupLayout,
+    pub combine: wgpu::BindGroupLayout,
+}
+
+impl Layouts {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GmmError> {
+        let device = &ctx.device;
+        ctx.scoped("gmm bind group layouts", 0, || Self {
+            chunk: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("gmm chunk layout"),
+                entries: &CHUNK_BINDINGS.map(|b| layout_entry(&b)),
+            }),
+            combine: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("gmm combine layout"),
+                entries: &COMBINE_BINDINGS.map(|b| layout_entry(&b)),
+            }),
+        })
+    }
+}
+
+/// Every pipeline of one arithmetic and the two bind group layouts they share.
 #[derive(Debug)]
 pub(crate) struct Pipelines {
     pub chunk_layout: wgpu::BindGroupLayout,
@@ -53,12 +77,15 @@ fn entries<'r, const N: usize>(
 }
 
 impl Pipelines {
-    pub fn new(ctx: &GpuContext) -> Result<Self, GmmError> {
+    /// The pipelines of one arithmetic, on the context's bind group layouts (shared by every
+    /// arithmetic, so that a fit can switch kernels on the same bind groups).
+    pub fn new(ctx: &GpuContext, layouts: &Layouts, arith: Arith) -> Result<Self, GmmError> {
         let build = layout::Build {
             subgroup: ctx.subgroup_width(),
             exact_fma: ctx.exact_fma()?,
+            arith,
         };
-        ctx.scoped("gmm pipelines", 0, || Self::build(&ctx.device, build))
+        ctx.scoped("gmm pipelines", 0, || Self::build(&ctx.device, layouts, build))
     }
 
     /// The entries of a chunk bind group, from resources in the order of `CHUNK_BINDINGS`.
@@ -71,15 +98,9 @@ impl Pipelines {
         entries(&COMBINE_BINDINGS, resources)
     }
 
-    fn build(device: &wgpu::Device, build: layout::Build) -> Self {
-        let chunk_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("gmm chunk layout"),
-            entries: &CHUNK_BINDINGS.map(|b| layout_entry(&b)),
-        });
-        let combine_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("gmm combine layout"),
-            entries: &COMBINE_BINDINGS.map(|b| layout_entry(&b)),
-        });
+    fn build(device: &wgpu::Device, layouts: &Layouts, build: layout::Build) -> Self {
+        let chunk_layout = layouts.chunk.clone();
+        let combine_layout = layouts.combine.clone();
         let layout_of = |label, bgl: &wgpu::BindGroupLayout| {
             device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(label),

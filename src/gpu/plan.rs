@@ -164,12 +164,14 @@ pub(crate) fn stats_kind_for(kind: CovarianceType) -> u32 {
 }
 
 /// What the caller asks of a GPU fit: a cap on the samples per chunk and on the device bytes the
-/// fit may hold, and which kernels an EM pass runs.
+/// fit may hold, which kernels an EM pass runs, and in which arithmetic.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Budget {
     pub chunk_size: Option<usize>,
     pub max_device_bytes: Option<u64>,
     pub kernels: GpuKernels,
+    /// The arithmetic the fit asks for (the plan is the same for every one).
+    pub precision: crate::gpu::GpuPrecision,
 }
 
 /// Which kernels a GPU EM pass runs.

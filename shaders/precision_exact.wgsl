@@ -1,0 +1,88 @@
+// The precision prelude of the exact kernels: every value of the E-step a two-float (hi, lo), every
+// product error-free, exp and log our own two-float ones. Prepended (after shaders/common.wgsl) in
+// place of shaders/precision_fast.wgsl, its twin with the same functions: the kernels are written
+// once against them (src/gpu/layout.rs picks the prelude per GpuPrecision).
+
+/// A value of the E-step (z = x − μ, y = Uᵀz, the Mahalanobis form): a two-float.
+alias Real = vec2<f32>;
+/// A plain run of statistics between merges into the two-float totals: here itself a two-float of
+/// error-free products.
+alias Run = vec2<f32>;
+/// Whether h has a low part that `normalise` reads (`h_lo`).
+const H_LO: bool = true;
+/// Samples a lane's runs hold before they are merged into its totals: here never before the end
+/// (a run is already two-float).
+const RUN_LEN: u32 = 0xffffffffu;
+
+fn real_zero() -> Real {
+    return vec2<f32>(0.0, 0.0);
+}
+
+/// x − (μ_hi + μ_lo) as a normalised two-float. With a mean far from the frame's centre relative
+/// to its spread, μ_lo is not small next to x − μ_hi, and a product or square of an unnormalised
+/// two-float drops lo·lo terms (it once cost 2e-4 nats per sample at spreads 1e-6 of the range).
+fn centred(x_i: f32, mu_hi: f32, mu_lo: f32, one: f32) -> Real {
+    let t = two_sum(x_i, -mu_hi, one);
+    return two_sum(t.x, t.y - mu_lo, one);
+}
+
+/// z·(f_hi + f_lo).
+fn real_mul(z: Real, f_hi: f32, f_lo: f32, one: f32) -> Real {
+    return df_fma2(vec2<f32>(0.0, 0.0), z, f_hi, f_lo, one);
+}
+
+/// acc + z·(u_hi + u_lo).
+fn mac(acc: Real, z: Real, u_hi: f32, u_lo: f32, one: f32) -> Real {
+    return df_fma2(acc, z, u_hi, u_lo, one);
+}
+
+/// acc + y².
+fn add_sq(acc: Real, y: Real, one: f32) -> Real {
+    return df_add(acc, df_sq(y, one), one);
+}
+
+fn real_add(a: Real, b: Real, one: f32) -> Real {
+    return df_add(a, b, one);
+}
+
+/// v as a normalised (hi, lo).
+fn real_parts(v: Real, one: f32) -> vec2<f32> {
+    return two_sum(v.x, v.y, one);
+}
+
+/// e^(L_k − L_best) as a two-float, with L = c + h given as c (hi, lo) and h (hi, lo), and the best
+/// component's as (c_hi, h_hi, c_lo + h_lo): Δ_k = L_k − L_best from the differences of the high
+/// and low parts, so that no term carries the rounding of a large L (Δ_best is exactly 0). Shared
+/// by `normalise` and the fused pass.
+fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> vec2<f32> {
+    let dc = two_sum(c_k, -best.x, one);
+    let dh = two_sum(h_k, -best.y, one);
+    let dd = two_sum(dc.x, dh.x, one);
+    let d_lo = dd.y + dc.y + dh.y + ((c_lo + h_lo_k) - best.z);
+    return exp_df(dd.x, d_lo, one);
+}
+
+/// s + e, the sum of the terms of the log-sum-exp.
+fn lse_add(s: vec2<f32>, e: vec2<f32>, one: f32) -> vec2<f32> {
+    return df_add(s, e, one);
+}
+
+/// log p = L_best + log Σ_k e^(L_k − L_best), every piece two-float (`best` as in `lse_term`).
+fn lse_total(best: vec3<f32>, total: vec2<f32>, one: f32) -> vec2<f32> {
+    let t = two_sum(best.x, best.y, one);
+    return df_add(vec2<f32>(t.x, t.y + best.z), log_df(total, one), one);
+}
+
+fn run_zero() -> Run {
+    return vec2<f32>(0.0, 0.0);
+}
+
+/// run + a·b, the product error-free.
+fn run_mac(run: Run, a: f32, b: f32, one: f32) -> Run {
+    return df_add(run, two_prod(a, b, one), one);
+}
+
+/// A run merged into a two-float total.
+fn acc_merge(acc: vec2<f32>, run: Run, one: f32) -> vec2<f32> {
+    return df_add(acc, run, one);
+}

@@ -1,0 +1,87 @@
+// The precision prelude of the fast kernels: plain f32 where that is safe on well-conditioned
+// components (the host's guard sends the others to the exact kernels, src/gpu/precision.rs), with
+// the sums that many samples feed still two-float. The twin of shaders/precision_exact.wgsl: the
+// same functions, so the kernels are written once. No `* one` here: plain f32 needs no guard
+// against the compiler's algebra.
+
+/// A value of the E-step (z = x − μ, y = Uᵀz, the Mahalanobis form): plain f32.
+alias Real = f32;
+/// A run of statistics over one staged sub-block (at most SUB_MAX samples, or one tile of WG):
+/// plain fma, merged into the two-float totals after each sub-block.
+alias Run = f32;
+/// Whether h has a low part that `normalise` reads (`h_lo`): not here.
+const H_LO: bool = false;
+/// Samples a lane's runs hold before they are merged into its two-float totals: a plain f32 run
+/// of m products errs by at most m·2⁻²⁴ of its magnitudes, so 32 keeps each run within 2e-6.
+const RUN_LEN: u32 = 32u;
+/// exp terms below e^−36 (2e-16 of the largest, which is 1) are below f32's resolution of the sum.
+const LSE_SKIP: f32 = -36.0;
+
+fn real_zero() -> Real {
+    return 0.0;
+}
+
+/// x − (μ_hi + μ_lo): the mean's low part still enters, so a mean far from the frame's centre
+/// costs only the rounding of the difference.
+fn centred(x_i: f32, mu_hi: f32, mu_lo: f32, one: f32) -> Real {
+    return (x_i - mu_hi) - mu_lo;
+}
+
+/// z·f (the factor's high part: its low part is below f32's resolution of the product).
+fn real_mul(z: Real, f_hi: f32, f_lo: f32, one: f32) -> Real {
+    return z * f_hi;
+}
+
+/// acc + z·u, one fma.
+fn mac(acc: Real, z: Real, u_hi: f32, u_lo: f32, one: f32) -> Real {
+    return fma(z, u_hi, acc);
+}
+
+/// acc + y², one fma.
+fn add_sq(acc: Real, y: Real, one: f32) -> Real {
+    return fma(y, y, acc);
+}
+
+fn real_add(a: Real, b: Real, one: f32) -> Real {
+    return a + b;
+}
+
+fn real_parts(v: Real, one: f32) -> vec2<f32> {
+    return vec2<f32>(v, 0.0);
+}
+
+/// e^(L_k − L_best) with the device's exp, Δ_k from the differences of the high parts and then of
+/// the constants' low parts (Δ_best is exactly 0); 0 below e^LSE_SKIP.
+fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> vec2<f32> {
+    let delta = ((c_k - best.x) + (h_k - best.y)) + ((c_lo + h_lo_k) - best.z);
+    if delta < LSE_SKIP {
+        return vec2<f32>(0.0, 0.0);
+    }
+    return vec2<f32>(exp(delta), 0.0);
+}
+
+/// s + e in plain f32: at most K terms in [0, 1], one of them 1.
+fn lse_add(s: vec2<f32>, e: vec2<f32>, one: f32) -> vec2<f32> {
+    return vec2<f32>(s.x + e.x, 0.0);
+}
+
+/// log p = L_best + log Σ_k e^(L_k − L_best): L_best = c + h kept exact as a two-float (once per
+/// sample), the device's log of the sum added to it.
+fn lse_total(best: vec3<f32>, total: vec2<f32>, one: f32) -> vec2<f32> {
+    let t = two_sum(best.x, best.y, one);
+    return vec2<f32>(t.x, t.y + (best.z + log(total.x)));
+}
+
+fn run_zero() -> Run {
+    return 0.0;
+}
+
+/// run + a·b, one fma.
+fn run_mac(run: Run, a: f32, b: f32, one: f32) -> Run {
+    return fma(a, b, run);
+}
+
+/// A run merged into a two-float total (TwoSum of the total's high part and the run).
+fn acc_merge(acc: vec2<f32>, run: Run, one: f32) -> vec2<f32> {
+    return df_add1(acc, run, one);
+}
