@@ -40,10 +40,14 @@ fn column_start(j: u32) -> u32 {
 /// h = −½·maha written for sample n of component k: the high part drives the responsibilities,
 /// the low part the log-likelihood.
 fn write_h(n: u32, k: u32, maha: Real, one: f32) {
-    let h = real_parts(maha, one);
-    resp[n * job.n_components + k] = -0.5 * h.x;
+    write_h_parts(n, k, real_parts(maha, one));
+}
+
+/// `write_h` for maha as a normalised (hi, lo).
+fn write_h_parts(n: u32, k: u32, maha: vec2<f32>) {
+    resp[n * job.n_components + k] = -0.5 * maha.x;
     if H_LO {
-        h_lo[n * job.n_components + k] = -0.5 * h.y;
+        h_lo[n * job.n_components + k] = -0.5 * maha.y;
     }
 }
 
@@ -140,8 +144,12 @@ fn logprob_diag(
     for (var c = 0u; c < DIAG_KC; c++) {
         at[c] = min(k0 + c, job.n_components - 1u) * d;
     }
-    var maha = array<Real, DIAG_KC>();
+    // Each block of DIAG_FB features is summed as a `Real`, then merged into a two-float total, so
+    // that a plain-f32 sum never runs over more than DIAG_FB terms (at d = 4,096 one long f32 sum
+    // moved the mean log p by 4e-4).
+    var total = array<vec2<f32>, DIAG_KC>();
     for (var i0 = 0u; i0 < d; i0 += DIAG_FB) {
+        var maha = array<Real, DIAG_KC>();
         let width = min(DIAG_FB, d - i0);
         workgroupBarrier(); // the previous features are used up
         for (var e = lid; e < count * width; e += WG) {
@@ -160,11 +168,15 @@ fn logprob_diag(
                 maha[3] = diag_term(maha[3], xv, at[3] + f, one);
             }
         }
+        total[0] = sum_merge(total[0], maha[0], one);
+        total[1] = sum_merge(total[1], maha[1], one);
+        total[2] = sum_merge(total[2], maha[2], one);
+        total[3] = sum_merge(total[3], maha[3], one);
     }
     if lid < count {
         for (var c = 0u; c < DIAG_KC; c++) {
             if k0 + c < job.n_components {
-                write_h(n, k0 + c, maha[c], one);
+                write_h_parts(n, k0 + c, two_sum(total[c].x, total[c].y, one));
             }
         }
     }

@@ -42,6 +42,11 @@ fn add_sq(acc: Real, y: Real, one: f32) -> Real {
     return fma(y, y, acc);
 }
 
+/// A partial sum merged into a two-float total.
+fn sum_merge(total: vec2<f32>, part: Real, one: f32) -> vec2<f32> {
+    return df_add1(total, part, one);
+}
+
 fn real_add(a: Real, b: Real, one: f32) -> Real {
     return a + b;
 }

@@ -695,8 +695,26 @@ fn compare_gpu_and_cpu_from_the_same_start() {
         let rel = report["max_rel_diff"][field].as_f64().unwrap();
         assert!(rel < 1e-3, "{field}: max relative difference {rel}");
     }
-    // The human-readable table.
-    let table = gmm_ok(dir.path(), &["compare", "x.npy", "-k", "2", "--max-iter", "3"]);
+    // The GPU side's arithmetic, the default auto: fast, unless its guard switched to exact and
+    // said why (tol 0 is below fast's noise, so here it may), and none on the CPU side.
+    let precision = &report["gpu"]["precision"];
+    assert_eq!(precision["requested"], "auto", "{report}");
+    let switches = precision["switches"].as_array().expect("a list of switches");
+    match precision["used"].as_str() {
+        Some("fast") => assert!(switches.is_empty(), "{report}"),
+        Some("exact (two-float)") => assert!(!switches.is_empty(), "{report}"),
+        _ => panic!("{report}"),
+    }
+    assert!(report["cpu"].get("precision").is_none(), "{report}");
+    // The human-readable table, here with the exact kernels.
+    let table = gmm_ok(
+        dir.path(),
+        &["compare", "x.npy", "-k", "2", "--max-iter", "3", "--precision", "exact"],
+    );
+    assert!(
+        table.contains("GPU precision: requested exact, used exact (two-float)"),
+        "{table}"
+    );
     for word in [
         "max abs diff",
         "max rel diff",
@@ -709,6 +727,118 @@ fn compare_gpu_and_cpu_from_the_same_start() {
     ] {
         assert!(table.contains(word), "{word} missing from:\n{table}");
     }
+}
+
+/// Fits iris on the GPU with `--precision <precision>` (20 iterations) and returns the model
+/// file's JSON and the summary on stderr.
+fn gpu_fit_with_precision(precision: &str) -> (serde_json::Value, String) {
+    let dir = tempdir();
+    let argv = [
+        "fit",
+        IRIS,
+        "--columns",
+        IRIS_COLUMNS,
+        "-k",
+        "3",
+        "--backend",
+        "gpu",
+        "--precision",
+        precision,
+        "--max-iter",
+        "20",
+        "-o",
+        "model.json",
+    ];
+    let out = gmm(dir.path(), &argv);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "gmm {argv:?} failed ({}):\n{stderr}", out.status);
+    let text = fs::read_to_string(dir.path().join("model.json")).unwrap();
+    // The record also loads back with the model.
+    let model = GmmModel::from_json(&text).unwrap();
+    let record = model.gpu_precision().expect("a GPU fit records its precision");
+    assert_eq!(record.requested, precision);
+    (serde_json::from_str(&text).unwrap(), stderr)
+}
+
+/// `fit --backend gpu --precision fast` runs the plain-f32 kernels throughout: the model file says
+/// so, and so does the summary. Needs a GPU adapter.
+#[test]
+fn fit_precision_fast_is_recorded_in_the_model() {
+    let Some(_) = common::gpu() else { return };
+    let (model, stderr) = gpu_fit_with_precision("fast");
+    assert_eq!(model["backend"], "gpu", "{model}");
+    assert_eq!(model["gpu_precision"]["requested"], "fast", "{model}");
+    assert_eq!(model["gpu_precision"]["used"], "fast", "{model}");
+    // Only auto switches.
+    assert_eq!(model["gpu_precision"]["switches"], serde_json::json!([]), "{model}");
+    assert!(stderr.contains("precision    requested fast, used fast"), "{stderr}");
+}
+
+/// `fit --backend gpu --precision exact` runs the two-float kernels. Needs a GPU adapter.
+#[test]
+fn fit_precision_exact_is_recorded_in_the_model() {
+    let Some(_) = common::gpu() else { return };
+    let (model, stderr) = gpu_fit_with_precision("exact");
+    assert_eq!(model["gpu_precision"]["requested"], "exact", "{model}");
+    assert_eq!(model["gpu_precision"]["used"], "exact (two-float)", "{model}");
+    assert_eq!(model["gpu_precision"]["switches"], serde_json::json!([]), "{model}");
+    assert!(
+        stderr.contains("precision    requested exact, used exact (two-float)"),
+        "{stderr}"
+    );
+}
+
+/// `--precision` is a GPU setting: a CPU fit takes it and records none.
+#[test]
+fn a_cpu_fit_records_no_precision() {
+    let dir = tempdir();
+    let out = gmm(
+        dir.path(),
+        &[
+            "fit",
+            IRIS,
+            "--columns",
+            IRIS_COLUMNS,
+            "-k",
+            "3",
+            "--backend",
+            "cpu",
+            "--precision",
+            "exact",
+            "-o",
+            "model.json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("precision "), "{stderr}");
+    let model: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("model.json")).unwrap()).unwrap();
+    assert!(model.get("gpu_precision").is_none(), "{model}");
+}
+
+/// `--precision double` is a usage error on every command that takes the option: exit status 2
+/// and a message naming the value and the allowed ones, before anything runs.
+#[test]
+fn an_unknown_precision_is_a_usage_error_naming_the_choices() {
+    let dir = tempdir();
+    for argv in [
+        &["fit", IRIS, "-k", "3", "--precision", "double"][..],
+        &["compare", IRIS, "-k", "3", "--precision", "double"],
+        &["select", IRIS, "--k", "1..2", "--precision", "double"],
+        &["bench", "--precision", "double"],
+    ] {
+        let out = gmm(dir.path(), argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}: {stderr}");
+        assert!(
+            stderr.contains("invalid value 'double' for '--precision"),
+            "{argv:?}: {stderr}"
+        );
+        assert!(stderr.contains("fast, exact, auto"), "{argv:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{argv:?}");
+    }
+    assert!(listing(dir.path()).is_empty(), "a usage error wrote a file");
 }
 
 /// `demo` prints the true and the fitted parameters; the fitted ones are the library's fit of the
@@ -837,7 +967,42 @@ fn bench_reports_each_kernel_of_case_e() {
             assert!(p > 0.0 && p.is_finite(), "{peak}: {v}");
         }
         assert!(v["iteration_ms"].as_f64().is_some_and(|t| t > 0.0), "{v}");
+        // The default, auto: fast, or exact where its guard switched in the warm-up (100 samples
+        // of K = 16 in 32 dimensions make near-singular components).
+        assert_eq!(v["precision_asked"], "auto", "{v}");
+        assert!(
+            matches!(v["precision"].as_str(), Some("fast" | "exact (two-float)")),
+            "{v}"
+        );
     }
+    // --precision exact times the two-float kernels, and the table's header says so.
+    let exact: Vec<&str> = base.iter().copied().chain(["--precision", "exact"]).collect();
+    let v: serde_json::Value = serde_json::from_str(gmm_ok(dir.path(), &exact).trim()).expect("a JSON line");
+    assert_eq!(
+        (v["precision_asked"].as_str(), v["precision"].as_str()),
+        (Some("exact"), Some("exact (two-float)")),
+        "{v}"
+    );
+    let table = gmm_ok(
+        dir.path(),
+        &[
+            "bench",
+            "--case",
+            "E",
+            "--scale",
+            "0.001",
+            "--iters",
+            "1",
+            "--precision",
+            "fast",
+        ],
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("case E full:") && l.contains("kernels, fast precision")),
+        "{table}"
+    );
 }
 
 /// `info` lists the adapter the library finds.

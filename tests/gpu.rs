@@ -13,8 +13,21 @@ const PARAM_RTOL: f64 = 1e-4;
 /// The mean log-likelihood per sample: the bound (the worst seen is 1.9e-6, at d = 64).
 const LB_ATOL: f64 = 1e-5;
 
+/// The fast kernels' bound on the lower bound at `d` features: LB_ATOL, or past d = 250 4e-8·d.
+/// Fast keeps each h as one f32 of magnitude ~d/2 (half an ulp, 2⁻²⁵·d/2, per sample) and sums
+/// its Mahalanobis form in f32; seen 2.1e-6 at d = 500 and 2.7e-5 at d = 1,024 full (4.1e-5
+/// allowed), 3.6e-6 at d = 4,096 diag.
+fn fast_lb_atol(d: usize) -> f64 {
+    LB_ATOL.max(4e-8 * d as f64)
+}
+
 /// Weights, means, covariances and the lower bound of two fits agree within the tolerances.
 fn assert_same_fit(what: &str, gpu: &GmmModel, cpu: &GmmModel) {
+    assert_same_fit_within(what, gpu, cpu, LB_ATOL);
+}
+
+/// [`assert_same_fit`] with the lower bound within `lb_atol`.
+fn assert_same_fit_within(what: &str, gpu: &GmmModel, cpu: &GmmModel, lb_atol: f64) {
     let scale = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     assert_close(
         &format!("{what}: weights"),
@@ -40,7 +53,7 @@ fn assert_same_fit(what: &str, gpu: &GmmModel, cpu: &GmmModel) {
         &[gpu.lower_bound()],
         &[cpu.lower_bound()],
         0.0,
-        LB_ATOL,
+        lb_atol,
     );
     assert_eq!(gpu.n_iter(), cpu.n_iter(), "{what}: iterations");
     // Entries below 1e-3 of the array's largest are measured against that floor.
@@ -68,20 +81,43 @@ fn gpu_matches_cpu_at_awkward_sizes_for_every_type() {
         let x = three_blobs(n, n as u64);
         let data = DataView::from_f64(&x, 2).unwrap();
         let k = n.min(3);
-        for cov in CovarianceType::ALL {
+        for (cov, precision) in every_type_and_precision() {
             // Forced chunks of 64 samples: 1, 4, 5 and 157 chunks.
             let params = shared_start(&data, k, cov)
                 .tol(0.0)
                 .max_iter(30)
                 .chunk_size(64)
+                .gpu_precision(precision)
                 .build()
                 .unwrap();
             let cpu = params.fit(&data).unwrap();
             let gpu = params.fit_on(ctx, &data).unwrap();
             assert_eq!(gpu.backend(), "gpu");
-            assert_same_fit(&format!("N={n} {cov}"), &gpu, &cpu);
+            assert_ran(&gpu, precision);
+            assert_same_fit(&format!("N={n} {cov} {precision}"), &gpu, &cpu);
         }
     }
+}
+
+/// Every covariance type in both of the GPU's arithmetics.
+fn every_type_and_precision() -> impl Iterator<Item = (CovarianceType, GpuPrecision)> {
+    CovarianceType::ALL
+        .into_iter()
+        .flat_map(|cov| [GpuPrecision::Exact, GpuPrecision::Fast].map(|p| (cov, p)))
+}
+
+/// The fit ran the kernels `precision` names, throughout.
+fn assert_ran(m: &GmmModel, precision: GpuPrecision) {
+    let record = m.gpu_precision().expect("a GPU fit records its arithmetic");
+    let used = match precision {
+        GpuPrecision::Exact => "exact (two-float)",
+        _ => "fast",
+    };
+    assert_eq!(
+        (record.requested.as_str(), record.used.as_str()),
+        (precision.name(), used)
+    );
+    assert!(record.switches.is_empty(), "{record:?}");
 }
 
 #[test]
@@ -93,7 +129,7 @@ fn gpu_matches_cpu_across_blocks_and_combine_levels() {
     for cov in [CovarianceType::Full, CovarianceType::Spherical] {
         let params = shared_start(&data, 3, cov).tol(0.0).max_iter(5).build().unwrap();
         assert_same_fit(
-            &format!("N=140001 {cov}"),
+            &format!("N=140001 {cov} (auto)"),
             &params.fit_on(ctx, &data).unwrap(),
             &params.fit(&data).unwrap(),
         );
@@ -186,17 +222,20 @@ fn sixty_four_features_and_sixty_four_components() {
     let x = blobs(n, &centres, d, 1.0, 64);
     let data = DataView::from_f64(&x, d).unwrap();
     for cov in [CovarianceType::Full, CovarianceType::Diag] {
-        let params = shared_start(&data, k, cov)
-            .reg_covar(1e-3)
-            .tol(0.0)
-            .max_iter(3)
-            .build()
-            .unwrap();
-        assert_same_fit(
-            &format!("d=64 K=64 {cov}"),
-            &params.fit_on(ctx, &data).unwrap(),
-            &params.fit(&data).unwrap(),
-        );
+        for precision in [GpuPrecision::Exact, GpuPrecision::Fast] {
+            let params = shared_start(&data, k, cov)
+                .reg_covar(1e-3)
+                .tol(0.0)
+                .max_iter(3)
+                .gpu_precision(precision)
+                .build()
+                .unwrap();
+            assert_same_fit(
+                &format!("d=64 K=64 {cov} {precision}"),
+                &params.fit_on(ctx, &data).unwrap(),
+                &params.fit(&data).unwrap(),
+            );
+        }
     }
 }
 
@@ -454,16 +493,35 @@ fn one_iteration_agrees(ctx: &gmm_gpu::GpuContext, n: usize, d: usize, cov: Cova
     let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
     let x = blobs(n, &centres, d, 1.0, seed);
     let data = DataView::from_f64(&x, d).unwrap();
-    let params = shared_start(&data, 2, cov)
+    let cpu = shared_start(&data, 2, cov)
         .reg_covar(0.1)
         .tol(0.0)
         .max_iter(1)
         .build()
+        .unwrap()
+        .fit(&data)
         .unwrap();
-    let started = std::time::Instant::now();
-    let g = params.fit_on(ctx, &data).unwrap();
-    println!("d = {d} {cov} on the GPU: {:.1} s", started.elapsed().as_secs_f64());
-    assert_same_fit(&format!("d = {d} {cov}"), &g, &params.fit(&data).unwrap());
+    for precision in [GpuPrecision::Exact, GpuPrecision::Fast] {
+        let params = shared_start(&data, 2, cov)
+            .reg_covar(0.1)
+            .tol(0.0)
+            .max_iter(1)
+            .gpu_precision(precision)
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let g = params.fit_on(ctx, &data).unwrap();
+        println!(
+            "d = {d} {cov} {precision} on the GPU: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        assert_ran(&g, precision);
+        let lb_atol = match precision {
+            GpuPrecision::Fast => fast_lb_atol(d),
+            _ => LB_ATOL,
+        };
+        assert_same_fit_within(&format!("d = {d} {cov} {precision}"), &g, &cpu, lb_atol);
+    }
 }
 
 /// Feature counts around `logprob_tri`'s tiles (32 columns, 16 rows) and past the old limit of

@@ -10,7 +10,7 @@ mod common;
 
 use common::gpu;
 use common::stress::{self, StressData};
-use gmm_gpu::{CovarianceType, DataView, GmmError, GmmModel, GmmParams, GmmParamsBuilder};
+use gmm_gpu::{CovarianceType, DataView, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuPrecision};
 
 /// Weights, means and covariances: the target, 1e-3 relative to each entry's own scale
 /// (see [`Scales`]).
@@ -270,16 +270,34 @@ fn gpu_fits_ill_conditioned_data_like_the_cpu() {
         for cov in CovarianceType::ALL {
             let params = shared_start(&view, stress::K, cov).build().unwrap();
             let on_image = params.fit(&image_view).map_or(f64::NAN, |m| m.lower_bound());
-            let outcome = measure(params.fit_on(ctx, &view), params.fit(&view), on_image);
-            println!("   {:<10} {}", cov.as_str(), outcome.row());
-            if !outcome.passes_within(LB_ATOL) {
-                failures.push(format!("{} {cov}: {}", data.name, outcome.row()));
+            // Exact always; Auto, which must see that f32 cannot hold this data and switch; Fast
+            // only for the table (plain f32 is not meant to hold here).
+            for precision in [GpuPrecision::Exact, GpuPrecision::Auto, GpuPrecision::Fast] {
+                let params = shared_start(&view, stress::K, cov)
+                    .gpu_precision(precision)
+                    .build()
+                    .unwrap();
+                let fitted = params.fit_on(ctx, &view);
+                let record = fitted.as_ref().ok().and_then(|m| m.gpu_precision().cloned());
+                let outcome = measure(fitted, params.fit(&view), on_image);
+                let label = format!("{} {precision}", cov.as_str());
+                println!("   {label:<16} {}", outcome.row());
+                if precision == GpuPrecision::Auto {
+                    let switches = record.map(|r| r.switches).unwrap_or_default();
+                    println!("   {:<16} switched: {}", "", switches.join("; "));
+                    if switches.is_empty() {
+                        failures.push(format!("{} {label}: Auto never left the fast kernels", data.name));
+                    }
+                }
+                if precision != GpuPrecision::Fast && !outcome.passes_within(LB_ATOL) {
+                    failures.push(format!("{} {label}: {}", data.name, outcome.row()));
+                }
             }
         }
     }
     assert!(
         failures.is_empty(),
-        "{} of 8 cases fail (target: weights, means, covariances within {PARAM_RTOL:e} of their scale, lower bound within {LB_ATOL:e}):\n{}",
+        "{} of 16 cases fail (target: weights, means, covariances within {PARAM_RTOL:e} of their scale, lower bound within {LB_ATOL:e}; Auto switches to exact):\n{}",
         failures.len(),
         failures.join("\n")
     );

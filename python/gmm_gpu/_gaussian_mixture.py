@@ -181,13 +181,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
       scikit-learn's numbers to about 1e-10 from the same start), ``"gpu"`` (any wgpu adapter,
       float32 on the device; an error if there is none) or ``"auto"`` (a hardware GPU if there is
       one and the fit fits on it, else the CPU). float32 input goes to the GPU as it is.
+    - ``precision`` chooses a GPU fit's arithmetic: ``"fast"`` (plain float32 kernels),
+      ``"exact"`` (two-float kernels: every product error-free, about 10-30x the arithmetic) or
+      ``"auto"`` (default: fast, with a conditioning guard that switches the fit to exact where
+      float32 would not hold). It only matters for GPU fits; the CPU path is float64 either way.
     - ``fit(X, y=None, sample_weight=None)`` maximises the weighted likelihood: a weight of 2
       counts a row twice, a weight of 0 drops it.
     - The initialisations (k-means, k-means++, random, random_from_data) are the crate's, drawn
       from ``random_state``: an int is the crate's seed, so the same int gives the same fit as
       ``gmm fit --seed`` and the Rust API. They are not scikit-learn's draws, so only fits from
       given ``weights_init``, ``means_init`` and ``precisions_init`` match scikit-learn's numbers.
-    - After a fit, ``backend_`` says where it ran ("cpu" or "gpu") and ``adapter_`` on which GPU.
+    - After a fit, ``backend_`` says where it ran ("cpu" or "gpu"), ``adapter_`` on which GPU and
+      ``gpu_precision_`` in which arithmetic.
 
     Fits release the GIL, and Ctrl-C stops a fit between EM iterations (KeyboardInterrupt).
 
@@ -208,6 +213,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     verbose : int, default=0
     verbose_interval : int, default=10
     backend : {'cpu', 'gpu', 'auto'}, default='cpu'
+    precision : {'auto', 'fast', 'exact'}, default='auto'
+        The GPU's arithmetic (GPU fits only): 'fast' runs plain float32 kernels, 'exact'
+        two-float ones, 'auto' fast with a guard that switches to exact where float32 would not
+        hold (an ill-conditioned component, a tol below fast's noise, a falling lower bound).
 
     Attributes
     ----------
@@ -224,6 +233,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "cpu" or "gpu": where the fit ran.
     adapter_ : str or None
         The GPU adapter the fit ran on.
+    gpu_precision_ : dict or None
+        A GPU fit's arithmetic: ``{"requested": "auto" | "fast" | "exact", "used": "fast" |
+        "exact (two-float)", "switches": [...]}``, ``switches`` being each reason ``"auto"``
+        moved from fast to exact; None for a CPU fit.
 
     Examples
     --------
@@ -238,6 +251,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     _parameter_constraints: dict = {
         **_SklearnGaussianMixture._parameter_constraints,
         "backend": [StrOptions({"cpu", "gpu", "auto"})],
+        "precision": [StrOptions({"auto", "fast", "exact"})],
     }
 
     def __init__(
@@ -258,6 +272,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose=0,
         verbose_interval=10,
         backend="cpu",
+        precision="auto",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -274,6 +289,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.backend = backend
+        self.precision = precision
 
     # ---- fitting ---------------------------------------------------------------------------
 
@@ -332,6 +348,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 init_params=self.init_params,
                 seed=_seed(self.random_state),
                 backend=self.backend,
+                precision=self.precision,
                 warm=warm,
                 monitor=monitor,
                 **inits,
@@ -363,6 +380,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = model.lower_bounds
         self.backend_ = model.backend
         self.adapter_ = model.adapter
+        self.gpu_precision_ = model.gpu_precision
         # Labelled by the parameters as stored (in X's dtype), so that fit_predict(X) always
         # equals fit(X).predict(X).
         return self._core_model().predict(X)

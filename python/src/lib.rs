@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use gmm_gpu::{
     BackendKind, CovarianceType, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, GpuContext,
-    InitMethod,
+    GpuPrecision, InitMethod,
 };
 use numpy::{
     IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
@@ -212,6 +212,20 @@ impl Model {
     fn fallback_reason(&self) -> Option<&str> {
         self.model.fallback_reason()
     }
+    /// A GPU fit's arithmetic, as a dict: "requested" ("auto", "fast" or "exact"), "used" (what
+    /// its last pass ran: "fast" or "exact (two-float)") and "switches" (why auto moved from fast
+    /// to exact, in order); None for a CPU fit or a rebuilt model.
+    #[getter]
+    fn gpu_precision<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(p) = self.model.gpu_precision() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("requested", &p.requested)?;
+        d.set_item("used", &p.used)?;
+        d.set_item("switches", PyList::new(py, &p.switches)?)?;
+        Ok(Some(d))
+    }
     fn n_parameters(&self) -> usize {
         self.model.n_parameters()
     }
@@ -317,14 +331,15 @@ impl Monitor {
 
 /// Fits a mixture to `x` (float64 or float32, (n_samples, n_features)) by EM, with the GIL
 /// released. Parameters are scikit-learn's, already validated by the Python class; `seed` drives
-/// every random choice; `warm` is the model to continue from (warm start). `monitor`, if given, is
+/// every random choice; `precision` ("auto", "fast" or "exact") is a GPU fit's arithmetic; `warm`
+/// is the model to continue from (warm start). `monitor`, if given, is
 /// called with ("init_start", init), ("iteration", init, iteration, lower_bound, change) and
 /// ("init_end", init, n_iter, lower_bound, converged); Ctrl-C is checked at each of those points.
 #[pyfunction]
 #[pyo3(signature = (
     x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar, max_iter, n_init,
     init_params, weights_init=None, means_init=None, precisions_init=None, seed, backend,
-    warm=None, monitor=None
+    precision="auto", warm=None, monitor=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -343,6 +358,7 @@ fn fit<'py>(
     precisions_init: Option<PyReadonlyArrayDyn<'py, f64>>,
     seed: u64,
     backend: &str,
+    precision: &str,
     warm: Option<PyRef<'py, Model>>,
     monitor: Option<Py<PyAny>>,
 ) -> PyResult<Model> {
@@ -356,7 +372,8 @@ fn fit<'py>(
         .init_method(parse::<InitMethod>("init_params", init_params)?)
         .seed(seed)
         .warm_start(warm.is_some())
-        .backend(backend);
+        .backend(backend)
+        .gpu_precision(parse::<GpuPrecision>("precision", precision)?);
     if let Some(w) = &weights_init {
         builder = builder.weights_init(values(w));
     }

@@ -164,6 +164,36 @@ def test_the_gpu_backend_takes_weights_and_auto_falls_back_to_the_cpu_on_softwar
     assert auto.backend_ == ("gpu" if hardware else "cpu")
 
 
+@pytest.mark.parametrize(
+    "precision, used", [("fast", "fast"), ("exact", "exact (two-float)")]
+)
+def test_fast_and_exact_gpu_fits_agree_with_the_cpu_and_say_what_ran(precision, used):
+    have_gpu()
+    X = blobs(1000, d=3, seed=15, dtype=np.float32)
+    start = same_start(X.astype(np.float64), 3, "full")
+    params = dict(tol=0, max_iter=20, **start)
+    gpu = GaussianMixture(3, backend="gpu", precision=precision, **params).fit(X)
+    assert gpu.precision == precision and gpu.get_params()["precision"] == precision
+    # Only auto switches, so fast and exact run as asked from the first pass to the last.
+    assert gpu.gpu_precision_ == {"requested": precision, "used": used, "switches": []}
+    cpu = GaussianMixture(3, backend="cpu", precision=precision, **params).fit(X.astype(np.float64))
+    assert cpu.gpu_precision_ is None
+    assert_same_fit(gpu, cpu, rtol=1e-4, atol=1e-5)
+    assert gpu.n_iter_ == cpu.n_iter_ == 20
+
+
+def test_the_default_precision_is_auto():
+    have_gpu()
+    X = blobs(300, seed=16, dtype=np.float32)
+    gm = GaussianMixture(2, backend="gpu", max_iter=5, random_state=0).fit(X)
+    assert gm.precision == "auto"
+    record = gm.gpu_precision_
+    assert record["requested"] == "auto"
+    assert record["used"] in ("fast", "exact (two-float)")
+    # A switch to exact always says why.
+    assert (record["used"] == "fast") == (record["switches"] == [])
+
+
 # ---- array layouts --------------------------------------------------------------------------
 
 
@@ -211,6 +241,8 @@ def test_parameters_are_validated_as_in_scikit_learn():
     X = blobs(50, seed=12)
     with pytest.raises(InvalidParameterError, match="The 'backend' parameter"):
         GaussianMixture(backend="tpu").fit(X)
+    with pytest.raises(InvalidParameterError, match="The 'precision' parameter"):
+        GaussianMixture(precision="double").fit(X)
     with pytest.raises(InvalidParameterError, match="The 'n_components' parameter"):
         GaussianMixture(n_components=0).fit(X)
     with pytest.raises(ValueError, match="Input X contains NaN"):

@@ -10,7 +10,7 @@
 //! let timing = bench::best_timing(&ctx);
 //! let peaks = peaks::measure(&ctx, false, timing)?;
 //! for case in bench::standard_cases() {
-//!     let report = bench::run_case(&ctx, &case, 0.01, 3, &peaks, timing, gmm_gpu::GpuKernels::Auto)?;
+//!     let report = bench::run_case(&ctx, &case, 0.01, 3, &peaks, timing, Default::default())?;
 //!     println!("{} {}: {:.2} ms per iteration", report.case, report.covariance, report.iteration_ms);
 //! }
 //! # Ok::<(), gmm_gpu::GmmError>(())
@@ -29,9 +29,9 @@ use crate::backend::Backend;
 use crate::data::DataView;
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
-use crate::gpu::GpuKernels;
 use crate::gpu::backend::{Clock, GpuBackend, Source};
 use crate::gpu::plan::{Budget, stats_kind_for};
+use crate::gpu::{GpuKernels, GpuPrecision};
 use crate::kinds::CovarianceType;
 use crate::mixture::Mixture;
 use crate::mstep::m_step;
@@ -136,6 +136,9 @@ pub struct CaseReport {
     pub timing: Timing,
     /// Whether the EM pass ran the fused kernel (else the split ones).
     pub fused: bool,
+    /// The arithmetic the timed passes ran: "fast" or "exact (two-float)" (Auto's guard may have
+    /// switched during the warm-up).
+    pub precision: &'static str,
     /// Median time of a whole EM iteration: the model upload, every kernel, the readback, the f64
     /// collect and the host M-step.
     pub iteration_ms: f64,
@@ -201,10 +204,17 @@ fn start(x: &[f32], n: usize, d: usize, k: usize, covariance: CovarianceType) ->
     Ok(mix)
 }
 
+/// Which kernels and arithmetic a case runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelChoice {
+    pub kernels: GpuKernels,
+    pub precision: GpuPrecision,
+}
+
 /// Runs one case at `scale` (N multiplied by it, at least 4·K samples): one warm-up iteration,
 /// then `iters` timed EM iterations, then `iters` kernel-by-kernel timings of the E-step and
 /// statistics pass, with `timing` (a device without timestamp queries falls back to the wall
-/// clock) and the EM pass's `kernels`; every time is a median.
+/// clock) and the EM pass's kernels and arithmetic; every time is a median.
 pub fn run_case(
     ctx: &GpuContext,
     case: &Case,
@@ -212,7 +222,7 @@ pub fn run_case(
     iters: usize,
     peaks: &Peaks,
     timing: Timing,
-    kernels: GpuKernels,
+    choice: KernelChoice,
 ) -> Result<CaseReport, GmmError> {
     let (d, k) = (case.d, case.k);
     let n = ((case.n as f64 * scale).round() as usize).max(4 * k);
@@ -220,7 +230,8 @@ pub fn run_case(
     let x = blobs(n, d, k, 0);
     let view = DataView::from_f32(&x, d)?;
     let budget = Budget {
-        kernels,
+        kernels: choice.kernels,
+        precision: choice.precision,
         ..Budget::default()
     };
     let mut backend = GpuBackend::new(ctx, Source::Host(view), k, case.covariance, None, budget)?;
@@ -282,6 +293,7 @@ pub fn run_case(
         k,
         timing,
         fused,
+        precision: backend.arith().name(),
         iteration_ms: median(whole) * 1e3,
         kernels_ms: kernels.iter().map(|r| r.ms).sum(),
         kernels,

@@ -21,7 +21,7 @@ pub struct GpuContext {
     uncaptured: Arc<Mutex<Option<String>>>,
     /// The compute pipelines of each arithmetic (`Arith::index`), built on first use and then
     /// reused by every fit on this context.
-    pipelines: Arc<[OnceLock<Pipelines>; 2]>,
+    pipelines: Arc<[OnceLock<Pipelines>; Arith::ALL.len()]>,
     /// The bind group layouts every arithmetic's pipelines share.
     layouts: Arc<OnceLock<Layouts>>,
     /// Whether the kernels are the portable fallbacks (no subgroups, no fma), whatever the device has.

@@ -71,9 +71,20 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
     }
     let mut failed = Vec::new();
     for case in &cases {
-        let outcome = bench::run_case(&ctx, case, scale, a.iters, &peaks, timing, a.kernels.into());
+        let outcome = bench::run_case(
+            &ctx,
+            case,
+            scale,
+            a.iters,
+            &peaks,
+            timing,
+            bench::KernelChoice {
+                kernels: a.kernels.into(),
+                precision: a.precision.into(),
+            },
+        );
         match (&outcome, a.json) {
-            (Ok(r), true) => say!("{}", case_json(&ctx, &peaks, r, a.kernels))?,
+            (Ok(r), true) => say!("{}", case_json(&ctx, &peaks, r, a))?,
             (Ok(r), false) => print_table(r)?,
             (Err(e), true) => say!(
                 "{}",
@@ -92,28 +103,32 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
     }
 }
 
-fn case_json(ctx: &GpuContext, peaks: &Peaks, r: &CaseReport, kernels: KernelsArg) -> serde_json::Value {
+fn case_json(ctx: &GpuContext, peaks: &Peaks, r: &CaseReport, a: &BenchArgs) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     v["adapter"] = json!(ctx.adapter_name());
     v["subgroup_width"] = json!(ctx.subgroup_width());
     v["exact_fma"] = json!(ctx.exact_fma().ok());
-    v["kernels_asked"] = json!(match kernels {
+    v["kernels_asked"] = json!(match a.kernels {
         KernelsArg::Auto => "auto",
         KernelsArg::Split => "split",
     });
+    // What ran is the report's own "precision"; this is what was asked.
+    v["precision"] = json!(r.precision);
+    v["precision_asked"] = json!(gmm_gpu::GpuPrecision::from(a.precision).name());
     v["peaks"] = json!(peaks);
     v
 }
 
 fn print_table(r: &CaseReport) -> Result<(), CliError> {
     say!(
-        "\ncase {} {}: N = {}, d = {}, K = {}, {} kernels{}",
+        "\ncase {} {}: N = {}, d = {}, K = {}, {} kernels, {} precision{}",
         r.case,
         r.covariance,
         r.n,
         r.d,
         r.k,
         if r.fused { "fused" } else { "split" },
+        r.precision,
         if r.reference.is_empty() {
             String::new()
         } else {

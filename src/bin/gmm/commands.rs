@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gmm_gpu::{
-    BackendKind, CovarianceType, DataView, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext, Progress,
+    BackendKind, CovarianceType, DataView, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext,
+    PrecisionRecord, Progress,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -66,7 +67,8 @@ fn builder(k: usize, covariance: CovarianceType, o: &FitOptions) -> GmmParamsBui
         .tol(o.tol)
         .reg_covar(o.reg_covar)
         .seed(o.seed)
-        .backend(o.backend);
+        .backend(o.backend)
+        .gpu_precision(o.precision.into());
     if let Some(c) = o.chunk_size {
         b = b.chunk_size(c);
     }
@@ -209,6 +211,11 @@ fn backend_line(model: &GmmModel) -> String {
     }
 }
 
+/// A GPU fit's arithmetic in words: what it asked for and what its last pass ran.
+fn precision_line(p: &PrecisionRecord) -> String {
+    format!("requested {}, used {}", p.requested, p.used)
+}
+
 fn seconds(t: Duration) -> String {
     let s = t.as_secs_f64();
     if s < 1.0 {
@@ -331,6 +338,12 @@ fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
             data.path.display()
         );
         eprintln!("  backend      {}{auto_note}", backend_line(&model));
+        if let Some(p) = model.gpu_precision() {
+            eprintln!("  precision    {}", precision_line(p));
+            for why in &p.switches {
+                eprintln!("  switched     to exact: {why}");
+            }
+        }
         eprintln!(
             "  components   {}, {} covariance",
             model.n_components(),
@@ -536,14 +549,20 @@ fn compare(a: &CompareArgs) -> Result<(), CliError> {
     let m = diffs(gpu.means(), cpu.means());
     let c = diffs(gpu.covariances(), cpu.covariances());
     let adapter = ctx.adapter_name();
+    let precision = gpu.gpu_precision();
     if json_out {
         let run = |m: &GmmModel, t: Duration| {
-            json!({
+            let mut v = json!({
                 "lower_bound": m.lower_bound().is_finite().then_some(m.lower_bound()),
                 "n_iter": m.n_iter(),
                 "converged": m.converged(),
                 "seconds": t.as_secs_f64(),
-            })
+            });
+            // The GPU side's arithmetic: requested, used and each switch (none on the CPU side).
+            if let Some(p) = m.gpu_precision() {
+                v["precision"] = json!(p);
+            }
+            v
         };
         let report = json!({
             "data": data.path.display().to_string(),
@@ -569,13 +588,23 @@ fn compare(a: &CompareArgs) -> Result<(), CliError> {
         a.covariance
     )?;
     say!("GPU: {adapter}")?;
+    if let Some(p) = precision {
+        say!("GPU precision: {}", precision_line(p))?;
+        for why in &p.switches {
+            say!("  switched to exact: {why}")?;
+        }
+    }
     say!("")?;
     say!("{:<12} {:>14} {:>14}", "GPU vs CPU", "max abs diff", "max rel diff")?;
     for (name, (abs, rel)) in [("weights", w), ("means", m), ("covariances", c)] {
         say!("{name:<12} {abs:>14.3e} {rel:>14.3e}")?;
     }
     say!("")?;
-    say!("{:<12} {:>24} {:>24}", "", "CPU (f64)", "GPU (f32)")?;
+    let gpu_arith = match precision.map(|p| p.used.as_str()) {
+        Some("fast") | None => "GPU (f32)".to_string(),
+        Some(used) => format!("GPU ({used})"),
+    };
+    say!("{:<12} {:>24} {:>24}", "", "CPU (f64)", gpu_arith)?;
     say!(
         "{:<12} {:>24} {:>24}",
         "lower bound",

@@ -110,6 +110,11 @@ pub struct FitOptions {
     /// data is resident).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub device_memory: Option<u64>,
+    /// The GPU's arithmetic: fast (plain f32 kernels), exact (two-float kernels) or auto (fast,
+    /// with a conditioning guard that switches to exact where f32 would not hold). It only
+    /// matters for GPU fits: the CPU path is float64 whatever it says.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, value_name = "PRECISION")]
+    pub precision: PrecisionArg,
 }
 
 /// A byte count with an optional k, M or G suffix (powers of 1000).
@@ -343,6 +348,11 @@ pub struct BenchArgs {
     /// compare with).
     #[arg(long, default_value = "auto", value_name = "KERNELS")]
     pub kernels: KernelsArg,
+    /// The arithmetic the timed passes run: fast (plain f32 kernels), exact (two-float kernels)
+    /// or auto (fast, with a conditioning guard that switches to exact where f32 would not
+    /// hold; each case's table and JSON line say what ran).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, value_name = "PRECISION")]
+    pub precision: PrecisionArg,
 }
 
 /// `--kernels`: gmm_gpu::GpuKernels on the command line.
@@ -357,6 +367,29 @@ impl From<KernelsArg> for gmm_gpu::GpuKernels {
         match k {
             KernelsArg::Auto => gmm_gpu::GpuKernels::Auto,
             KernelsArg::Split => gmm_gpu::GpuKernels::Split,
+        }
+    }
+}
+
+/// `--precision`: gmm_gpu::GpuPrecision on the command line (GPU fits only).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrecisionArg {
+    /// Plain f32 kernels: the quickest; parameters agree with the f64 CPU path to about 1e-4 on
+    /// well-conditioned data.
+    Fast,
+    /// Two-float kernels: every product error-free, whatever the device's accuracy (about 10 to
+    /// 30 times fast's arithmetic).
+    Exact,
+    /// Fast, with a conditioning guard that switches the fit to exact where f32 would not hold.
+    Auto,
+}
+
+impl From<PrecisionArg> for gmm_gpu::GpuPrecision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::Fast => gmm_gpu::GpuPrecision::Fast,
+            PrecisionArg::Exact => gmm_gpu::GpuPrecision::Exact,
+            PrecisionArg::Auto => gmm_gpu::GpuPrecision::Auto,
         }
     }
 }
