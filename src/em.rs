@@ -254,3 +254,145 @@ pub(crate) fn fit<B: Backend>(
     }
     Ok(best)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The escalation of a fast arithmetic (GpuPrecision::Auto), driven by a backend that computes
+    //! exactly (the CPU's) but fakes one failure while it claims to be fast: after the switch the
+    //! fit must go on from its last good iterate, so it ends where a plain CPU fit ends.
+    use super::*;
+    use crate::backend::Output;
+    use crate::cpu::CpuBackend;
+    use crate::data::DataView;
+    use crate::kinds::CovarianceType;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Fault {
+        /// A NaN log-likelihood.
+        NonFinite,
+        /// The lower bound falls by a nat.
+        Fall,
+        /// Statistics whose covariance is not positive definite.
+        Singular,
+    }
+
+    /// The EM pass (1-based) that fails while fast.
+    const FAULT_AT: usize = 4;
+
+    struct Flaky<'a> {
+        inner: CpuBackend<'a>,
+        fault: Fault,
+        passes: usize,
+        fast: bool,
+        switches: Vec<String>,
+    }
+
+    impl Backend for Flaky<'_> {
+        fn n_samples(&self) -> usize {
+            self.inner.n_samples()
+        }
+        fn n_features(&self) -> usize {
+            self.inner.n_features()
+        }
+        fn gather_rows(&mut self, rows: &[usize], out: &mut [f64]) -> Result<(), GmmError> {
+            self.inner.gather_rows(rows, out)
+        }
+        fn info(&self) -> FitInfo {
+            self.inner.info()
+        }
+        fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
+            self.inner.em_statistics(mixture, centres, stats)?;
+            self.passes += 1;
+            if self.fast && self.passes == FAULT_AT {
+                match self.fault {
+                    Fault::NonFinite => stats.score_sum = f64::NAN,
+                    Fault::Fall => stats.score_sum -= stats.weight_sum,
+                    Fault::Singular => stats.s2.iter_mut().for_each(|v| *v = -1e9),
+                }
+            }
+            Ok(())
+        }
+        fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
+            self.inner.label_statistics(centroids, stats)
+        }
+        fn per_sample_outputs(&mut self, mixture: &Mixture, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
+            self.inner.per_sample_outputs(mixture, output, out)
+        }
+        fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
+            self.inner.random_statistics(seed, centres, stats)
+        }
+        fn escalation_floor(&self) -> Option<f64> {
+            // Far below any change these 8 iterations make, so only the fault escalates.
+            self.fast.then_some(1e-14)
+        }
+        fn escalate(&mut self, why: String) -> bool {
+            let was = self.fast;
+            self.fast = false;
+            if was {
+                self.switches.push(why);
+            }
+            was
+        }
+    }
+
+    /// Three overlapping 2-D blobs, seeded.
+    fn data() -> Vec<f64> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let noise = Normal::new(0.0, 1.0).unwrap();
+        let centres = [0.0, 0.0, 2.0, 1.0, -1.0, 2.0];
+        (0..600 * 2)
+            .map(|i| centres[(i / 2 % 3) * 2 + i % 2] + noise.sample(&mut rng))
+            .collect()
+    }
+
+    fn fit_with(fault: Option<Fault>, max_iter: usize) -> (FitOutcome, Vec<String>) {
+        let x = data();
+        let view = DataView::from_f64(&x, 2).unwrap();
+        let params = GmmParams::builder(3)
+            .covariance_type(CovarianceType::Full)
+            .tol(0.0)
+            .max_iter(max_iter)
+            .seed(3)
+            .build()
+            .unwrap();
+        let mut backend = Flaky {
+            inner: CpuBackend::new(view, None),
+            fault: fault.unwrap_or(Fault::NonFinite),
+            passes: 0,
+            fast: fault.is_some(),
+            switches: Vec::new(),
+        };
+        let outcome = fit(&params, &mut backend, None, None, &mut |_| ControlFlow::Continue(())).unwrap();
+        (outcome, backend.switches)
+    }
+
+    #[test]
+    fn a_failed_pass_is_redone_in_exact_arithmetic_from_the_same_iterate() {
+        let (plain, _) = fit_with(None, 8);
+        for fault in [Fault::NonFinite, Fault::Singular] {
+            let (escalated, switches) = fit_with(Some(fault), 8);
+            assert_eq!(switches.len(), 1, "{fault:?}: {switches:?}");
+            assert!(switches[0].contains(&format!("iteration {FAULT_AT}")), "{switches:?}");
+            // The failed pass left no trace: bitwise the plain fit.
+            assert_eq!(escalated.lower_bounds, plain.lower_bounds, "{fault:?}");
+            assert_eq!(escalated.mixture, plain.mixture, "{fault:?}");
+            assert_eq!(escalated.n_iter, plain.n_iter);
+        }
+    }
+
+    #[test]
+    fn a_falling_lower_bound_goes_back_to_the_iterate_before_it() {
+        // The fall at pass 4 condemns the M-step that made iteration 4's parameters, so the fit
+        // redoes iteration 3 in exact arithmetic: after 8 passes it stands where a plain fit
+        // stands after 7, with the fallen bound dropped from the history.
+        let (plain, _) = fit_with(None, 7);
+        let (escalated, switches) = fit_with(Some(Fault::Fall), 8);
+        assert_eq!(switches.len(), 1, "{switches:?}");
+        assert!(switches[0].contains("fell"), "{switches:?}");
+        assert_eq!(escalated.lower_bounds, plain.lower_bounds);
+        assert_eq!(escalated.mixture, plain.mixture);
+        assert_eq!(escalated.n_iter, 8);
+    }
+}
