@@ -59,6 +59,22 @@ fn h_lo_at(i: u32) -> f32 {
     return 0.0;
 }
 
+/// The low part of the responsibility (or e_k) at `i` of `resp` (0 where the prelude keeps none).
+fn r_lo_at(i: u32) -> f32 {
+    if R_LO {
+        return h_lo[i];
+    }
+    return 0.0;
+}
+
+/// A responsibility (or e_k) as (hi, lo) into `resp` and, where the prelude keeps low parts, `h_lo`.
+fn store_prob(i: u32, v: vec2<f32>) {
+    resp[i] = v.x;
+    if R_LO {
+        h_lo[i] = v.y;
+    }
+}
+
 /// ‖U_kᵀ(x̃_n − μ̃_k)‖² for sample n of the chunk, one sample in one invocation, as a `Real`: for
 /// diagonal factors (spherical ones too, scaled per feature) at any d, and for triangular ones with
 /// d <= TRI_SMALL_D. Used by `logprob` (small triangular factors) and the fused pass
@@ -351,6 +367,9 @@ fn normalise(
             // and −∞ if it counts, which the host reports as a non-finite likelihood.
             for (var k = 0u; k < k_n; k++) {
                 resp[row + k] = 0.0;
+                if R_LO {
+                    h_lo[row + k] = 0.0;
+                }
             }
             per_sample[n] = job.neg_inf;
             contribution = vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
@@ -360,16 +379,16 @@ fn normalise(
             // log p = L_best + log Σ exp(Δ) with every piece two-float.
             let one = job.one;
             let best_l = vec3<f32>(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best));
-            var s = vec2<f32>(0.0, 0.0);
+            var s = prob_zero();
             for (var k = 0u; k < k_n; k++) {
                 let e = lse_term(model[c + k], model[c + k_n + k], resp[row + k], h_lo_at(row + k), best_l, one);
-                // e_k replaces h in place; q_k = e_k / Σ e below.
-                resp[row + k] = e.x + e.y;
+                // e_k replaces h in place (its low part too, where the prelude keeps one);
+                // q_k = e_k / Σ e below.
+                store_prob(row + k, prob_parts(e));
                 s = lse_add(s, e, one);
             }
-            let inv_s = w / (s.x + s.y);
             for (var k = 0u; k < k_n; k++) {
-                resp[row + k] = inv_s * resp[row + k];
+                store_prob(row + k, prob_parts(r_of(prob_of_parts(vec2<f32>(resp[row + k], r_lo_at(row + k))), w, s)));
             }
             let log_p = lse_total(best_l, s, one);
             per_sample[n] = log_p.x + log_p.y;
@@ -409,7 +428,7 @@ fn assign(
         // For k-means h = −½‖x − μ‖² in the caller's units: the squared distance is −2h.
         contribution = vec2<f32>(w * (-2.0 * resp[row + best]), 0.0);
         for (var k = 0u; k < k_n; k++) {
-            resp[row + k] = select(0.0, w, k == best);
+            store_prob(row + k, vec2<f32>(select(0.0, w, k == best), 0.0));
         }
         per_sample[n] = f32(best);
     }
@@ -453,7 +472,7 @@ fn random(
         }
         let w = weight_of(n);
         for (var k = 0u; k < k_n; k++) {
-            resp[row + k] = w * (resp[row + k] / total);
+            store_prob(row + k, vec2<f32>(w * (resp[row + k] / total), 0.0));
         }
     }
     workgroup_sum(lid, group, vec2<f32>(0.0, 0.0));

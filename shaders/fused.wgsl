@@ -48,16 +48,15 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
         return vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
     }
     let best_l = vec3<f32>(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y);
-    var total = vec2<f32>(0.0, 0.0);
+    var total = prob_zero();
     for (var k = 0u; k < k_n; k++) {
         let hk = fh[row + k];
         let e = lse_term(model[c + k], model[c + k_n + k], hk.x, hk.y, best_l, one);
-        fh[row + k] = vec2<f32>(e.x + e.y, 0.0);
+        fh[row + k] = prob_parts(e);
         total = lse_add(total, e, one);
     }
-    let inv_s = w / (total.x + total.y);
     for (var k = 0u; k < k_n; k++) {
-        fh[row + k] = vec2<f32>(inv_s * fh[row + k].x, 0.0);
+        fh[row + k] = prob_parts(r_of(prob_of_parts(fh[row + k]), w, total));
     }
     let log_p = lse_total(best_l, total, one);
     return df_mul1(log_p, w, one);
@@ -139,12 +138,12 @@ fn fused(
         workgroupBarrier();
         if live {
             for (var s = lane; s < count; s += lanes) {
-                let r = sqrt(fh[s * k_n + k].x);
+                let r = stage_root(stage_of_parts(fh[s * k_n + k]));
                 let row = s * d;
                 // Written out, not looped: lavapipe counts every loop iteration against its cap.
-                let v = r * (vec4<f32>(fx[row + at[0]], fx[row + at[1]], fx[row + at[2]], fx[row + at[3]]) * keep_a + add_a);
+                let v = r * (Stage4(vec4<f32>(fx[row + at[0]], fx[row + at[1]], fx[row + at[2]], fx[row + at[3]])) * Stage4(keep_a) + Stage4(add_a));
                 if packed {
-                    let c = r * (vec4<f32>(fx[row + at[4]], fx[row + at[5]], fx[row + at[6]], fx[row + at[7]]) * keep_b + add_b);
+                    let c = r * (Stage4(vec4<f32>(fx[row + at[4]], fx[row + at[5]], fx[row + at[6]], fx[row + at[7]])) * Stage4(keep_b) + Stage4(add_b));
                     add_outer(&run, v, c, one);
                 } else {
                     // The products as in `stats`.

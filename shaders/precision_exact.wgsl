@@ -14,6 +14,54 @@ const H_LO: bool = true;
 /// (a run is already two-float).
 const RUN_LEN: u32 = 0xffffffffu;
 
+/// An e_k of the log-sum-exp, a sum of them, or a responsibility: a two-float whose value the
+/// kernels store as one f32 (`prob_parts`).
+alias Prob = vec2<f32>;
+/// A staged value of the statistics (√r·z) and four of them.
+alias Stage = f32;
+alias Stage4 = vec4<f32>;
+/// Whether the responsibilities keep a low part (in `h_lo`, after `normalise`): not here.
+const R_LO: bool = false;
+
+fn prob_zero() -> Prob {
+    return vec2<f32>(0.0, 0.0);
+}
+
+/// e as stored: its value in one f32, no low part.
+fn prob_parts(e: Prob) -> vec2<f32> {
+    return vec2<f32>(e.x + e.y, 0.0);
+}
+
+/// A stored e back.
+fn prob_of_parts(v: vec2<f32>) -> Prob {
+    return v;
+}
+
+/// The responsibility w·e/Σe of a stored e.
+fn r_of(e: Prob, w: f32, s: Prob) -> Prob {
+    let inv_s = w / (s.x + s.y);
+    return vec2<f32>(inv_s * e.x, 0.0);
+}
+
+/// The responsibility at `i` of `resp`, for staging.
+fn r_at(i: u32) -> Stage {
+    return resp[i];
+}
+
+/// A stored responsibility, for staging.
+fn stage_of_parts(v: vec2<f32>) -> Stage {
+    return v.x;
+}
+
+/// x − c for staging (its f32 rounding is the data's).
+fn stage_value(x_i: f32, centre: f32) -> Stage {
+    return x_i - centre;
+}
+
+fn stage_root(r: Stage) -> Stage {
+    return sqrt(r);
+}
+
 fn real_zero() -> Real {
     return vec2<f32>(0.0, 0.0);
 }
@@ -59,7 +107,7 @@ fn real_parts(v: Real, one: f32) -> vec2<f32> {
 /// component's as (c_hi, h_hi, c_lo + h_lo): Δ_k = L_k − L_best from the differences of the high
 /// and low parts, so that no term carries the rounding of a large L (Δ_best is exactly 0). Shared
 /// by `normalise` and the fused pass.
-fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> vec2<f32> {
+fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> Prob {
     let dc = two_sum(c_k, -best.x, one);
     let dh = two_sum(h_k, -best.y, one);
     let dd = two_sum(dc.x, dh.x, one);
@@ -68,12 +116,12 @@ fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f3
 }
 
 /// s + e, the sum of the terms of the log-sum-exp.
-fn lse_add(s: vec2<f32>, e: vec2<f32>, one: f32) -> vec2<f32> {
+fn lse_add(s: Prob, e: Prob, one: f32) -> Prob {
     return df_add(s, e, one);
 }
 
 /// log p = L_best + log Σ_k e^(L_k − L_best), every piece two-float (`best` as in `lse_term`).
-fn lse_total(best: vec3<f32>, total: vec2<f32>, one: f32) -> vec2<f32> {
+fn lse_total(best: vec3<f32>, total: Prob, one: f32) -> vec2<f32> {
     let t = two_sum(best.x, best.y, one);
     return df_add(vec2<f32>(t.x, t.y + best.z), log_df(total, one), one);
 }
@@ -83,7 +131,7 @@ fn run_zero() -> Run {
 }
 
 /// run + a·b, the product error-free.
-fn run_mac(run: Run, a: f32, b: f32, one: f32) -> Run {
+fn run_mac(run: Run, a: Stage, b: Stage, one: f32) -> Run {
     return df_add(run, two_prod(a, b, one), one);
 }
 

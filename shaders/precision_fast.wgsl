@@ -17,6 +17,54 @@ const RUN_LEN: u32 = 32u;
 /// exp terms below e^−36 (2e-16 of the largest, which is 1) are below f32's resolution of the sum.
 const LSE_SKIP: f32 = -36.0;
 
+/// An e_k of the log-sum-exp, a sum of them, or a responsibility: a two-float whose value the
+/// kernels store as one f32 (`prob_parts`).
+alias Prob = vec2<f32>;
+/// A staged value of the statistics (√r·z) and four of them.
+alias Stage = f32;
+alias Stage4 = vec4<f32>;
+/// Whether the responsibilities keep a low part (in `h_lo`, after `normalise`): not here.
+const R_LO: bool = false;
+
+fn prob_zero() -> Prob {
+    return vec2<f32>(0.0, 0.0);
+}
+
+/// e as stored: its value in one f32, no low part.
+fn prob_parts(e: Prob) -> vec2<f32> {
+    return vec2<f32>(e.x + e.y, 0.0);
+}
+
+/// A stored e back.
+fn prob_of_parts(v: vec2<f32>) -> Prob {
+    return v;
+}
+
+/// The responsibility w·e/Σe of a stored e.
+fn r_of(e: Prob, w: f32, s: Prob) -> Prob {
+    let inv_s = w / (s.x + s.y);
+    return vec2<f32>(inv_s * e.x, 0.0);
+}
+
+/// The responsibility at `i` of `resp`, for staging.
+fn r_at(i: u32) -> Stage {
+    return resp[i];
+}
+
+/// A stored responsibility, for staging.
+fn stage_of_parts(v: vec2<f32>) -> Stage {
+    return v.x;
+}
+
+/// x − c for staging (its f32 rounding is the data's).
+fn stage_value(x_i: f32, centre: f32) -> Stage {
+    return x_i - centre;
+}
+
+fn stage_root(r: Stage) -> Stage {
+    return sqrt(r);
+}
+
 fn real_zero() -> Real {
     return 0.0;
 }
@@ -57,7 +105,7 @@ fn real_parts(v: Real, one: f32) -> vec2<f32> {
 
 /// e^(L_k − L_best) with the device's exp, Δ_k from the differences of the high parts and then of
 /// the constants' low parts (Δ_best is exactly 0); 0 below e^LSE_SKIP.
-fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> vec2<f32> {
+fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> Prob {
     let delta = ((c_k - best.x) + (h_k - best.y)) + ((c_lo + h_lo_k) - best.z);
     if delta < LSE_SKIP {
         return vec2<f32>(0.0, 0.0);
@@ -66,13 +114,13 @@ fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f3
 }
 
 /// s + e in plain f32: at most K terms in [0, 1], one of them 1.
-fn lse_add(s: vec2<f32>, e: vec2<f32>, one: f32) -> vec2<f32> {
+fn lse_add(s: Prob, e: Prob, one: f32) -> Prob {
     return vec2<f32>(s.x + e.x, 0.0);
 }
 
 /// log p = L_best + log Σ_k e^(L_k − L_best): L_best = c + h kept exact as a two-float (once per
 /// sample), the device's log of the sum added to it.
-fn lse_total(best: vec3<f32>, total: vec2<f32>, one: f32) -> vec2<f32> {
+fn lse_total(best: vec3<f32>, total: Prob, one: f32) -> vec2<f32> {
     let t = two_sum(best.x, best.y, one);
     return vec2<f32>(t.x, t.y + (best.z + log(total.x)));
 }
@@ -82,7 +130,7 @@ fn run_zero() -> Run {
 }
 
 /// run + a·b, one fma.
-fn run_mac(run: Run, a: f32, b: f32, one: f32) -> Run {
+fn run_mac(run: Run, a: Stage, b: Stage, one: f32) -> Run {
     return fma(a, b, run);
 }
 

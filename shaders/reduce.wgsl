@@ -19,7 +19,7 @@
 // f32 sum of thousands of rounded products would lose.
 // Prepended: the constants (src/gpu/layout.rs), shaders/common.wgsl and the tree sum.
 
-var<workgroup> zs: array<f32, STAGE>;   // up to SUB_MAX augmented rows z, d + 1 values each
+var<workgroup> zs: array<Stage, STAGE>; // up to SUB_MAX augmented rows z, d + 1 values each
 var<workgroup> lanes_out: array<vec2<f32>, WG * T>; // the sample lanes' sums, added in a fixed order
 
 /// The block's share of Σ w·log p (or the k-means inertia): the per-WG partials of its samples,
@@ -92,7 +92,7 @@ fn output_of(a: u32, b: u32, d: u32) -> u32 {
 /// run[4i + j] += a_i·b_j for a 4 × 4 tile (`run_mac`: error-free into two-floats in the exact
 /// kernels, one fma in the fast ones); written out, not looped (lavapipe counts every loop iteration
 /// against its cap). Shared by `stats_tri` and the fused pass.
-fn add_outer(run: ptr<function, array<Run, 16>>, a: vec4<f32>, b: vec4<f32>, one: f32) {
+fn add_outer(run: ptr<function, array<Run, 16>>, a: Stage4, b: Stage4, one: f32) {
     (*run)[0] = run_mac((*run)[0], a.x, b.x, one);
     (*run)[1] = run_mac((*run)[1], a.x, b.y, one);
     (*run)[2] = run_mac((*run)[2], a.x, b.z, one);
@@ -198,20 +198,20 @@ fn stats_tri(
         for (var e = lid; e < count * w; e += WG) {
             let s = e / w;
             let i = e % w;
-            var v = 0.0;
+            var v = Stage(0.0);
             if i < d {
-                v = x[(s0 + s) * d + i] - model[centre_at + i];
+                v = stage_value(x[(s0 + s) * d + i], model[centre_at + i]);
             } else if i == d {
-                v = 1.0;
+                v = Stage(1.0);
             }
-            zs[e] = sqrt(resp[(s0 + s) * k_n + k]) * v;
+            zs[e] = stage_root(r_at((s0 + s) * k_n + k)) * v;
         }
         workgroupBarrier();
         if lane < lanes && live {
             for (var s = lane; s < count; s += lanes) {
                 let row = s * w;
-                let a = vec4<f32>(zs[row + r0], zs[row + r0 + 1u], zs[row + r0 + 2u], zs[row + r0 + 3u]);
-                let c = vec4<f32>(zs[row + c0], zs[row + c0 + 1u], zs[row + c0 + 2u], zs[row + c0 + 3u]);
+                let a = Stage4(zs[row + r0], zs[row + r0 + 1u], zs[row + r0 + 2u], zs[row + r0 + 3u]);
+                let c = Stage4(zs[row + c0], zs[row + c0 + 1u], zs[row + c0 + 2u], zs[row + c0 + 3u]);
                 add_outer(&run, a, c, one);
                 in_run++;
             }
@@ -288,11 +288,11 @@ fn stats(
         for (var e = lid; e < count * stride; e += WG) {
             let s = e / stride;
             let i = e % stride;
-            var v = 1.0;
+            var v = Stage(1.0);
             if i > 0u {
-                v = x[(r0 + s) * d + lo + i - 1u] - model[centre_at + i - 1u];
+                v = stage_value(x[(r0 + s) * d + lo + i - 1u], model[centre_at + i - 1u]);
             }
-            zs[e] = sqrt(resp[(r0 + s) * k_n + k]) * v;
+            zs[e] = stage_root(r_at((r0 + s) * k_n + k)) * v;
         }
         workgroupBarrier();
         if lane < lanes && f0 < width {
@@ -302,7 +302,7 @@ fn stats(
                 // The products as in `stats_tri`; features past the window add zeros.
                 run[8] = run_mac(run[8], w, w, one);
                 for (var c = 0u; c < 4u; c++) {
-                    var v = 0.0;
+                    var v = Stage(0.0);
                     if f0 + c < width {
                         v = zs[row + 1u + f0 + c];
                     }

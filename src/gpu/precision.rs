@@ -66,16 +66,19 @@ pub(crate) enum Arith {
     /// Two-float.
     #[default]
     TwoFloat,
+    /// Native f64 (`wgpu::Features::SHADER_F64`).
+    F64,
 }
 
 impl Arith {
     /// Every kind of kernels, in the order of `GpuContext`'s pipeline slots.
-    pub const ALL: [Arith; 2] = [Arith::Fast, Arith::TwoFloat];
+    pub const ALL: [Arith; 3] = [Arith::Fast, Arith::TwoFloat, Arith::F64];
 
     pub fn index(self) -> usize {
         match self {
             Arith::Fast => 0,
             Arith::TwoFloat => 1,
+            Arith::F64 => 2,
         }
     }
 
@@ -83,6 +86,7 @@ impl Arith {
         match self {
             Arith::Fast => "fast",
             Arith::TwoFloat => "exact (two-float)",
+            Arith::F64 => "exact (f64)",
         }
     }
 
