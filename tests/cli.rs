@@ -702,7 +702,7 @@ fn compare_gpu_and_cpu_from_the_same_start() {
     let switches = precision["switches"].as_array().expect("a list of switches");
     match precision["used"].as_str() {
         Some("fast") => assert!(switches.is_empty(), "{report}"),
-        Some("exact (two-float)") => assert!(!switches.is_empty(), "{report}"),
+        Some(used) if used.starts_with("exact (") => assert!(!switches.is_empty(), "{report}"),
         _ => panic!("{report}"),
     }
     assert!(report["cpu"].get("precision").is_none(), "{report}");
@@ -712,7 +712,7 @@ fn compare_gpu_and_cpu_from_the_same_start() {
         &["compare", "x.npy", "-k", "2", "--max-iter", "3", "--precision", "exact"],
     );
     assert!(
-        table.contains("GPU precision: requested exact, used exact (two-float)"),
+        table.contains("GPU precision: requested exact, used exact ("),
         "{table}"
     );
     for word in [
@@ -774,16 +774,19 @@ fn fit_precision_fast_is_recorded_in_the_model() {
     assert!(stderr.contains("precision    requested fast, used fast"), "{stderr}");
 }
 
-/// `fit --backend gpu --precision exact` runs the two-float kernels. Needs a GPU adapter.
+/// `fit --backend gpu --precision exact` runs the exact kernels throughout: "exact (two-float)",
+/// or "exact (f64)" where the device has native f64. Needs a GPU adapter.
 #[test]
 fn fit_precision_exact_is_recorded_in_the_model() {
-    let Some(_) = common::gpu() else { return };
+    let Some(ctx) = common::gpu() else { return };
     let (model, stderr) = gpu_fit_with_precision("exact");
     assert_eq!(model["gpu_precision"]["requested"], "exact", "{model}");
-    assert_eq!(model["gpu_precision"]["used"], "exact (two-float)", "{model}");
+    // The command's own context is on the same adapter as this test's.
+    let used = common::exact_name(ctx);
+    assert_eq!(model["gpu_precision"]["used"], used, "{model}");
     assert_eq!(model["gpu_precision"]["switches"], serde_json::json!([]), "{model}");
     assert!(
-        stderr.contains("precision    requested exact, used exact (two-float)"),
+        stderr.contains(&format!("precision    requested exact, used {used}")),
         "{stderr}"
     );
 }
@@ -968,21 +971,23 @@ fn bench_reports_each_kernel_of_case_e() {
         }
         assert!(v["iteration_ms"].as_f64().is_some_and(|t| t > 0.0), "{v}");
         // The default, auto: fast, or exact where its guard switched in the warm-up (100 samples
-        // of K = 16 in 32 dimensions make near-singular components).
+        // of K = 16 in 32 dimensions make near-singular components); exact is two-float, or
+        // native f64 where the device has it.
         assert_eq!(v["precision_asked"], "auto", "{v}");
         assert!(
-            matches!(v["precision"].as_str(), Some("fast" | "exact (two-float)")),
+            matches!(
+                v["precision"].as_str(),
+                Some("fast" | "exact (two-float)" | "exact (f64)")
+            ),
             "{v}"
         );
     }
-    // --precision exact times the two-float kernels, and the table's header says so.
+    // --precision exact times the exact kernels (two-float, or native f64 where the device has
+    // it), and --precision fast's table header says fast.
     let exact: Vec<&str> = base.iter().copied().chain(["--precision", "exact"]).collect();
     let v: serde_json::Value = serde_json::from_str(gmm_ok(dir.path(), &exact).trim()).expect("a JSON line");
-    assert_eq!(
-        (v["precision_asked"].as_str(), v["precision"].as_str()),
-        (Some("exact"), Some("exact (two-float)")),
-        "{v}"
-    );
+    assert_eq!(v["precision_asked"].as_str(), Some("exact"), "{v}");
+    assert_eq!(v["precision"].as_str(), Some(common::exact_name(ctx)), "{v}");
     let table = gmm_ok(
         dir.path(),
         &[

@@ -234,9 +234,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     adapter_ : str or None
         The GPU adapter the fit ran on.
     gpu_precision_ : dict or None
-        A GPU fit's arithmetic: ``{"requested": "auto" | "fast" | "exact", "used": "fast" |
-        "exact (two-float)", "switches": [...]}``, ``switches`` being each reason ``"auto"``
-        moved from fast to exact; None for a CPU fit.
+        A GPU fit's arithmetic: ``{"requested": ..., "used": ..., "switches": [...]}``, with
+        ``requested`` the ``precision`` asked for, ``used`` what its last pass ran (``"fast"``, or
+        ``"exact (...)"`` naming the exact arithmetic) and ``switches`` each reason ``"auto"``
+        moved from fast to exact, in order; None for a CPU fit.
 
     Examples
     --------

@@ -213,8 +213,8 @@ impl Model {
         self.model.fallback_reason()
     }
     /// A GPU fit's arithmetic, as a dict: "requested" ("auto", "fast" or "exact"), "used" (what
-    /// its last pass ran: "fast" or "exact (two-float)") and "switches" (why auto moved from fast
-    /// to exact, in order); None for a CPU fit or a rebuilt model.
+    /// its last pass ran: "fast", or "exact (...)" naming the exact arithmetic) and "switches"
+    /// (why auto moved from fast to exact, in order); None for a CPU fit or a rebuilt model.
     #[getter]
     fn gpu_precision<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(p) = self.model.gpu_precision() else {

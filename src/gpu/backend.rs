@@ -137,7 +137,7 @@ impl<'a> GpuBackend<'a> {
                 max: layout::MAX_GPU_COMPONENTS,
             });
         }
-        let arith = Arith::starting(budget.precision);
+        let arith = ctx.starting_arith(budget.precision)?;
         let pipes = ctx.pipelines(arith)?;
         // The caller's own buffer is resident by definition: a budget only streams host data.
         let budget = match source {
@@ -552,7 +552,7 @@ impl<'a> GpuBackend<'a> {
                 "component {c} is too ill-conditioned for f32: (d + 2)·u·max(√κ, whitened offset) = {g:.2e} > {:.0e}",
                 precision::GUARD_LIMIT
             );
-            self.switch_to(Arith::TwoFloat, why)?;
+            self.switch_to(self.ctx.exact_arith()?, why)?;
         }
         Ok(())
     }
@@ -745,7 +745,7 @@ impl Backend for GpuBackend<'_> {
         if self.escalation_floor().is_none() {
             return false;
         }
-        match self.switch_to(Arith::TwoFloat, why) {
+        match self.ctx.exact_arith().and_then(|exact| self.switch_to(exact, why)) {
             Ok(()) => true,
             Err(e) => {
                 log::warn!("cannot switch to exact GPU kernels: {e}");

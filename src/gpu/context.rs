@@ -28,6 +28,9 @@ pub struct GpuContext {
     fallback: bool,
     /// Whether the device's fma rounds once (probed on first use, shared by clones of this device).
     exact_fma: Arc<OnceLock<bool>>,
+    /// The exact kernels' arithmetic on this device: native f64 or two-float (decided on first
+    /// use, shared by clones of this device).
+    exact_arith: Arc<OnceLock<Arith>>,
 }
 
 impl GpuContext {
@@ -149,8 +152,9 @@ impl GpuContext {
         let limits = adapter.limits();
         check_limits(&limits)?;
         // Timestamp queries only serve `gmm bench`'s per-kernel times, subgroups the tree sums'
-        // last levels; each taken where the adapter has it.
-        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP);
+        // last levels, f64 the native-f64 exact kernels; each taken where the adapter has it.
+        let features = adapter.features()
+            & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F64);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gmm-gpu device"),
             required_features: features,
@@ -187,6 +191,7 @@ impl GpuContext {
             layouts: Arc::default(),
             fallback: false,
             exact_fma: Arc::default(),
+            exact_arith: Arc::default(),
         };
         log::info!("GPU context on {}", ctx.adapter_name());
         Ok(ctx)
@@ -212,18 +217,20 @@ impl GpuContext {
             layouts: Arc::default(),
             fallback: false,
             exact_fma: Arc::default(),
+            exact_arith: Arc::default(),
         })
     }
 
     /// The same device and queue, with the kernels' portable fallbacks: tree sums in workgroup
-    /// memory only (no subgroup operations) and error-free products by Dekker's split (no fma).
-    /// They give bitwise the same results; for tests and comparisons. Its pipelines are its own,
-    /// built on first use.
+    /// memory only (no subgroup operations), error-free products by Dekker's split (no fma), and
+    /// two-float exact kernels (no native f64). The first two give bitwise the same results; for
+    /// tests and comparisons. Its pipelines are its own, built on first use.
     pub fn fallback_kernels(&self) -> Self {
         Self {
             fallback: true,
             pipelines: Arc::default(),
             layouts: Arc::default(),
+            exact_arith: Arc::default(),
             ..self.clone()
         }
     }
@@ -252,6 +259,39 @@ impl GpuContext {
         }
         let exact = crate::gpu::probe::fma_is_exact(self)?;
         Ok(*self.exact_fma.get_or_init(|| exact))
+    }
+
+    /// Whether the device has native f64 in shaders (`wgpu::Features::SHADER_F64`) and the kernels
+    /// may use it (not the portable fallbacks).
+    pub fn has_f64(&self) -> bool {
+        !self.fallback && self.device.features().contains(wgpu::Features::SHADER_F64)
+    }
+
+    /// The arithmetic of `GpuPrecision::Exact` here: native f64 where the device has it and a probe
+    /// kernel measures its f64 fma rate above a two-float multiply-add's share of the f32 rate
+    /// (src/gpu/rate.rs), else two-float. Decided the first time it is asked.
+    pub(crate) fn exact_arith(&self) -> Result<Arith, GmmError> {
+        if !self.has_f64() {
+            return Ok(Arith::TwoFloat);
+        }
+        if let Some(&a) = self.exact_arith.get() {
+            return Ok(a);
+        }
+        let share = crate::gpu::rate::f64_share(self)?;
+        let arith = if share > 1.0 / crate::gpu::rate::TWO_FLOAT_OPS {
+            Arith::F64
+        } else {
+            Arith::TwoFloat
+        };
+        Ok(*self.exact_arith.get_or_init(|| arith))
+    }
+
+    /// The arithmetic a fit with `precision` starts in.
+    pub(crate) fn starting_arith(&self, precision: crate::gpu::GpuPrecision) -> Result<Arith, GmmError> {
+        match precision {
+            crate::gpu::GpuPrecision::Exact => self.exact_arith(),
+            crate::gpu::GpuPrecision::Auto | crate::gpu::GpuPrecision::Fast => Ok(Arith::Fast),
+        }
     }
 
     /// Whether the device can time each kernel with timestamp queries (`wgpu::Features::TIMESTAMP_QUERY`).

@@ -4,7 +4,8 @@
 //! buffer), `resources` (buffers and bind groups), `passes` (encoding), `readback` (the f64 collect),
 //! `stream` (uploading chunks each pass when the data does not fit), `precision` (fast, exact
 //! or guarded arithmetic per fit), `probe` (whether the device's fma
-//! rounds once), `backend` (`impl Backend`), with `layout` the one table host and shaders share.
+//! rounds once), `rate` (whether its f64 beats two-float), `backend` (`impl Backend`), with
+//! `layout` the one table host and shaders share.
 
 pub(crate) mod backend;
 mod context;
@@ -15,6 +16,7 @@ pub(crate) mod pipelines;
 pub(crate) mod plan;
 mod precision;
 mod probe;
+mod rate;
 pub(crate) mod readback;
 pub(crate) mod resources;
 mod stream;

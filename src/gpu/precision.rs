@@ -89,14 +89,6 @@ impl Arith {
             Arith::F64 => "exact (f64)",
         }
     }
-
-    /// The arithmetic a fit starts with.
-    pub fn starting(precision: GpuPrecision) -> Arith {
-        match precision {
-            GpuPrecision::Auto | GpuPrecision::Fast => Arith::Fast,
-            GpuPrecision::Exact => Arith::TwoFloat,
-        }
-    }
 }
 
 /// What a GPU fit's arithmetic was: recorded on the model ([`crate::GmmModel::gpu_precision`])

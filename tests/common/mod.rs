@@ -112,6 +112,24 @@ pub fn gpu() -> Option<&'static gmm_gpu::GpuContext> {
     }
 }
 
+/// The same device with the portable fallback kernels (`GpuContext::fallback_kernels`): two-float
+/// exact kernels even where the device has f64, Dekker's products, workgroup-memory tree sums.
+/// One per test binary, so its pipelines are built once.
+pub fn gpu_fallback() -> Option<&'static gmm_gpu::GpuContext> {
+    use std::sync::OnceLock;
+    static CTX: OnceLock<gmm_gpu::GpuContext> = OnceLock::new();
+    gpu().map(|ctx| CTX.get_or_init(|| ctx.fallback_kernels()))
+}
+
+/// The name a fit's record gives `GpuPrecision::Exact` on `ctx`.
+pub fn exact_name(ctx: &gmm_gpu::GpuContext) -> &'static str {
+    if ctx.has_f64() {
+        "exact (f64)"
+    } else {
+        "exact (two-float)"
+    }
+}
+
 /// A starting point the GPU and CPU paths share: the CPU's k-means initialisation (seed 3), given
 /// to both as user parameters, so that nothing but the E-step and statistics differ.
 pub fn shared_start(data: &gmm_gpu::DataView, k: usize, cov: gmm_gpu::CovarianceType) -> gmm_gpu::GmmParamsBuilder {

@@ -1,0 +1,129 @@
+//! Issue 17: the GPU's arithmetic per fit. Native-f64 exact kernels against the f64 CPU path on
+//! the same f32 data (to 1e-10), Auto staying fast on well-conditioned data, and the model
+//! recording what ran. (Fast and two-float against the CPU at awkward sizes: tests/gpu.rs; Auto
+//! on ill-conditioned data: tests/gpu_stress.rs.) Runs on any wgpu adapter (lavapipe in CI, which
+//! has shaderFloat64); with CI=true a missing adapter fails.
+
+mod common;
+
+use common::{assert_close, blobs, gpu, shared_start};
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GpuPrecision};
+
+/// The f64 kernels against the CPU from the same start on the data exactly as the GPU holds it
+/// (`f32_image`), so that only the arithmetic differs. What remains is the device's f64 rounding
+/// and the f32 pairs (48 bits) that h, the responsibilities and the partial sums travel in, about
+/// 4e-15 relative per value; after 10 iterations the worst seen is 5.5e-13 (a d = 20 full
+/// covariance entry), so 1e-11 holds with room and is 10 times the issue's bound of 1e-10.
+const F64_RTOL: f64 = 1e-11;
+
+fn assert_f64_close(what: &str, gpu: &GmmModel, cpu: &GmmModel) {
+    let scale = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (name, g, c) in [
+        ("weights", gpu.weights(), cpu.weights()),
+        ("means", gpu.means(), cpu.means()),
+        ("covariances", gpu.covariances(), cpu.covariances()),
+    ] {
+        assert_close(&format!("{what}: {name}"), g, c, F64_RTOL, F64_RTOL * scale(c));
+    }
+    assert_close(
+        &format!("{what}: lower bound"),
+        &[gpu.lower_bound()],
+        &[cpu.lower_bound()],
+        F64_RTOL,
+        0.0,
+    );
+}
+
+#[test]
+fn native_f64_exact_kernels_match_the_cpu_to_1e_10() {
+    let Some(ctx) = gpu() else { return };
+    if !ctx.has_f64() {
+        // A device without f64 runs two-float exact kernels, which tests/gpu.rs covers; CI's
+        // lavapipe has f64, so there this fails.
+        let _: Option<()> = common::gpu_unavailable(&format!("{} has no SHADER_F64", ctx.adapter_name()));
+        return;
+    }
+    // d = 3 (the fused pass: K·units fit a workgroup) and d = 20 (the split kernels, `logprob_tri`
+    // for full and tied), at an awkward N over two chunks.
+    for (d, n) in [(3usize, 3001usize), (20, 1001)] {
+        let centres: Vec<f64> = (0..3 * d)
+            .map(|i| [0.0, 4.0, -3.0][i / d] + (i % d) as f64 * 0.5)
+            .collect();
+        let x = blobs(n, &centres, d, 1.0, 17 + d as u64);
+        let view = DataView::from_f64(&x, d).unwrap();
+        let image = gmm_gpu::gpu::f32_image(&view).unwrap();
+        let image_view = DataView::from_f64(&image, d).unwrap();
+        for cov in CovarianceType::ALL {
+            let params = shared_start(&image_view, 3, cov)
+                .tol(0.0)
+                .max_iter(10)
+                .chunk_size(1024)
+                .gpu_precision(GpuPrecision::Exact)
+                .build()
+                .unwrap();
+            let g = params.fit_on(ctx, &view).unwrap();
+            let record = g.gpu_precision().unwrap();
+            assert_eq!(record.used, "exact (f64)", "{record:?}");
+            let c = params.fit(&image_view).unwrap();
+            let what = format!("d = {d} {cov}");
+            let rel = common::max_rel(g.covariances(), c.covariances(), 1e-300);
+            println!(
+                "{what}: f64 kernels against the CPU: covariances {rel:.1e}, lower bound {:.1e}",
+                (g.lower_bound() - c.lower_bound()).abs()
+            );
+            assert_f64_close(&what, &g, &c);
+        }
+    }
+}
+
+/// Auto on well-conditioned blobs with scikit-learn's default tol (1e-3, far above the fast noise
+/// floor): no component trips the guard, so the whole fit runs fast, and it still agrees with the
+/// CPU to the fast bound.
+#[test]
+fn auto_stays_fast_on_well_conditioned_data() {
+    let Some(ctx) = gpu() else { return };
+    let x = blobs(5000, &[0.0, 0.0, 6.0, 1.0, -2.0, 7.0], 2, 1.0, 23);
+    let view = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let params = shared_start(&view, 3, cov).build().unwrap();
+        let g = params.fit_on(ctx, &view).unwrap();
+        let record = g.gpu_precision().unwrap();
+        assert_eq!(
+            (record.requested.as_str(), record.used.as_str()),
+            ("auto", "fast"),
+            "{cov}: {record:?}"
+        );
+        assert!(record.switches.is_empty(), "{cov}: {record:?}");
+        let c = params.fit(&view).unwrap();
+        assert_eq!(g.n_iter(), c.n_iter(), "{cov}: iterations");
+        assert_close(&format!("{cov} means"), g.means(), c.means(), 1e-4, 1e-4);
+    }
+}
+
+/// The model file records the arithmetic, and reading it back keeps the record.
+#[test]
+fn the_model_file_records_the_arithmetic() {
+    let Some(ctx) = gpu() else { return };
+    let x = blobs(600, &[0.0, 0.0, 5.0, 5.0], 2, 1.0, 29);
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let m = shared_start(&view, 2, CovarianceType::Diag)
+        .gpu_precision(GpuPrecision::Fast)
+        .build()
+        .unwrap()
+        .fit_on(ctx, &view)
+        .unwrap();
+    let json = m.to_json();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["gpu_precision"]["requested"], "fast", "{json}");
+    assert_eq!(value["gpu_precision"]["used"], "fast", "{json}");
+    let back = GmmModel::from_json(&json).unwrap();
+    assert_eq!(back.gpu_precision(), m.gpu_precision());
+    // A CPU fit has no GPU arithmetic to record.
+    let cpu = shared_start(&view, 2, CovarianceType::Diag)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    assert!(cpu.gpu_precision().is_none());
+    assert!(!cpu.to_json().contains("gpu_precision"));
+}
