@@ -110,14 +110,13 @@ fn gpu_matches_cpu_at_awkward_sizes_for_every_type() {
 }
 
 /// Each of the GPU's arithmetics, as (context, precision, the name the model records): fast, exact
-/// on this device (native f64 where it has it, as lavapipe does), and exact two-float (on the
-/// fallback kernels' context).
+/// on this device (native f64 where it has it, as lavapipe does), and exact two-float.
 fn arithmetics(ctx: &'static GpuContext) -> [(&'static GpuContext, GpuPrecision, &'static str); 3] {
-    let fallback = common::gpu_fallback().expect("the device is there");
+    let two_float = common::gpu_two_float().expect("the device is there");
     [
         (ctx, GpuPrecision::Fast, "fast"),
         (ctx, GpuPrecision::Exact, common::exact_name(ctx)),
-        (fallback, GpuPrecision::Exact, "exact (two-float)"),
+        (two_float, GpuPrecision::Exact, "exact (two-float)"),
     ]
 }
 

@@ -9,10 +9,10 @@
 mod common;
 
 use common::{blobs, gpu, shared_start};
-use gmm_gpu::{CovarianceType, DataView, GpuKernels};
+use gmm_gpu::{CovarianceType, DataView, GpuKernels, GpuPrecision};
 
-/// Every covariance type, fused and split, weighted samples over several chunks with a partial
-/// last workgroup: the log-likelihood (summed per workgroup by the tree: `normalise` in the split
+/// Every covariance type, fused and split, in every arithmetic (fast, exact in f64 where the device
+/// has it, exact two-float), weighted samples over several chunks with a partial last workgroup: the log-likelihood (summed per workgroup by the tree: `normalise` in the split
 /// kernels, the block's score in the fused one) and so every iteration's lower bound, and the model
 /// (every statistic a sum of error-free products), are bitwise the same with the device's subgroups
 /// and fma and without. A k-means start also runs `assign`'s tree.
@@ -34,14 +34,25 @@ fn subgroups_and_fma_give_bitwise_the_fallbacks_results() {
     let x = blobs(n, &centres, d, 1.0, 21);
     let w: Vec<f64> = (0..n).map(|i| 0.25 + (i % 5) as f64 * 0.5).collect();
     let view = DataView::from_f64(&x, d).unwrap();
+    // Each arithmetic: fast, exact on the device (f64 where it has it) and exact two-float.
+    let (two_float, two_float_plain) = (ctx.without_f64(), plain.without_f64());
+    let arithmetics = [
+        (ctx, &plain, GpuPrecision::Fast),
+        (ctx, &plain, GpuPrecision::Exact),
+        (&two_float, &two_float_plain, GpuPrecision::Exact),
+    ];
     for cov in CovarianceType::ALL {
-        for kernels in [GpuKernels::Auto, GpuKernels::Split] {
-            let what = format!("{cov} {kernels:?}");
+        for ((with, without, precision), kernels) in arithmetics
+            .iter()
+            .flat_map(|a| [GpuKernels::Auto, GpuKernels::Split].map(|k| (*a, k)))
+        {
+            let what = format!("{cov} {kernels:?} {precision} (f64 {})", with.has_f64());
             let params = shared_start(&view, k, cov)
                 .tol(0.0)
                 .max_iter(4)
                 .chunk_size(2_000)
                 .gpu_kernels(kernels)
+                .gpu_precision(precision)
                 .build()
                 .unwrap();
             let fit = |c: &gmm_gpu::GpuContext| {
@@ -50,7 +61,7 @@ fn subgroups_and_fma_give_bitwise_the_fallbacks_results() {
                     .unwrap()
                     .clone()
             };
-            let (a, b) = (fit(ctx), fit(&plain));
+            let (a, b) = (fit(with), fit(without));
             assert_eq!(
                 a.lower_bound().to_bits(),
                 b.lower_bound().to_bits(),

@@ -272,19 +272,26 @@ fn gpu_fits_ill_conditioned_data_like_the_cpu() {
             let on_image = params.fit(&image_view).map_or(f64::NAN, |m| m.lower_bound());
             // Exact always; Auto, which must see that f32 cannot hold this data and switch; Fast
             // only for the table (plain f32 is not meant to hold here).
-            for precision in [GpuPrecision::Exact, GpuPrecision::Auto, GpuPrecision::Fast] {
+            let two_float = common::gpu_two_float().expect("the device is there");
+            for (on, precision) in [
+                (ctx, GpuPrecision::Exact),
+                (two_float, GpuPrecision::Exact),
+                (ctx, GpuPrecision::Auto),
+                (ctx, GpuPrecision::Fast),
+            ] {
                 let params = shared_start(&view, stress::K, cov)
                     .gpu_precision(precision)
                     .build()
                     .unwrap();
-                let fitted = params.fit_on(ctx, &view);
+                let fitted = params.fit_on(on, &view);
                 let record = fitted.as_ref().ok().and_then(|m| m.gpu_precision().cloned());
+                let used = record.as_ref().map_or(String::new(), |r| r.used.clone());
                 let outcome = measure(fitted, params.fit(&view), on_image);
-                let label = format!("{} {precision}", cov.as_str());
-                println!("   {label:<16} {}", outcome.row());
+                let label = format!("{} {precision}: {used}", cov.as_str());
+                println!("   {label:<34} {}", outcome.row());
                 if precision == GpuPrecision::Auto {
                     let switches = record.map(|r| r.switches).unwrap_or_default();
-                    println!("   {:<16} switched: {}", "", switches.join("; "));
+                    println!("   {:<34} switched: {}", "", switches.join("; "));
                     if switches.is_empty() {
                         failures.push(format!("{} {label}: Auto never left the fast kernels", data.name));
                     }
@@ -297,7 +304,7 @@ fn gpu_fits_ill_conditioned_data_like_the_cpu() {
     }
     assert!(
         failures.is_empty(),
-        "{} of 16 cases fail (target: weights, means, covariances within {PARAM_RTOL:e} of their scale, lower bound within {LB_ATOL:e}; Auto switches to exact):\n{}",
+        "{} of 24 cases fail (target: weights, means, covariances within {PARAM_RTOL:e} of their scale, lower bound within {LB_ATOL:e}; Auto switches to exact):\n{}",
         failures.len(),
         failures.join("\n")
     );

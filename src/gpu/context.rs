@@ -26,6 +26,8 @@ pub struct GpuContext {
     layouts: Arc<OnceLock<Layouts>>,
     /// Whether the kernels are the portable fallbacks (no subgroups, no fma), whatever the device has.
     fallback: bool,
+    /// Whether the exact kernels stay two-float, whatever the device has.
+    no_f64: bool,
     /// Whether the device's fma rounds once (probed on first use, shared by clones of this device).
     exact_fma: Arc<OnceLock<bool>>,
     /// The exact kernels' arithmetic on this device: native f64 or two-float (decided on first
@@ -190,6 +192,7 @@ impl GpuContext {
             pipelines: Arc::default(),
             layouts: Arc::default(),
             fallback: false,
+            no_f64: false,
             exact_fma: Arc::default(),
             exact_arith: Arc::default(),
         };
@@ -216,21 +219,21 @@ impl GpuContext {
             pipelines: Arc::default(),
             layouts: Arc::default(),
             fallback: false,
+            no_f64: false,
             exact_fma: Arc::default(),
             exact_arith: Arc::default(),
         })
     }
 
     /// The same device and queue, with the kernels' portable fallbacks: tree sums in workgroup
-    /// memory only (no subgroup operations), error-free products by Dekker's split (no fma), and
-    /// two-float exact kernels (no native f64). The first two give bitwise the same results; for
-    /// tests and comparisons. Its pipelines are its own, built on first use.
+    /// memory only (no subgroup operations) and error-free products by Dekker's split (no fma).
+    /// They give bitwise the same results; for tests and comparisons. Its pipelines are its own,
+    /// built on first use.
     pub fn fallback_kernels(&self) -> Self {
         Self {
             fallback: true,
             pipelines: Arc::default(),
             layouts: Arc::default(),
-            exact_arith: Arc::default(),
             ..self.clone()
         }
     }
@@ -264,7 +267,19 @@ impl GpuContext {
     /// Whether the device has native f64 in shaders (`wgpu::Features::SHADER_F64`) and the kernels
     /// may use it (not the portable fallbacks).
     pub fn has_f64(&self) -> bool {
-        !self.fallback && self.device.features().contains(wgpu::Features::SHADER_F64)
+        !self.no_f64 && self.device.features().contains(wgpu::Features::SHADER_F64)
+    }
+
+    /// The same device and queue, with `GpuPrecision::Exact` in two-float even where the device
+    /// has f64 (for tests and comparisons). Its pipelines are its own, built on first use.
+    pub fn without_f64(&self) -> Self {
+        Self {
+            no_f64: true,
+            pipelines: Arc::default(),
+            layouts: Arc::default(),
+            exact_arith: Arc::default(),
+            ..self.clone()
+        }
     }
 
     /// The arithmetic of `GpuPrecision::Exact` here: native f64 where the device has it and a probe

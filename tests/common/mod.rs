@@ -112,13 +112,12 @@ pub fn gpu() -> Option<&'static gmm_gpu::GpuContext> {
     }
 }
 
-/// The same device with the portable fallback kernels (`GpuContext::fallback_kernels`): two-float
-/// exact kernels even where the device has f64, Dekker's products, workgroup-memory tree sums.
-/// One per test binary, so its pipelines are built once.
-pub fn gpu_fallback() -> Option<&'static gmm_gpu::GpuContext> {
+/// The same device with its exact kernels in two-float even where it has f64
+/// (`GpuContext::without_f64`). One per test binary, so its pipelines are built once.
+pub fn gpu_two_float() -> Option<&'static gmm_gpu::GpuContext> {
     use std::sync::OnceLock;
     static CTX: OnceLock<gmm_gpu::GpuContext> = OnceLock::new();
-    gpu().map(|ctx| CTX.get_or_init(|| ctx.fallback_kernels()))
+    gpu().map(|ctx| CTX.get_or_init(|| ctx.without_f64()))
 }
 
 /// The name a fit's record gives `GpuPrecision::Exact` on `ctx`.
