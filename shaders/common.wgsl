@@ -60,6 +60,10 @@ struct Combine {        // Rust twin: gpu::layout::Combine
 @group(0) @binding(11) var<storage, read> src: array<vec2<f32>>;
 @group(0) @binding(12) var<storage, read_write> dst: array<vec2<f32>>;
 
+/// Marks the first statement of a kernel's hot loop, whose arithmetic per iteration `bench::ops`
+/// counts from the compiled module (src/bench/ops.rs). Empty: compilers inline it to nothing.
+fn hot_loop() {}
+
 // Two-float sums: a value is hi + lo with |lo| <= ulp(hi)/2, so a sum keeps about 48 bits however
 // many terms it has. Knuth's TwoSum is exact in round-to-nearest f32; `one` is a runtime 1.0 that
 // stops the compiler from simplifying (a + b) − a to b, which would drop the error term.

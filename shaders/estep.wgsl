@@ -106,6 +106,7 @@ fn maha_of(n: u32, k: u32) -> Real {
             let at = column_start(j);
             var y = real_zero();
             for (var i = 0u; i <= j; i++) {
+                hot_loop(); // bench::ops counts this loop
                 y = mac(y, z[i], model[factor_at + at + i], model[factor_lo_at + at + i], one);
             }
             maha = add_sq(maha, y, one);
@@ -175,6 +176,7 @@ fn logprob_diag(
         workgroupBarrier();
         if lid < count {
             for (var i = 0u; i < width; i++) {
+                hot_loop(); // bench::ops counts this loop
                 let xv = xd[lid * (DIAG_FB + 1u) + i];
                 let f = i0 + i;
                 // Written out over the DIAG_KC components (lavapipe counts loop iterations).
@@ -269,6 +271,7 @@ fn logprob_tri(
             }
             workgroupBarrier();
             for (var r = 0u; r < TRI_RB; r++) {
+                hot_loop(); // bench::ops counts this loop
                 let z0 = zt[(4u * a) * TRI_RB + r];
                 let z1 = zt[(4u * a + 1u) * TRI_RB + r];
                 let z2 = zt[(4u * a + 2u) * TRI_RB + r];
@@ -378,9 +381,10 @@ fn normalise(
             // c and h, so that no term carries the rounding of a large L (Δ_best is exactly 0), and
             // log p = L_best + log Σ exp(Δ) with every piece two-float.
             let one = job.one;
-            let best_l = vec3<f32>(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best));
+            let best_l = lse_best(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best), one);
             var s = prob_zero();
             for (var k = 0u; k < k_n; k++) {
+                hot_loop(); // bench::ops counts this loop
                 let e = lse_term(model[c + k], model[c + k_n + k], resp[row + k], h_lo_at(row + k), best_l, one);
                 // e_k replaces h in place (its low part too, where the prelude keeps one);
                 // q_k = e_k / Σ e below.

@@ -47,7 +47,7 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
         }
         return vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
     }
-    let best_l = vec3<f32>(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y);
+    let best_l = lse_best(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y, one);
     var total = prob_zero();
     for (var k = 0u; k < k_n; k++) {
         let hk = fh[row + k];
@@ -138,6 +138,7 @@ fn fused(
         workgroupBarrier();
         if live {
             for (var s = lane; s < count; s += lanes) {
+                hot_loop(); // bench::ops counts this loop
                 let r = stage_root(stage_of_parts(fh[s * k_n + k]));
                 let row = s * d;
                 // Written out, not looped: lavapipe counts every loop iteration against its cap.

@@ -103,6 +103,12 @@ fn real_parts(v: Real, one: f32) -> vec2<f32> {
     return two_sum(v.x, v.y, one);
 }
 
+/// The best component's L = c + h as `lse_term` and `lse_total` take it: here its parts as they
+/// are, (c_hi, h_hi, c_lo + h_lo).
+fn lse_best(c_hi: f32, h_hi: f32, lo: f32, one: f32) -> vec3<f32> {
+    return vec3<f32>(c_hi, h_hi, lo);
+}
+
 /// e^(L_k − L_best) as a two-float, with L = c + h given as c (hi, lo) and h (hi, lo), and the best
 /// component's as (c_hi, h_hi, c_lo + h_lo): Δ_k = L_k − L_best from the differences of the high
 /// and low parts, so that no term carries the rounding of a large L (Δ_best is exactly 0). Shared

@@ -152,6 +152,11 @@ fn log64(s: f64) -> f64 {
     return fma(e, f64(6.93147180369123816490e-01), fma(e, f64(1.90821492927058770002e-10), log_m));
 }
 
+/// The best component's L = c + h: its parts as they are, (c_hi, h_hi, c_lo + h_lo).
+fn lse_best(c_hi: f32, h_hi: f32, lo: f32, one: f32) -> vec3<f32> {
+    return vec3<f32>(c_hi, h_hi, lo);
+}
+
 /// e^(L_k − L_best) in f64, Δ_k from the differences of the high parts, then of the low parts
 /// (Δ_best is exactly 0).
 fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> Prob {

@@ -30,9 +30,9 @@ fn prob_zero() -> Prob {
     return vec2<f32>(0.0, 0.0);
 }
 
-/// e as stored: its value in one f32, no low part.
+/// e as stored: its value in one f32 (it has no low part here).
 fn prob_parts(e: Prob) -> vec2<f32> {
-    return vec2<f32>(e.x + e.y, 0.0);
+    return vec2<f32>(e.x, 0.0);
 }
 
 /// A stored e back.
@@ -103,10 +103,16 @@ fn real_parts(v: Real, one: f32) -> vec2<f32> {
     return vec2<f32>(v, 0.0);
 }
 
+/// The best component's L = c + h: its parts as they are, (c_hi, h_hi, c_lo).
+fn lse_best(c_hi: f32, h_hi: f32, lo: f32, one: f32) -> vec3<f32> {
+    return vec3<f32>(c_hi, h_hi, lo);
+}
+
 /// e^(L_k − L_best) with the device's exp, Δ_k from the differences of the high parts and then of
-/// the constants' low parts (Δ_best is exactly 0); 0 below e^LSE_SKIP.
+/// the constants' low parts (h has none here), so that the large c and h cancel before anything
+/// rounds (L_k itself in f32 would err by 2⁻²⁴·|L|: 1e-4 at d = 500); 0 below e^LSE_SKIP.
 fn lse_term(c_k: f32, c_lo: f32, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> Prob {
-    let delta = ((c_k - best.x) + (h_k - best.y)) + ((c_lo + h_lo_k) - best.z);
+    let delta = ((c_k - best.x) + (h_k - best.y)) + (c_lo - best.z);
     if delta < LSE_SKIP {
         return vec2<f32>(0.0, 0.0);
     }

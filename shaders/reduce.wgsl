@@ -209,6 +209,7 @@ fn stats_tri(
         workgroupBarrier();
         if lane < lanes && live {
             for (var s = lane; s < count; s += lanes) {
+                hot_loop(); // bench::ops counts this loop
                 let row = s * w;
                 let a = Stage4(zs[row + r0], zs[row + r0 + 1u], zs[row + r0 + 2u], zs[row + r0 + 3u]);
                 let c = Stage4(zs[row + c0], zs[row + c0 + 1u], zs[row + c0 + 2u], zs[row + c0 + 3u]);
@@ -302,6 +303,7 @@ fn stats(
                 // The products as in `stats_tri`; features past the window add zeros.
                 run[8] = run_mac(run[8], w, w, one);
                 for (var c = 0u; c < 4u; c++) {
+                    hot_loop(); // bench::ops counts this loop
                     var v = Stage(0.0);
                     if f0 + c < width {
                         v = zs[row + 1u + f0 + c];

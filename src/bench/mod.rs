@@ -17,6 +17,7 @@
 //! ```
 
 pub mod cost;
+pub mod ops;
 pub mod peaks;
 
 use rand::SeedableRng;

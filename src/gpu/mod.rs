@@ -14,7 +14,7 @@ mod pack;
 pub(crate) mod passes;
 pub(crate) mod pipelines;
 pub(crate) mod plan;
-mod precision;
+pub(crate) mod precision;
 mod probe;
 mod rate;
 pub(crate) mod readback;

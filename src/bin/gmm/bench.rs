@@ -68,6 +68,7 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
             }
         )?;
         say!("  bytes: each buffer region a kernel must move, once; flops: the algorithm's f32 arithmetic")?;
+        print_ops()?;
     }
     let mut failed = Vec::new();
     for case in &cases {
@@ -116,7 +117,45 @@ fn case_json(ctx: &GpuContext, peaks: &Peaks, r: &CaseReport, a: &BenchArgs) -> 
     v["precision"] = json!(r.precision);
     v["precision_asked"] = json!(gmm_gpu::GpuPrecision::from(a.precision).name());
     v["peaks"] = json!(peaks);
+    // The hot loops' floating-point operations per useful flop, in the arithmetic that ran.
+    let ops: Vec<_> = bench::ops::count_all()
+        .into_iter()
+        .filter(|l| l.arithmetic == r.precision)
+        .collect();
+    v["hot_loops"] = json!(ops);
     v
+}
+
+/// Each kernel's hot loop in each arithmetic: floating-point operations per useful flop, counted
+/// from the compiled shaders (`gmm_gpu::bench::ops`): the same on any GPU.
+fn print_ops() -> Result<(), CliError> {
+    let all = bench::ops::count_all();
+    let arithmetics: Vec<&str> = all.iter().fold(Vec::new(), |mut v, l| {
+        if !v.contains(&l.arithmetic) {
+            v.push(l.arithmetic);
+        }
+        v
+    });
+    say!("  hot loops, floating-point ops per useful flop (from the compiled shaders):")?;
+    say!(
+        "    {:<13} {:>6} {}",
+        "kernel",
+        "flops",
+        arithmetics.iter().map(|a| format!("{a:>18}")).collect::<String>()
+    )?;
+    for kernel in all.iter().filter(|l| l.arithmetic == arithmetics[0]) {
+        let cells: String = arithmetics
+            .iter()
+            .map(|a| {
+                let l = all.iter().find(|l| l.kernel == kernel.kernel && l.arithmetic == *a);
+                l.map_or(format!("{:>18}", "-"), |l| {
+                    format!("{:>9} = {:>6.2}", l.ops, l.ops_per_flop())
+                })
+            })
+            .collect();
+        say!("    {:<13} {:>6} {cells}", kernel.kernel, kernel.flops)?;
+    }
+    Ok(())
 }
 
 fn print_table(r: &CaseReport) -> Result<(), CliError> {
