@@ -125,39 +125,37 @@ impl Walker<'_> {
         func: &naga::Function,
         fi: &naga::valid::FunctionInfo,
         block: &Block,
-        depth: usize,
         loops: &mut Vec<(bool, u64)>,
     ) -> u64 {
         let mut ops = 0;
         for statement in block.iter() {
             ops += match statement {
                 Statement::Emit(range) => range.clone().map(|h| self.expression(func, fi, h)).sum(),
-                Statement::Block(b) => self.block(func, fi, b, depth, loops),
+                Statement::Block(b) => self.block(func, fi, b, loops),
                 Statement::If {
                     condition,
                     accept,
                     reject,
                 } => match self.constant_bool(func, *condition) {
-                    Some(true) => self.block(func, fi, accept, depth, loops),
-                    Some(false) => self.block(func, fi, reject, depth, loops),
+                    Some(true) => self.block(func, fi, accept, loops),
+                    Some(false) => self.block(func, fi, reject, loops),
                     None => self
-                        .block(func, fi, accept, depth, loops)
-                        .max(self.block(func, fi, reject, depth, loops)),
+                        .block(func, fi, accept, loops)
+                        .max(self.block(func, fi, reject, loops)),
                 },
                 Statement::Switch { cases, .. } => cases
                     .iter()
-                    .map(|c| self.block(func, fi, &c.body, depth, loops))
+                    .map(|c| self.block(func, fi, &c.body, loops))
                     .max()
                     .unwrap_or(0),
                 Statement::Loop { body, continuing, .. } => {
-                    let per_iteration = self.block(func, fi, body, depth + 1, loops)
-                        + self.block(func, fi, continuing, depth + 1, loops);
+                    let per_iteration = self.block(func, fi, body, loops) + self.block(func, fi, continuing, loops);
                     loops.push((self.is_hot(body), per_iteration));
                     0
                 }
                 Statement::Call { function, .. } => {
                     let callee = &self.module.functions[*function];
-                    self.block(callee, &self.info[*function], &callee.body, depth, loops)
+                    self.block(callee, &self.info[*function], &callee.body, loops)
                 }
                 _ => 0,
             };
