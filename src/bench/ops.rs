@@ -97,7 +97,6 @@ pub(crate) fn count(arith: Arith) -> Vec<LoopOps> {
                 &entry.function,
                 info.get_entry_point(index),
                 &entry.function.body,
-                0,
                 &mut loops,
             );
             let ops = loops.iter().filter(|&&(hot, _)| hot).map(|&(_, ops)| ops).sum();
