@@ -290,15 +290,17 @@ fn with_common(shader: &str, build: Build) -> String {
         Some(_) => include_str!("../../shaders/tree_subgroup.wgsl"),
         None => include_str!("../../shaders/tree.wgsl"),
     };
-    let prelude = match build.arith {
-        Arith::Fast => include_str!("../../shaders/precision_fast.wgsl"),
-        Arith::TwoFloat => include_str!("../../shaders/precision_exact.wgsl"),
-        Arith::F64 => include_str!("../../shaders/precision_f64.wgsl"),
+    let f32_values = include_str!("../../shaders/precision_f32_values.wgsl");
+    let (prelude, values) = match build.arith {
+        Arith::Fast => (include_str!("../../shaders/precision_fast.wgsl"), f32_values),
+        Arith::TwoFloat => (include_str!("../../shaders/precision_exact.wgsl"), f32_values),
+        Arith::F64 => (include_str!("../../shaders/precision_f64.wgsl"), ""),
     };
     [
         &wgsl_header(build),
         include_str!("../../shaders/common.wgsl"),
         prelude,
+        values,
         tree,
         shader,
     ]

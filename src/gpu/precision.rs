@@ -19,8 +19,11 @@ pub enum GpuPrecision {
     /// in plain-fma runs of 32 samples merged into two-float totals. Parameters agree with the f64
     /// CPU path to about 1e-4 and the mean log-likelihood to 1e-5 on well-conditioned data.
     Fast,
-    /// Two-float kernels: every product error-free, our own exp and log to ~5e-10, whatever the
-    /// device's accuracy (about 10–30× the arithmetic of [`GpuPrecision::Fast`]).
+    /// Exact kernels: native f64 where the device has `wgpu::Features::SHADER_F64` and a probe
+    /// kernel finds its f64 rate above a two-float multiply-add's share of f32 (data-centre GPUs,
+    /// lavapipe), with our own f64 exp and log, agreeing with the CPU to 1e-10 on the same f32
+    /// data; else two-float kernels: every product error-free, our own exp and log to ~5e-10,
+    /// whatever the device's accuracy (about 20× the arithmetic of [`GpuPrecision::Fast`]).
     Exact,
 }
 

@@ -30,6 +30,7 @@ pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
         .filter(|c| a.case.is_empty() || a.case.iter().any(|n| c.name.eq_ignore_ascii_case(n)))
         .collect();
     let ctx = GpuContext::new().map_err(|source| CliError::Gpu { source })?;
+    let ctx = if a.no_f64 { ctx.without_f64() } else { ctx };
     let info = ctx.adapter_info();
     let software = info.device_type == wgpu::DeviceType::Cpu;
     let scale = a.scale.unwrap_or(if software { 0.01 } else { 1.0 });

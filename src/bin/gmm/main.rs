@@ -110,8 +110,9 @@ pub struct FitOptions {
     /// data is resident).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub device_memory: Option<u64>,
-    /// The GPU's arithmetic: fast (plain f32 kernels), exact (two-float kernels) or auto (fast,
-    /// with a conditioning guard that switches to exact where f32 would not hold). It only
+    /// The GPU's arithmetic: fast (plain f32 kernels), exact (native f64 where the device has it
+    /// and runs it fast, else two-float) or auto (fast, with a conditioning guard that switches to
+    /// exact where f32 would not hold). It only
     /// matters for GPU fits: the CPU path is float64 whatever it says.
     #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, value_name = "PRECISION")]
     pub precision: PrecisionArg,
@@ -348,11 +349,15 @@ pub struct BenchArgs {
     /// compare with).
     #[arg(long, default_value = "auto", value_name = "KERNELS")]
     pub kernels: KernelsArg,
-    /// The arithmetic the timed passes run: fast (plain f32 kernels), exact (two-float kernels)
-    /// or auto (fast, with a conditioning guard that switches to exact where f32 would not
-    /// hold; each case's table and JSON line say what ran).
+    /// The arithmetic the timed passes run: fast (plain f32 kernels), exact (native f64 where the
+    /// device has it and runs it fast, else two-float) or auto (fast, with a conditioning guard
+    /// that switches to exact where f32 would not hold; each case's table and JSON line say what
+    /// ran).
     #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, value_name = "PRECISION")]
     pub precision: PrecisionArg,
+    /// Exact in two-float even where the device has f64 (to compare the two exact kernels).
+    #[arg(long)]
+    pub no_f64: bool,
 }
 
 /// `--kernels`: gmm_gpu::GpuKernels on the command line.
@@ -377,8 +382,8 @@ pub enum PrecisionArg {
     /// Plain f32 kernels: the quickest; parameters agree with the f64 CPU path to about 1e-4 on
     /// well-conditioned data.
     Fast,
-    /// Two-float kernels: every product error-free, whatever the device's accuracy (about 10 to
-    /// 30 times fast's arithmetic).
+    /// Native f64 kernels where the device has f64 and runs it fast, else two-float ones (every
+    /// product error-free, about 20 times fast's arithmetic); agrees with the CPU to 1e-10 in f64.
     Exact,
     /// Fast, with a conditioning guard that switches the fit to exact where f32 would not hold.
     Auto,
