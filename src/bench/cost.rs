@@ -23,6 +23,10 @@ pub struct PassShape {
     pub covariance: CovarianceType,
     pub has_weights: bool,
     pub chunks: Vec<ChunkShape>,
+    /// Bytes each stored h and each stored responsibility takes in device memory: 4 and 4 in fast
+    /// arithmetic, 8 (hi and lo) and 4 in two-float, 8 and 8 in f64.
+    pub h_bytes: u64,
+    pub r_bytes: u64,
 }
 
 /// One chunk of the pass: its samples, its statistics blocks, and its combine tree's levels as
@@ -79,8 +83,9 @@ impl PassShape {
         let full = matches!(self.covariance, CovarianceType::Full | CovarianceType::Tied);
         match kernel {
             Kernel::Logprob => Cost {
-                // x; the means and factors (hi and lo); h as hi (in resp) and lo.
-                bytes: n * d * F32 + (k * d + self.factor_len()) * DF + n * k * DF,
+                // x; the means and factors (hi and lo); h as hi (in resp) and, but in fast
+                // arithmetic, lo.
+                bytes: n * d * F32 + (k * d + self.factor_len()) * DF + n * k * self.h_bytes,
                 // z = x − μ (d), y = Uᵀz (d(d+1)/2 multiply-adds, or d products), Σ y² (2d), −½ (1).
                 flops: n
                     * k
@@ -93,8 +98,8 @@ impl PassShape {
             Kernel::Normalise => {
                 let groups: u64 = self.chunks.iter().map(|c| c.samples.div_ceil(WG as usize) as u64).sum();
                 Cost {
-                    // h (hi, lo) and c (hi, lo) in; responsibilities, log p and the groups' sums out.
-                    bytes: n * k * DF + k * DF + weights + n * k * F32 + n * F32 + groups * DF,
+                    // h and c (hi, lo) in; responsibilities, log p and the groups' sums out.
+                    bytes: n * k * self.h_bytes + k * DF + weights + n * k * self.r_bytes + n * F32 + groups * DF,
                     // Per (n, k): L = c + h, Δ = L − L_best, exp, Σ, ×w/Σ. Per n: log, L_best + log Σ,
                     // w/Σ, and w·log p.
                     flops: n * k * 5 + n * 4,
@@ -105,7 +110,7 @@ impl PassShape {
                 let e = self.n_outputs() as u64;
                 Cost {
                     // x and the responsibilities in; the blocks' partial rows out.
-                    bytes: n * d * F32 + n * k * F32 + k * d * F32 + blocks * self.row_len() * DF,
+                    bytes: n * d * F32 + n * k * self.r_bytes + k * d * F32 + blocks * self.row_len() * DF,
                     // Per (n, k): z = x − c (d), √r (1), √r·(z, 1) (d + 1), then each output one
                     // product and one add (2E).
                     flops: n * k * (2 * d + 2 + 2 * e),
@@ -164,6 +169,8 @@ mod tests {
                 blocks: 5,
                 levels: vec![(5, 1)],
             }],
+            h_bytes: 8,
+            r_bytes: 4,
         }
     }
 

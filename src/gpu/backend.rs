@@ -493,6 +493,8 @@ impl<'a> GpuBackend<'a> {
                     levels: c.levels.iter().map(|l| (l.n_rows as usize, l.n_out as usize)).collect(),
                 })
                 .collect(),
+            h_bytes: if self.arith == Arith::Fast { 4 } else { 8 },
+            r_bytes: if self.arith == Arith::F64 { 8 } else { 4 },
         }
     }
 
