@@ -722,3 +722,56 @@ fn a_monitored_gpu_fit_stops_when_told() {
         "{err:?}"
     );
 }
+
+/// A column that is exactly 0 on one cluster's rows and about 0.017 on the other's: the first
+/// component's variance there is reg_covar (1e-6), so the second cluster's rows weigh e^−150 to it
+/// in the CPU's f64, and after one iteration its mean of that column (4e-70) and the entries of its
+/// precision factor with it (−1.6e-66) lie far below f32's range (digits' pixel columns do this with
+/// full covariances). A GPU fit that starts from that model has them zero on the device, not an
+/// error, and agrees with the CPU's.
+#[test]
+fn entries_below_f32s_range_in_a_components_factor() {
+    let Some(ctx) = gpu() else { return };
+    let n = 600;
+    let noise = blobs(n, &[0.0, 0.0, 5.0, 5.0], 2, 1.0, 77);
+    let x: Vec<f64> = noise
+        .chunks_exact(2)
+        .enumerate()
+        .flat_map(|(i, r)| {
+            // Rows alternate between the clusters.
+            let sparse = if i % 2 == 1 {
+                0.0167 * (1.0 + (i % 5) as f64 * 0.01)
+            } else {
+                0.0
+            };
+            [r[0], r[1], sparse]
+        })
+        .collect();
+    let data = DataView::from_f64(&x, 3).unwrap();
+    let one = shared_start(&data, 2, CovarianceType::Full)
+        .max_iter(1)
+        .build()
+        .unwrap()
+        .fit(&data)
+        .unwrap();
+    let tiny = one.precisions_cholesky()[2];
+    assert!(
+        tiny != 0.0 && tiny.abs() < 1e-60,
+        "the start must hold entries below f32: {tiny:e}"
+    );
+    for (on, precision, used) in arithmetics(ctx) {
+        let params = GmmParams::builder(2)
+            .covariance_type(CovarianceType::Full)
+            .weights_init(one.weights().to_vec())
+            .means_init(one.means().to_vec())
+            .precisions_init(one.precisions())
+            .tol(0.0)
+            .max_iter(5)
+            .gpu_precision(precision)
+            .build()
+            .unwrap();
+        let g = params.fit_on(on, &data).unwrap();
+        assert_ran(&g, precision, used);
+        assert_same_fit(&format!("sparse column {used}"), &g, &params.fit(&data).unwrap());
+    }
+}

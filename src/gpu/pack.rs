@@ -30,6 +30,15 @@ pub(crate) struct ModelPack {
 }
 
 /// A value for the model buffer, or an error naming the component if f32 cannot hold it.
+/// `v`, or 0 where its magnitude is below f32's smallest normal: for a value that enters the
+/// arithmetic only next to values of order one or more (a mean or centre in the device's units,
+/// where the data spans about 1; a factor entry off the diagonal, next to the diagonal's), so that
+/// the flush changes nothing f32 could resolve. (A component with almost no weight on a nearly
+/// constant column gets off-diagonal factor entries of 1e-61: digits, full covariances.)
+fn flush_tiny(v: f64) -> f64 {
+    if v.abs() < f64::from(f32::MIN_POSITIVE) { 0.0 } else { v }
+}
+
 fn checked(v: f64, component: usize, what: &'static str) -> Result<f32, GmmError> {
     if !v.is_finite() {
         return Err(GmmError::GpuNonFiniteParameter { component, what });
@@ -86,7 +95,7 @@ impl ModelPack {
     pub fn set_centres(&mut self, centres: &[f64], frame: &Frame) -> Result<(), GmmError> {
         let (at, d) = (self.offsets[1], self.d);
         for (i, &c) in centres.iter().enumerate() {
-            let v = checked(frame.to_device(i % d, c), i / d, "centre")?;
+            let v = checked(flush_tiny(frame.to_device(i % d, c)), i / d, "centre")?;
             self.host[at + i] = v;
             self.centres_used[i] = f64::from(v) * frame.scale[i % d] + frame.shift[i % d];
         }
@@ -98,7 +107,7 @@ impl ModelPack {
     fn set_means(&mut self, means: &[f64], frame: &Frame) -> Result<(), GmmError> {
         let (at, lo_at, d) = (self.offsets[0], self.offsets[4], self.d);
         for (i, &m) in means.iter().enumerate() {
-            let v = frame.to_device(i % d, m);
+            let v = flush_tiny(frame.to_device(i % d, m));
             let hi = checked(v, i / d, "mean")?;
             self.host[at + i] = hi;
             self.host[lo_at + i] = (v - f64::from(hi)) as f32;
@@ -134,6 +143,8 @@ impl ModelPack {
                     for j in 0..d {
                         for i in 0..=j {
                             let v = frame.scale[i] * u[i * d + j];
+                            // Off the diagonal, what f32 cannot hold is negligible next to it.
+                            let v = if i == j { v } else { flush_tiny(v) };
                             self.set_factor(p, v, c)?;
                             p += 1;
                             if i == j {
@@ -296,6 +307,30 @@ mod tests {
         }
         // Within f32 rounding of the device's value.
         assert!((pack.centres_used[0] - (1e4 + 0.1)).abs() < 16384.0 * 1e-7);
+    }
+
+    #[test]
+    fn entries_below_f32s_range_off_the_diagonal_are_zero_on_the_device() {
+        let frame = Frame::identity(2);
+        let mut mix = Mixture::zeros(CovarianceType::Full, 1, 2);
+        mix.weights = vec![1.0];
+        mix.means = vec![1e-50, 2.0];
+        mix.precisions_cholesky = vec![2.0, 1e-61, 0.0, 3.0];
+        let mut pack = ModelPack::new(CovarianceType::Full, 1, 2);
+        pack.set_mixture(&mix, &frame).unwrap();
+        // Packed by column: U[0][0], U[0][1], U[1][1].
+        let f = pack.offsets[2];
+        assert_eq!(&pack.host[f..f + 3], &[2.0, 0.0, 3.0]);
+        assert_eq!(pack.host[pack.offsets[0]], 0.0);
+        // On the diagonal the same value stays an error: it would scale a whole coordinate.
+        mix.precisions_cholesky = vec![1e-61, 0.0, 0.0, 3.0];
+        assert!(matches!(
+            pack.set_mixture(&mix, &frame),
+            Err(GmmError::GpuModelOutsideF32Range {
+                what: "precision factor",
+                ..
+            })
+        ));
     }
 
     #[test]
