@@ -100,6 +100,36 @@ fn auto_stays_fast_on_well_conditioned_data() {
     }
 }
 
+/// Auto stays fast at large d too: d = 256 full and d = 2,048 diag, where a guard that grew with
+/// d + 2 would send every fit to the exact kernels; one iteration agrees with the CPU to the fast
+/// bound (tests/gpu.rs).
+#[test]
+fn auto_stays_fast_at_large_d() {
+    let Some(ctx) = gpu() else { return };
+    for (d, cov) in [(256usize, CovarianceType::Full), (2048, CovarianceType::Diag)] {
+        let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
+        // Enough samples per component (1,000) for d = 256 full covariances, so that the lower
+        // bound rises (with fewer, reg_covar's share makes it fall, which Auto takes for f32's
+        // failure).
+        let x = blobs(2000, &centres, d, 1.0, 31);
+        let view = DataView::from_f64(&x, d).unwrap();
+        // scikit-learn's tol (1e-3), above fast's noise: a tol below it finishes in exact.
+        let params = shared_start(&view, 2, cov).max_iter(3).build().unwrap();
+        let g = params.fit_on(ctx, &view).unwrap();
+        let record = g.gpu_precision().unwrap();
+        assert_eq!(record.used, "fast", "d = {d} {cov}: {record:?}");
+        let c = params.fit(&view).unwrap();
+        let scale = c.means().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert_close(
+            &format!("d = {d} {cov} means"),
+            g.means(),
+            c.means(),
+            1e-4,
+            1e-4 * scale,
+        );
+    }
+}
+
 /// The model file records the arithmetic, and reading it back keeps the record.
 #[test]
 fn the_model_file_records_the_arithmetic() {

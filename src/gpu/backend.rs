@@ -551,7 +551,7 @@ impl<'a> GpuBackend<'a> {
         }
         if let Some((c, g)) = precision::first_unguarded(mix, &self.frame.scale, &self.frame.shift) {
             let why = format!(
-                "component {c} is too ill-conditioned for f32: (d + 2)·u·max(√κ, whitened offset) = {g:.2e} > {:.0e}",
+                "component {c} is too ill-conditioned for f32: √(d + 2)·u·max(√κ, whitened offset) = {g:.2e} > {:.0e}",
                 precision::GUARD_LIMIT
             );
             self.switch_to(self.ctx.exact_arith()?, why)?;
