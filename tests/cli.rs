@@ -640,6 +640,30 @@ fn bad_inputs_fail_with_one_line_naming_the_cause_and_leave_no_output() {
     }
 }
 
+/// `compare` at d = 256 with full covariances: thousands of off-diagonal entries, some near zero,
+/// where the f32 data's absolute error of ~1e-7 would read as percents against the entry itself;
+/// measured against 1e-3 of the array's largest, as the JSON says, the two sides agree to 1e-3.
+/// Needs a GPU adapter.
+#[test]
+fn compare_measures_near_zero_entries_against_their_arrays_scale() {
+    let Some(_) = common::gpu() else { return };
+    let dir = tempdir();
+    let d = 256;
+    let centres: Vec<f64> = (0..2 * d).map(|i| if i < d { 0.0 } else { 3.0 }).collect();
+    let x = blobs(2000, &centres, d, 1.0, 12);
+    write_npy_f64(&dir.path().join("x.npy"), &x, d);
+    let out = gmm_ok(
+        dir.path(),
+        &["compare", "x.npy", "-k", "2", "--max-iter", "3", "--json"],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for field in ["weights", "means", "covariances"] {
+        let rel = report["max_rel_diff"][field].as_f64().unwrap();
+        assert!(rel < 1e-3, "{field}: max relative difference {rel}");
+    }
+    assert_eq!(report["rel_floor"], 1e-3, "{report}");
+}
+
 /// `compare` fits on the GPU and the CPU from one start: its CPU lower bound is the library's fit
 /// from that start, and the GPU agrees to the f32 path's tolerance. Needs a GPU adapter.
 #[test]
