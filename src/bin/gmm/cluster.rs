@@ -275,6 +275,17 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
         }
     };
     let started = std::time::Instant::now();
+    if rank == 0 && !cli.quiet {
+        // Before the fit, so that a long one shows it has started.
+        eprintln!(
+            "gmm fit: {} samples x {} features from {} on {size} MPI ranks, K = {}, {} covariance ...",
+            m.total_rows(),
+            m.n_features(),
+            data.path.display(),
+            params.n_components(),
+            params.covariance_type()
+        );
+    }
     // After the data check inside, every rank meets the same errors at the same point.
     let part = RankData {
         samples: m.samples(),
@@ -310,15 +321,22 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     }
     if !cli.quiet {
         eprintln!(
-            "gmm fit: {} samples x {} features from {} on {size} MPI ranks ({})",
-            m.total_rows(),
-            m.n_features(),
-            data.path.display(),
-            if gpu.is_some() { "GPU, f32" } else { "CPU, f64" }
+            "gmm fit: done on {size} MPI ranks ({})",
+            if gpu.is_some() { "GPU" } else { "CPU, f64" }
         );
+        if let Some(p) = model.gpu_precision() {
+            eprintln!("  precision    {}", commands::precision_line(p));
+            for why in &p.switches {
+                eprintln!("  switched     to exact: {why}");
+            }
+        }
         eprintln!("  iterations   {}, converged {}", model.n_iter(), model.converged());
         eprintln!("  lower bound  {}", model.lower_bound());
         eprintln!("  time         {:.2} s", started.elapsed().as_secs_f64());
+        match &a.output {
+            Some(out) => eprintln!("  model        {}", out.display()),
+            None => eprintln!("  model        not written (give -o MODEL.json)"),
+        }
     }
     Ok(())
 }

@@ -212,7 +212,7 @@ fn backend_line(model: &GmmModel) -> String {
 }
 
 /// A GPU fit's arithmetic in words: what it asked for and what its last pass ran.
-fn precision_line(p: &PrecisionRecord) -> String {
+pub(crate) fn precision_line(p: &PrecisionRecord) -> String {
     format!("requested {}, used {}", p.requested, p.used)
 }
 
