@@ -80,9 +80,12 @@ def fmt(v, digits=3):
 
 
 def key(row):
-    # a `--kernels split` run of a case the fused pass takes is its own row, beside the fused one
+    # a `--kernels split` run of a case the fused pass takes is its own row, beside the fused one;
+    # so is a run in an arithmetic other than fast (the peer's fp32 is compared with fast)
     split = " (split)" if row.get("kernels_asked") == "split" else ""
-    return (str(row.get("case", "?")).upper(), str(row.get("covariance", "") or "") + split)
+    precision = row.get("precision")
+    arith = f" ({precision})" if precision and precision != "fast" else ""
+    return (str(row.get("case", "?")).upper(), str(row.get("covariance", "") or "") + split + arith)
 
 
 def table(header, rows):

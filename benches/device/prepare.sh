@@ -4,8 +4,9 @@
 #     run(command="bash benches/device/run.sh", carry=[".gl", "target/release/gmm", ".device-tests"],
 #         timeout_s=540)
 # It builds target/release/gmm, copies the release builds of the GPU tests that compare the
-# device's own fast paths with their fallbacks (tests/gpu_fallbacks.rs) and the fused pass with the
-# split kernels (tests/gpu_fused.rs) into .device-tests/, and downloads the Vulkan loader package
+# device's own fast paths with their fallbacks (tests/gpu_fallbacks.rs), the fused pass with the
+# split kernels (tests/gpu_fused.rs) and the arithmetics with the CPU (tests/gpu_precision.rs: on
+# an H100 the f64 kernels, where its f64 rate passes the probe) into .device-tests/, and downloads the Vulkan loader package
 # into .gl/ (the device image has the NVIDIA driver's ICD but no libvulkan). Both folders are kept
 # out of git through .git/info/exclude.
 set -euo pipefail
@@ -21,7 +22,7 @@ if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
 fi
 cargo build --release
 rm -rf .device-tests && mkdir -p .device-tests
-cargo test --release --no-run --message-format=json --test gpu_fallbacks --test gpu_fused 2>/dev/null |
+cargo test --release --no-run --message-format=json --test gpu_fallbacks --test gpu_fused --test gpu_precision 2>/dev/null |
     python3 -c '
 import json, shutil, sys
 for line in sys.stdin:

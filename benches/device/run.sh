@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The device check of issue 8: `gmm info`, then `gmm bench --json` for every standard case (and
-# case A again with `--kernels split`, the split kernels the fused pass replaces), then the PyTorch
+# The device check of issues 8 and 17: `gmm info`, then `gmm bench --json` for every standard case
+# in each arithmetic (fast, exact, exact two-float: --precision fast, exact, exact --no-f64), and
+# case A again with `--kernels split` (the split kernels the fused pass replaces), then the PyTorch
 # peer (benches/peers/torch_em.py) on the same card in the same call.
 #
 # Run on the device machine from the repo root, with OUT set to a folder whose files come back
@@ -77,15 +78,20 @@ fi
 : >"$OUT/gmm_bench.jsonl"
 : >"$OUT/gmm_bench.txt"
 if [ -x "$GMM" ]; then
-    for c in A B C D E F; do
+        for run in "A fast" "A exact" "A exact --no-f64" "B fast" "B exact" "B exact --no-f64" \
+        "C fast" "C exact" "D fast" "D exact" "E fast" "E exact" "E exact --no-f64" \
+        "F fast" "F exact" "F exact --no-f64"; do
+        set -- $run
+        c=$1
+        shift
         if [ $SECONDS -ge $((DEADLINE - 180)) ]; then
-            log "gmm bench --case $c skipped: past the gmm share of the deadline"
+            log "gmm bench --case $c --precision $* skipped: past the gmm share of the deadline"
             printf '{"case":"%s","error":"skipped (deadline)"}\n' "$c" >>"$OUT/gmm_bench.jsonl"
             continue
         fi
-        log "gmm bench --case $c --scale $SCALE"
+        log "gmm bench --case $c --precision $* --scale $SCALE"
         err=$(mktemp)
-        timeout "$(budget "$CASE_TIMEOUT" $((DEADLINE - 150)))" "$GMM" bench --json --case "$c" --scale "$SCALE" >>"$OUT/gmm_bench.jsonl" 2>"$err"
+        timeout "$(budget "$CASE_TIMEOUT" $((DEADLINE - 150)))" "$GMM" bench --json --case "$c" --scale "$SCALE" --precision "$@" >>"$OUT/gmm_bench.jsonl" 2>"$err"
         rc=$?
         # whatever gmm said on stderr (warnings, or a table) goes to the readable file as well
         [ -s "$err" ] && { echo "--- case $c (stderr of --json)"; cat "$err"; } >>"$OUT/gmm_bench.txt"
@@ -99,8 +105,8 @@ if [ -x "$GMM" ]; then
     # Case A again with the split kernels: the fused pass against what it replaces, same card.
     if [ $SECONDS -lt $((DEADLINE - 170)) ]; then
         log "gmm bench --case A --kernels split --scale $SCALE"
-        timeout "$(budget "$CASE_TIMEOUT" $((DEADLINE - 150)))" "$GMM" bench --json --case A --kernels split \
-            --scale "$SCALE" >>"$OUT/gmm_bench.jsonl" 2>>"$OUT/gmm_bench.txt" || log "gmm bench --case A --kernels split failed"
+                timeout "$(budget "$CASE_TIMEOUT" $((DEADLINE - 150)))" "$GMM" bench --json --case A --kernels split \
+            --precision fast --scale "$SCALE" >>"$OUT/gmm_bench.jsonl" 2>>"$OUT/gmm_bench.txt" || log "gmm bench --case A --kernels split failed"
     fi
 fi
 
