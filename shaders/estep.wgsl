@@ -23,7 +23,7 @@
 // sums are two-float, and the host combines them in f64.
 
 var<workgroup> zt: array<Real, TRI_TS * TRI_RB>;      // z = x − μ of the tile's samples, a block of rows
-var<workgroup> ut: array<vec2<f32>, TRI_RB * TRI_CB>;  // a block of the factor U_k (zero below the diagonal)
+var<workgroup> ut: array<Factor, TRI_RB * TRI_CB>;     // a block of the factor U_k (zero below the diagonal)
 var<workgroup> red: array<Real, TRI_TS * TRI_CG>;     // per-sample sums of y² of each column group
 var<workgroup> xd: array<f32, WG * (DIAG_FB + 1u)>;  // `logprob_diag`: DIAG_FB features of the tile's samples
 
@@ -107,7 +107,7 @@ fn maha_of(n: u32, k: u32) -> Real {
             var y = real_zero();
             for (var i = 0u; i <= j; i++) {
                 hot_loop(); // bench::ops counts this loop
-                y = mac(y, z[i], model[factor_at + at + i], model[factor_lo_at + at + i], one);
+                y = mac(y, z[i], factor_of(model[factor_at + at + i], model[factor_lo_at + at + i]), one);
             }
             maha = add_sq(maha, y, one);
         }
@@ -204,7 +204,7 @@ fn logprob_diag(
 /// means and factors: `maha_of`'s diagonal step.
 fn diag_term(maha: Real, xv: f32, at: u32, one: f32) -> Real {
     let z = centred(xv, model[job.means_at + at], model[job.means_lo_at + at], one);
-    let t = real_mul(z, model[job.factors_at + at], model[job.factors_lo_at + at], one);
+    let t = real_mul(z, factor_of(model[job.factors_at + at], model[job.factors_lo_at + at]), one);
     return add_sq(maha, t, one);
 }
 
@@ -262,10 +262,10 @@ fn logprob_tri(
             for (var e = lid; e < TRI_RB * TRI_CB; e += WG) {
                 let i = i0 + e / TRI_CB;
                 let j = j0 + e % TRI_CB;
-                var u = vec2<f32>(0.0, 0.0);
+                                var u = factor_of(0.0, 0.0);
                 if i <= j && j < d {
                     let p = column_start(j) + i;
-                    u = vec2<f32>(model[factor_at + p], model[factor_lo_at + p]);
+                    u = factor_of(model[factor_at + p], model[factor_lo_at + p]);
                 }
                 ut[e] = u;
             }
@@ -280,22 +280,22 @@ fn logprob_tri(
                 let u1 = ut[r * TRI_CB + 4u * b + 1u];
                 let u2 = ut[r * TRI_CB + 4u * b + 2u];
                 let u3 = ut[r * TRI_CB + 4u * b + 3u];
-                y[0] = mac(y[0], z0, u0.x, u0.y, one);
-                y[1] = mac(y[1], z0, u1.x, u1.y, one);
-                y[2] = mac(y[2], z0, u2.x, u2.y, one);
-                y[3] = mac(y[3], z0, u3.x, u3.y, one);
-                y[4] = mac(y[4], z1, u0.x, u0.y, one);
-                y[5] = mac(y[5], z1, u1.x, u1.y, one);
-                y[6] = mac(y[6], z1, u2.x, u2.y, one);
-                y[7] = mac(y[7], z1, u3.x, u3.y, one);
-                y[8] = mac(y[8], z2, u0.x, u0.y, one);
-                y[9] = mac(y[9], z2, u1.x, u1.y, one);
-                y[10] = mac(y[10], z2, u2.x, u2.y, one);
-                y[11] = mac(y[11], z2, u3.x, u3.y, one);
-                y[12] = mac(y[12], z3, u0.x, u0.y, one);
-                y[13] = mac(y[13], z3, u1.x, u1.y, one);
-                y[14] = mac(y[14], z3, u2.x, u2.y, one);
-                y[15] = mac(y[15], z3, u3.x, u3.y, one);
+                y[0] = mac(y[0], z0, u0, one);
+                y[1] = mac(y[1], z0, u1, one);
+                y[2] = mac(y[2], z0, u2, one);
+                y[3] = mac(y[3], z0, u3, one);
+                y[4] = mac(y[4], z1, u0, one);
+                y[5] = mac(y[5], z1, u1, one);
+                y[6] = mac(y[6], z1, u2, one);
+                y[7] = mac(y[7], z1, u3, one);
+                y[8] = mac(y[8], z2, u0, one);
+                y[9] = mac(y[9], z2, u1, one);
+                y[10] = mac(y[10], z2, u2, one);
+                y[11] = mac(y[11], z2, u3, one);
+                y[12] = mac(y[12], z3, u0, one);
+                y[13] = mac(y[13], z3, u1, one);
+                y[14] = mac(y[14], z3, u2, one);
+                y[15] = mac(y[15], z3, u3, one);
             }
         }
         // Columns past d hold y = 0 (their U is zero), so every column can be squared.

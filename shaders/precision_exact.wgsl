@@ -31,14 +31,21 @@ fn centred(x_i: f32, mu_hi: f32, mu_lo: f32, one: f32) -> Real {
     return two_sum(t.x, t.y - mu_lo, one);
 }
 
+/// A factor entry as the products take it: here (hi, lo).
+alias Factor = vec2<f32>;
+
+fn factor_of(hi: f32, lo: f32) -> Factor {
+    return vec2<f32>(hi, lo);
+}
+
 /// z·(f_hi + f_lo).
-fn real_mul(z: Real, f_hi: f32, f_lo: f32, one: f32) -> Real {
-    return df_fma2(vec2<f32>(0.0, 0.0), z, f_hi, f_lo, one);
+fn real_mul(z: Real, f: Factor, one: f32) -> Real {
+    return df_fma2(vec2<f32>(0.0, 0.0), z, f.x, f.y, one);
 }
 
 /// acc + z·(u_hi + u_lo).
-fn mac(acc: Real, z: Real, u_hi: f32, u_lo: f32, one: f32) -> Real {
-    return df_fma2(acc, z, u_hi, u_lo, one);
+fn mac(acc: Real, z: Real, u: Factor, one: f32) -> Real {
+    return df_fma2(acc, z, u.x, u.y, one);
 }
 
 /// acc + y².

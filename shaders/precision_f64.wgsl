@@ -72,12 +72,20 @@ fn centred(x_i: f32, mu_hi: f32, mu_lo: f32, one: f32) -> Real {
     return (f64(x_i) - f64(mu_hi)) - f64(mu_lo);
 }
 
-fn real_mul(z: Real, f_hi: f32, f_lo: f32, one: f32) -> Real {
-    return z * (f64(f_hi) + f64(f_lo));
+/// A factor entry as the products take it: hi + lo as one f64, widened once (as `logprob_tri`
+/// stages it).
+alias Factor = f64;
+
+fn factor_of(hi: f32, lo: f32) -> Factor {
+    return f64(hi) + f64(lo);
 }
 
-fn mac(acc: Real, z: Real, u_hi: f32, u_lo: f32, one: f32) -> Real {
-    return fma(z, f64(u_hi) + f64(u_lo), acc);
+fn real_mul(z: Real, f: Factor, one: f32) -> Real {
+    return z * f;
+}
+
+fn mac(acc: Real, z: Real, u: Factor, one: f32) -> Real {
+    return fma(z, u, acc);
 }
 
 fn add_sq(acc: Real, y: Real, one: f32) -> Real {

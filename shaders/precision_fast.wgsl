@@ -32,14 +32,22 @@ fn centred(x_i: f32, mu_hi: f32, mu_lo: f32, one: f32) -> Real {
     return (x_i - mu_hi) - mu_lo;
 }
 
-/// z·f (the factor's high part: its low part is below f32's resolution of the product).
-fn real_mul(z: Real, f_hi: f32, f_lo: f32, one: f32) -> Real {
-    return z * f_hi;
+/// A factor entry as the products take it: its high part (the low part is below f32's resolution
+/// of a product), so `logprob_tri` stages half the bytes.
+alias Factor = f32;
+
+fn factor_of(hi: f32, lo: f32) -> Factor {
+    return hi;
+}
+
+/// z·f.
+fn real_mul(z: Real, f: Factor, one: f32) -> Real {
+    return z * f;
 }
 
 /// acc + z·u, one fma.
-fn mac(acc: Real, z: Real, u_hi: f32, u_lo: f32, one: f32) -> Real {
-    return fma(z, u_hi, acc);
+fn mac(acc: Real, z: Real, u: Factor, one: f32) -> Real {
+    return fma(z, u, acc);
 }
 
 /// acc + y², one fma.

@@ -198,8 +198,19 @@ impl Walker<'_> {
             Expression::Unary { expr, .. } => float_lanes(*expr),
             Expression::Math { arg, .. } => float_lanes(*arg),
             Expression::Select { accept, .. } => float_lanes(*accept),
-            // A conversion to or from a float.
-            Expression::As { expr, .. } => float_lanes(h).max(float_lanes(*expr)),
+            // A conversion to or from a float (one to its own type is free: `Stage4(v)` in the
+            // f32 preludes).
+            Expression::As { expr, .. } => {
+                let (from, to) = (
+                    fi[*expr].ty.inner_with(&self.module.types),
+                    fi[h].ty.inner_with(&self.module.types),
+                );
+                if from == to {
+                    0
+                } else {
+                    float_lanes(h).max(float_lanes(*expr))
+                }
+            }
             _ => 0,
         }
     }
