@@ -138,6 +138,11 @@ impl<'a> GpuBackend<'a> {
             });
         }
         let arith = ctx.starting_arith(budget.precision)?;
+        if budget.precision == GpuPrecision::Auto {
+            // Decide Auto's exact arithmetic (the f64 rate probe runs once per device) before the
+            // EM loop, not at its first switch.
+            ctx.exact_arith()?;
+        }
         let pipes = ctx.pipelines(arith)?;
         // The caller's own buffer is resident by definition: a budget only streams host data.
         let budget = match source {
