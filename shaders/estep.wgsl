@@ -18,9 +18,10 @@
 //              a model's labels.
 // - random:    scikit-learn's 'random' init: hashed uniform responsibilities, normalised per sample.
 //
-// Prepended: the constants (src/gpu/layout.rs), shaders/common.wgsl and the tree sum
-// (shaders/tree.wgsl, or shaders/tree_subgroup.wgsl where the device has subgroups). All arithmetic is f32;
-// sums are two-float, and the host combines them in f64.
+// Prepended: the constants (src/gpu/layout.rs), shaders/common.wgsl, a precision prelude
+// (shaders/precision_*.wgsl: the types Real, Factor, Prob and the arithmetic on them, per
+// GpuPrecision) and the tree sum (shaders/tree.wgsl, or shaders/tree_subgroup.wgsl where the device
+// has subgroups). Sums over samples are two-float, and the host combines them in f64.
 
 var<workgroup> zt: array<Real, TRI_TS * TRI_RB>;      // z = x − μ of the tile's samples, a block of rows
 var<workgroup> ut: array<Factor, TRI_RB * TRI_CB>;     // a block of the factor U_k (zero below the diagonal)

@@ -14,10 +14,11 @@
 // The host takes this path only where it fits (src/gpu/plan.rs `fusion_fits`): K <= FUSED_K,
 // d <= FUSED_D, every component's units at once in one workgroup (K·units <= WG), and each
 // invocation's loops far under lavapipe's 65,535-iteration cap.
-// Prepended: the constants, shaders/common.wgsl, shaders/estep.wgsl and shaders/reduce.wgsl.
+// Prepended: the constants, shaders/common.wgsl, a precision prelude, shaders/estep.wgsl and
+// shaders/reduce.wgsl.
 
 var<workgroup> fx: array<f32, WG * FUSED_D>;        // the tile's samples, row-major (d per row)
-var<workgroup> fh: array<vec2<f32>, WG * FUSED_K>;  // per sample and component: h, then (r, 0)
+var<workgroup> fh: array<vec2<f32>, WG * FUSED_K>;  // per sample and component: h, then r (`prob_parts`)
 
 /// Sample s of the tile, sample n of the chunk: h_k for every k, then the responsibilities
 /// r_k = w·q_k in `fh` and w·log p as a two-float (the arithmetic of `normalise`, on `fh` in place

@@ -1,7 +1,8 @@
 // The precision prelude of the exact kernels: every value of the E-step a two-float (hi, lo), every
-// product error-free, exp and log our own two-float ones. Prepended (after shaders/common.wgsl) in
-// place of shaders/precision_fast.wgsl, its twin with the same functions: the kernels are written
-// once against them (src/gpu/layout.rs picks the prelude per GpuPrecision).
+// product error-free, exp and log our own two-float ones. Prepended (after shaders/common.wgsl,
+// before shaders/precision_f32_values.wgsl) in place of its twins shaders/precision_fast.wgsl and
+// shaders/precision_f64.wgsl, which define the same functions: the kernels are written once
+// against them (src/gpu/layout.rs picks the prelude per arithmetic).
 
 /// A value of the E-step (z = x − μ, y = Uᵀz, the Mahalanobis form): a two-float.
 alias Real = vec2<f32>;

@@ -17,7 +17,10 @@
 // the second moments. (r >= 0, and √r·z_a·√r·z_b = r·z_a·z_b: one multiply-add per output.)
 // Two-float sums of error-free products keep the small eigenvalues of S2 − S1·S1ᵀ/S0 that a plain
 // f32 sum of thousands of rounded products would lose.
-// Prepended: the constants (src/gpu/layout.rs), shaders/common.wgsl and the tree sum.
+// The products run in the prelude's `Run` (two-float of error-free products, plain-fma runs of
+// RUN_LEN samples, or f64) and merge into two-float totals (`acc_merge`).
+// Prepended: the constants (src/gpu/layout.rs), shaders/common.wgsl, a precision prelude and the
+// tree sum.
 
 var<workgroup> zs: array<Stage, STAGE>; // up to SUB_MAX augmented rows z, d + 1 values each
 var<workgroup> lanes_out: array<vec2<f32>, WG * T>; // the sample lanes' sums, added in a fixed order

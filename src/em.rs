@@ -139,22 +139,15 @@ pub(crate) fn fit<B: Backend>(
         let mut n_iter = 0;
         // A backend in fast arithmetic that may escalate (GpuPrecision::Auto) gets the iterates
         // to go back to: the one this E-step uses, and the previous one.
-        let mut iterates = backend
-            .escalation_floor()
-            .map(|_| (mixture.clone(), mixture.clone(), f64::NEG_INFINITY));
+        let mut iterates = backend.escalation_floor().map(|_| (mixture.clone(), mixture.clone()));
         let mut iter = 0;
         while iter < params.max_iter {
             iter += 1;
             n_iter = iter;
             let mut previous = lower_bound;
-            if let Some((this, before, before_bound)) = iterates.as_mut() {
+            if let Some((this, before)) = iterates.as_mut() {
                 std::mem::swap(this, before);
                 this.copy_from(&mixture);
-                // The lower bound `before` started from.
-                *before_bound = lower_bounds
-                    .len()
-                    .checked_sub(2)
-                    .map_or(f64::NEG_INFINITY, |i| lower_bounds[i]);
             }
             loop {
                 centres.copy_from_slice(&mixture.means);
@@ -178,14 +171,14 @@ pub(crate) fn fit<B: Backend>(
                     None => false,
                 };
                 match (trouble, escalated, iterates.as_mut()) {
-                    (Trouble::Fell, true, Some((this, before, before_bound))) => {
+                    (Trouble::Fell, true, Some((this, before))) => {
                         // The previous M-step made things worse: redo the previous iteration, from
                         // the iterate before it (it keeps its number, so the fit still runs
-                        // max_iter iterations).
+                        // max_iter iterations), against the bound that iteration started from.
                         mixture.copy_from(before);
                         this.copy_from(before);
-                        previous = *before_bound;
                         lower_bounds.pop();
+                        previous = lower_bounds.last().copied().unwrap_or(f64::NEG_INFINITY);
                         iter -= 1;
                         n_iter = iter;
                     }
@@ -193,7 +186,7 @@ pub(crate) fn fit<B: Backend>(
                         m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch)?;
                         break;
                     }
-                    (_, true, Some((this, _, _))) => mixture.copy_from(this),
+                    (_, true, Some((this, _))) => mixture.copy_from(this),
                     (t, _, _) => return Err(t.into_error(iter)),
                 }
             }
