@@ -33,7 +33,7 @@ struct Pass {           // Rust twin: gpu::layout::Pass
     neg_inf: f32,       // −∞
     means_lo_at: u32,   // the means' low parts (a mean is hi + lo)
     factors_lo_at: u32, // the factors' low parts
-    _pad0: u32,
+    tri_blocks: u32,    // stats_tri's square blocks per side (0: row-major tiles)
 }
 
 struct Combine {        // Rust twin: gpu::layout::Combine

@@ -8,7 +8,7 @@
 //            accumulates T outputs in registers, as two-float sums, over its share of the rows. Each
 //            block writes one partial row of two-float values.
 // - stats_tri: the same with S2 the packed upper triangle (full and tied), as a tiled SYRK of 4 × 4
-//            register tiles.
+//            register tiles, row-major or (large d) in square blocks of them (`plan::stats_grid`).
 // - combine: sums the partial rows GROUP at a time, in a fixed order and two-float, until one row
 //            is left.
 //
@@ -23,6 +23,8 @@
 // tree sum.
 
 var<workgroup> zs: array<Stage, STAGE>; // up to SUB_MAX augmented rows z, d + 1 values each
+/// `stats_tri`'s staged window of a square block: 4·TRI_BT features.
+const WIN: u32 = 4u * TRI_BT;
 var<workgroup> lanes_out: array<vec2<f32>, WG * T>; // the sample lanes' sums, added in a fixed order
 
 /// The block's share of Σ w·log p (or the k-means inertia): the per-WG partials of its samples,
@@ -67,7 +69,8 @@ fn lanes_total(slot: u32, t: u32, one: f32) -> vec2<f32> {
     return v;
 }
 
-/// Tile u of the upper triangle of nt × nt tiles of 4 × 4, row-major: (I, J) with I <= J.
+/// Cell u of the upper triangle of an nt × nt grid (of 4 × 4 tiles, or of square blocks of them),
+/// row-major: (I, J) with I <= J.
 fn tile_of(u: u32, nt: u32) -> vec2<u32> {
     var p = u;
     var i = 0u;
@@ -163,7 +166,11 @@ fn stats_tri(
     // is cut into 4 × 4 tiles, and each invocation owns one (16 two-float sums in registers): per
     // staged row it loads 4 + 4 values and forms 16 error-free products, so every load feeds 4.
     // One workgroup owns (block b, component k, tile group g): `out_slots` tiles times `lanes`
-    // sample lanes, as in `stats`. Rows are staged padded to a multiple of 4 with zeros.
+    // sample lanes, as in `stats`. Rows are staged padded to a multiple of 4 with zeros. Group g is
+    // either the g-th run of `out_slots` tiles, row-major, with whole rows staged (d+1 values per
+    // row for up to WG tiles), or, where `job.tri_blocks` > 0, the g-th square block of TRI_BT ×
+    // TRI_BT tiles, with only its two windows of 4·TRI_BT features staged (at d = 512, 64 values
+    // a row instead of 516, and 32 rows per barrier instead of 4).
     let at = place(wid, nwg, lid);
     if at.b >= chunk.n_blocks {
         return; // a whole surplus workgroup of the folded grid
@@ -179,14 +186,46 @@ fn stats_tri(
     let d = job.n_features;
     let d1 = d + 1u;
     let nt = (d1 + 3u) / 4u;
-    let w = 4u * nt;
     let units = nt * (nt + 1u) / 2u;
-    let sub = min(SUB_MAX, STAGE / w);
-    let u = g * slots + slot;
-    let live = u < units;
-    let tile = tile_of(min(u, units - 1u), nt);
+    // Which tile this invocation owns, the staged row's width w, where its features start (fa for
+    // staged values below WIN, fb above) and where the tile's rows (ra) and columns (ca) sit in it.
+    var tile: vec2<u32>;
+    var live: bool;
+    var w = 4u * nt;
+    var fa = 0u;
+    var fb = WIN;
+    var ra: u32;
+    var ca: u32;
+    if job.tri_blocks == 0u {
+        // Row-major tiles, `slots` per workgroup; the whole augmented row is staged.
+        let u = g * slots + slot;
+        live = u < units;
+        tile = tile_of(min(u, units - 1u), nt);
+        ra = 4u * tile.x;
+        ca = 4u * tile.y;
+    } else {
+        // Square block (I, J) of TRI_BT × TRI_BT tiles: only its row window (features 4·TRI_BT·I
+        // on) and column window (4·TRI_BT·J on) are staged, WIN values each.
+        let blk = tile_of(g, job.tri_blocks);
+        tile = vec2<u32>(blk.x * TRI_BT + slot / TRI_BT, blk.y * TRI_BT + slot % TRI_BT);
+        live = tile.x <= tile.y && tile.y < nt;
+        w = 2u * WIN;
+        fa = WIN * blk.x;
+        fb = WIN * blk.y;
+        ra = 4u * (slot / TRI_BT);
+        ca = WIN + 4u * (slot % TRI_BT);
+    }
     let r0 = 4u * tile.x;
     let c0 = 4u * tile.y;
+    let sub = min(SUB_MAX, STAGE / w);
+    // Staging without a division per value: rows of w <= WG values take `per` rows at once, one
+    // value per invocation (the rest idle); longer rows take every invocation along the row.
+    let per = max(WG / w, 1u);
+    let i_first = lid % w;
+    var s_first = lid / w;
+    if w <= WG && lid >= per * w {
+        s_first = SUB_MAX; // idle: past every count
+    }
     let one = job.one;
     let centre_at = job.centres_at + k * d;
     var acc: array<vec2<f32>, 16>; // acc[4i + j]: entry (r0 + i, c0 + j)
@@ -198,24 +237,26 @@ fn stats_tri(
     for (var s0 = start; s0 < end; s0 += sub) {
         let count = min(sub, end - s0);
         workgroupBarrier(); // the previous rows are used up
-        for (var e = lid; e < count * w; e += WG) {
-            let s = e / w;
-            let i = e % w;
-            var v = Stage(0.0);
-            if i < d {
-                v = stage_value(x[(s0 + s) * d + i], model[centre_at + i]);
-            } else if i == d {
-                v = Stage(1.0);
+        for (var s = s_first; s < count; s += per) {
+            let root = stage_root(r_at((s0 + s) * k_n + k));
+            for (var i = i_first; i < w; i += WG) {
+                let f = select(fb + i - WIN, fa + i, i < WIN); // the feature staged at i
+                var v = Stage(0.0);
+                if f < d {
+                    v = stage_value(x[(s0 + s) * d + f], model[centre_at + f]);
+                } else if f == d {
+                    v = Stage(1.0);
+                }
+                zs[s * w + i] = root * v;
             }
-            zs[e] = stage_root(r_at((s0 + s) * k_n + k)) * v;
         }
         workgroupBarrier();
         if lane < lanes && live {
             for (var s = lane; s < count; s += lanes) {
                 hot_loop(); // bench::ops counts this loop
                 let row = s * w;
-                let a = Stage4(zs[row + r0], zs[row + r0 + 1u], zs[row + r0 + 2u], zs[row + r0 + 3u]);
-                let c = Stage4(zs[row + c0], zs[row + c0 + 1u], zs[row + c0 + 2u], zs[row + c0 + 3u]);
+                let a = Stage4(zs[row + ra], zs[row + ra + 1u], zs[row + ra + 2u], zs[row + ra + 3u]);
+                let c = Stage4(zs[row + ca], zs[row + ca + 1u], zs[row + ca + 2u], zs[row + ca + 3u]);
                 add_outer(&run, a, c, one);
                 in_run++;
             }

@@ -536,8 +536,8 @@ fn one_iteration_agrees(ctx: &'static GpuContext, n: usize, d: usize, cov: Covar
 
 /// Feature counts around `logprob_tri`'s tiles (32 columns, 16 rows) and past the old limit of
 /// 128: d = 16 (the largest per-sample triangular path), 17 (the smallest tiled one) and 129 (one
-/// column past four blocks) for every type, d = 500 for full and diag; one EM iteration from the
-/// same start against the CPU.
+/// column past four blocks) for every type, d = 500 for full and diag, d = 200 full over two
+/// sample blocks; one EM iteration from the same start against the CPU.
 #[test]
 fn feature_counts_that_do_not_fill_the_tiles() {
     let Some(ctx) = gpu() else { return };
@@ -551,13 +551,16 @@ fn feature_counts_that_do_not_fill_the_tiles() {
             one_iteration_agrees(ctx, 203, d, cov, 43);
         }
     }
+    // `stats_tri` in square blocks (51 tiles a side: seven blocks, the last with three live tile
+    // rows) over two blocks of samples.
+    one_iteration_agrees(ctx, 2100, 200, CovarianceType::Full, 44);
 }
 
 /// The kernels at their extremes: d = 1,024 with full covariances (`logprob_tri` loops about
-/// 33,800 times per invocation, `stats_tri` about 36,000), d = 4,096 with diagonal ones (`stats`
-/// stages 256 features of a row per workgroup), and K = 16,384 components (normalise loops
-/// 3K = 49,152 times), all under lavapipe's 65,535-iteration cap, against the CPU from the same
-/// start.
+/// 33,800 times per invocation, `stats_tri`, in square blocks, about 6,300), d = 4,096 with
+/// diagonal ones (`stats` stages 256 features of a row per workgroup), and K = 16,384 components
+/// (normalise loops 3K = 49,152 times), all under lavapipe's 65,535-iteration cap, against the CPU
+/// from the same start.
 #[test]
 fn the_largest_d_and_k_the_kernels_take() {
     let Some(ctx) = gpu() else { return };

@@ -10,11 +10,11 @@ use crate::bench::cost::{ChunkShape, PassShape};
 use crate::data::DataView;
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
-use crate::gpu::layout::{self, Combine, KIND_DIAG, Pass, STATS_DIAG, WG};
+use crate::gpu::layout::{self, Combine, KIND_DIAG, Pass, STATS_DIAG};
 use crate::gpu::pack::ModelPack;
 use crate::gpu::passes::{self, Instrument, Kernel, PerSample, Responsibilities};
 use crate::gpu::pipelines::Pipelines;
-use crate::gpu::plan::{self, Budget, DeviceLimits, Plan, n_outputs, stats_kind_for, stats_units};
+use crate::gpu::plan::{self, Budget, DeviceLimits, Plan, n_outputs, stats_grid, stats_kind_for};
 use crate::gpu::precision::{self, Arith, GpuPrecision, PrecisionRecord};
 use crate::gpu::readback::{self, Score, read_back};
 use crate::gpu::resources::{Resources, mappable};
@@ -255,19 +255,17 @@ impl<'a> GpuBackend<'a> {
 
     fn job(&self, kind: u32, stats_kind: u32, seed: u64) -> Pass {
         let e = n_outputs(stats_kind, self.d);
-        // Invocations per output group: one per work unit (a 4 × 4 tile, or T outputs), the rest
-        // become sample lanes.
-        let units = stats_units(stats_kind, self.d);
-        let slots = units.min(WG as usize);
+        let grid = stats_grid(stats_kind, self.d);
         Pass {
             n_features: self.d as u32,
             n_components: self.k as u32,
             kind,
             stats_kind,
             n_outputs: e as u32,
-            out_groups: units.div_ceil(slots) as u32,
-            out_slots: slots as u32,
-            lanes: WG / slots as u32,
+            out_groups: grid.out_groups as u32,
+            out_slots: grid.out_slots as u32,
+            lanes: grid.lanes as u32,
+            tri_blocks: grid.tri_blocks as u32,
             has_weights: u32::from(self.has_weights),
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,

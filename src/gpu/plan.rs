@@ -4,7 +4,7 @@
 use crate::error::GmmError;
 use crate::gpu::layout::{
     BLOCK, FUSED_BLOCK, FUSED_D, FUSED_K, FUSED_MAX_ITERATIONS, GROUP, KIND_DIAG, KIND_FULL, KIND_TIED, STATS_DIAG,
-    STATS_PACKED, T, TRI_SMALL_D, WG,
+    STATS_PACKED, T, TRI_BT, TRI_SMALL_D, WG,
 };
 use crate::gpu::pack::model_len;
 use crate::kinds::CovarianceType;
@@ -115,6 +115,59 @@ pub(crate) fn stats_units(stats_kind: u32, d: usize) -> usize {
         nt * (nt + 1) / 2
     } else {
         d.div_ceil(4)
+    }
+}
+
+/// How the statistics pass spreads one component's work units over workgroups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StatsGrid {
+    /// Workgroups per (block, component).
+    pub out_groups: usize,
+    /// Work units per workgroup, one per invocation.
+    pub out_slots: usize,
+    /// Sample lanes: invocations per work unit.
+    pub lanes: usize,
+    /// `stats_tri` only: the blocks per side when each workgroup owns a square block of TRI_BT ×
+    /// TRI_BT tiles (0: the tiles run row-major, `out_slots` per workgroup).
+    pub tri_blocks: usize,
+}
+
+/// The statistics pass's grid. Row-major tiles stage a whole augmented row per workgroup, so at
+/// large d each workgroup stages ~d values per row for WG tiles and only STAGE/(d+1) rows fit per
+/// barrier (4 at d = 512); square blocks stage 2·4·TRI_BT values per row for the same WG tiles but
+/// leave the tiles below the diagonal of the diagonal blocks idle. Per row and component the cost
+/// is counted as 16 multiply-adds per invocation (idle ones too: they hold their SIMD slot) plus
+/// STAGED_COST per staged value (a global load, the centring and a workgroup store), and the cheaper
+/// layout wins: row-major below d = 116 (and at 128–139, where 33–35 tiles a side leave a fifth
+/// block row nearly empty), blocks above.
+pub(crate) fn stats_grid(stats_kind: u32, d: usize) -> StatsGrid {
+    const STAGED_COST: usize = 8;
+    let wg = WG as usize;
+    let units = stats_units(stats_kind, d);
+    let slots = units.min(wg);
+    let row_major = StatsGrid {
+        out_groups: units.div_ceil(slots),
+        out_slots: slots,
+        lanes: wg / slots,
+        tri_blocks: 0,
+    };
+    if stats_kind != STATS_PACKED {
+        return row_major;
+    }
+    let nt = (d + 1).div_ceil(4);
+    let nb = nt.div_ceil(TRI_BT as usize);
+    let blocks = nb * (nb + 1) / 2;
+    let row_major_cost = row_major.out_groups * (16 * wg + STAGED_COST * 4 * nt);
+    let blocked_cost = blocks * (16 * wg + STAGED_COST * 2 * 4 * TRI_BT as usize);
+    if blocked_cost < row_major_cost {
+        StatsGrid {
+            out_groups: blocks,
+            out_slots: wg,
+            lanes: 1,
+            tri_blocks: nb,
+        }
+    } else {
+        row_major
     }
 }
 
@@ -230,8 +283,9 @@ pub(crate) fn plan(
     // The folded 2-D grid holds at most max_dim² workgroups per dispatch: the E-step launches
     // (C/WG)·K of them and the statistics (C/block)·K·(output groups).
     let max_groups = u64::from(limits.max_workgroups_per_dim).pow(2);
-    let units = stats_units(stats_kind_for(kind), d).max(stats_units(STATS_DIAG, d));
-    let out_groups = units.div_ceil(WG as usize) as u64;
+    let out_groups = stats_grid(stats_kind_for(kind), d)
+        .out_groups
+        .max(stats_grid(STATS_DIAG, d).out_groups) as u64;
     let by_grid_estep = max_groups / k as u64 * wg;
     let by_grid_stats = max_groups / (k as u64 * out_groups) * u64::from(block_len);
     chunk_len = chunk_len.min(by_grid_estep.min(by_grid_stats) / wg * wg);
@@ -321,6 +375,46 @@ mod tests {
         assert_eq!(fused_iterations(KIND_FULL, STATS_PACKED, 8, 8), 8 * 520 + 32 + 32 + 12);
         // The largest it takes stays under the cap with room: full d = 16, K = 4.
         assert!(fused_iterations(KIND_FULL, STATS_PACKED, 16, 4) < 10_000);
+    }
+
+    /// `stats_tri`'s grid: row-major tiles while a whole row is cheap to stage (one workgroup at
+    /// d = 32, nine at d = 128), square blocks at d = 160 and past; the blocks, mapped as the shader maps
+    /// them (block (I, J) by `tile_of`, invocation s to tile (8I + s/8, 8J + s%8), live on or above
+    /// the diagonal and inside the triangle), own every tile exactly once. Diagonal statistics
+    /// never take blocks.
+    #[test]
+    fn the_statistics_grid_stages_least() {
+        let grid = |d| stats_grid(STATS_PACKED, d);
+        assert_eq!((grid(32).out_groups, grid(32).tri_blocks), (1, 0)); // 45 tiles
+        assert_eq!((grid(128).out_groups, grid(128).tri_blocks), (9, 0)); // 561 tiles
+        // d = 160: 41 tiles a side, 861 in all: 14 row-major groups cost 14·(1024 + 8·164) =
+        // 32,704, 21 blocks 21·(1024 + 8·64) = 32,256.
+        assert_eq!((grid(160).out_groups, grid(160).tri_blocks), (21, 6));
+        assert_eq!((grid(512).out_groups, grid(512).tri_blocks), (153, 17));
+        assert_eq!(stats_grid(STATS_DIAG, 4096).tri_blocks, 0);
+        let bt = TRI_BT as usize;
+        for d in [159, 160, 200, 500, 1024] {
+            let g = grid(d);
+            let nt = (d + 1).div_ceil(4);
+            assert_eq!((g.out_slots, g.lanes), (WG as usize, 1), "d = {d}");
+            let upper: Vec<(usize, usize)> = (0..g.tri_blocks)
+                .flat_map(|i| (i..g.tri_blocks).map(move |j| (i, j)))
+                .collect();
+            assert_eq!(upper.len(), g.out_groups, "d = {d}");
+            let mut owned = vec![0u32; nt * nt];
+            for &(bi, bj) in &upper {
+                for s in 0..WG as usize {
+                    let (ti, tj) = (bi * bt + s / bt, bj * bt + s % bt);
+                    if ti <= tj && tj < nt {
+                        owned[ti * nt + tj] += 1;
+                    }
+                }
+            }
+            let worst = (0..nt * nt)
+                .find(|&t| owned[t] != u32::from(t / nt <= t % nt))
+                .map(|t| (t / nt, t % nt));
+            assert_eq!(worst, None, "d = {d}: a tile owned other than once");
+        }
     }
 
     /// The largest full model the kernels take (K = 16,384 at d = 1,024) needs 69 GB in one binding:
