@@ -170,9 +170,13 @@ fn logprob_diag(
         var maha = array<Real, DIAG_KC>();
         let width = min(DIAG_FB, d - i0);
         workgroupBarrier(); // the previous features are used up
-        for (var e = lid; e < count * width; e += WG) {
-            let s = e / width;
-            xd[s * (DIAG_FB + 1u) + e % width] = x[(first + s) * d + i0 + e % width];
+        // Invocation lid stages feature lid % DIAG_FB of every (WG / DIAG_FB)-th sample: no
+        // division per value.
+        let col = lid % DIAG_FB;
+        if col < width {
+            for (var s = lid / DIAG_FB; s < count; s += WG / DIAG_FB) {
+                xd[s * (DIAG_FB + 1u) + col] = x[(first + s) * d + i0 + col];
+            }
         }
         workgroupBarrier();
         if lid < count {

@@ -218,14 +218,12 @@ fn stats_tri(
     let r0 = 4u * tile.x;
     let c0 = 4u * tile.y;
     let sub = min(SUB_MAX, STAGE / w);
-    // Staging without a division per value: rows of w <= WG values take `per` rows at once, one
-    // value per invocation (the rest idle); longer rows take every invocation along the row.
-    let per = max(WG / w, 1u);
+    // Staged value e = s·w + i of this invocation: (s, i) start at (lid / w, lid % w) and advance
+    // by WG values a step without a division.
+    let s_first = lid / w;
     let i_first = lid % w;
-    var s_first = lid / w;
-    if w <= WG && lid >= per * w {
-        s_first = SUB_MAX; // idle: past every count
-    }
+    let ds = WG / w;
+    let di = WG % w;
     let one = job.one;
     let centre_at = job.centres_at + k * d;
     var acc: array<vec2<f32>, 16>; // acc[4i + j]: entry (r0 + i, c0 + j)
@@ -237,17 +235,22 @@ fn stats_tri(
     for (var s0 = start; s0 < end; s0 += sub) {
         let count = min(sub, end - s0);
         workgroupBarrier(); // the previous rows are used up
-        for (var s = s_first; s < count; s += per) {
-            let root = stage_root(r_at((s0 + s) * k_n + k));
-            for (var i = i_first; i < w; i += WG) {
-                let f = select(fb + i - WIN, fa + i, i < WIN); // the feature staged at i
-                var v = Stage(0.0);
-                if f < d {
-                    v = stage_value(x[(s0 + s) * d + f], model[centre_at + f]);
-                } else if f == d {
-                    v = Stage(1.0);
-                }
-                zs[s * w + i] = root * v;
+        var s = s_first;
+        var i = i_first;
+        for (var e = lid; e < count * w; e += WG) {
+            let f = select(fb + i - WIN, fa + i, i < WIN); // the feature staged at i
+            var v = Stage(0.0);
+            if f < d {
+                v = stage_value(x[(s0 + s) * d + f], model[centre_at + f]);
+            } else if f == d {
+                v = Stage(1.0);
+            }
+            zs[e] = stage_root(r_at((s0 + s) * k_n + k)) * v;
+            s += ds;
+            i += di;
+            if i >= w {
+                s++;
+                i -= w;
             }
         }
         workgroupBarrier();
@@ -318,6 +321,11 @@ fn stats(
     let width = min(d, lo + 4u * slots) - lo;
     let stride = width + 1u; // √r, then √r·z over the window
     let sub = min(SUB_MAX, STAGE / stride);
+    // Staged value e = s·stride + i, advanced as in `stats_tri`.
+    let s_first = lid / stride;
+    let i_first = lid % stride;
+    let ds = WG / stride;
+    let di = WG % stride;
     let f0 = 4u * slot; // this invocation's first feature, in the window
     let one = job.one;
     let centre_at = job.centres_at + k * d + lo;
@@ -330,14 +338,20 @@ fn stats(
     for (var r0 = start; r0 < end; r0 += sub) {
         let count = min(sub, end - r0);
         workgroupBarrier(); // the previous rows are used up
+        var s = s_first;
+        var i = i_first;
         for (var e = lid; e < count * stride; e += WG) {
-            let s = e / stride;
-            let i = e % stride;
             var v = Stage(1.0);
             if i > 0u {
                 v = stage_value(x[(r0 + s) * d + lo + i - 1u], model[centre_at + i - 1u]);
             }
             zs[e] = stage_root(r_at((r0 + s) * k_n + k)) * v;
+            s += ds;
+            i += di;
+            if i >= stride {
+                s++;
+                i -= stride;
+            }
         }
         workgroupBarrier();
         if lane < lanes && f0 < width {

@@ -42,6 +42,9 @@ pub(crate) const TRI_CG: u32 = TRI_CB / 4;
 /// tile's samples are staged DIAG_FB features at a time.
 pub(crate) const DIAG_KC: u32 = 4;
 pub(crate) const DIAG_FB: u32 = 16;
+// `logprob_diag` stages WG / DIAG_FB samples' blocks at once, one feature per invocation.
+#[allow(clippy::manual_is_multiple_of)] // is_multiple_of is const only since 1.87, past the MSRV
+const _: () = assert!(WG % DIAG_FB == 0);
 // `logprob_diag` writes its DIAG_KC components out by hand.
 const _: () = assert!(DIAG_KC == 4);
 /// Triangular factors up to this many features go through `logprob` (one sample per invocation,
