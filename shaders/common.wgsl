@@ -34,6 +34,10 @@ struct Pass {           // Rust twin: gpu::layout::Pass
     means_lo_at: u32,   // the means' low parts (a mean is hi + lo)
     factors_lo_at: u32, // the factors' low parts
     tri_blocks: u32,    // stats_tri's square blocks per side (0: row-major tiles)
+    routes_at: u32,     // the component routes in `model`: the fast kernels' n_fast, then the exact ones'
+    n_fast: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 struct Combine {        // Rust twin: gpu::layout::Combine
@@ -63,6 +67,21 @@ struct Combine {        // Rust twin: gpu::layout::Combine
 /// Marks the first statement of a kernel's hot loop, whose arithmetic per iteration `bench::ops`
 /// counts from the compiled module (src/bench/ops.rs). Empty: compilers inline it to nothing.
 fn hot_loop() {}
+
+// Component routes: a pass may run some components in the fast kernels and the rest in the exact
+// ones (`GpuPrecision::Auto`'s guard, src/gpu/precision.rs). `model` holds a permutation of the
+// components at routes_at, the fast kernels' n_fast first; each build's kernels walk their own
+// part of it (all K in a pass of one arithmetic).
+
+/// How many components this build's kernels run.
+fn route_len() -> u32 {
+    return select(job.n_components - job.n_fast, job.n_fast, FAST);
+}
+
+/// The i-th component this build's kernels run (i < route_len()).
+fn routed(i: u32) -> u32 {
+    return u32(model[job.routes_at + select(job.n_fast, 0u, FAST) + i]);
+}
 
 // Two-float sums: a value is hi + lo with |lo| <= ulp(hi)/2, so a sum keeps about 48 bits however
 // many terms it has. Knuth's TwoSum is exact in round-to-nearest f32; `one` is a runtime 1.0 that

@@ -47,7 +47,8 @@ fn write_h(n: u32, k: u32, maha: Real, one: f32) {
 /// `write_h` for maha as a normalised (hi, lo).
 fn write_h_parts(n: u32, k: u32, maha: vec2<f32>) {
     resp[n * job.n_components + k] = -0.5 * maha.x;
-    if H_LO {
+    // A fast pass leaves h_lo alone, except beside exact routes, whose normalisation reads it.
+    if H_LO || job.n_fast < job.n_components {
         h_lo[n * job.n_components + k] = -0.5 * maha.y;
     }
 }
@@ -126,11 +127,11 @@ fn logprob(
     // invocation (`maha_of`); every invocation reads the same factor entries (a broadcast). The K
     // workgroups of a tile are adjacent in the grid, so they share its rows in cache.
     let group = group_index(wid, nwg);
-    let k = group % job.n_components;
-    let n = (group / job.n_components) * WG + lid;
+    let n = (group / route_len()) * WG + lid;
     if n >= chunk.n_samples {
         return;
     }
+    let k = routed(group % route_len());
     write_h(n, k, maha_of(n, k), job.one);
 }
 
@@ -147,8 +148,9 @@ fn logprob_diag(
     // invocation (a broadcast). Per feature and component the arithmetic is `maha_of`'s, in the
     // same order. Per invocation the loops run 2d + DIAG_KC times: 8,196 at d = 4,096.
     let group = group_index(wid, nwg);
-    let k_groups = (job.n_components + DIAG_KC - 1u) / DIAG_KC;
-    let k0 = (group % k_groups) * DIAG_KC;
+    let k_len = route_len();
+    let k_groups = (k_len + DIAG_KC - 1u) / DIAG_KC;
+    let k0 = (group % k_groups) * DIAG_KC; // in this build's routes
     let first = (group / k_groups) * WG;
     if first >= chunk.n_samples {
         return; // a whole surplus workgroup of the folded grid
@@ -157,10 +159,10 @@ fn logprob_diag(
     let one = job.one;
     let n = first + lid;
     let count = min(WG, chunk.n_samples - first);
-    // Components past K repeat the last one's arithmetic, and are not written.
+    // Routes past the last repeat its arithmetic, and are not written.
     var at: array<u32, DIAG_KC>;
     for (var c = 0u; c < DIAG_KC; c++) {
-        at[c] = min(k0 + c, job.n_components - 1u) * d;
+        at[c] = routed(min(k0 + c, k_len - 1u)) * d;
     }
     // Each block of DIAG_FB features is summed as a `Real`, then merged into a two-float total, so
     // that a plain-f32 sum never runs over more than DIAG_FB terms (at d = 4,096 one long f32 sum
@@ -198,8 +200,8 @@ fn logprob_diag(
     }
     if lid < count {
         for (var c = 0u; c < DIAG_KC; c++) {
-            if k0 + c < job.n_components {
-                write_h_parts(n, k0 + c, two_sum(total[c].x, total[c].y, one));
+            if k0 + c < k_len {
+                write_h_parts(n, routed(k0 + c), two_sum(total[c].x, total[c].y, one));
             }
         }
     }
@@ -229,11 +231,11 @@ fn logprob_tri(
     // llvmpipe's 65,535 cap.
     let n_tiles = (chunk.n_samples + TRI_TS - 1u) / TRI_TS;
     let group = group_index(wid, nwg);
-    let k = group % job.n_components;
-    let tile = group / job.n_components;
+    let tile = group / route_len();
     if tile >= n_tiles {
         return; // a whole surplus workgroup of the folded grid
     }
+    let k = routed(group % route_len());
     let d = job.n_features;
     let one = job.one;
     let a = lid % (TRI_TS / 4u);

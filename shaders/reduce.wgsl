@@ -49,10 +49,10 @@ struct Place {
 
 fn place(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> Place {
     let group = wid.y * nwg.x + wid.x;
-    let per_block = job.n_components * job.out_groups;
+    let per_block = route_len() * job.out_groups;
     return Place(
         group / per_block,
-        (group % per_block) / job.out_groups,
+        routed((group % per_block) / job.out_groups),
         group % job.out_groups,
         lid % job.out_slots,
         lid / job.out_slots,

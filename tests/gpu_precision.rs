@@ -1,13 +1,14 @@
 //! Issue 17: the GPU's arithmetic per fit. Native-f64 exact kernels against the f64 CPU path on
 //! the same f32 data (to 1e-10), Auto staying fast on well-conditioned data, and the model
-//! recording what ran. (Fast and two-float against the CPU at awkward sizes: tests/gpu.rs; Auto
+//! recording what ran, and Auto routing an ill-conditioned component alone to the exact kernels.
+//! (Fast and two-float against the CPU at awkward sizes: tests/gpu.rs; Auto
 //! on ill-conditioned data: tests/gpu_stress.rs.) Runs on any wgpu adapter (lavapipe in CI, which
 //! has shaderFloat64); with CI=true a missing adapter fails.
 
 mod common;
 
 use common::{assert_close, blobs, gpu, shared_start};
-use gmm_gpu::{CovarianceType, DataView, GmmModel, GpuPrecision};
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GpuKernels, GpuPrecision};
 
 /// The f64 kernels against the CPU from the same start on the data exactly as the GPU holds it
 /// (`f32_image`), so that only the arithmetic differs. What remains is the device's f64 rounding
@@ -156,4 +157,167 @@ fn the_model_file_records_the_arithmetic() {
         .unwrap();
     assert!(cpu.gpu_precision().is_none());
     assert!(!cpu.to_json().contains("gpu_precision"));
+}
+
+/// Three blobs of 500 samples in d features, the last with features 0–4 a thousand times narrower
+/// than the rest: its factor's diagonal spreads by 1e3, past the guard (at d = 20,
+/// √22·2⁻²⁴·1e3 = 2.8e-4 > 1e-5), while the other two stay well inside it. Returned as the GPU
+/// holds it (`f32_image`), so that only the arithmetic differs from the CPU's.
+fn one_thin_blob(d: usize, seed: u64) -> Vec<f64> {
+    let centres: Vec<f64> = (0..3 * d)
+        .map(|i| [0.0, 6.0, -6.0][i / d] + (i % d) as f64 * 0.25)
+        .collect();
+    let mut x = blobs(1500, &centres, d, 1.0, seed);
+    // blobs deals samples to the centres in turn: sample i belongs to blob i % 3.
+    for (i, row) in x.chunks_exact_mut(d).enumerate() {
+        if i % 3 == 2 {
+            for j in 0..5 {
+                row[j] = centres[2 * d + j] + (row[j] - centres[2 * d + j]) * 1e-3;
+            }
+        }
+    }
+    gmm_gpu::gpu::f32_image(&DataView::from_f64(&x, d).unwrap()).unwrap()
+}
+
+/// Auto sends only the thin blob's component to the exact kernels (fast and exact walking their
+/// own lists of components in each pass, the normalisation exact), full and diag (`logprob_tri`
+/// and `stats_tri`, `logprob_diag` and `stats`), on both exact arithmetics, on
+/// the data as the GPU holds it (`f32_image`), from the same start as the CPU:
+/// - the record names the component and says why;
+/// - its mean and covariance are the whole-exact fit's: the other blobs' terms in its samples'
+///   log-sum-exp are below exp's skip threshold in both, so its responsibilities, and from them its
+///   statistics, come out the same (seen identical; 1e-12 allows a last-bit difference);
+/// - with native f64 that is the CPU's to F64_RTOL (seen 4e-15), where fast alone errs by 8.8e-6
+///   at d = 20 full (less elsewhere, but the guard sees only the spread);
+/// - the other components stay fast, within fast's 1e-4 of the CPU (seen 5.2e-6), and the lower
+///   bound within fast's 1e-5 (seen 3.5e-8).
+///
+/// tol is 1e-5, above fast's noise at d = 20 (2.2e-6), so that Auto has no reason to finish exact.
+#[test]
+fn auto_routes_only_the_ill_conditioned_component_to_exact() {
+    let Some(ctx) = gpu() else { return };
+    // d = 20 past the fused pass's 16 features; d = 8 through the split kernels (`logprob`).
+    for (d, cov_type, kernels) in [
+        (20, CovarianceType::Full, GpuKernels::Auto),
+        (20, CovarianceType::Diag, GpuKernels::Auto),
+        (8, CovarianceType::Full, GpuKernels::Split),
+    ] {
+        let x = one_thin_blob(d, 61);
+        let view = DataView::from_f64(&x, d).unwrap();
+        routes_only_the_thin_blob(ctx, &view, d, cov_type, kernels);
+    }
+}
+
+/// Where the fused pass runs (d = 8, K = 3: every component in one kernel) Auto switches the whole
+/// fit, and says so.
+#[test]
+fn auto_switches_a_fused_fit_whole() {
+    let Some(ctx) = gpu() else { return };
+    let d = 8;
+    let x = one_thin_blob(d, 61);
+    let view = DataView::from_f64(&x, d).unwrap();
+    let params = shared_start(&view, 3, CovarianceType::Full)
+        .tol(1e-5)
+        .max_iter(10)
+        .build()
+        .unwrap();
+    let g = params.fit_on(ctx, &view).unwrap();
+    let record = g.gpu_precision().unwrap();
+    assert_eq!(record.used, common::exact_name(ctx), "{record:?}");
+    assert!(record.exact_components.is_empty(), "{record:?}");
+    assert_eq!(record.switches.len(), 1, "{record:?}");
+    assert!(record.switches[0].contains("fused pass"), "{record:?}");
+}
+
+fn routes_only_the_thin_blob(
+    ctx: &'static gmm_gpu::GpuContext,
+    view: &DataView,
+    d: usize,
+    cov_type: CovarianceType,
+    kernels: GpuKernels,
+) {
+    let params = |p| {
+        shared_start(view, 3, cov_type)
+            .gpu_kernels(kernels)
+            .tol(1e-5)
+            .max_iter(10)
+            .gpu_precision(p)
+            .build()
+            .unwrap()
+    };
+    let cpu = params(GpuPrecision::Auto).fit(view).unwrap();
+    // A component's covariance: d² entries (full) or d (diag).
+    let len = cpu.covariances().len() / 3;
+    // The thin blob is the one centred lowest in feature 0 (−6).
+    let thin = (0..3)
+        .min_by(|&a, &b| cpu.means()[a * d].total_cmp(&cpu.means()[b * d]))
+        .unwrap();
+    let scale = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let mean = |m: &GmmModel, c: usize| m.means()[c * d..(c + 1) * d].to_vec();
+    let cov = |m: &GmmModel, c: usize| m.covariances()[c * len..(c + 1) * len].to_vec();
+    // Entries below 1e-3 of their array's largest are measured against that floor, as in
+    // tests/gpu.rs.
+    let rel = |a: &[f64], e: &[f64]| common::max_rel(a, e, 1e-3 * scale(e));
+    for on in [ctx, common::gpu_two_float().expect("the device is there")] {
+        let exact_name = common::exact_name(on);
+        let [fast, auto, exact] =
+            [GpuPrecision::Fast, GpuPrecision::Auto, GpuPrecision::Exact].map(|p| params(p).fit_on(on, view).unwrap());
+        let record = auto.gpu_precision().unwrap();
+        let what = format!("d = {d} {cov_type} {exact_name}");
+        assert_eq!(record.used, format!("fast + {exact_name}"), "{what}: {record:?}");
+        assert_eq!(record.exact_components, vec![thin], "{record:?}");
+        assert_eq!(record.switches.len(), 1, "{record:?}");
+        assert!(
+            record.switches[0].starts_with(&format!("component {thin} ")),
+            "{record:?}"
+        );
+        assert_eq!(auto.n_iter(), cpu.n_iter(), "{exact_name}: iterations");
+
+        for (what, a, e) in [
+            ("mean", mean(&auto, thin), mean(&exact, thin)),
+            ("covariance", cov(&auto, thin), cov(&exact, thin)),
+        ] {
+            let err = rel(&a, &e);
+            assert!(
+                err <= 1e-12,
+                "{exact_name}: the routed component's {what} is {err:e} from the exact fit's"
+            );
+        }
+        if exact_name == "exact (f64)" {
+            let err = rel(&cov(&auto, thin), &cov(&cpu, thin));
+            let fast_err = rel(&cov(&fast, thin), &cov(&cpu, thin));
+            assert!(err <= F64_RTOL, "f64 route: covariance {err:e} from the CPU's");
+            if (d, cov_type) == (20, CovarianceType::Full) {
+                // (Elsewhere fast holds it: 6.8e-8 at d = 8 full, 2.2e-8 at d = 20 diag. The guard
+                // sees only the spread.)
+                assert!(
+                    fast_err > 1e-7,
+                    "fast alone should lose this component's precision ({fast_err:e})"
+                );
+            }
+        }
+        for c in (0..3).filter(|&c| c != thin) {
+            assert_close(
+                &format!("{exact_name}: fast component {c} mean"),
+                &mean(&auto, c),
+                &mean(&cpu, c),
+                1e-4,
+                1e-4 * scale(cpu.means()),
+            );
+            assert_close(
+                &format!("{exact_name}: fast component {c} covariance"),
+                &cov(&auto, c),
+                &cov(&cpu, c),
+                1e-4,
+                1e-4 * scale(&cov(&cpu, c)),
+            );
+        }
+        assert_close(
+            &format!("{exact_name}: lower bound"),
+            &[auto.lower_bound()],
+            &[cpu.lower_bound()],
+            0.0,
+            1e-5,
+        );
+    }
 }

@@ -234,10 +234,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     adapter_ : str or None
         The GPU adapter the fit ran on.
     gpu_precision_ : dict or None
-        A GPU fit's arithmetic: ``{"requested": ..., "used": ..., "switches": [...]}``, with
-        ``requested`` the ``precision`` asked for, ``used`` what its last pass ran (``"fast"``, or
-        ``"exact (...)"`` naming the exact arithmetic) and ``switches`` each reason ``"auto"``
-        moved from fast to exact, in order; None for a CPU fit.
+        A GPU fit's arithmetic: ``{"requested": ..., "used": ..., "switches": [...],
+        "exact_components": [...]}``, with ``requested`` the ``precision`` asked for, ``used``
+        what its last pass ran (``"fast"``, ``"exact (...)"`` naming the exact arithmetic, or
+        ``"fast + exact (...)"`` where ``"auto"`` ran some ill-conditioned components exact and the
+        rest fast), ``switches`` each reason ``"auto"`` moved a component or the whole fit from
+        fast to exact, in order, and ``exact_components`` the components run exact beside fast
+        ones; None for a CPU fit.
 
     Examples
     --------

@@ -213,8 +213,10 @@ impl Model {
         self.model.fallback_reason()
     }
     /// A GPU fit's arithmetic, as a dict: "requested" ("auto", "fast" or "exact"), "used" (what
-    /// its last pass ran: "fast", or "exact (...)" naming the exact arithmetic) and "switches"
-    /// (why auto moved from fast to exact, in order); None for a CPU fit or a rebuilt model.
+    /// its last pass ran: "fast", "exact (...)" naming the exact arithmetic, or "fast + exact
+    /// (...)" where auto ran some components exact), "switches" (why auto moved a component or the
+    /// fit from fast to exact, in order) and "exact_components" (the components run exact beside
+    /// fast ones); None for a CPU fit or a rebuilt model.
     #[getter]
     fn gpu_precision<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(p) = self.model.gpu_precision() else {
@@ -224,6 +226,7 @@ impl Model {
         d.set_item("requested", &p.requested)?;
         d.set_item("used", &p.used)?;
         d.set_item("switches", PyList::new(py, &p.switches)?)?;
+        d.set_item("exact_components", PyList::new(py, &p.exact_components)?)?;
         Ok(Some(d))
     }
     fn n_parameters(&self) -> usize {

@@ -178,8 +178,9 @@ def test_fast_and_exact_gpu_fits_agree_with_the_cpu_and_say_what_ran(precision):
     assert gpu.precision == precision and gpu.get_params()["precision"] == precision
     # Only auto switches, so fast and exact run as asked from the first pass to the last.
     record = gpu.gpu_precision_
-    assert set(record) == {"requested", "used", "switches"}
+    assert set(record) == {"requested", "used", "switches", "exact_components"}
     assert record["requested"] == precision and record["switches"] == []
+    assert record["exact_components"] == []
     assert record["used"] in USED[precision]
     cpu = GaussianMixture(3, backend="cpu", precision=precision, **params).fit(X.astype(np.float64))
     assert cpu.gpu_precision_ is None

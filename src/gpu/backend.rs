@@ -95,6 +95,11 @@ pub(crate) struct GpuBackend<'a> {
     precision: GpuPrecision,
     arith: Arith,
     switches: Vec<String>,
+    /// Auto's routes: the components the guard sends to the exact kernels while the rest stay fast,
+    /// and those kernels (None while every component runs in `arith`).
+    exact_routes: Vec<bool>,
+    exact_pipes: Option<&'a Pipelines>,
+    routed_arith: Arith,
 }
 
 impl<'a> GpuBackend<'a> {
@@ -250,6 +255,9 @@ impl<'a> GpuBackend<'a> {
             precision: budget.precision,
             arith,
             switches: Vec::new(),
+            exact_routes: vec![false; k],
+            exact_pipes: None,
+            routed_arith: Arith::TwoFloat,
         })
     }
 
@@ -275,9 +283,21 @@ impl<'a> GpuBackend<'a> {
             consts_at: self.pack.offsets[3] as u32,
             means_lo_at: self.pack.offsets[4] as u32,
             factors_lo_at: self.pack.offsets[5] as u32,
+            routes_at: self.pack.offsets[6] as u32,
+            n_fast: self.n_fast() as u32,
             one: 1.0,
             neg_inf: f32::NEG_INFINITY,
             ..Pass::zeroed()
+        }
+    }
+
+    /// How many components the fast kernels run: those Auto has not routed to the exact kernels in
+    /// a fast fit, none in an exact one.
+    fn n_fast(&self) -> usize {
+        match (self.arith, self.exact_pipes) {
+            (Arith::Fast, None) => self.k,
+            (Arith::Fast, Some(_)) => self.exact_routes.iter().filter(|&&e| !e).count(),
+            _ => 0,
         }
     }
 
@@ -329,7 +349,7 @@ impl<'a> GpuBackend<'a> {
         row_len: usize,
         instrument: Instrument,
     ) -> (wgpu::CommandBuffer, u32) {
-        passes::encode_statistics(self.ctx, self.pipes, &self.res, how, job, row_len, instrument)
+        passes::encode_statistics(self.ctx, self.kernels(), &self.res, how, job, row_len, instrument)
     }
 
     /// Uploads the model and the pass, then one submission over every chunk (or, streamed, one per
@@ -374,6 +394,7 @@ impl<'a> GpuBackend<'a> {
             unreachable!("only host data is streamed")
         };
         let uploaded = ctx.scoped("gmm EM iteration model upload", 0, || self.upload_job(job, row_len))?;
+        let kernels = self.kernels();
         let stream = self.stream.as_mut().expect("a streamed plan has its buffers");
         stream.times = Default::default();
         let (mut dispatches, mut streamed) = (0, 0);
@@ -385,7 +406,7 @@ impl<'a> GpuBackend<'a> {
             let index = ctx.scoped("gmm streamed chunk", 0, || {
                 dispatches += passes::encode_chunk(
                     ctx,
-                    self.pipes,
+                    kernels,
                     &self.res,
                     &mut encoder,
                     c,
@@ -420,7 +441,7 @@ impl<'a> GpuBackend<'a> {
         let job = self.job(kind, stats_kind, 0);
         let row_len = (job.n_components * job.n_outputs + 1) as usize;
         let how = self.posterior();
-        let n_dispatches = passes::count_dispatches(self.pipes, &self.res, how, &job);
+        let n_dispatches = passes::count_dispatches(self.kernels(), &self.res, how, &job);
         ctx.scoped("gmm bench upload", 0, || self.upload_job(&job, row_len))?;
         let mut times: Vec<(Kernel, f64)> = Vec::new();
         let mut add = |kernel: Kernel, seconds: f64| match times.iter_mut().find(|(k, _)| *k == kernel) {
@@ -546,26 +567,63 @@ impl<'a> GpuBackend<'a> {
     }
 
     /// `GpuPrecision::Auto`'s guard, before each fast EM pass: a component whose conditioning (or
-    /// whitened offset from the frame's centre) is past what f32 resolves sends the fit to the
-    /// exact kernels (src/gpu/precision.rs).
+    /// whitened offset from the frame's centre) is past what f32 resolves runs the exact kernels
+    /// from then on, the others staying fast (src/gpu/precision.rs); a fused pass, which runs
+    /// every component in one kernel, and a fit with every component past it switch whole.
     fn guard(&mut self, mix: &Mixture) -> Result<(), GmmError> {
         if self.escalation_floor().is_none() {
             return Ok(());
         }
-        if let Some((c, g)) = precision::first_unguarded(mix, &self.frame.scale, &self.frame.shift) {
+        let exact = self.ctx.exact_arith()?;
+        let mut routed = false;
+        // Empty (no allocation) unless a component newly fails the guard.
+        let past: Vec<(usize, f64)> = precision::unguarded(mix, &self.frame.scale, &self.frame.shift)
+            .filter(|&(c, _)| !self.exact_routes[c])
+            .collect();
+        for (c, g) in past {
+            self.exact_routes[c] = true;
+            routed = true;
             let why = format!(
                 "component {c} is too ill-conditioned for f32: √(d + 2)·u·max(√κ, whitened offset) = {g:.2e} > {:.0e}",
                 precision::GUARD_LIMIT
             );
-            self.switch_to(self.ctx.exact_arith()?, why)?;
+            if self.plan.fused {
+                return self.switch_to(
+                    exact,
+                    format!("{why} (the fused pass runs every component in one arithmetic)"),
+                );
+            }
+            log::info!("GPU fit runs component {c} in {} arithmetic: {why}", exact.name());
+            self.switches
+                .push(format!("{why}: it runs the {} kernels", exact.name()));
         }
+        if !routed {
+            return Ok(());
+        }
+        if self.exact_routes.iter().all(|&e| e) {
+            self.exact_pipes = None;
+            return self.switch_to(exact, "every component runs the exact kernels".into());
+        }
+        self.exact_pipes = Some(self.ctx.pipelines(exact)?);
+        self.routed_arith = exact;
+        self.pack.set_routes(&self.exact_routes);
         Ok(())
+    }
+
+    /// The kernels an EM pass runs: this fit's, and the exact ones where Auto routes components
+    /// there.
+    fn kernels(&self) -> passes::Kernels<'a> {
+        passes::Kernels {
+            main: self.pipes,
+            exact: self.exact_pipes,
+        }
     }
 
     /// Runs every later pass with `arith`'s kernels (on the same bind groups: the layouts are
     /// shared), logging and recording why.
     fn switch_to(&mut self, arith: Arith, why: String) -> Result<(), GmmError> {
         self.pipes = self.ctx.pipelines(arith)?;
+        self.exact_pipes = None;
         log::info!(
             "GPU fit switches from {} to {} arithmetic: {why}",
             self.arith.name(),
@@ -585,7 +643,15 @@ impl<'a> GpuBackend<'a> {
     fn per_sample(&mut self, mix: &Mixture, output: PerSample, out: &mut [f64]) -> Result<(), GmmError> {
         let ctx = self.ctx;
         let kind = self.pack.set_mixture(mix, &self.frame)?;
-        let job = self.job(kind, STATS_DIAG, 0);
+        let mut job = self.job(kind, STATS_DIAG, 0);
+        // Beside exact routes every component's outputs come from the exact kernels.
+        let pipes = match self.exact_pipes {
+            Some(exact) => {
+                job.n_fast = 0;
+                exact
+            }
+            None => self.pipes,
+        };
         ctx.scoped("gmm per-sample model upload", 0, || {
             ctx.queue
                 .write_buffer(&self.res.model, 0, bytemuck::cast_slice(&self.pack.host));
@@ -604,7 +670,7 @@ impl<'a> GpuBackend<'a> {
             if let (Some(stream), Source::Host(view)) = (self.stream.as_mut(), &self.source) {
                 stream.stage(ctx, view, &self.frame, c, (chunk.start, chunk.len), &mut upload)?;
             }
-            let (commands, len) = passes::encode_per_sample(ctx, self.pipes, &self.res, chunk, output, &job, &staging);
+            let (commands, len) = passes::encode_per_sample(ctx, pipes, &self.res, chunk, output, &job, &staging);
             let index = ctx.scoped("gmm per-sample pass", 0, || {
                 ctx.queue.submit([upload.finish(), commands])
             })?;
@@ -734,10 +800,19 @@ impl Backend for GpuBackend<'_> {
             adapter: Some(self.ctx.adapter_name()),
             traffic: Some(self.traffic),
             fallback: None,
-            precision: Some(PrecisionRecord {
-                requested: self.precision.name().to_string(),
-                used: self.arith.name().to_string(),
-                switches: self.switches.clone(),
+            precision: Some(match self.exact_pipes {
+                Some(_) => PrecisionRecord {
+                    requested: self.precision.name().to_string(),
+                    used: format!("fast + {}", self.routed_arith.name()),
+                    switches: self.switches.clone(),
+                    exact_components: (0..self.k).filter(|&c| self.exact_routes[c]).collect(),
+                },
+                None => PrecisionRecord {
+                    requested: self.precision.name().to_string(),
+                    used: self.arith.name().to_string(),
+                    switches: self.switches.clone(),
+                    exact_components: Vec::new(),
+                },
             }),
         }
     }

@@ -16,9 +16,9 @@ use crate::mixture::{HALF_LN_2PI, Mixture};
 pub(crate) struct ModelPack {
     k: usize,
     d: usize,
-    /// Where the means, centres, factors, constants, the means' low parts and the factors' low parts
-    /// start.
-    pub offsets: [usize; 6],
+    /// Where the means, centres, factors, constants, the means' low parts, the factors' low parts
+    /// and the component routes start.
+    pub offsets: [usize; 7],
     pub host: Vec<f32>,
     /// Where the centres the GPU uses sit, in the caller's units (f32-rounded, then mapped back).
     pub centres_used: Vec<f64>,
@@ -67,9 +67,9 @@ fn factors_len(kind: CovarianceType, k: usize, d: usize) -> usize {
 }
 
 /// f32 values in the model buffer of `k` components of `d` features with factors of `kind`: means,
-/// centres, factors, constants (hi and lo), the means' and the factors' low parts.
+/// centres, factors, constants (hi and lo), the means' and the factors' low parts, and the routes.
 pub(crate) fn model_len(kind: CovarianceType, k: usize, d: usize) -> usize {
-    2 * k * d + factors_len(kind, k, d) + 2 * k + k * d + factors_len(kind, k, d)
+    2 * k * d + factors_len(kind, k, d) + 2 * k + k * d + factors_len(kind, k, d) + k
 }
 
 impl ModelPack {
@@ -79,16 +79,35 @@ impl ModelPack {
         let factors_len = factors_len(kind, k, d);
         let consts_at = 2 * k * d + factors_len;
         let means_lo_at = consts_at + 2 * k;
-        let offsets = [0, k * d, 2 * k * d, consts_at, means_lo_at, means_lo_at + k * d];
+        let factors_lo_at = means_lo_at + k * d;
+        let routes_at = factors_lo_at + factors_len;
+        let offsets = [0, k * d, 2 * k * d, consts_at, means_lo_at, factors_lo_at, routes_at];
+        let mut host = vec![0.0; routes_at + k];
+        // Every component in order until `set_routes` says otherwise (exact in f32 up to 2²⁴).
+        for (c, r) in host[routes_at..].iter_mut().enumerate() {
+            *r = c as f32;
+        }
         Self {
             k,
             d,
             offsets,
-            host: vec![0.0; offsets[5] + factors_len],
+            host,
             centres_used: vec![0.0; k * d],
             to_callers: 0.0,
             log_det: vec![0.0; k],
         }
+    }
+
+    /// The routes of a pass that runs the components marked in `exact` in the exact kernels and the
+    /// rest in the fast ones: the fast ones first, each part in order. Returns how many are fast.
+    pub fn set_routes(&mut self, exact: &[bool]) -> usize {
+        let at = self.offsets[6];
+        let fast = (0..self.k).filter(|&c| !exact[c]);
+        let slow = (0..self.k).filter(|&c| exact[c]);
+        for (r, c) in self.host[at..at + self.k].iter_mut().zip(fast.chain(slow)) {
+            *r = c as f32;
+        }
+        exact.iter().filter(|&&e| !e).count()
     }
 
     /// Writes the centres (in the device's units) and records where they really are.
@@ -222,7 +241,7 @@ mod tests {
             })
             .collect();
         let hi = &p.host[p.offsets[2]..p.offsets[3]];
-        let lo = &p.host[p.offsets[5]..];
+        let lo = &p.host[p.offsets[5]..p.offsets[6]];
         let f: Vec<f64> = hi.iter().zip(lo).map(|(h, l)| f64::from(*h) + f64::from(*l)).collect();
         let maha: f64 = match kind {
             KIND_DIAG => (0..d).map(|j| (z[j] * f[c * d + j]).powi(2)).sum(),

@@ -98,6 +98,33 @@ pub(crate) fn fold(groups: usize, max_dim: u32) -> (u32, u32) {
     (gx as u32, groups.div_ceil(gx) as u32)
 }
 
+/// The kernels of an EM pass: the fit's own (`main`), and, where `GpuPrecision::Auto` routes some
+/// components to the exact kernels, those (`exact`): the components' log-densities and statistics
+/// then run in two dispatches each (`Pass::n_fast` says how many are fast), and the normalisation,
+/// which reads every component's, in the exact kernels.
+#[derive(Clone, Copy)]
+pub(crate) struct Kernels<'p> {
+    pub main: &'p Pipelines,
+    pub exact: Option<&'p Pipelines>,
+}
+
+impl<'p> Kernels<'p> {
+    /// Each set of kernels with the number of components it runs (none empty), fast ones first.
+    fn parts(&self, job: &Pass) -> Vec<(&'p Pipelines, usize)> {
+        let k = job.n_components as usize;
+        match self.exact {
+            None => vec![(self.main, k)],
+            Some(exact) => {
+                let fast = job.n_fast as usize;
+                [(self.main, fast), (exact, k - fast)]
+                    .into_iter()
+                    .filter(|&(_, n)| n > 0)
+                    .collect()
+            }
+        }
+    }
+}
+
 /// One dispatch of a statistics pass.
 struct Step<'r> {
     kernel: Kernel,
@@ -131,14 +158,18 @@ pub(crate) fn logprob_for(
 
 /// The dispatches of one chunk's statistics pass of `job`, in order.
 fn chunk_steps<'r>(
-    pipes: &'r Pipelines,
+    kernels: Kernels<'r>,
     chunk: &'r ChunkRes,
     how: Responsibilities,
     job: &Pass,
     row_len: usize,
 ) -> Vec<Step<'r>> {
-    let (k, d) = (job.n_components as usize, job.n_features as usize);
+    let d = job.n_features as usize;
     let out_groups = job.out_groups as usize;
+    let parts = kernels.parts(job);
+    // The per-sample kernels (normalise, assign, random, fused) run every component: the exact ones
+    // where there are routes.
+    let pipes = parts.last().expect("a pass runs some components").0;
     let tiles = chunk.len.div_ceil(WG as usize);
     let step = |kernel, pipeline, groups| Step {
         kernel,
@@ -146,26 +177,29 @@ fn chunk_steps<'r>(
         bind: &chunk.bind,
         groups,
     };
-    let (logprob, logprob_groups) = logprob_for(pipes, job.kind, d, chunk.len, k);
-    let mut steps = match how {
-        Responsibilities::Posterior => vec![
-            step(Kernel::Logprob, logprob, logprob_groups),
-            step(Kernel::Normalise, &pipes.normalise, tiles),
-        ],
-        Responsibilities::Nearest => vec![
-            step(Kernel::Logprob, logprob, logprob_groups),
-            step(Kernel::Assign, &pipes.assign, tiles),
-        ],
+    let logprob = || {
+        parts.iter().map(|&(p, n)| {
+            let (pipeline, groups) = logprob_for(p, job.kind, d, chunk.len, n);
+            step(Kernel::Logprob, pipeline, groups)
+        })
+    };
+    let mut steps: Vec<Step> = match how {
+        Responsibilities::Posterior => logprob()
+            .chain([step(Kernel::Normalise, &pipes.normalise, tiles)])
+            .collect(),
+        Responsibilities::Nearest => logprob().chain([step(Kernel::Assign, &pipes.assign, tiles)]).collect(),
         Responsibilities::Random => vec![step(Kernel::Random, &pipes.random, tiles)],
         Responsibilities::Fused => vec![step(Kernel::Fused, &pipes.fused, chunk.n_blocks as usize)],
     };
     if how != Responsibilities::Fused {
-        let stats = if job.stats_kind == STATS_PACKED {
-            &pipes.stats_tri
-        } else {
-            &pipes.stats
-        };
-        steps.push(step(Kernel::Stats, stats, chunk.n_blocks as usize * k * out_groups));
+        steps.extend(parts.iter().map(|&(p, n)| {
+            let stats = if job.stats_kind == STATS_PACKED {
+                &p.stats_tri
+            } else {
+                &p.stats
+            };
+            step(Kernel::Stats, stats, chunk.n_blocks as usize * n * out_groups)
+        }));
     }
     steps.extend(chunk.levels.iter().map(|level| Step {
         kernel: Kernel::Combine,
@@ -180,7 +214,7 @@ fn chunk_steps<'r>(
 /// buffer at `c · row_len` two-float values; returns the command buffer and its dispatch count.
 pub(crate) fn encode_statistics(
     ctx: &GpuContext,
-    pipes: &Pipelines,
+    kernels: Kernels,
     res: &Resources,
     how: Responsibilities,
     job: &Pass,
@@ -191,7 +225,7 @@ pub(crate) fn encode_statistics(
         label: Some("gmm statistics pass"),
     });
     let dispatches = (0..res.chunks.len())
-        .map(|c| encode_chunk(ctx, pipes, res, &mut encoder, c, how, job, row_len, &mut instrument))
+        .map(|c| encode_chunk(ctx, kernels, res, &mut encoder, c, how, job, row_len, &mut instrument))
         .sum();
     (encoder.finish(), dispatches)
 }
@@ -201,7 +235,7 @@ pub(crate) fn encode_statistics(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_chunk(
     ctx: &GpuContext,
-    pipes: &Pipelines,
+    kernels: Kernels,
     res: &Resources,
     encoder: &mut wgpu::CommandEncoder,
     c: usize,
@@ -219,7 +253,7 @@ pub(crate) fn encode_chunk(
         pass.dispatch_workgroups(gx, gy, 1);
     };
     let chunk = &res.chunks[c];
-    let steps = chunk_steps(pipes, chunk, how, job, row_len);
+    let steps = chunk_steps(kernels, chunk, how, job, row_len);
     match instrument {
         Instrument::None => {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -265,10 +299,10 @@ pub(crate) fn encode_chunk(
 
 /// The number of dispatches `encode_statistics` makes for `job` (one timestamp pair each when
 /// timed): counted from the same steps it encodes.
-pub(crate) fn count_dispatches(pipes: &Pipelines, res: &Resources, how: Responsibilities, job: &Pass) -> usize {
+pub(crate) fn count_dispatches(kernels: Kernels, res: &Resources, how: Responsibilities, job: &Pass) -> usize {
     res.chunks
         .iter()
-        .map(|c| chunk_steps(pipes, c, how, job, 0).len())
+        .map(|c| chunk_steps(kernels, c, how, job, 0).len())
         .sum()
 }
 

@@ -423,8 +423,9 @@ mod tests {
     fn a_model_too_large_for_one_binding() {
         let (k, d) = (16_384, 1_024);
         let err = plan(100_000, d, k, CovarianceType::Full, BIG, Budget::default(), false).unwrap_err();
-        // K·d(d+1)/2 factor entries, hi and lo: 4 bytes each, with the means, centres and constants.
-        let floats = 2 * k * d + 2 * k * (d * (d + 1) / 2) + 2 * k + k * d;
+        // K·d(d+1)/2 factor entries, hi and lo: 4 bytes each, with the means, centres, constants and
+        // the component routes.
+        let floats = 2 * k * d + 2 * k * (d * (d + 1) / 2) + 2 * k + k * d + k;
         match err {
             GmmError::GpuModelTooLarge {
                 what,

@@ -8,8 +8,9 @@ use crate::mixture::Mixture;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum GpuPrecision {
     /// [`GpuPrecision::Fast`] with a guard: each M-step the host estimates every component's
-    /// conditioning from its Cholesky factor in f64, and passes with a component past what f32
-    /// resolves run the exact kernels; a fast fit that meets an ill-defined covariance, a
+    /// conditioning from its Cholesky factor in f64, and a component past what f32 resolves runs
+    /// the exact kernels from then on while the others stay fast (the whole fit switches where
+    /// every component is past it, or where the model is small enough for the fused pass); a fast fit that meets an ill-defined covariance, a
     /// non-finite value or a lower bound that falls by more than fast's noise continues from its
     /// last good iterate in exact arithmetic, and so does a fit whose tol is below fast's noise
     /// once it gets there. Each switch is logged and recorded on the model.
@@ -100,10 +101,17 @@ impl Arith {
 pub struct PrecisionRecord {
     /// What the fit asked for: "auto", "fast" or "exact".
     pub requested: String,
-    /// The arithmetic of its last pass: "fast" or "exact (two-float)".
+    /// The arithmetic of its last pass: "fast", "exact (two-float)" or "exact (f64)", or, where
+    /// Auto ran some components in the exact kernels and the rest fast, "fast + exact (f64)" (or
+    /// two-float).
     pub used: String,
-    /// Each switch from fast to exact arithmetic, with its reason, in order (Auto only).
+    /// Each switch from fast to exact arithmetic, of one component or of the whole fit, with its
+    /// reason, in order (Auto only).
     pub switches: Vec<String>,
+    /// The components the last pass ran in the exact kernels while the rest ran fast (Auto only;
+    /// empty where one arithmetic ran them all).
+    #[serde(default)]
+    pub exact_components: Vec<usize>,
 }
 
 /// f32's unit roundoff, 2⁻²⁴.
@@ -156,11 +164,15 @@ pub(crate) fn guard_measure(mix: &Mixture, c: usize, scale: &[f64], shift: &[f64
     ((d + 2) as f64).sqrt() * F32_U * spread.max(offset)
 }
 
-/// The first component whose guard measure is past [`GUARD_LIMIT`], with its measure.
-pub(crate) fn first_unguarded(mix: &Mixture, scale: &[f64], shift: &[f64]) -> Option<(usize, f64)> {
+/// The components whose guard measure is past [`GUARD_LIMIT`], with their measures.
+pub(crate) fn unguarded<'m>(
+    mix: &'m Mixture,
+    scale: &'m [f64],
+    shift: &'m [f64],
+) -> impl Iterator<Item = (usize, f64)> + 'm {
     (0..mix.n_components)
-        .map(|c| (c, guard_measure(mix, c, scale, shift)))
-        .find(|&(_, g)| g > GUARD_LIMIT || g.is_nan())
+        .map(move |c| (c, guard_measure(mix, c, scale, shift)))
+        .filter(|&(_, g)| g > GUARD_LIMIT || g.is_nan())
 }
 
 #[cfg(test)]

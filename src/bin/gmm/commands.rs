@@ -213,7 +213,12 @@ fn backend_line(model: &GmmModel) -> String {
 
 /// A GPU fit's arithmetic in words: what it asked for and what its last pass ran.
 pub(crate) fn precision_line(p: &PrecisionRecord) -> String {
-    format!("requested {}, used {}", p.requested, p.used)
+    let mut line = format!("requested {}, used {}", p.requested, p.used);
+    if !p.exact_components.is_empty() {
+        let list: Vec<String> = p.exact_components.iter().map(|c| c.to_string()).collect();
+        line += &format!(" (exact: component {})", list.join(", "));
+    }
+    line
 }
 
 fn seconds(t: Duration) -> String {
