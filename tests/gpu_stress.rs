@@ -10,7 +10,7 @@ mod common;
 
 use common::gpu;
 use common::stress::{self, StressData};
-use gmm_gpu::{CovarianceType, DataView, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuPrecision};
+use gmm_gpu::{CovarianceType, DataView, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuKernels, GpuPrecision};
 
 /// Weights, means and covariances: the target, 1e-3 relative to each entry's own scale
 /// (see [`Scales`]).
@@ -270,30 +270,35 @@ fn gpu_fits_ill_conditioned_data_like_the_cpu() {
         for cov in CovarianceType::ALL {
             let params = shared_start(&view, stress::K, cov).build().unwrap();
             let on_image = params.fit(&image_view).map_or(f64::NAN, |m| m.lower_bound());
-            // Exact always; Auto, which must see that f32 cannot hold this data and switch; Fast
-            // only for the table (plain f32 is not meant to hold here).
+            // Exact always; Auto, which must see that f32 cannot hold this data and switch (the
+            // model is small enough for the fused pass, which switches whole; through the split
+            // kernels Auto routes component by component); Fast only for the table (plain f32 is
+            // not meant to hold here).
             let two_float = common::gpu_two_float().expect("the device is there");
             let mut auto_switched = false;
-            for (on, precision) in [
-                (ctx, GpuPrecision::Exact),
-                (two_float, GpuPrecision::Exact),
-                (ctx, GpuPrecision::Auto),
-                (ctx, GpuPrecision::Fast),
+            for (on, precision, kernels) in [
+                (ctx, GpuPrecision::Exact, GpuKernels::Auto),
+                (two_float, GpuPrecision::Exact, GpuKernels::Auto),
+                (ctx, GpuPrecision::Auto, GpuKernels::Auto),
+                (ctx, GpuPrecision::Auto, GpuKernels::Split),
+                (ctx, GpuPrecision::Fast, GpuKernels::Auto),
             ] {
                 let params = shared_start(&view, stress::K, cov)
                     .gpu_precision(precision)
+                    .gpu_kernels(kernels)
                     .build()
                     .unwrap();
                 let fitted = params.fit_on(on, &view);
                 let record = fitted.as_ref().ok().and_then(|m| m.gpu_precision().cloned());
                 let used = record.as_ref().map_or(String::new(), |r| r.used.clone());
                 let outcome = measure(fitted, params.fit(&view), on_image);
-                let label = format!("{} {precision}: {used}", cov.as_str());
+                let split = if kernels == GpuKernels::Split { " split" } else { "" };
+                let label = format!("{} {precision}{split}: {used}", cov.as_str());
                 println!("   {label:<34} {}", outcome.row());
                 if precision == GpuPrecision::Auto {
                     let switches = record.map(|r| r.switches).unwrap_or_default();
                     println!("   {:<34} switched: {}", "", switches.join("; "));
-                    auto_switched = !switches.is_empty();
+                    auto_switched |= !switches.is_empty() && kernels == GpuKernels::Auto;
                 }
                 if precision == GpuPrecision::Fast && !outcome.passes_within(LB_ATOL) && !auto_switched {
                     // Where plain f32 cannot hold this data, Auto's guard must have seen it.
