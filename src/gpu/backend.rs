@@ -517,8 +517,18 @@ impl<'a> GpuBackend<'a> {
                     levels: c.levels.iter().map(|l| (l.n_rows as usize, l.n_out as usize)).collect(),
                 })
                 .collect(),
-            h_bytes: if self.arith == Arith::Fast { 4 } else { 8 },
-            r_bytes: if self.arith == Arith::F64 { 8 } else { 4 },
+            // Beside exact routes the fast kernels write h's low part too, and the normalisation
+            // is the exact one.
+            h_bytes: if self.arith == Arith::Fast && self.exact_pipes.is_none() {
+                4
+            } else {
+                8
+            },
+            r_bytes: if self.arith == Arith::F64 || (self.exact_pipes.is_some() && self.routed_arith == Arith::F64) {
+                8
+            } else {
+                4
+            },
         }
     }
 
