@@ -22,7 +22,7 @@
 // Prepended: the constants (src/gpu/layout.rs), shaders/common.wgsl, a precision prelude and the
 // tree sum.
 
-var<workgroup> zs: array<Stage, STAGE>; // up to SUB_MAX augmented rows z, d + 1 values each
+var<workgroup> zs: array<Stage4, STAGE / 4u>; // up to SUB_MAX augmented rows z, d + 1 values each
 /// `stats_tri`'s staged window of a square block: 4·TRI_BT features.
 const WIN: u32 = 4u * TRI_BT;
 var<workgroup> lanes_out: array<vec2<f32>, WG * T>; // the sample lanes' sums, added in a fixed order
@@ -245,7 +245,7 @@ fn stats_tri(
             } else if f == d {
                 v = Stage(1.0);
             }
-            zs[e] = stage_root(r_at((s0 + s) * k_n + k)) * v;
+            zs[e / 4u][e % 4u] = stage_root(r_at((s0 + s) * k_n + k)) * v;
             s += ds;
             i += di;
             if i >= w {
@@ -258,8 +258,8 @@ fn stats_tri(
             for (var s = lane; s < count; s += lanes) {
                 hot_loop(); // bench::ops counts this loop
                 let row = s * w;
-                let a = Stage4(zs[row + ra], zs[row + ra + 1u], zs[row + ra + 2u], zs[row + ra + 3u]);
-                let c = Stage4(zs[row + ca], zs[row + ca + 1u], zs[row + ca + 2u], zs[row + ca + 3u]);
+                let a = zs[(row + ra) / 4u];
+                let c = zs[(row + ca) / 4u];
                 add_outer(&run, a, c, one);
                 in_run++;
             }
@@ -345,7 +345,7 @@ fn stats(
             if i > 0u {
                 v = stage_value(x[(r0 + s) * d + lo + i - 1u], model[centre_at + i - 1u]);
             }
-            zs[e] = stage_root(r_at((r0 + s) * k_n + k)) * v;
+            zs[e / 4u][e % 4u] = stage_root(r_at((r0 + s) * k_n + k)) * v;
             s += ds;
             i += di;
             if i >= stride {
@@ -357,14 +357,14 @@ fn stats(
         if lane < lanes && f0 < width {
             for (var s = lane; s < count; s += lanes) {
                 let row = s * stride;
-                let w = zs[row];
+                let w = zs[row / 4u][row % 4u];
                 // The products as in `stats_tri`; features past the window add zeros.
                 run[8] = run_mac(run[8], w, w, one);
                 for (var c = 0u; c < 4u; c++) {
                     hot_loop(); // bench::ops counts this loop
                     var v = Stage(0.0);
                     if f0 + c < width {
-                        v = zs[row + 1u + f0 + c];
+                        v = zs[(row + 1u + f0 + c) / 4u][(row + 1u + f0 + c) % 4u];
                     }
                     run[c] = run_mac(run[c], w, v, one);
                     run[4u + c] = run_mac(run[4u + c], v, v, one);
