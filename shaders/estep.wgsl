@@ -9,7 +9,7 @@
 //              DIAG_KC components, the samples staged through workgroup memory.
 // - logprob_tri: the same for triangular factors (full and tied) past TRI_SMALL_D, as a tiled product Y = Z·U_k over
 //              a tile of TRI_TS samples, staged through workgroup memory in TRI_RB × TRI_CB blocks,
-//              each invocation holding a 4 × 4 register tile of (samples × columns).
+//              each invocation holding an 8 × 4 register tile of (samples × columns).
 // - normalise: log-sum-exp over k of L = c + h from its largest term; resp[n,k] = w_n·q[n,k] in place
 //              with q the posterior; log p_n per sample; and per workgroup the two-float sum of
 //              w_n·log p_n, with c_k given as two floats so that its rounding never reaches the sum.
@@ -23,9 +23,12 @@
 // GpuPrecision) and the tree sum (shaders/tree.wgsl, or shaders/tree_subgroup.wgsl where the device
 // has subgroups). Sums over samples are two-float, and the host combines them in f64.
 
-var<workgroup> zt: array<Real, TRI_TS * TRI_RB>;      // z = x − μ of the tile's samples, a block of rows
-var<workgroup> ut: array<Factor, TRI_RB * TRI_CB>;     // a block of the factor U_k (zero below the diagonal)
-var<workgroup> red: array<Real, TRI_TS * TRI_CG>;     // per-sample sums of y² of each column group
+// `logprob_tri`'s staged block, four values to an entry so that its hot loop loads them at once:
+// zt[r·TRI_TS/4 + q] is z = x − μ of row r for the tile's samples 4q..4q+3, ut[r·TRI_CG + b] the
+// factor U_k's row r at columns 4b..4b+3 of the column block (zero below the diagonal). At the end
+// zt holds the per-sample sums of y² of each column group instead.
+var<workgroup> zt: array<Real4, TRI_RB * (TRI_TS / 4u)>;
+var<workgroup> ut: array<Factor4, TRI_RB * TRI_CG>;
 var<workgroup> xd: array<f32, WG * (DIAG_FB + 1u)>;  // `logprob_diag`: DIAG_FB features of the tile's samples
 
 /// The linear index of this workgroup in the folded 2-D grid.
@@ -215,6 +218,37 @@ fn diag_term(maha: Real, xv: f32, at: u32, one: f32) -> Real {
     return add_sq(maha, t, one);
 }
 
+/// `logprob_tri`'s z of sample n at a feature whose mean is (mu_hi, mu_lo) (zero past the chunk).
+fn tri_z(n: u32, at: u32, mu_hi: f32, mu_lo: f32, one: f32) -> Real {
+    if n < chunk.n_samples {
+        return centred(x[n * job.n_features + at], mu_hi, mu_lo, one);
+    }
+    return real_zero();
+}
+
+/// `logprob_tri`'s U[i][j] of the packed upper factor (zero below the diagonal or past d), its low
+/// part loaded only where the arithmetic takes it.
+fn tri_u(i: u32, j: u32, factor_at: u32, factor_lo_at: u32) -> Factor {
+    var hi = 0.0;
+    var lo = 0.0;
+    if i <= j && j < job.n_features {
+        let p = column_start(j) + i;
+        hi = model[factor_at + p];
+        if FACTOR_LO {
+            lo = model[factor_lo_at + p];
+        }
+    }
+    return factor_of(hi, lo);
+}
+
+/// y[at + c] += z·U[c] for the 4 columns c of a staged row of U: one sample's row of the tile.
+fn mac4(y: ptr<function, array<Real, 32>>, at: u32, z: Real, u: Factor4, one: f32) {
+    (*y)[at] = mac((*y)[at], z, factor4_at(u, 0u), one);
+    (*y)[at + 1u] = mac((*y)[at + 1u], z, factor4_at(u, 1u), one);
+    (*y)[at + 2u] = mac((*y)[at + 2u], z, factor4_at(u, 2u), one);
+    (*y)[at + 3u] = mac((*y)[at + 3u], z, factor4_at(u, 3u), one);
+}
+
 @compute @workgroup_size(WG)
 fn logprob_tri(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -224,10 +258,12 @@ fn logprob_tri(
     // Triangular factors: one component k and a tile of TRI_TS samples. y_j = Σ_{i<=j} z_i·U[i][j]
     // is a product Y = Z·U over the tile, taken TRI_CB columns at a time; for each column block the
     // rows i < j1 come through workgroup memory TRI_RB at a time (z computed as it is staged, U zero
-    // below the diagonal). Invocation (a, b) holds y for samples 4a..4a+3 and columns 4b..4b+3 of
-    // the block: per row, 4 z and 4 U loads feed 16 two-float FMAs. Every product and sum is
-    // error-free but the last rounding, as in `logprob`. Per invocation the loops run about
-    // (d/TRI_CB)·(d/TRI_RB)/2·(TRI_RB + 2·TRI_TS·TRI_RB/WG) times: 33,800 at d = 1,024, under
+    // below the diagonal). Invocation (a, b) holds y for samples 8a..8a+7 and columns 4b..4b+3 of
+    // the block: per row, two loads of 4 z and one of 4 U (zt and ut hold them as Real4, Factor4)
+    // feed 32 FMAs; a software adapter such as llvmpipe pays per load instruction, a GPU's LDS
+    // per access. In the exact arithmetics every product and sum is error-free but the last
+    // rounding, as in `logprob`. Per invocation the loops run about
+    // (d/TRI_CB)·(d/TRI_RB)/2·(TRI_RB + 2·TRI_TS·TRI_RB/(4·WG)) times: 19,000 at d = 1,024, under
     // llvmpipe's 65,535 cap.
     let n_tiles = (chunk.n_samples + TRI_TS - 1u) / TRI_TS;
     let group = group_index(wid, nwg);
@@ -238,8 +274,8 @@ fn logprob_tri(
     let k = routed(group % route_len());
     let d = job.n_features;
     let one = job.one;
-    let a = lid % (TRI_TS / 4u);
-    let b = lid / (TRI_TS / 4u);
+    let a = lid % (TRI_TS / 8u);
+    let b = lid / (TRI_TS / 8u);
     let first = tile * TRI_TS;
     var factor_at = job.factors_at;
     var factor_lo_at = job.factors_lo_at;
@@ -249,80 +285,76 @@ fn logprob_tri(
     }
     let mean_at = job.means_at + k * d;
     let mean_lo_at = job.means_lo_at + k * d;
-    // Σ_j y_j² over this invocation's columns, for its 4 samples.
-    var sums = array<Real, 4>();
+    // Σ_j y_j² over this invocation's columns, for its 8 samples.
+    var sums = array<Real, 8>();
     for (var j0 = 0u; j0 < d; j0 += TRI_CB) {
-        var y = array<Real, 16>(); // y[4·s + c]: sample 4a + s, column j0 + 4b + c
+        var y = array<Real, 32>(); // y[4·s + c]: sample 8a + s, column j0 + 4b + c
         let rows = min(j0 + TRI_CB, d); // U[i][j] = 0 for i > j
         for (var i0 = 0u; i0 < rows; i0 += TRI_RB) {
             workgroupBarrier(); // the previous block is used up
-            for (var e = lid; e < TRI_TS * TRI_RB; e += WG) {
-                let s = e / TRI_RB;
+            for (var e = lid; e < TRI_RB * (TRI_TS / 4u); e += WG) {
+                // Neighbouring invocations take neighbouring features of the same samples, and
+                // the row's mean is loaded once for its 4 samples.
                 let i = i0 + e % TRI_RB;
-                let n = first + s;
-                var z = real_zero();
-                if n < chunk.n_samples && i < d {
-                    z = centred(x[n * d + i], model[mean_at + i], model[mean_lo_at + i], one);
+                let n = first + 4u * (e / TRI_RB);
+                var z = real4_of(real_zero(), real_zero(), real_zero(), real_zero());
+                if i < d {
+                    let mu_hi = model[mean_at + i];
+                    let mu_lo = model[mean_lo_at + i];
+                    z = real4_of(
+                        tri_z(n, i, mu_hi, mu_lo, one),
+                        tri_z(n + 1u, i, mu_hi, mu_lo, one),
+                        tri_z(n + 2u, i, mu_hi, mu_lo, one),
+                        tri_z(n + 3u, i, mu_hi, mu_lo, one),
+                    );
                 }
-                zt[e] = z;
+                zt[(e % TRI_RB) * (TRI_TS / 4u) + e / TRI_RB] = z;
             }
-            for (var e = lid; e < TRI_RB * TRI_CB; e += WG) {
-                let i = i0 + e / TRI_CB;
-                let j = j0 + e % TRI_CB;
-                                var u = factor_of(0.0, 0.0);
-                if i <= j && j < d {
-                    let p = column_start(j) + i;
-                    u = factor_of(model[factor_at + p], model[factor_lo_at + p]);
-                }
-                ut[e] = u;
+            for (var e = lid; e < TRI_RB * TRI_CG; e += WG) {
+                let i = i0 + e / TRI_CG;
+                let j = j0 + 4u * (e % TRI_CG);
+                ut[e] = factor4_of(
+                    tri_u(i, j, factor_at, factor_lo_at),
+                    tri_u(i, j + 1u, factor_at, factor_lo_at),
+                    tri_u(i, j + 2u, factor_at, factor_lo_at),
+                    tri_u(i, j + 3u, factor_at, factor_lo_at),
+                );
             }
             workgroupBarrier();
             for (var r = 0u; r < TRI_RB; r++) {
                 hot_loop(); // bench::ops counts this loop
-                let z0 = zt[(4u * a) * TRI_RB + r];
-                let z1 = zt[(4u * a + 1u) * TRI_RB + r];
-                let z2 = zt[(4u * a + 2u) * TRI_RB + r];
-                let z3 = zt[(4u * a + 3u) * TRI_RB + r];
-                let u0 = ut[r * TRI_CB + 4u * b];
-                let u1 = ut[r * TRI_CB + 4u * b + 1u];
-                let u2 = ut[r * TRI_CB + 4u * b + 2u];
-                let u3 = ut[r * TRI_CB + 4u * b + 3u];
-                y[0] = mac(y[0], z0, u0, one);
-                y[1] = mac(y[1], z0, u1, one);
-                y[2] = mac(y[2], z0, u2, one);
-                y[3] = mac(y[3], z0, u3, one);
-                y[4] = mac(y[4], z1, u0, one);
-                y[5] = mac(y[5], z1, u1, one);
-                y[6] = mac(y[6], z1, u2, one);
-                y[7] = mac(y[7], z1, u3, one);
-                y[8] = mac(y[8], z2, u0, one);
-                y[9] = mac(y[9], z2, u1, one);
-                y[10] = mac(y[10], z2, u2, one);
-                y[11] = mac(y[11], z2, u3, one);
-                y[12] = mac(y[12], z3, u0, one);
-                y[13] = mac(y[13], z3, u1, one);
-                y[14] = mac(y[14], z3, u2, one);
-                y[15] = mac(y[15], z3, u3, one);
+                let za = zt[r * (TRI_TS / 4u) + 2u * a];
+                let zb = zt[r * (TRI_TS / 4u) + 2u * a + 1u];
+                let u = ut[r * TRI_CG + b];
+                mac4(&y, 0u, real4_at(za, 0u), u, one);
+                mac4(&y, 4u, real4_at(za, 1u), u, one);
+                mac4(&y, 8u, real4_at(za, 2u), u, one);
+                mac4(&y, 12u, real4_at(za, 3u), u, one);
+                mac4(&y, 16u, real4_at(zb, 0u), u, one);
+                mac4(&y, 20u, real4_at(zb, 1u), u, one);
+                mac4(&y, 24u, real4_at(zb, 2u), u, one);
+                mac4(&y, 28u, real4_at(zb, 3u), u, one);
             }
         }
         // Columns past d hold y = 0 (their U is zero), so every column can be squared.
-        for (var s = 0u; s < 4u; s++) {
+        for (var s = 0u; s < 8u; s++) {
             for (var c = 0u; c < 4u; c++) {
                 sums[s] = add_sq(sums[s], y[4u * s + c], one);
             }
         }
     }
-    // Each sample's Σ y² is split over the TRI_CG column groups b: summed in a fixed order.
-    for (var s = 0u; s < 4u; s++) {
-        red[(4u * a + s) * TRI_CG + b] = sums[s];
-    }
+    // Each sample's Σ y² is split over the TRI_CG column groups b: staged in zt (4 samples to an
+    // entry, at sample group q and column group b: q·TRI_CG + b) and summed in a fixed order.
+    workgroupBarrier(); // zt's last block is used up
+    zt[(2u * a) * TRI_CG + b] = real4_of(sums[0], sums[1], sums[2], sums[3]);
+    zt[(2u * a + 1u) * TRI_CG + b] = real4_of(sums[4], sums[5], sums[6], sums[7]);
     workgroupBarrier();
     if lid < TRI_TS {
         let n = first + lid;
         if n < chunk.n_samples {
             var maha = real_zero();
             for (var g = 0u; g < TRI_CG; g++) {
-                maha = real_add(maha, red[lid * TRI_CG + g], one);
+                maha = real_add(maha, real4_at(zt[(lid / 4u) * TRI_CG + g], lid % 4u), one);
             }
             write_h(n, k, maha, one);
         }

@@ -11,6 +11,8 @@ alias Real = vec2<f32>;
 alias Run = vec2<f32>;
 /// Whether h has a low part that `normalise` reads (`h_lo`).
 const H_LO: bool = true;
+/// Whether a factor entry's low part enters the products (`factor_of`).
+const FACTOR_LO: bool = true;
 /// Samples a lane's runs hold before they are merged into its totals: here never before the end
 /// (a run is already two-float).
 const RUN_LEN: u32 = 0xffffffffu;
@@ -37,6 +39,28 @@ alias Factor = vec2<f32>;
 
 fn factor_of(hi: f32, lo: f32) -> Factor {
     return vec2<f32>(hi, lo);
+}
+
+/// Four values staged together (`logprob_tri`: four samples' z of a row, or four columns of a row
+/// of U): the high parts in column 0 and the low parts in column 1, so that a hot loop fetches
+/// them in two vector loads.
+alias Real4 = mat2x4<f32>;
+alias Factor4 = mat2x4<f32>;
+
+fn real4_of(a: Real, b: Real, c: Real, d: Real) -> Real4 {
+    return mat2x4<f32>(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
+}
+
+fn real4_at(v: Real4, i: u32) -> Real {
+    return vec2<f32>(v[0][i], v[1][i]);
+}
+
+fn factor4_of(a: Factor, b: Factor, c: Factor, d: Factor) -> Factor4 {
+    return real4_of(a, b, c, d);
+}
+
+fn factor4_at(v: Factor4, i: u32) -> Factor {
+    return real4_at(v, i);
 }
 
 /// z·(f_hi + f_lo).

@@ -13,6 +13,8 @@ alias Stage = f64;
 alias Stage4 = vec4<f64>;
 /// h, and after `normalise` the responsibilities, keep their low parts in `h_lo`.
 const H_LO: bool = true;
+/// Whether a factor entry's low part enters the products (`factor_of`).
+const FACTOR_LO: bool = true;
 const R_LO: bool = true;
 /// Runs are f64: merged into the two-float totals once, at the end.
 const RUN_LEN: u32 = 0xffffffffu;
@@ -78,6 +80,27 @@ alias Factor = f64;
 
 fn factor_of(hi: f32, lo: f32) -> Factor {
     return f64(hi) + f64(lo);
+}
+
+/// Four values staged as one vector (`logprob_tri`: four samples' z of a row, or four columns of
+/// a row of U), so that a hot loop fetches them in one load.
+alias Real4 = vec4<f64>;
+alias Factor4 = vec4<f64>;
+
+fn real4_of(a: Real, b: Real, c: Real, d: Real) -> Real4 {
+    return vec4<f64>(a, b, c, d);
+}
+
+fn real4_at(v: Real4, i: u32) -> Real {
+    return v[i];
+}
+
+fn factor4_of(a: Factor, b: Factor, c: Factor, d: Factor) -> Factor4 {
+    return vec4<f64>(a, b, c, d);
+}
+
+fn factor4_at(v: Factor4, i: u32) -> Factor {
+    return v[i];
 }
 
 fn real_mul(z: Real, f: Factor, one: f32) -> Real {

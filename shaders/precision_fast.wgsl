@@ -11,6 +11,9 @@ alias Real = f32;
 alias Run = f32;
 /// Whether h has a low part that `normalise` reads (`h_lo`): not here.
 const H_LO: bool = false;
+/// Whether a factor entry's low part enters the products (`factor_of`): not here, so the kernels
+/// need not load it.
+const FACTOR_LO: bool = false;
 /// Samples a lane's runs hold before they are merged into its two-float totals: a plain f32 run
 /// of m products errs by at most m·2⁻²⁴ of its magnitudes, so 32 keeps each run within 2e-6.
 const RUN_LEN: u32 = 32u;
@@ -38,6 +41,27 @@ alias Factor = f32;
 
 fn factor_of(hi: f32, lo: f32) -> Factor {
     return hi;
+}
+
+/// Four values staged as one vector (`logprob_tri`: four samples' z of a row, or four columns of
+/// a row of U), so that a hot loop fetches them in one load.
+alias Real4 = vec4<f32>;
+alias Factor4 = vec4<f32>;
+
+fn real4_of(a: Real, b: Real, c: Real, d: Real) -> Real4 {
+    return vec4<f32>(a, b, c, d);
+}
+
+fn real4_at(v: Real4, i: u32) -> Real {
+    return v[i];
+}
+
+fn factor4_of(a: Factor, b: Factor, c: Factor, d: Factor) -> Factor4 {
+    return vec4<f32>(a, b, c, d);
+}
+
+fn factor4_at(v: Factor4, i: u32) -> Factor {
+    return v[i];
 }
 
 /// z·f.

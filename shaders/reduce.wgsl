@@ -156,6 +156,18 @@ fn merge_runs(acc: ptr<function, array<vec2<f32>, 16>>, run: ptr<function, array
     }
 }
 
+/// Entry f of sample n's augmented row (z_0 … z_{d−1}, 1) around the centre at `centre_at`, zero
+/// past it (`stats_tri` pads rows to whole quads).
+fn augmented(n: u32, f: u32, centre_at: u32) -> Stage {
+    let d = job.n_features;
+    if f < d {
+        return stage_value(x[n * d + f], model[centre_at + f]);
+    } else if f == d {
+        return Stage(1.0);
+    }
+    return Stage(0.0);
+}
+
 @compute @workgroup_size(WG)
 fn stats_tri(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -218,12 +230,14 @@ fn stats_tri(
     let r0 = 4u * tile.x;
     let c0 = 4u * tile.y;
     let sub = min(SUB_MAX, STAGE / w);
-    // Staged value e = s·w + i of this invocation: (s, i) start at (lid / w, lid % w) and advance
-    // by WG values a step without a division.
-    let s_first = lid / w;
-    let i_first = lid % w;
-    let ds = WG / w;
-    let di = WG % w;
+    // Rows are staged 4 values (a quad, one Stage4) per invocation and step, so that √r is loaded
+    // and taken once per quad: quad e = s·w4 + q of this invocation, values 4q..4q+3 of row s.
+    // (s, q) start at (lid / w4, lid % w4) and advance by WG quads a step without a division.
+    let w4 = w / 4u;
+    let s_first = lid / w4;
+    let q_first = lid % w4;
+    let ds = WG / w4;
+    let dq = WG % w4;
     let one = job.one;
     let centre_at = job.centres_at + k * d;
     var acc: array<vec2<f32>, 16>; // acc[4i + j]: entry (r0 + i, c0 + j)
@@ -236,21 +250,22 @@ fn stats_tri(
         let count = min(sub, end - s0);
         workgroupBarrier(); // the previous rows are used up
         var s = s_first;
-        var i = i_first;
-        for (var e = lid; e < count * w; e += WG) {
-            let f = select(fb + i - WIN, fa + i, i < WIN); // the feature staged at i
-            var v = Stage(0.0);
-            if f < d {
-                v = stage_value(x[(s0 + s) * d + f], model[centre_at + f]);
-            } else if f == d {
-                v = Stage(1.0);
-            }
-            zs[e / 4u][e % 4u] = stage_root(r_at((s0 + s) * k_n + k)) * v;
+        var q = q_first;
+        for (var e = lid; e < count * w4; e += WG) {
+            // The features staged at 4q..4q+3 (a quad never straddles the windows' boundary).
+            let f = select(fb + 4u * q - WIN, fa + 4u * q, 4u * q < WIN);
+            let n = s0 + s;
+            zs[e] = stage_root(r_at(n * k_n + k)) * Stage4(
+                augmented(n, f, centre_at),
+                augmented(n, f + 1u, centre_at),
+                augmented(n, f + 2u, centre_at),
+                augmented(n, f + 3u, centre_at),
+            );
             s += ds;
-            i += di;
-            if i >= w {
+            q += dq;
+            if q >= w4 {
                 s++;
-                i -= w;
+                q -= w4;
             }
         }
         workgroupBarrier();

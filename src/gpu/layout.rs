@@ -32,9 +32,9 @@ pub fn max_gpu_features(covariance: crate::kinds::CovarianceType) -> usize {
 /// iterations) must stay far below lavapipe's 65,535-iteration cap per invocation.
 pub const MAX_GPU_COMPONENTS: usize = 16_384;
 /// `logprob_tri`'s tile: TRI_TS samples × TRI_CB columns of Y = Z·U per column block, with TRI_RB
-/// rows of Z and U staged at a time; each invocation holds 4 samples × 4 columns, so the WG
-/// invocations form (TRI_TS/4) sample groups × TRI_CG column groups.
-pub(crate) const TRI_TS: u32 = 32;
+/// rows of Z and U staged at a time; each invocation holds 8 samples × 4 columns, so the WG
+/// invocations form (TRI_TS/8) sample groups × TRI_CG column groups.
+pub(crate) const TRI_TS: u32 = 64;
 pub(crate) const TRI_CB: u32 = 32;
 pub(crate) const TRI_RB: u32 = 16;
 pub(crate) const TRI_CG: u32 = TRI_CB / 4;
@@ -51,7 +51,9 @@ const _: () = assert!(DIAG_KC == 4);
 /// z in registers): a `logprob_tri` tile of TRI_CB columns would be mostly padding there (8× at
 /// d = 8).
 pub(crate) const TRI_SMALL_D: u32 = 16;
-const _: () = assert!((TRI_TS / 4) * TRI_CG == WG && TRI_TS % 4 == 0 && TRI_CB % 4 == 0);
+// The final sums of y² reuse the staged z: TRI_TS/4 sample groups × TRI_CG column groups of them.
+const _: () =
+    assert!((TRI_TS / 8) * TRI_CG == WG && TRI_TS % 8 == 0 && TRI_CB % 4 == 0 && TRI_CG <= TRI_RB && TRI_TS <= WG);
 /// Floats of sample rows the statistics passes stage at once (8 KiB): `stats_tri`'s augmented rows
 /// padded to 4·⌈(d+1)/4⌉, `stats`' windows of at most 4·WG features plus √r. Values are f32 but in
 /// native-f64 kernels, which stage half as many (`stage_len`).
