@@ -80,12 +80,12 @@ fn store_prob(i: u32, v: vec2<f32>) {
     }
 }
 
-/// ‖U_kᵀ(x̃_n − μ̃_k)‖² for sample n of the chunk, one sample in one invocation, as a `Real`: for
-/// diagonal factors (spherical ones too, scaled per feature) at any d, and for triangular ones with
-/// d <= TRI_SMALL_D. Used by `logprob` (small triangular factors) and the fused pass
-/// (shaders/fused.wgsl, every kind); `logprob_diag` takes the same steps (`diag_term`), so every
-/// path evaluates h with the same operations.
-fn maha_of(n: u32, k: u32) -> Real {
+/// ‖U_kᵀ(x̃ − μ̃_k)‖² for one sample's row `xs` (its d <= TRI_SMALL_D features, loaded once for
+/// all its components), one sample in one invocation, as a `Real`: for diagonal factors (spherical
+/// ones too, scaled per feature) and triangular ones. Used by `logprob` (small triangular factors)
+/// and the fused pass (shaders/fused.wgsl, every kind); `logprob_diag` takes the same steps
+/// (`diag_term`), so every path evaluates h with the same operations.
+fn maha_of(xs: ptr<function, array<f32, TRI_SMALL_D>>, k: u32) -> Real {
     let d = job.n_features;
     let one = job.one;
     let mean_at = job.means_at + k * d;
@@ -93,7 +93,7 @@ fn maha_of(n: u32, k: u32) -> Real {
     var maha = real_zero();
     if job.kind == KIND_DIAG {
         for (var i = 0u; i < d; i++) {
-            maha = diag_term(maha, x[n * d + i], k * d + i, one);
+            maha = diag_term(maha, (*xs)[i], k * d + i, one);
         }
     } else {
         var factor_at = job.factors_at;
@@ -104,7 +104,7 @@ fn maha_of(n: u32, k: u32) -> Real {
         }
         var z: array<Real, TRI_SMALL_D>;
         for (var i = 0u; i < d; i++) {
-            z[i] = centred(x[n * d + i], model[mean_at + i], model[mean_lo_at + i], one);
+            z[i] = centred((*xs)[i], model[mean_at + i], model[mean_lo_at + i], one);
         }
         // y_j = Σ_{i<=j} z_i·U[i][j], the packed factor read column by column.
         for (var j = 0u; j < d; j++) {
@@ -135,7 +135,12 @@ fn logprob(
         return;
     }
     let k = routed(group % route_len());
-    write_h(n, k, maha_of(n, k), job.one);
+    let d = job.n_features;
+    var xs: array<f32, TRI_SMALL_D>;
+    for (var i = 0u; i < d; i++) {
+        xs[i] = x[n * d + i];
+    }
+    write_h(n, k, maha_of(&xs, k), job.one);
 }
 
 @compute @workgroup_size(WG)

@@ -20,7 +20,7 @@
 var<workgroup> fx: array<f32, WG * FUSED_D>;        // the tile's samples, row-major (d per row)
 var<workgroup> fh: array<vec2<f32>, WG * FUSED_K>;  // per sample and component: h, then r (`prob_parts`)
 
-/// Sample s of the tile, sample n of the chunk: h_k for every k, then the responsibilities
+/// Sample s of the tile (staged in `fx`), sample n of the chunk: h_k for every k, then the responsibilities
 /// r_k = w·q_k in `fh` and w·log p as a two-float (the arithmetic of `normalise`, on `fh` in place
 /// of `resp` and `h_lo`).
 fn fused_estep(s: u32, n: u32) -> vec2<f32> {
@@ -28,8 +28,14 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
     let one = job.one;
     let row = s * k_n;
     let c = job.consts_at;
+    // The sample's row, read from the staged tile once for all K components.
+    let d = job.n_features;
+    var xs: array<f32, TRI_SMALL_D>;
+    for (var i = 0u; i < d; i++) {
+        xs[i] = fx[s * d + i];
+    }
     for (var k = 0u; k < k_n; k++) {
-        let h = real_parts(maha_of(n, k), one);
+        let h = real_parts(maha_of(&xs, k), one);
         fh[row + k] = vec2<f32>(-0.5 * h.x, -0.5 * h.y);
     }
     var top = LOG_FLOOR;
@@ -133,8 +139,13 @@ fn fused(
         for (var e = lid; e < count * d; e += WG) {
             fx[e] = x[t0 * d + e];
         }
+        workgroupBarrier(); // the E-step reads its sample's row from fx
+        // Every invocation runs the E-step, in uniform control flow (so the model's entries are
+        // loaded once for all, a broadcast): past the tile's end on its stale row of fx, for the
+        // last sample's weight, and its results are not used.
+        let e_score = fused_estep(lid, t0 + min(lid, count - 1u));
         if lid < count {
-            score = df_add(score, fused_estep(lid, t0 + lid), one);
+            score = df_add(score, e_score, one);
         }
         workgroupBarrier();
         if live {

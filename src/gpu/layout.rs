@@ -92,6 +92,8 @@ pub(crate) const GROUP: u32 = 64;
 /// the tree sum's, that stays within WebGPU's default 16 KiB of workgroup memory.
 pub(crate) const FUSED_D: u32 = 16;
 pub(crate) const FUSED_K: u32 = 16;
+// The fused pass's E-step holds a sample's row in `maha_of`'s array of TRI_SMALL_D features.
+const _: () = assert!(FUSED_D <= TRI_SMALL_D);
 const _: () = assert!(WG * FUSED_D * 4 + WG * FUSED_K * 8 + WG * T * 8 + WG * 8 <= 16 * 1024);
 /// The most loop iterations the host lets one invocation of the fused pass run (lavapipe stops at
 /// 65,535; see gpu::plan::fused_iterations).
