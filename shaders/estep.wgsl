@@ -268,8 +268,8 @@ fn logprob_tri(
     // feed 32 FMAs; a software adapter such as llvmpipe pays per load instruction, a GPU's LDS
     // per access. In the exact arithmetics every product and sum is error-free but the last
     // rounding, as in `logprob`. Per invocation the loops run about
-    // (d/TRI_CB)·(d/TRI_RB)/2·(TRI_RB + 2·TRI_TS·TRI_RB/(4·WG)) times: 19,000 at d = 1,024, under
-    // llvmpipe's 65,535 cap.
+    // (d/TRI_CB)·(d/TRI_RB)/2·(TRI_RB + TRI_RB·(TRI_TS + TRI_CB)/(4·WG)) times: 23,200 at
+    // d = 1,024, under llvmpipe's 65,535 cap.
     let n_tiles = (chunk.n_samples + TRI_TS - 1u) / TRI_TS;
     let group = group_index(wid, nwg);
     let tile = group / route_len();

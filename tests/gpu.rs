@@ -557,7 +557,7 @@ fn feature_counts_that_do_not_fill_the_tiles() {
 }
 
 /// The kernels at their extremes: d = 1,024 with full covariances (`logprob_tri` loops about
-/// 20,000 times per invocation, `stats_tri`, in square blocks, about 6,300), d = 4,096 with
+/// 23,200 times per invocation, `stats_tri`, in square blocks, about 6,300), d = 4,096 with
 /// diagonal ones (`stats` stages 256 features of a row per workgroup), and K = 16,384 components
 /// (normalise loops 3K = 49,152 times), all under lavapipe's 65,535-iteration cap, against the CPU
 /// from the same start.
