@@ -34,14 +34,14 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
     for (var i = 0u; i < d; i++) {
         xs[i] = fx[s * d + i];
     }
-    for (var k = 0u; k < k_n; k++) {
-        let h = real_parts(maha_of(&xs, k), one);
-        fh[row + k] = vec2<f32>(-0.5 * h.x, -0.5 * h.y);
-    }
+    // h_k, and the largest L = c + h as `normalise` finds it, in the same loop.
     var top = LOG_FLOOR;
     var best = 0u;
     for (var k = 0u; k < k_n; k++) {
-        let l = model[c + k] + fh[row + k].x;
+        let h = real_parts(maha_of(&xs, k), one);
+        let hk = vec2<f32>(-0.5 * h.x, -0.5 * h.y);
+        fh[row + k] = hk;
+        let l = model[c + k] + hk.x;
         if l > top {
             top = l;
             best = k;
