@@ -112,7 +112,7 @@ fn maha_of(xs: ptr<function, array<f32, TRI_SMALL_D>>, k: u32) -> Real {
             var y = real_zero();
             for (var i = 0u; i <= j; i++) {
                 hot_loop(); // bench::ops counts this loop
-                y = mac(y, z[i], factor_of(model[factor_at + at + i], model[factor_lo_at + at + i]), one);
+                y = mac(y, z[i], load_factor(factor_at + at + i, factor_lo_at + at + i), one);
             }
             maha = add_sq(maha, y, one);
         }
@@ -219,7 +219,7 @@ fn logprob_diag(
 /// means and factors: `maha_of`'s diagonal step.
 fn diag_term(maha: Real, xv: f32, at: u32, one: f32) -> Real {
     let z = centred(xv, model[job.means_at + at], model[job.means_lo_at + at], one);
-    let t = real_mul(z, factor_of(model[job.factors_at + at], model[job.factors_lo_at + at]), one);
+    let t = real_mul(z, load_factor(job.factors_at + at, job.factors_lo_at + at), one);
     return add_sq(maha, t, one);
 }
 
@@ -231,19 +231,23 @@ fn tri_z(n: u32, at: u32, mu_hi: f32, mu_lo: f32, one: f32) -> Real {
     return real_zero();
 }
 
-/// `logprob_tri`'s U[i][j] of the packed upper factor (zero below the diagonal or past d), its low
-/// part loaded only where the arithmetic takes it.
-fn tri_u(i: u32, j: u32, factor_at: u32, factor_lo_at: u32) -> Factor {
-    var hi = 0.0;
+/// The factor entry at `at` of the model (its low part at `lo_at`), the low part loaded only where
+/// the arithmetic takes it.
+fn load_factor(at: u32, lo_at: u32) -> Factor {
     var lo = 0.0;
+    if FACTOR_LO {
+        lo = model[lo_at];
+    }
+    return factor_of(model[at], lo);
+}
+
+/// `logprob_tri`'s U[i][j] of the packed upper factor (zero below the diagonal or past d).
+fn tri_u(i: u32, j: u32, factor_at: u32, factor_lo_at: u32) -> Factor {
     if i <= j && j < job.n_features {
         let p = column_start(j) + i;
-        hi = model[factor_at + p];
-        if FACTOR_LO {
-            lo = model[factor_lo_at + p];
-        }
+        return load_factor(factor_at + p, factor_lo_at + p);
     }
-    return factor_of(hi, lo);
+    return factor_of(0.0, 0.0);
 }
 
 /// y[at + c] += z·U[c] for the 4 columns c of a staged row of U: one sample's row of the tile.

@@ -4,11 +4,12 @@
 //!
 //! A kernel's hot loops are the loops its WGSL marks with `hot_loop();` (calls followed); its ops
 //! are the floating-point arithmetic expressions of one iteration of each (each component of a vector counted; exp, log, sqrt, fma and conversions one each;
-//! of an `if` on a constant the branch taken, of any other the longer one). Loads, stores and
-//! integer arithmetic are not counted. Useful flops are the algorithm's per iteration
-//! ([`useful_flops`]).
+//! of an `if` on a constant the branch taken, of any other the longer one). Stores and integer
+//! arithmetic are not counted; loads from workgroup and storage memory are, apart, one per load
+//! instruction whatever its width (a `vec4` load is one: what vector loads of staged values save).
+//! Useful flops are the algorithm's per iteration ([`useful_flops`]).
 
-use naga::{Block, Expression, Handle, Module, Statement, TypeInner};
+use naga::{AddressSpace, Block, Expression, Handle, Module, Statement, TypeInner};
 
 use crate::gpu::layout::{self, Build};
 use crate::gpu::precision::Arith;
@@ -21,6 +22,8 @@ pub struct LoopOps {
     pub arithmetic: &'static str,
     /// Floating-point operations per iteration.
     pub ops: u64,
+    /// Loads from workgroup or storage memory per iteration, a vector load counted once.
+    pub loads: u64,
     /// Useful flops per iteration.
     pub flops: u64,
 }
@@ -28,6 +31,10 @@ pub struct LoopOps {
 impl LoopOps {
     pub fn ops_per_flop(&self) -> f64 {
         self.ops as f64 / self.flops as f64
+    }
+
+    pub fn loads_per_flop(&self) -> f64 {
+        self.loads as f64 / self.flops as f64
     }
 }
 
@@ -101,16 +108,47 @@ pub(crate) fn count(arith: Arith) -> Vec<LoopOps> {
                 &entry.function.body,
                 &mut loops,
             );
-            let ops = loops.iter().filter(|&&(hot, _)| hot).map(|&(_, ops)| ops).sum();
+            let hot = loops.iter().filter(|&&(hot, _)| hot).map(|&(_, cost)| cost);
+            let cost = hot.fold(Cost::default(), |a, b| a + b);
             out.push(LoopOps {
                 kernel,
                 arithmetic: arith.name(),
-                ops,
+                ops: cost.ops,
+                loads: cost.loads,
                 flops: useful_flops(kernel),
             });
         }
     }
     out
+}
+
+/// What one stretch of code executes: floating-point ops, and loads from workgroup or storage
+/// memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Cost {
+    ops: u64,
+    loads: u64,
+}
+
+impl std::ops::Add for Cost {
+    type Output = Cost;
+    fn add(self, other: Cost) -> Cost {
+        Cost {
+            ops: self.ops + other.ops,
+            loads: self.loads + other.loads,
+        }
+    }
+}
+
+impl Cost {
+    /// Of two branches, the one with more ops (then more loads).
+    fn longer(self, other: Cost) -> Cost {
+        if (other.ops, other.loads) > (self.ops, self.loads) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 struct Walker<'m> {
@@ -119,49 +157,54 @@ struct Walker<'m> {
 }
 
 impl Walker<'_> {
-    /// The straight-line ops of `block` (nested loops excluded: each is pushed to `loops` as
-    /// (whether it is marked hot, ops per iteration)).
+    /// The straight-line cost of `block` (nested loops excluded: each is pushed to `loops` as
+    /// (whether it is marked hot, cost per iteration)).
     fn block(
         &self,
         func: &naga::Function,
         fi: &naga::valid::FunctionInfo,
         block: &Block,
-        loops: &mut Vec<(bool, u64)>,
-    ) -> u64 {
-        let mut ops = 0;
+        loops: &mut Vec<(bool, Cost)>,
+    ) -> Cost {
+        let mut cost = Cost::default();
         for statement in block.iter() {
-            ops += match statement {
-                Statement::Emit(range) => range.clone().map(|h| self.expression(func, fi, h)).sum(),
-                Statement::Block(b) => self.block(func, fi, b, loops),
-                Statement::If {
-                    condition,
-                    accept,
-                    reject,
-                } => match self.constant_bool(func, *condition) {
-                    Some(true) => self.block(func, fi, accept, loops),
-                    Some(false) => self.block(func, fi, reject, loops),
-                    None => self
-                        .block(func, fi, accept, loops)
-                        .max(self.block(func, fi, reject, loops)),
-                },
-                Statement::Switch { cases, .. } => cases
-                    .iter()
-                    .map(|c| self.block(func, fi, &c.body, loops))
-                    .max()
-                    .unwrap_or(0),
-                Statement::Loop { body, continuing, .. } => {
-                    let per_iteration = self.block(func, fi, body, loops) + self.block(func, fi, continuing, loops);
-                    loops.push((self.is_hot(body), per_iteration));
-                    0
-                }
-                Statement::Call { function, .. } => {
-                    let callee = &self.module.functions[*function];
-                    self.block(callee, &self.info[*function], &callee.body, loops)
-                }
-                _ => 0,
-            };
+            cost = cost
+                + match statement {
+                    Statement::Emit(range) => range.clone().fold(Cost::default(), |c, h| {
+                        c + Cost {
+                            ops: self.expression(func, fi, h),
+                            loads: self.memory_load(func, fi, h),
+                        }
+                    }),
+                    Statement::Block(b) => self.block(func, fi, b, loops),
+                    Statement::If {
+                        condition,
+                        accept,
+                        reject,
+                    } => match self.constant_bool(func, *condition) {
+                        Some(true) => self.block(func, fi, accept, loops),
+                        Some(false) => self.block(func, fi, reject, loops),
+                        None => self
+                            .block(func, fi, accept, loops)
+                            .longer(self.block(func, fi, reject, loops)),
+                    },
+                    Statement::Switch { cases, .. } => cases
+                        .iter()
+                        .map(|c| self.block(func, fi, &c.body, loops))
+                        .fold(Cost::default(), Cost::longer),
+                    Statement::Loop { body, continuing, .. } => {
+                        let per_iteration = self.block(func, fi, body, loops) + self.block(func, fi, continuing, loops);
+                        loops.push((self.is_hot(body), per_iteration));
+                        Cost::default()
+                    }
+                    Statement::Call { function, .. } => {
+                        let callee = &self.module.functions[*function];
+                        self.block(callee, &self.info[*function], &callee.body, loops)
+                    }
+                    _ => Cost::default(),
+                };
         }
-        ops
+        cost
     }
 
     /// Whether a loop's body calls `hot_loop` (naga puts the loop's condition first, then the body).
@@ -183,6 +226,18 @@ impl Walker<'_> {
             Expression::Constant(c) => literal(&self.module.global_expressions[self.module.constants[*c].init]),
             e => literal(e),
         }
+    }
+
+    /// 1 for a load from workgroup or storage memory (a whole vector or matrix at once), else 0.
+    fn memory_load(&self, func: &naga::Function, fi: &naga::valid::FunctionInfo, h: Handle<Expression>) -> u64 {
+        let Expression::Load { pointer } = func.expressions[h] else {
+            return 0;
+        };
+        let space = match fi[pointer].ty.inner_with(&self.module.types) {
+            TypeInner::Pointer { space, .. } | TypeInner::ValuePointer { space, .. } => *space,
+            _ => return 0,
+        };
+        u64::from(matches!(space, AddressSpace::WorkGroup | AddressSpace::Storage { .. }))
     }
 
     /// The floating-point operations of one expression (its components, for a vector).
@@ -223,24 +278,31 @@ mod tests {
     use super::*;
 
     /// Fast kernels' inner loops: by hand from shaders/precision_fast.wgsl. logprob_tri: 32
-    /// `mac`s (8 samples × 4 columns), one fma each. stats_tri: 16 `run_mac`s, one
-    /// fma each. So 0.5 ops per flop; the exact kernels are far above.
+    /// `mac`s (8 samples × 4 columns), one fma each, fed by 3 loads (two quads of z, one of U);
+    /// stats_tri: 16 `run_mac`s, one fma each, fed by 2 (a quad of the row window, one of the
+    /// column window). So 0.5 ops per flop; the exact kernels are far above.
     #[test]
     fn fast_inner_loops_are_one_fma_per_multiply_add() {
         let fast = count(Arith::Fast);
         let of = |k: &str| fast.iter().find(|l| l.kernel == k).unwrap().clone();
         assert_eq!(of("logprob_tri").ops, 32, "{:?}", of("logprob_tri"));
         assert_eq!(of("stats_tri").ops, 16, "{:?}", of("stats_tri"));
+        assert_eq!(of("logprob_tri").loads, 3, "{:?}", of("logprob_tri"));
+        assert_eq!(of("stats_tri").loads, 2, "{:?}", of("stats_tri"));
+        // Fast's logprob loads no factor low part: one load (the factor) per multiply-add.
+        assert_eq!(of("logprob").loads, 1, "{:?}", of("logprob"));
         let exact = count(Arith::TwoFloat);
         for (f, e) in fast.iter().zip(&exact) {
             println!(
-                "{:<13} fast {:>4} ops / {:>2} flops = {:.2}; two-float {:>4} = {:.1}",
+                "{:<13} fast {:>4} ops / {:>2} flops = {:.2}, {} loads; two-float {:>4} = {:.1}, {} loads",
                 f.kernel,
                 f.ops,
                 f.flops,
                 f.ops_per_flop(),
+                f.loads,
                 e.ops,
-                e.ops_per_flop()
+                e.ops_per_flop(),
+                e.loads
             );
             assert!(e.ops > 4 * f.ops, "{f:?} against {e:?}");
         }

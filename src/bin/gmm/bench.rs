@@ -137,20 +137,22 @@ fn print_ops() -> Result<(), CliError> {
         }
         v
     });
-    say!("  hot loops, floating-point ops per useful flop (from the compiled shaders):")?;
+    say!(
+        "  hot loops, floating-point ops per useful flop (loads from workgroup or storage memory per flop), from the compiled shaders:"
+    )?;
     say!(
         "    {:<13} {:>6} {}",
         "kernel",
         "flops",
-        arithmetics.iter().map(|a| format!("{a:>18}")).collect::<String>()
+        arithmetics.iter().map(|a| format!("{a:>26}")).collect::<String>()
     )?;
     for kernel in all.iter().filter(|l| l.arithmetic == arithmetics[0]) {
         let cells: String = arithmetics
             .iter()
             .map(|a| {
                 let l = all.iter().find(|l| l.kernel == kernel.kernel && l.arithmetic == *a);
-                l.map_or(format!("{:>18}", "-"), |l| {
-                    format!("{:>9} = {:>6.2}", l.ops, l.ops_per_flop())
+                l.map_or(format!("{:>26}", "-"), |l| {
+                    format!("{:>9} = {:>6.2} ({:.3})", l.ops, l.ops_per_flop(), l.loads_per_flop())
                 })
             })
             .collect();
