@@ -141,8 +141,9 @@ fn fused(
         }
         workgroupBarrier(); // the E-step reads its sample's row from fx
         // Every invocation runs the E-step, in uniform control flow (so the model's entries are
-        // loaded once for all, a broadcast): past the tile's end on its stale row of fx, for the
-        // last sample's weight, and its results are not used.
+        // loaded once for all, a broadcast); one past the tile's end works on whatever its row of
+        // fx holds (a previous tile's sample, or zeros), with the last sample's weight, and its
+        // results are never read: its fh row is past `count`, and its score is dropped.
         let e_score = fused_estep(lid, t0 + min(lid, count - 1u));
         if lid < count {
             score = df_add(score, e_score, one);
