@@ -28,7 +28,7 @@
 // factor U_k's row r at columns 4b..4b+3 of the column block (zero below the diagonal). At the end
 // zt holds the per-sample sums of y² of each column group instead.
 var<workgroup> zt: array<Real4, TRI_RB * (TRI_TS / 4u)>;
-var<workgroup> ut: array<Factor4, TRI_RB * TRI_CG>;
+var<workgroup> ut: array<Real4, TRI_RB * TRI_CG>;  // a `Factor` is a `Real` in every prelude
 var<workgroup> xd: array<f32, WG * (DIAG_FB + 1u)>;  // `logprob_diag`: DIAG_FB features of the tile's samples
 
 /// The linear index of this workgroup in the folded 2-D grid.
@@ -251,11 +251,11 @@ fn tri_u(i: u32, j: u32, factor_at: u32, factor_lo_at: u32) -> Factor {
 }
 
 /// y[at + c] += z·U[c] for the 4 columns c of a staged row of U: one sample's row of the tile.
-fn mac4(y: ptr<function, array<Real, 32>>, at: u32, z: Real, u: Factor4, one: f32) {
-    (*y)[at] = mac((*y)[at], z, factor4_at(u, 0u), one);
-    (*y)[at + 1u] = mac((*y)[at + 1u], z, factor4_at(u, 1u), one);
-    (*y)[at + 2u] = mac((*y)[at + 2u], z, factor4_at(u, 2u), one);
-    (*y)[at + 3u] = mac((*y)[at + 3u], z, factor4_at(u, 3u), one);
+fn mac4(y: ptr<function, array<Real, 32>>, at: u32, z: Real, u: Real4, one: f32) {
+    (*y)[at] = mac((*y)[at], z, real4_at(u, 0u), one);
+    (*y)[at + 1u] = mac((*y)[at + 1u], z, real4_at(u, 1u), one);
+    (*y)[at + 2u] = mac((*y)[at + 2u], z, real4_at(u, 2u), one);
+    (*y)[at + 3u] = mac((*y)[at + 3u], z, real4_at(u, 3u), one);
 }
 
 @compute @workgroup_size(WG)
@@ -268,7 +268,7 @@ fn logprob_tri(
     // is a product Y = Z·U over the tile, taken TRI_CB columns at a time; for each column block the
     // rows i < j1 come through workgroup memory TRI_RB at a time (z computed as it is staged, U zero
     // below the diagonal). Invocation (a, b) holds y for samples 8a..8a+7 and columns 4b..4b+3 of
-    // the block: per row, two loads of 4 z and one of 4 U (zt and ut hold them as Real4, Factor4)
+    // the block: per row, two loads of 4 z and one of 4 U (zt and ut hold them as Real4)
     // feed 32 FMAs; a software adapter such as llvmpipe pays per load instruction, a GPU's LDS
     // per access. In the exact arithmetics every product and sum is error-free but the last
     // rounding, as in `logprob`. Per invocation the loops run about
@@ -322,7 +322,7 @@ fn logprob_tri(
             for (var e = lid; e < TRI_RB * TRI_CG; e += WG) {
                 let i = i0 + e / TRI_CG;
                 let j = j0 + 4u * (e % TRI_CG);
-                ut[e] = factor4_of(
+                ut[e] = real4_of(
                     tri_u(i, j, factor_at, factor_lo_at),
                     tri_u(i, j + 1u, factor_at, factor_lo_at),
                     tri_u(i, j + 2u, factor_at, factor_lo_at),

@@ -42,10 +42,9 @@ fn factor_of(hi: f32, lo: f32) -> Factor {
 }
 
 /// Four values staged together (`logprob_tri`: four samples' z of a row, or four columns of a row
-/// of U): the high parts in column 0 and the low parts in column 1, so that a hot loop fetches
-/// them in two vector loads.
+/// of U: a factor entry is a `Real` here too): the high parts in column 0 and the low parts in
+/// column 1, so that a hot loop fetches them in two vector loads.
 alias Real4 = mat2x4<f32>;
-alias Factor4 = mat2x4<f32>;
 
 fn real4_of(a: Real, b: Real, c: Real, d: Real) -> Real4 {
     return mat2x4<f32>(vec4<f32>(a.x, b.x, c.x, d.x), vec4<f32>(a.y, b.y, c.y, d.y));
@@ -53,14 +52,6 @@ fn real4_of(a: Real, b: Real, c: Real, d: Real) -> Real4 {
 
 fn real4_at(v: Real4, i: u32) -> Real {
     return vec2<f32>(v[0][i], v[1][i]);
-}
-
-fn factor4_of(a: Factor, b: Factor, c: Factor, d: Factor) -> Factor4 {
-    return real4_of(a, b, c, d);
-}
-
-fn factor4_at(v: Factor4, i: u32) -> Factor {
-    return real4_at(v, i);
 }
 
 /// z·(f_hi + f_lo).

@@ -83,23 +83,15 @@ fn factor_of(hi: f32, lo: f32) -> Factor {
 }
 
 /// Four values staged as one vector (`logprob_tri`: four samples' z of a row, or four columns of
-/// a row of U), so that a hot loop fetches them in one load.
+/// a row of U: a factor entry is a `Real` in every arithmetic), so that a hot loop fetches them in
+/// one load.
 alias Real4 = vec4<f64>;
-alias Factor4 = vec4<f64>;
 
 fn real4_of(a: Real, b: Real, c: Real, d: Real) -> Real4 {
     return vec4<f64>(a, b, c, d);
 }
 
 fn real4_at(v: Real4, i: u32) -> Real {
-    return v[i];
-}
-
-fn factor4_of(a: Factor, b: Factor, c: Factor, d: Factor) -> Factor4 {
-    return vec4<f64>(a, b, c, d);
-}
-
-fn factor4_at(v: Factor4, i: u32) -> Factor {
     return v[i];
 }
 
