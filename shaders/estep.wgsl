@@ -64,6 +64,18 @@ fn h_lo_at(i: u32) -> f32 {
     return 0.0;
 }
 
+/// Component k's log-density constant as `lse_term` takes it (`c` is `job.consts_at`): its
+/// (hi, lo) parts, or, where the prelude says LSE_SHIFTED, the host's shifted c' alone (one load).
+fn lse_const(c: u32, k_n: u32, k: u32) -> vec2<f32> {
+    var at = c + 2u * k_n + k;
+    var lo = 0.0;
+    if !LSE_SHIFTED {
+        at = c + k;
+        lo = model[c + k_n + k];
+    }
+    return vec2<f32>(model[at], lo);
+}
+
 /// The low part of the responsibility (or e_k) at `i` of `resp` (0 where the prelude keeps none).
 fn r_lo_at(i: u32) -> f32 {
     if R_LO {
@@ -425,15 +437,16 @@ fn normalise(
             per_sample[n] = job.neg_inf;
             contribution = vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
         } else {
-            // Δ_k = L_k − L_best as a two-float, from the differences of the high and low parts of
-            // c and h, so that no term carries the rounding of a large L (Δ_best is exactly 0), and
-            // log p = L_best + log Σ exp(Δ) with every piece two-float.
+            // Δ_k = L_k − L_best from differences of c and of h (each prelude's `lse_term`: the
+            // high and low parts in the exact ones, the host's shifted constants in fast), so that
+            // no term carries the rounding of a large L (Δ_best is exactly 0), and
+            // log p = L_best + log Σ exp(Δ) with L_best two-float.
             let one = job.one;
-            let best_l = lse_best(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best), one);
+            let best_l = lse_best(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best), model[c + 2u * k_n + best], one);
             var s = prob_zero();
             for (var k = 0u; k < k_n; k++) {
                 hot_loop(); // bench::ops counts this loop
-                let e = lse_term(model[c + k], model[c + k_n + k], resp[row + k], h_lo_at(row + k), best_l, one);
+                let e = lse_term(lse_const(c, k_n, k), resp[row + k], h_lo_at(row + k), best_l, one);
                 // e_k replaces h in place (its low part too, where the prelude keeps one);
                 // q_k = e_k / Σ e below.
                 store_prob(row + k, prob_parts(e));

@@ -17,8 +17,16 @@
 // Prepended: the constants, shaders/common.wgsl, a precision prelude, shaders/estep.wgsl and
 // shaders/reduce.wgsl.
 
-var<workgroup> fx: array<f32, WG * FUSED_D>;        // the tile's samples, row-major (d per row)
+var<workgroup> fx: array<vec4<f32>, WG * FUSED_Q>;  // the tile's samples, a row of (d + 4)/4 quads
+                                                    // each: d features, the augmented 1, zeros
 var<workgroup> fh: array<vec2<f32>, WG * FUSED_K>;  // per sample and component: h, then r (`prob_parts`)
+
+/// Coordinate i of the augmented sample whose row of `x` starts at `row`: its feature i, 1 at
+/// i = d, 0 past it (the load clamped inside the row).
+fn augmented_x(row: u32, i: u32, d: u32) -> f32 {
+    let v = x[row + min(i, d - 1u)];
+    return select(select(0.0, 1.0, i == d), v, i < d);
+}
 
 /// Sample s of the tile (staged in `fx`), sample n of the chunk: h_k for every k, then the responsibilities
 /// r_k = w·q_k in `fh` and w·log p as a two-float (the arithmetic of `normalise`, on `fh` in place
@@ -30,9 +38,10 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
     let c = job.consts_at;
     // The sample's row, read from the staged tile once for all K components.
     let d = job.n_features;
+    let quads = (d + 4u) / 4u;
     var xs: array<f32, TRI_SMALL_D>;
     for (var i = 0u; i < d; i++) {
-        xs[i] = fx[s * d + i];
+        xs[i] = fx[s * quads + i / 4u][i % 4u];
     }
     // h_k, and the largest L = c + h as `normalise` finds it, in the same loop.
     var top = LOG_FLOOR;
@@ -54,11 +63,11 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
         }
         return vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
     }
-    let best_l = lse_best(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y, one);
+    let best_l = lse_best(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y, model[c + 2u * k_n + best], one);
     var total = prob_zero();
     for (var k = 0u; k < k_n; k++) {
         let hk = fh[row + k];
-        let e = lse_term(model[c + k], model[c + k_n + k], hk.x, hk.y, best_l, one);
+        let e = lse_term(lse_const(c, k_n, k), hk.x, hk.y, best_l, one);
         fh[row + k] = prob_parts(e);
         total = lse_add(total, e, one);
     }
@@ -95,11 +104,9 @@ fn fused(
     let k = slot / units;
     let u = slot % units;
     // The unit's 8 augmented coordinates (a tile's 4 rows, then its 4 columns; or the 4 features
-    // twice): value = x[min(i, d − 1)]·keep + add, so x − c for a feature, 1 for the augmented
-    // coordinate d, and 0 past it, without a branch per sample.
-    var at: array<u32, 8>;
-    var keep: array<f32, 8>;
-    var add: array<f32, 8>;
+    // twice), each 4 a quad of the staged rows (tiles start at multiples of 4): the staged value
+    // less the centre, so x − c for a feature, 1 for the augmented coordinate d, and 0 past it.
+    var centre: array<f32, 8>;
     var first_row = 0u;
     var first_col = 0u;
     if packed {
@@ -112,18 +119,15 @@ fn fused(
     }
     for (var q = 0u; q < 8u; q++) {
         let i = select(first_col + q - 4u, first_row + q, q < 4u);
-        at[q] = min(i, d - 1u);
-        keep[q] = select(0.0, 1.0, i < d);
-        var centre = 0.0;
         if i < d {
-            centre = model[job.centres_at + k * d + i];
+            centre[q] = model[job.centres_at + k * d + i];
         }
-        add[q] = select(select(0.0, 1.0, i == d), -centre, i < d);
     }
-    let keep_a = vec4<f32>(keep[0], keep[1], keep[2], keep[3]);
-    let keep_b = vec4<f32>(keep[4], keep[5], keep[6], keep[7]);
-    let add_a = vec4<f32>(add[0], add[1], add[2], add[3]);
-    let add_b = vec4<f32>(add[4], add[5], add[6], add[7]);
+    let quad_a = first_row / 4u;
+    let quad_b = first_col / 4u;
+    let centre_a = Stage4(vec4<f32>(centre[0], centre[1], centre[2], centre[3]));
+    let centre_b = Stage4(vec4<f32>(centre[4], centre[5], centre[6], centre[7]));
+    let quads = (d + 4u) / 4u;
     var acc: array<vec2<f32>, 16>; // packed: acc[4i + j] is entry (row i, column j) of the tile;
                                    // diag: S1 of the 4 features, then S2, then S0 at 8
     var run: array<Run, 16>;       // the same sums' current runs
@@ -136,8 +140,11 @@ fn fused(
     for (var t0 = start; t0 < end; t0 += WG) {
         let count = min(WG, end - t0);
         workgroupBarrier(); // the previous tile is used up
-        for (var e = lid; e < count * d; e += WG) {
-            fx[e] = x[t0 * d + e];
+        // A quad per invocation per step (written out: lavapipe counts every loop iteration).
+        for (var e = lid; e < count * quads; e += WG) {
+            let row = (t0 + e / quads) * d;
+            let i = 4u * (e % quads);
+            fx[e] = vec4<f32>(augmented_x(row, i, d), augmented_x(row, i + 1u, d), augmented_x(row, i + 2u, d), augmented_x(row, i + 3u, d));
         }
         workgroupBarrier(); // the E-step reads its sample's row from fx
         // Every invocation runs the E-step, in uniform control flow (so the model's entries are
@@ -153,11 +160,10 @@ fn fused(
             for (var s = lane; s < count; s += lanes) {
                 hot_loop(); // bench::ops counts this loop
                 let r = stage_root(stage_of_parts(fh[s * k_n + k]));
-                let row = s * d;
-                // Written out, not looped: lavapipe counts every loop iteration against its cap.
-                let v = r * (Stage4(vec4<f32>(fx[row + at[0]], fx[row + at[1]], fx[row + at[2]], fx[row + at[3]])) * Stage4(keep_a) + Stage4(add_a));
+                let row = s * quads;
+                let v = r * (Stage4(fx[row + quad_a]) - centre_a);
                 if packed {
-                    let c = r * (Stage4(vec4<f32>(fx[row + at[4]], fx[row + at[5]], fx[row + at[6]], fx[row + at[7]])) * Stage4(keep_b) + Stage4(add_b));
+                    let c = r * (Stage4(fx[row + quad_b]) - centre_b);
                     add_outer(&run, v, c, one);
                 } else {
                     // The products as in `stats`.

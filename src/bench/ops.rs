@@ -280,7 +280,9 @@ mod tests {
     /// Fast kernels' inner loops: by hand from shaders/precision_fast.wgsl. logprob_tri: 32
     /// `mac`s (8 samples × 4 columns), one fma each, fed by 3 loads (two quads of z, one of U);
     /// stats_tri: 16 `run_mac`s, one fma each, fed by 2 (a quad of the row window, one of the
-    /// column window). So 0.5 ops per flop; the exact kernels are far above.
+    /// column window). So 0.5 ops per flop; the exact kernels are far above. normalise: Δ from the
+    /// shifted constants (two subtractions and an add), the skip test, exp and the sum: 6 ops for
+    /// 4 flops, fed by 2 loads (c'_k and h_k).
     #[test]
     fn fast_inner_loops_are_one_fma_per_multiply_add() {
         let fast = count(Arith::Fast);
@@ -291,6 +293,8 @@ mod tests {
         assert_eq!(of("stats_tri").loads, 2, "{:?}", of("stats_tri"));
         // Fast's logprob loads no factor low part: one load (the factor) per multiply-add.
         assert_eq!(of("logprob").loads, 1, "{:?}", of("logprob"));
+        assert_eq!(of("normalise").ops, 6, "{:?}", of("normalise"));
+        assert_eq!(of("normalise").loads, 2, "{:?}", of("normalise"));
         let exact = count(Arith::TwoFloat);
         for (f, e) in fast.iter().zip(&exact) {
             println!(

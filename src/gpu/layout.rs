@@ -92,9 +92,12 @@ pub(crate) const GROUP: u32 = 64;
 /// the tree sum's, that stays within WebGPU's default 16 KiB of workgroup memory.
 pub(crate) const FUSED_D: u32 = 16;
 pub(crate) const FUSED_K: u32 = 16;
+/// Quads per staged row of the fused pass: a sample's d <= FUSED_D features, the augmented 1 and
+/// zeros to a multiple of 4, so that a 4 × 4 tile's rows (or columns) are one vector load.
+pub(crate) const FUSED_Q: u32 = (FUSED_D + 4) / 4;
 // The fused pass's E-step holds a sample's row in `maha_of`'s array of TRI_SMALL_D features.
 const _: () = assert!(FUSED_D <= TRI_SMALL_D);
-const _: () = assert!(WG * FUSED_D * 4 + WG * FUSED_K * 8 + WG * T * 8 + WG * 8 <= 16 * 1024);
+const _: () = assert!(WG * FUSED_Q * 16 + WG * FUSED_K * 8 + WG * T * 8 + WG * 8 <= 16 * 1024);
 /// The most loop iterations the host lets one invocation of the fused pass run (lavapipe stops at
 /// 65,535; see gpu::plan::fused_iterations).
 pub(crate) const FUSED_MAX_ITERATIONS: usize = 40_000;
@@ -295,7 +298,7 @@ pub(crate) fn wgsl_header(build: Build) -> String {
          const SG: u32 = {subgroup}u;\nconst EXACT_FMA: bool = {exact_fma};\nconst FAST: bool = {fast};\n\
          const WG: u32 = {WG}u;\nconst TRI_TS: u32 = {TRI_TS}u;\nconst TRI_CB: u32 = {TRI_CB}u;\nconst TRI_RB: u32 = {TRI_RB}u;\nconst TRI_CG: u32 = {TRI_CG}u;\nconst TRI_SMALL_D: u32 = {TRI_SMALL_D}u;\nconst TRI_BT: u32 = {TRI_BT}u;\n\
          const DIAG_KC: u32 = {DIAG_KC}u;\nconst DIAG_FB: u32 = {DIAG_FB}u;\n\
-         const FUSED_D: u32 = {FUSED_D}u;\nconst FUSED_K: u32 = {FUSED_K}u;\n\
+         const FUSED_D: u32 = {FUSED_D}u;\nconst FUSED_K: u32 = {FUSED_K}u;\nconst FUSED_Q: u32 = {FUSED_Q}u;\n\
          const STAGE: u32 = {stage}u;\nconst SUB_MAX: u32 = {SUB_MAX}u;\nconst T: u32 = {T}u;\nconst GROUP: u32 = {GROUP}u;\n\
          const LOG_FLOOR: f32 = {LOG_FLOOR:e};\n\
          const KIND_FULL: u32 = {KIND_FULL}u;\nconst KIND_TIED: u32 = {KIND_TIED}u;\nconst KIND_DIAG: u32 = {KIND_DIAG}u;\n\

@@ -173,16 +173,16 @@ pub(crate) fn stats_grid(stats_kind: u32, d: usize) -> StatsGrid {
 
 /// Loop iterations one invocation of the fused pass runs over a block (shaders/fused.wgsl), counted
 /// as lavapipe counts them (every iteration of every loop, the callees' too): per tile of WG
-/// samples, the staging (d), the E-step of one sample (its row copied out of the tile, d; the loop
-/// over K calling `maha_of`: d for
-/// diagonal factors, d + d + d(d+1)/2 for triangular ones; and the normalisation's three loops over
-/// K) and its lane's samples of the statistics; then the drain and the score's tree.
+/// samples, the staging ((d + 4)/4 quads), the E-step of one sample (its row copied out of the
+/// tile, d; the loop over K calling `maha_of`: d for diagonal factors, d + d + d(d+1)/2 for
+/// triangular ones; and the normalisation's three loops over K) and its lane's samples of the
+/// statistics; then the drain and the score's tree.
 pub(crate) fn fused_iterations(kind: u32, stats_kind: u32, d: usize, k: usize) -> usize {
     let wg = WG as usize;
     let maha = if kind == KIND_DIAG { d } else { 2 * d + d * (d + 1) / 2 };
     let slots = k * stats_units(stats_kind, d);
     let lanes = (wg / slots.max(1)).max(1);
-    let per_tile = 2 * d + k * (1 + maha) + 3 * k + wg.div_ceil(lanes);
+    let per_tile = (d + 4) / 4 + d + k * (1 + maha) + 3 * k + wg.div_ceil(lanes);
     (FUSED_BLOCK as usize / wg) * per_tile + 4 * T as usize * (lanes + 1) + 8 * 4 + 2 * WG.ilog2() as usize
 }
 
@@ -369,11 +369,11 @@ mod tests {
         assert!(fusion_fits(KIND_TIED, STATS_PACKED, 16, 4));
         assert!(diag(16, 16) && !diag(16, 17) && !diag(17, 1) && !full(17, 1));
         assert!(full(1, 16) && !full(1, 17));
-        // Case A full, by hand: per tile of 64 samples, staging 8, the row copied 8, the E-step
-        // 8·(1 + 2·8 + 36) = 424, the normalisation 3·8 = 24, and 64 samples of statistics (48
-        // units, one lane): 528; 8 tiles of a block of 512; then the drain 4·4·(1 + 1), the unit
+        // Case A full, by hand: per tile of 64 samples, staging 3 (quads of 8 features and the 1),
+        // the row copied 8, the E-step 8·(1 + 2·8 + 36) = 424, the normalisation 3·8 = 24, and 64
+        // samples of statistics (48 units, one lane): 523; 8 tiles of a block of 512; then the drain 4·4·(1 + 1), the unit
         // set-up 32 and the score's tree 2·6.
-        assert_eq!(fused_iterations(KIND_FULL, STATS_PACKED, 8, 8), 8 * 528 + 32 + 32 + 12);
+        assert_eq!(fused_iterations(KIND_FULL, STATS_PACKED, 8, 8), 8 * 523 + 32 + 32 + 12);
         // The largest it takes stays under the cap with room: full d = 16, K = 4.
         assert!(fused_iterations(KIND_FULL, STATS_PACKED, 16, 4) < 10_000);
     }
@@ -424,9 +424,9 @@ mod tests {
     fn a_model_too_large_for_one_binding() {
         let (k, d) = (16_384, 1_024);
         let err = plan(100_000, d, k, CovarianceType::Full, BIG, Budget::default(), false).unwrap_err();
-        // K·d(d+1)/2 factor entries, hi and lo: 4 bytes each, with the means, centres, constants and
-        // the component routes.
-        let floats = 2 * k * d + 2 * k * (d * (d + 1) / 2) + 2 * k + k * d + k;
+        // K·d(d+1)/2 factor entries, hi and lo: 4 bytes each, with the means (hi and lo), centres,
+        // constants (hi, lo and shifted) and the component routes.
+        let floats = 2 * k * d + 2 * k * (d * (d + 1) / 2) + 3 * k + k * d + k;
         match err {
             GmmError::GpuModelTooLarge {
                 what,
