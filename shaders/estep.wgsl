@@ -49,11 +49,22 @@ fn write_h(n: u32, k: u32, maha: Real, one: f32) {
 
 /// `write_h` for maha as a normalised (hi, lo).
 fn write_h_parts(n: u32, k: u32, maha: vec2<f32>) {
-    resp[n * job.n_components + k] = -0.5 * maha.x;
+    var h = -0.5 * maha.x;
+    if c_lo_in_h() {
+        h += model[job.consts_at + job.n_components + k];
+    }
+    resp[n * job.n_components + k] = h;
     // A fast pass leaves h_lo alone, except beside exact routes, whose normalisation reads it.
     if H_LO || job.n_fast < job.n_components {
         h_lo[n * job.n_components + k] = -0.5 * maha.y;
     }
+}
+
+/// Whether this pass's h holds its component's c_lo (c = log π + log det U as hi + lo): in a fast
+/// build (`C_LO_IN_H`) where every component is fast, so that the fast log-sum-exp loads one
+/// constant, not two (`lse_const`). Beside exact routes, the exact normalisation adds c_lo itself.
+fn c_lo_in_h() -> bool {
+    return C_LO_IN_H && job.n_fast == job.n_components;
 }
 
 /// The low part of h at `i` of `resp` (0 where the prelude keeps none).
@@ -65,15 +76,13 @@ fn h_lo_at(i: u32) -> f32 {
 }
 
 /// Component k's log-density constant as `lse_term` takes it (`c` is `job.consts_at`): its
-/// (hi, lo) parts, or, where the prelude says LSE_SHIFTED, the host's shifted c' alone (one load).
+/// (hi, lo) parts, the low part loaded only where h does not hold it already (`C_LO_IN_H`).
 fn lse_const(c: u32, k_n: u32, k: u32) -> vec2<f32> {
-    var at = c + 2u * k_n + k;
     var lo = 0.0;
-    if !LSE_SHIFTED {
-        at = c + k;
+    if !C_LO_IN_H {
         lo = model[c + k_n + k];
     }
-    return vec2<f32>(model[at], lo);
+    return vec2<f32>(model[c + k], lo);
 }
 
 /// The low part of the responsibility (or e_k) at `i` of `resp` (0 where the prelude keeps none).
@@ -437,12 +446,12 @@ fn normalise(
             per_sample[n] = job.neg_inf;
             contribution = vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
         } else {
-            // Δ_k = L_k − L_best from differences of c and of h (each prelude's `lse_term`: the
-            // high and low parts in the exact ones, the host's shifted constants in fast), so that
-            // no term carries the rounding of a large L (Δ_best is exactly 0), and
+            // Δ_k = L_k − L_best from differences of c and of h (each prelude's `lse_term`: of the
+            // high and the low parts in the exact ones; in fast, h holds c's low part), so that no
+            // term carries the rounding of a large L (Δ_best is exactly 0), and
             // log p = L_best + log Σ exp(Δ) with L_best two-float.
             let one = job.one;
-            let best_l = lse_best(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best), model[c + 2u * k_n + best], one);
+            let best_l = lse_best(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best), one);
             var s = prob_zero();
             for (var k = 0u; k < k_n; k++) {
                 hot_loop(); // bench::ops counts this loop

@@ -48,7 +48,10 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
     var best = 0u;
     for (var k = 0u; k < k_n; k++) {
         let h = real_parts(maha_of(&xs, k), one);
-        let hk = vec2<f32>(-0.5 * h.x, -0.5 * h.y);
+        var hk = vec2<f32>(-0.5 * h.x, -0.5 * h.y);
+        if c_lo_in_h() {
+            hk.x += model[c + k_n + k]; // as `write_h_parts` does
+        }
         fh[row + k] = hk;
         let l = model[c + k] + hk.x;
         if l > top {
@@ -63,7 +66,7 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
         }
         return vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
     }
-    let best_l = lse_best(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y, model[c + 2u * k_n + best], one);
+    let best_l = lse_best(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y, one);
     var total = prob_zero();
     for (var k = 0u; k < k_n; k++) {
         let hk = fh[row + k];

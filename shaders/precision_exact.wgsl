@@ -13,8 +13,8 @@ alias Run = vec2<f32>;
 const H_LO: bool = true;
 /// Whether a factor entry's low part enters the products (`factor_of`).
 const FACTOR_LO: bool = true;
-/// Whether `lse_term` takes the host's shifted constants (`lse_const`): no, their (hi, lo) parts.
-const LSE_SHIFTED: bool = false;
+/// Whether the kernels that write h fold c's low part into it (`c_lo_in_h`): no, h keeps its own.
+const C_LO_IN_H: bool = false;
 /// Samples a lane's runs hold before they are merged into its totals: here never before the end
 /// (a run is already two-float).
 const RUN_LEN: u32 = 0xffffffffu;
@@ -86,10 +86,8 @@ fn real_parts(v: Real, one: f32) -> vec2<f32> {
 }
 
 /// The best component's L = c + h as `lse_term` and `lse_total` take it: here its parts as they
-/// are, (c_hi, h_hi, c_lo + h_lo) (the shifted constant is the fast prelude's).
-alias LseBest = vec3<f32>;
-
-fn lse_best(c_hi: f32, h_hi: f32, lo: f32, c_shifted: f32, one: f32) -> LseBest {
+/// are, (c_hi, h_hi, c_lo + h_lo).
+fn lse_best(c_hi: f32, h_hi: f32, lo: f32, one: f32) -> vec3<f32> {
     return vec3<f32>(c_hi, h_hi, lo);
 }
 
@@ -97,7 +95,7 @@ fn lse_best(c_hi: f32, h_hi: f32, lo: f32, c_shifted: f32, one: f32) -> LseBest 
 /// (hi, lo), and the best component's as (c_hi, h_hi, c_lo + h_lo): Δ_k = L_k − L_best from the
 /// differences of the high and low parts, so that no term carries the rounding of a large L
 /// (Δ_best is exactly 0). Shared by `normalise` and the fused pass.
-fn lse_term(c: vec2<f32>, h_k: f32, h_lo_k: f32, best: LseBest, one: f32) -> Prob {
+fn lse_term(c: vec2<f32>, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> Prob {
     let dc = two_sum(c.x, -best.x, one);
     let dh = two_sum(h_k, -best.y, one);
     let dd = two_sum(dc.x, dh.x, one);
@@ -111,7 +109,7 @@ fn lse_add(s: Prob, e: Prob, one: f32) -> Prob {
 }
 
 /// log p = L_best + log Σ_k e^(L_k − L_best), every piece two-float (`best` as in `lse_term`).
-fn lse_total(best: LseBest, total: Prob, one: f32) -> vec2<f32> {
+fn lse_total(best: vec3<f32>, total: Prob, one: f32) -> vec2<f32> {
     let t = two_sum(best.x, best.y, one);
     return df_add(vec2<f32>(t.x, t.y + best.z), log_df(total, one), one);
 }

@@ -15,8 +15,8 @@ alias Stage4 = vec4<f64>;
 const H_LO: bool = true;
 /// Whether a factor entry's low part enters the products (`factor_of`).
 const FACTOR_LO: bool = true;
-/// Whether `lse_term` takes the host's shifted constants (`lse_const`): no, their (hi, lo) parts.
-const LSE_SHIFTED: bool = false;
+/// Whether the kernels that write h fold c's low part into it (`c_lo_in_h`): no, h keeps its own.
+const C_LO_IN_H: bool = false;
 const R_LO: bool = true;
 /// Runs are f64: merged into the two-float totals once, at the end.
 const RUN_LEN: u32 = 0xffffffffu;
@@ -178,15 +178,13 @@ fn log64(s: f64) -> f64 {
 }
 
 /// The best component's L = c + h: its parts as they are, (c_hi, h_hi, c_lo + h_lo).
-alias LseBest = vec3<f32>;
-
-fn lse_best(c_hi: f32, h_hi: f32, lo: f32, c_shifted: f32, one: f32) -> LseBest {
+fn lse_best(c_hi: f32, h_hi: f32, lo: f32, one: f32) -> vec3<f32> {
     return vec3<f32>(c_hi, h_hi, lo);
 }
 
 /// e^(L_k − L_best) in f64, Δ_k from the differences of the high parts, then of the low parts
 /// (Δ_best is exactly 0).
-fn lse_term(c: vec2<f32>, h_k: f32, h_lo_k: f32, best: LseBest, one: f32) -> Prob {
+fn lse_term(c: vec2<f32>, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> Prob {
     let delta = ((f64(c.x) - f64(best.x)) + (f64(h_k) - f64(best.y))) + ((f64(c.y) + f64(h_lo_k)) - f64(best.z));
     return exp64(delta);
 }
@@ -196,7 +194,7 @@ fn lse_add(s: Prob, e: Prob, one: f32) -> Prob {
 }
 
 /// log p = L_best + log Σ_k e^(L_k − L_best), in f64, as an f32 pair.
-fn lse_total(best: LseBest, total: Prob, one: f32) -> vec2<f32> {
+fn lse_total(best: vec3<f32>, total: Prob, one: f32) -> vec2<f32> {
     return parts(((f64(best.x) + f64(best.y)) + f64(best.z)) + log64(total));
 }
 

@@ -17,9 +17,9 @@ const FACTOR_LO: bool = false;
 /// Samples a lane's runs hold before they are merged into its two-float totals: a plain f32 run
 /// of m products errs by at most m·2⁻²⁴ of its magnitudes, so 32 keeps each run within 2e-6.
 const RUN_LEN: u32 = 32u;
-/// Whether `lse_term` takes each component's constant as the host's shifted c' (one f32, one
-/// load: `lse_const`) in place of its (hi, lo) parts.
-const LSE_SHIFTED: bool = true;
+/// Whether the kernels that write h fold in the log-density constant's low part (`c_lo_in_h`), so
+/// that the log-sum-exp takes c's high part alone: yes, h has no low part of its own here.
+const C_LO_IN_H: bool = true;
 /// exp terms below e^−36 (2e-16 of the largest, which is 1) are below f32's resolution of the sum.
 const LSE_SKIP: f32 = -36.0;
 
@@ -87,21 +87,19 @@ fn real_parts(v: Real, one: f32) -> vec2<f32> {
     return vec2<f32>(v, 0.0);
 }
 
-/// The best component's L = c + h as `lse_term` and `lse_total` take it: (c_hi, h_hi, c_lo, c'),
-/// with c' its shifted constant (`lse_const`).
-alias LseBest = vec4<f32>;
-
-fn lse_best(c_hi: f32, h_hi: f32, lo: f32, c_shifted: f32, one: f32) -> LseBest {
-    return vec4<f32>(c_hi, h_hi, lo, c_shifted);
+/// The best component's L = c + h as `lse_term` and `lse_total` take it: (c_hi, h, 0), h holding
+/// c's low part already (`c_lo_in_h`), so `lo` (that low part again) is not added.
+fn lse_best(c_hi: f32, h_hi: f32, lo: f32, one: f32) -> vec3<f32> {
+    return vec3<f32>(c_hi, h_hi, 0.0);
 }
 
-/// e^(L_k − L_best) with the device's exp, Δ_k = (c'_k − c'_best) + (h_k − h_best), where
-/// c' = c − c_ref is every constant less one shift (the middle of their range), rounded once from
-/// f64 by the host (src/gpu/pack.rs): the large c and h cancel before anything rounds (L_k itself
-/// in f32 would err by 2⁻²⁴·|L|: 1e-4 at d = 500), and each c' errs by at most 2⁻²⁴ of half the
-/// constants' spread. Δ_best is exactly 0; 0 below e^LSE_SKIP.
-fn lse_term(c: vec2<f32>, h_k: f32, h_lo_k: f32, best: LseBest, one: f32) -> Prob {
-    let delta = (c.x - best.w) + (h_k - best.y);
+/// e^(L_k − L_best) with the device's exp, Δ_k = (c_k − c_best) + (h_k − h_best) from the high
+/// parts of c and from h, which holds c's low part (`c_lo_in_h`): the large c and h cancel before
+/// anything rounds (L_k itself in f32 would err by 2⁻²⁴·|L|: 1e-4 at d = 500), and the difference
+/// of the constants is exact where they lie within a factor 2 (Sterbenz); folding c_lo into h costs
+/// one rounding of h, below the f32 arithmetic that made it. 0 below e^LSE_SKIP.
+fn lse_term(c: vec2<f32>, h_k: f32, h_lo_k: f32, best: vec3<f32>, one: f32) -> Prob {
+    let delta = (c.x - best.x) + (h_k - best.y);
     if delta < LSE_SKIP {
         return vec2<f32>(0.0, 0.0);
     }
@@ -115,7 +113,7 @@ fn lse_add(s: Prob, e: Prob, one: f32) -> Prob {
 
 /// log p = L_best + log Σ_k e^(L_k − L_best): L_best = c + h kept exact as a two-float (once per
 /// sample), the device's log of the sum added to it.
-fn lse_total(best: LseBest, total: Prob, one: f32) -> vec2<f32> {
+fn lse_total(best: vec3<f32>, total: Prob, one: f32) -> vec2<f32> {
     let t = two_sum(best.x, best.y, one);
     return vec2<f32>(t.x, t.y + (best.z + log(total.x)));
 }

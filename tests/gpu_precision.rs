@@ -101,6 +101,118 @@ fn auto_stays_fast_on_well_conditioned_data() {
     }
 }
 
+/// Fast's log-sum-exp takes the log-density constants' high parts and an h into which the
+/// log-density kernels fold their low parts (shaders/estep.wgsl `write_h_parts`), one load each.
+/// Four clusters of weights 0.6 to 0.01 and spreads 0.02 to 30, overlapping: the fitted constants
+/// spread over 17 nats at d = 2 (the fused pass) and 68–93 at d = 24 (the split kernels; tied, 4).
+/// Fast agrees with the CPU on the same f32 data within 10 times tighter than its bounds
+/// (tests/gpu.rs: parameters 1e-4, the lower bound 1e-5): the worst seen is 1.7e-6 of a covariance
+/// and 1.9e-7 nats. A constant rounded to one f32 (shifted by the middle of their range) erred by
+/// 1.3e-5 of a covariance here (d = 24 diag), which these bounds reject.
+#[test]
+fn fast_holds_on_constants_spread_far_apart() {
+    let Some(ctx) = gpu() else { return };
+    let weights = [0.6, 0.3, 0.09, 0.01];
+    let spreads = [0.02, 1.0, 30.0, 3.0];
+    let mut worst = 0.0f64;
+    for d in [2usize, 24] {
+        let n = 4000;
+        let mut x = Vec::with_capacity(n * d);
+        for (c, (&w, &s)) in weights.iter().zip(&spreads).enumerate() {
+            let m = (w * n as f64).round() as usize;
+            let centre: Vec<f64> = (0..d).map(|j| c as f64 * 5.0 * ((j % 3) as f64 - 1.0)).collect();
+            x.extend(blobs(m, &centre, d, s, (10 * d + c) as u64));
+        }
+        let view = DataView::from_f64(&x, d).unwrap();
+        let image = gmm_gpu::gpu::f32_image(&view).unwrap();
+        let image_view = DataView::from_f64(&image, d).unwrap();
+        for cov in CovarianceType::ALL {
+            let params = shared_start(&image_view, 4, cov)
+                .tol(0.0)
+                .max_iter(10)
+                .reg_covar(1e-6)
+                .gpu_precision(GpuPrecision::Fast)
+                .build()
+                .unwrap();
+            let g = params.fit_on(ctx, &view).unwrap();
+            assert_eq!(g.gpu_precision().unwrap().used, "fast");
+            let c = params.fit(&image_view).unwrap();
+            let what = format!("d = {d} {cov}");
+            let spread = constant_spread(&c);
+            // Tied shares one log det: only the weights spread its constants (about 4 nats).
+            let wide = if cov == CovarianceType::Tied {
+                3.0
+            } else {
+                2.5 * d as f64
+            };
+            assert!(spread > wide, "{what}: constants spread over {spread} nats only");
+            let lb = (g.lower_bound() - c.lower_bound()).abs();
+            // Each component's means and covariance relative to its own largest entry (the
+            // clusters' variances run from 4e-4 to 900); the weights relative to themselves.
+            let blocks = if cov == CovarianceType::Tied { 1 } else { 4 };
+            let (cov_err, cov_at) = per_block_error(g.covariances(), c.covariances(), blocks);
+            let (mean_err, mean_at) = per_block_error(g.means(), c.means(), 4);
+            let weight_err = common::max_rel(g.weights(), c.weights(), 0.0);
+            println!(
+                "{what}: constants spread over {spread:.0} nats; lower bound {lb:.1e}, weights {weight_err:.1e}, means {mean_err:.1e} [{mean_at}], covariances {cov_err:.1e} [{cov_at}]"
+            );
+            worst = worst.max(lb);
+            assert!(
+                lb <= 1e-6,
+                "{what}: lower bound {} vs {}",
+                g.lower_bound(),
+                c.lower_bound()
+            );
+            assert!(
+                weight_err <= 1e-5,
+                "{what}: weights {:?} vs {:?}",
+                g.weights(),
+                c.weights()
+            );
+            assert!(mean_err <= 1e-5, "{what}: means, worst entry [{mean_at}]: {mean_err:e}");
+            assert!(
+                cov_err <= 1e-5,
+                "{what}: covariances, worst entry [{cov_at}]: {cov_err:e}"
+            );
+        }
+    }
+    println!("worst lower bound: {worst:.1e}");
+}
+
+/// The spread (largest less smallest) of the components' log-density constants
+/// log π_k + log det U_k, from the model's precision factors.
+fn constant_spread(m: &GmmModel) -> f64 {
+    let (k, d) = (m.weights().len(), m.n_features());
+    let u = m.precisions_cholesky();
+    let log_det = |c: usize| -> f64 {
+        match m.covariance_type() {
+            CovarianceType::Full => (0..d).map(|i| u[c * d * d + i * d + i].ln()).sum(),
+            CovarianceType::Tied => (0..d).map(|i| u[i * d + i].ln()).sum(),
+            CovarianceType::Diag => (0..d).map(|i| u[c * d + i].ln()).sum(),
+            CovarianceType::Spherical => d as f64 * u[c].ln(),
+        }
+    };
+    let g: Vec<f64> = (0..k).map(|c| m.weights()[c].ln() + log_det(c)).collect();
+    g.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b)) - g.iter().fold(f64::INFINITY, |a, &b| a.min(b))
+}
+
+/// The largest |a − e| over `blocks` equal blocks, each relative to its block's largest |e|, and
+/// where it is.
+fn per_block_error(actual: &[f64], expected: &[f64], blocks: usize) -> (f64, usize) {
+    let len = expected.len() / blocks;
+    let mut worst = (0.0, 0);
+    for (b, (a, e)) in actual.chunks(len).zip(expected.chunks(len)).enumerate() {
+        let scale = e.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(e).enumerate() {
+            let err = (x - y).abs() / scale;
+            if err > worst.0 {
+                worst = (err, b * len + i);
+            }
+        }
+    }
+    worst
+}
+
 /// Auto stays fast at large d too: d = 256 full and d = 2,048 diag, where a guard that grew with
 /// d + 2 would send every fit to the exact kernels; one iteration agrees with the CPU to the fast
 /// bound (tests/gpu.rs).

@@ -67,10 +67,9 @@ fn factors_len(kind: CovarianceType, k: usize, d: usize) -> usize {
 }
 
 /// f32 values in the model buffer of `k` components of `d` features with factors of `kind`: means,
-/// centres, factors, constants (hi, lo and shifted), the means' and the factors' low parts, and
-/// the routes.
+/// centres, factors, constants (hi and lo), the means' and the factors' low parts, and the routes.
 pub(crate) fn model_len(kind: CovarianceType, k: usize, d: usize) -> usize {
-    2 * k * d + factors_len(kind, k, d) + 3 * k + k * d + factors_len(kind, k, d) + k
+    2 * k * d + factors_len(kind, k, d) + 2 * k + k * d + factors_len(kind, k, d) + k
 }
 
 impl ModelPack {
@@ -79,7 +78,7 @@ impl ModelPack {
     pub fn new(kind: CovarianceType, k: usize, d: usize) -> Self {
         let factors_len = factors_len(kind, k, d);
         let consts_at = 2 * k * d + factors_len;
-        let means_lo_at = consts_at + 3 * k;
+        let means_lo_at = consts_at + 2 * k;
         let factors_lo_at = means_lo_at + k * d;
         let routes_at = factors_lo_at + factors_len;
         let offsets = [0, k * d, 2 * k * d, consts_at, means_lo_at, factors_lo_at, routes_at];
@@ -198,21 +197,13 @@ impl ModelPack {
             }
         }
         self.to_callers = d as f64 * HALF_LN_2PI + frame.log_scale_sum();
-        // g_k = log π_k + log det U'_k, as a high and a low f32: the shader's log p carries both,
-        // so the rounding of g never reaches the log-likelihood. The fast kernels' log-sum-exp
-        // takes g'_k = g_k − g_ref instead (one load, not two), one f32 rounded once from f64:
-        // with g_ref the middle of the constants' range, |g'| is at most half of it, and a
-        // difference g'_a − g'_b errs by at most 2⁻²⁴ of that range.
-        let g = |c: usize| mix.weights[c].ln() + log_det[c];
-        let (lo, hi) = (0..k)
-            .map(g)
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), g| (a.min(g), b.max(g)));
-        let g_ref = 0.5 * (lo + hi);
-        for (c, g) in (0..k).map(g).enumerate() {
+        for (c, det) in log_det.iter().enumerate() {
+            // g_k = log π_k + log det U'_k, as a high and a low f32: the shader's log p carries both,
+            // so the rounding of g never reaches the log-likelihood.
+            let g = mix.weights[c].ln() + det;
             let hi = checked(g, c, "log-density constant")?;
             self.host[self.offsets[3] + c] = hi;
             self.host[self.offsets[3] + k + c] = (g - f64::from(hi)) as f32;
-            self.host[self.offsets[3] + 2 * k + c] = (g - g_ref) as f32;
         }
         self.log_det = log_det;
         Ok(factor_kind(mix.cov_type))
@@ -230,7 +221,7 @@ impl ModelPack {
                 self.host[self.offsets[5] + c * d + j] = 0.0;
             }
         }
-        self.host[self.offsets[3]..self.offsets[3] + 3 * k].fill(0.0);
+        self.host[self.offsets[3]..self.offsets[3] + 2 * k].fill(0.0);
         Ok(KIND_DIAG)
     }
 }
@@ -316,40 +307,6 @@ mod tests {
                     let tol = 1e-11 * (1.0 + lp[c].abs());
                     assert!((got - lp[c]).abs() <= tol, "{cov} k={c} x={row:?}: {got} vs {}", lp[c]);
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn shifted_constants_differ_as_the_two_part_ones_do() {
-        // Weights from 1e-6 to 0.4 and variances from 1e-4 to 1e4: constants spread over ~13 nats.
-        let (k, d) = (5, 3);
-        let mut mix = Mixture::zeros(CovarianceType::Diag, k, d);
-        mix.weights = vec![1e-6, 0.2, 0.3, 0.1, 0.4 - 1e-6];
-        mix.covariances = (0..k * d).map(|i| 10f64.powi((i as i32 * 7) % 9 - 4)).collect();
-        mix.set_precisions_from_covariances(&mut vec![0.0; d * d]).unwrap();
-        let x = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
-        let frame = Frame::of_data(&crate::data::DataView::from_f64(&x, d).unwrap(), None);
-        let mut pack = ModelPack::new(CovarianceType::Diag, k, d);
-        pack.set_mixture(&mix, &frame).unwrap();
-        let at = pack.offsets[3];
-        let g = |c: usize| f64::from(pack.host[at + c]) + f64::from(pack.host[at + k + c]);
-        let shifted = |c: usize| f64::from(pack.host[at + 2 * k + c]);
-        let spread = (0..k).map(g).fold(f64::NEG_INFINITY, f64::max) - (0..k).map(g).fold(f64::INFINITY, f64::min);
-        assert!(spread > 10.0, "the test needs constants far apart: {spread}");
-        for a in 0..k {
-            // Shifted by the middle of the range: at most half the spread (and its rounding).
-            assert!(
-                shifted(a).abs() <= 0.5 * spread * (1.0 + 1e-7),
-                "{a}: {} of {spread}",
-                shifted(a)
-            );
-            for b in 0..k {
-                // Each shifted value rounds once (2⁻²⁴ of at most half the spread); the two-part g is
-                // exact to 2⁻⁴⁸ of |g| (the 1e-12 term).
-                let err = ((shifted(a) - shifted(b)) - (g(a) - g(b))).abs();
-                let tol = 2f64.powi(-24) * spread + 1e-12 * (g(a).abs() + g(b).abs());
-                assert!(err <= tol, "components {a}, {b}: {err:e} > {tol:e}");
             }
         }
     }

@@ -371,8 +371,8 @@ mod tests {
         assert!(full(1, 16) && !full(1, 17));
         // Case A full, by hand: per tile of 64 samples, staging 3 (quads of 8 features and the 1),
         // the row copied 8, the E-step 8·(1 + 2·8 + 36) = 424, the normalisation 3·8 = 24, and 64
-        // samples of statistics (48 units, one lane): 523; 8 tiles of a block of 512; then the drain 4·4·(1 + 1), the unit
-        // set-up 32 and the score's tree 2·6.
+        // samples of statistics (48 units, one lane): 523; 8 tiles of a block of 512; then the
+        // drain 4·4·(1 + 1), the unit set-up 32 and the score's tree 2·6.
         assert_eq!(fused_iterations(KIND_FULL, STATS_PACKED, 8, 8), 8 * 523 + 32 + 32 + 12);
         // The largest it takes stays under the cap with room: full d = 16, K = 4.
         assert!(fused_iterations(KIND_FULL, STATS_PACKED, 16, 4) < 10_000);
@@ -424,9 +424,9 @@ mod tests {
     fn a_model_too_large_for_one_binding() {
         let (k, d) = (16_384, 1_024);
         let err = plan(100_000, d, k, CovarianceType::Full, BIG, Budget::default(), false).unwrap_err();
-        // K·d(d+1)/2 factor entries, hi and lo: 4 bytes each, with the means (hi and lo), centres,
-        // constants (hi, lo and shifted) and the component routes.
-        let floats = 2 * k * d + 2 * k * (d * (d + 1) / 2) + 3 * k + k * d + k;
+        // K·d(d+1)/2 factor entries, hi and lo: 4 bytes each, with the means, centres, constants and
+        // the component routes.
+        let floats = 2 * k * d + 2 * k * (d * (d + 1) / 2) + 2 * k + k * d + k;
         match err {
             GmmError::GpuModelTooLarge {
                 what,
