@@ -995,16 +995,26 @@ fn bench_reports_each_kernel_of_case_e() {
         }
         assert!(v["iteration_ms"].as_f64().is_some_and(|t| t > 0.0), "{v}");
         // The default, auto: fast, or exact where its guard switched in the warm-up (100 samples
-        // of K = 16 in 32 dimensions make near-singular components); exact is two-float, or
-        // native f64 where the device has it.
+        // of K = 16 in 32 dimensions make near-singular components), whole or for the components
+        // it routed ("fast + exact (f64)"); exact is two-float, or native f64 where the device
+        // has it. The hot loops printed are those of each arithmetic that ran.
         assert_eq!(v["precision_asked"], "auto", "{v}");
+        let ran: Vec<&str> = v["precision"].as_str().unwrap_or("").split(" + ").collect();
         assert!(
             matches!(
-                v["precision"].as_str(),
-                Some("fast" | "exact (two-float)" | "exact (f64)")
+                ran[..],
+                ["fast" | "exact (two-float)" | "exact (f64)"] | ["fast", "exact (two-float)" | "exact (f64)"]
             ),
             "{v}"
         );
+        let mut looped: Vec<&str> = v["hot_loops"]
+            .as_array()
+            .expect("hot_loops")
+            .iter()
+            .filter_map(|l| l["arithmetic"].as_str())
+            .collect();
+        looped.dedup();
+        assert_eq!(looped, ran, "{v}");
     }
     // --precision exact times the exact kernels (two-float, or native f64 where the device has
     // it), and --precision fast's table header says fast.

@@ -137,9 +137,10 @@ pub struct CaseReport {
     pub timing: Timing,
     /// Whether the EM pass ran the fused kernel (else the split ones).
     pub fused: bool,
-    /// The arithmetic the timed passes ran: "fast" or "exact (two-float)" (Auto's guard may have
-    /// switched during the warm-up).
-    pub precision: &'static str,
+    /// The arithmetic the timed passes ran, as the model records it: "fast", "exact (two-float)",
+    /// "exact (f64)", or "fast + exact (…)" where Auto's guard routed some components to the exact
+    /// kernels (it may have switched during the warm-up).
+    pub precision: String,
     /// Median time of a whole EM iteration: the model upload, every kernel, the readback, the f64
     /// collect and the host M-step.
     pub iteration_ms: f64,
@@ -294,7 +295,10 @@ pub fn run_case(
         k,
         timing,
         fused,
-        precision: backend.arith().name(),
+        precision: match backend.info().precision {
+            Some(record) => record.used,
+            None => backend.arith().name().to_string(),
+        },
         iteration_ms: median(whole) * 1e3,
         kernels_ms: kernels.iter().map(|r| r.ms).sum(),
         kernels,

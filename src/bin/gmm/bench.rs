@@ -118,10 +118,11 @@ fn case_json(ctx: &GpuContext, peaks: &Peaks, r: &CaseReport, a: &BenchArgs) -> 
     v["precision"] = json!(r.precision);
     v["precision_asked"] = json!(gmm_gpu::GpuPrecision::from(a.precision).name());
     v["peaks"] = json!(peaks);
-    // The hot loops' floating-point operations per useful flop, in the arithmetic that ran.
+    // The hot loops' floating-point operations per useful flop, in the arithmetics that ran (both,
+    // where Auto routed some components: "fast + exact (f64)").
     let ops: Vec<_> = bench::ops::count_all()
         .into_iter()
-        .filter(|l| l.arithmetic == r.precision)
+        .filter(|l| r.precision.split(" + ").any(|p| p == l.arithmetic))
         .collect();
     v["hot_loops"] = json!(ops);
     v
