@@ -242,6 +242,10 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
     fn escalate(&mut self, why: String) -> bool {
         self.local.escalate(why)
     }
+
+    fn begin_init(&mut self) -> Result<(), GmmError> {
+        self.local.begin_init()
+    }
 }
 
 #[cfg(test)]

@@ -127,6 +127,7 @@ pub(crate) fn fit<B: Backend>(
     for init in 0..n_init {
         let init_seed = rng.random::<u64>();
         send(FitEvent::InitStart { init }, 0)?;
+        backend.begin_init()?;
         let (mut mixture, mut lower_bound) = match &warm {
             Some(w) => (w.mixture.clone(), w.lower_bound),
             None => (
@@ -285,6 +286,8 @@ mod tests {
         fault: Fault,
         passes: usize,
         fast: bool,
+        /// Whether each initialisation starts fast (`begin_init`), counting its passes afresh.
+        starts_fast: bool,
         switches: Vec<String>,
     }
 
@@ -326,6 +329,11 @@ mod tests {
             // Far below any change these 8 iterations make, so only the fault escalates.
             self.fast.then_some(1e-14)
         }
+        fn begin_init(&mut self) -> Result<(), GmmError> {
+            self.fast = self.starts_fast;
+            self.passes = 0;
+            Ok(())
+        }
         fn escalate(&mut self, why: String) -> bool {
             let was = self.fast;
             self.fast = false;
@@ -347,12 +355,17 @@ mod tests {
     }
 
     fn fit_with(fault: Option<Fault>, max_iter: usize) -> (FitOutcome, Vec<String>) {
+        fit_n(fault, max_iter, 1)
+    }
+
+    fn fit_n(fault: Option<Fault>, max_iter: usize, n_init: usize) -> (FitOutcome, Vec<String>) {
         let x = data();
         let view = DataView::from_f64(&x, 2).unwrap();
         let params = GmmParams::builder(3)
             .covariance_type(CovarianceType::Full)
             .tol(0.0)
             .max_iter(max_iter)
+            .n_init(n_init)
             .seed(3)
             .build()
             .unwrap();
@@ -361,6 +374,7 @@ mod tests {
             fault: fault.unwrap_or(Fault::NonFinite),
             passes: 0,
             fast: fault.is_some(),
+            starts_fast: fault.is_some(),
             switches: Vec::new(),
         };
         let outcome = fit(&params, &mut backend, None, None, &mut |_| ControlFlow::Continue(())).unwrap();
@@ -393,5 +407,21 @@ mod tests {
         assert_eq!(escalated.lower_bounds, plain.lower_bounds);
         assert_eq!(escalated.mixture, plain.mixture);
         assert_eq!(escalated.n_iter, 8);
+    }
+
+    #[test]
+    fn each_initialisation_starts_in_the_fast_arithmetic() {
+        // Two initialisations, each failing at its own 4th pass while fast: each escalates (a
+        // backend that stayed exact after the first would record one switch), and each ends
+        // bitwise where the plain fit's does.
+        let (plain, _) = fit_n(None, 8, 2);
+        let (escalated, switches) = fit_n(Some(Fault::NonFinite), 8, 2);
+        assert_eq!(switches.len(), 2, "{switches:?}");
+        assert!(
+            switches.iter().all(|s| s.contains(&format!("iteration {FAULT_AT}"))),
+            "{switches:?}"
+        );
+        assert_eq!(escalated.lower_bounds, plain.lower_bounds);
+        assert_eq!(escalated.mixture, plain.mixture);
     }
 }

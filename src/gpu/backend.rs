@@ -827,6 +827,24 @@ impl Backend for GpuBackend<'_> {
         }
     }
 
+    /// Auto's switches and routes belong to one initialisation: the next starts fast again, with
+    /// every component in the fast kernels and nothing recorded (the model records its best
+    /// initialisation's).
+    fn begin_init(&mut self) -> Result<(), GmmError> {
+        let arith = self.ctx.starting_arith(self.precision)?;
+        if self.precision != GpuPrecision::Auto || (self.arith == arith && self.exact_pipes.is_none()) {
+            return Ok(());
+        }
+        self.pipes = self.ctx.pipelines(arith)?;
+        self.arith = arith;
+        self.exact_pipes = None;
+        self.exact_routes.fill(false);
+        self.pack.set_routes(&self.exact_routes);
+        self.switches.clear();
+        log::info!("GPU fit: a new initialisation starts in {} arithmetic", arith.name());
+        Ok(())
+    }
+
     fn escalation_floor(&self) -> Option<f64> {
         (self.precision == GpuPrecision::Auto && self.arith == Arith::Fast).then(|| precision::fast_noise_floor(self.d))
     }
@@ -844,3 +862,6 @@ impl Backend for GpuBackend<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

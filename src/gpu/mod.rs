@@ -29,3 +29,22 @@ pub use plan::GpuKernels;
 pub use precision::{GpuPrecision, PrecisionRecord};
 pub use stream::StreamTimes;
 pub use upload::f32_image;
+
+/// The test adapter: with CI=true (or GMM_REQUIRE_GPU=1) a missing one is a failure, as in
+/// tests/common; elsewhere the test says it did not run.
+#[cfg(test)]
+pub(crate) fn test_context() -> Option<GpuContext> {
+    match GpuContext::new() {
+        Ok(ctx) => Some(ctx),
+        Err(e)
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+                || std::env::var("GMM_REQUIRE_GPU").is_ok_and(|v| v == "1") =>
+        {
+            panic!("a GPU is required here: {e}")
+        }
+        Err(e) => {
+            eprintln!("NOT RUN: no GPU adapter ({e})");
+            None
+        }
+    }
+}
