@@ -39,7 +39,7 @@ pub(crate) trait Backend {
     /// reproduce them.
     fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError>;
 
-    /// Initialisation `init` of `n_init` begins. A backend whose arithmetic adapts during a fit
+    /// An initialisation of `n_init` begins. A backend whose arithmetic adapts during a fit
     /// (`GpuPrecision::Auto` on the GPU) starts each afresh, so that one start's troubles do not
     /// choose another's arithmetic.
     fn begin_init(&mut self) -> Result<(), GmmError> {

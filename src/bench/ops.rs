@@ -280,9 +280,9 @@ mod tests {
     /// Fast kernels' inner loops: by hand from shaders/precision_fast.wgsl. logprob_tri: 32
     /// `mac`s (8 samples × 4 columns), one fma each, fed by 3 loads (two quads of z, one of U);
     /// stats_tri: 16 `run_mac`s, one fma each, fed by 2 (a quad of the row window, one of the
-    /// column window). So 0.5 ops per flop; the exact kernels are far above. normalise: Δ from c's high
-    /// parts and h, which holds c's low part (two subtractions and an add), the skip test, exp and
-    /// the sum: 6 ops for 4 flops, fed by 2 loads (c_k and h_k).
+    /// column window). So 0.5 ops per flop; the exact kernels are far above. normalise: Δ from
+    /// c's high parts and h, which holds c's low part (two subtractions and an add), the skip
+    /// test, exp and the sum: 6 ops for 4 flops, fed by 2 loads (c_k and h_k).
     #[test]
     fn fast_inner_loops_are_one_fma_per_multiply_add() {
         let fast = count(Arith::Fast);
