@@ -451,7 +451,7 @@ fn normalise(
             // term carries the rounding of a large L (Δ_best is exactly 0), and
             // log p = L_best + log Σ exp(Δ) with L_best two-float.
             let one = job.one;
-            let best_l = lse_best(model[c + best], resp[row + best], model[c + k_n + best] + h_lo_at(row + best), one);
+            let best_l = lse_best(model[c + best], resp[row + best], lse_const(c, k_n, best).y + h_lo_at(row + best), one);
             var s = prob_zero();
             for (var k = 0u; k < k_n; k++) {
                 hot_loop(); // bench::ops counts this loop

@@ -21,6 +21,12 @@ var<workgroup> fx: array<vec4<f32>, WG * FUSED_Q>;  // the tile's samples, a row
                                                     // each: d features, the augmented 1, zeros
 var<workgroup> fh: array<vec2<f32>, WG * FUSED_K>;  // per sample and component: h, then r (`prob_parts`)
 
+/// Quads in an augmented row of d features: the features, the 1 and zeros to a multiple of 4 (a
+/// staged row of `fx`, and the side of the 4 × 4 tiles' grid).
+fn row_quads(d: u32) -> u32 {
+    return (d + 4u) / 4u;
+}
+
 /// Coordinate i of the augmented sample whose row of `x` starts at `row`: its feature i, 1 at
 /// i = d, 0 past it (the load clamped inside the row).
 fn augmented_x(row: u32, i: u32, d: u32) -> f32 {
@@ -38,7 +44,7 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
     let c = job.consts_at;
     // The sample's row, read from the staged tile once for all K components.
     let d = job.n_features;
-    let quads = (d + 4u) / 4u;
+    let quads = row_quads(d);
     var xs: array<f32, TRI_SMALL_D>;
     for (var i = 0u; i < d; i++) {
         xs[i] = fx[s * quads + i / 4u][i % 4u];
@@ -66,7 +72,7 @@ fn fused_estep(s: u32, n: u32) -> vec2<f32> {
         }
         return vec2<f32>(select(0.0, job.neg_inf, w > 0.0), 0.0);
     }
-    let best_l = lse_best(model[c + best], fh[row + best].x, model[c + k_n + best] + fh[row + best].y, one);
+    let best_l = lse_best(model[c + best], fh[row + best].x, lse_const(c, k_n, best).y + fh[row + best].y, one);
     var total = prob_zero();
     for (var k = 0u; k < k_n; k++) {
         let hk = fh[row + k];
@@ -113,7 +119,7 @@ fn fused(
     var first_row = 0u;
     var first_col = 0u;
     if packed {
-        let tile = tile_of(u, (d + 4u) / 4u);
+        let tile = tile_of(u, row_quads(d));
         first_row = 4u * tile.x;
         first_col = 4u * tile.y;
     } else {
@@ -130,7 +136,7 @@ fn fused(
     let quad_b = first_col / 4u;
     let centre_a = Stage4(vec4<f32>(centre[0], centre[1], centre[2], centre[3]));
     let centre_b = Stage4(vec4<f32>(centre[4], centre[5], centre[6], centre[7]));
-    let quads = (d + 4u) / 4u;
+    let quads = row_quads(d);
     var acc: array<vec2<f32>, 16>; // packed: acc[4i + j] is entry (row i, column j) of the tile;
                                    // diag: S1 of the 4 features, then S2, then S0 at 8
     var run: array<Run, 16>;       // the same sums' current runs

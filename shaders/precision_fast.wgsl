@@ -87,10 +87,10 @@ fn real_parts(v: Real, one: f32) -> vec2<f32> {
     return vec2<f32>(v, 0.0);
 }
 
-/// The best component's L = c + h as `lse_term` and `lse_total` take it: (c_hi, h, 0), h holding
-/// c's low part already (`c_lo_in_h`), so `lo` (that low part again) is not added.
+/// The best component's L = c + h as `lse_term` and `lse_total` take it: its parts as they are,
+/// (c_hi, h, lo), where h holds c's low part already (`c_lo_in_h`) and lo is 0 (`lse_const`).
 fn lse_best(c_hi: f32, h_hi: f32, lo: f32, one: f32) -> vec3<f32> {
-    return vec3<f32>(c_hi, h_hi, 0.0);
+    return vec3<f32>(c_hi, h_hi, lo);
 }
 
 /// e^(L_k − L_best) with the device's exp, Δ_k = (c_k − c_best) + (h_k − h_best) from the high
