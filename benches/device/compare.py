@@ -5,7 +5,9 @@ Usage: python3 benches/device/compare.py DIR            (DIR holds gmm_bench.jso
        python3 benches/device/compare.py GMM.jsonl TORCH.json
 
 Tolerant of missing files, fields, error rows and lines that are not JSON: what is absent prints
-as '-'. The ratio is torch ms / gmm ms (above 1: gmm is faster).
+as '-'. The ratio is torch ms / gmm ms (above 1: gmm is faster). A second table sets each case's
+exact runs beside its fast one (ms per iteration, and exact / fast) against issue 17's targets:
+fast at least 6 times faster than two-float on B, E and F, at least 2 times on A.
 """
 
 import json
@@ -88,6 +90,34 @@ def key(row):
     return (str(row.get("case", "?")).upper(), str(row.get("covariance", "") or "") + split + arith)
 
 
+# Issue 17: how much faster fast must be than exact in two-float, per case.
+TWO_FLOAT_TARGETS = {"A": 2.0, "B": 6.0, "E": 6.0, "F": 6.0}
+
+
+def precision_rows(gmm_rows):
+    """Per (case, covariance, kernels) of the runs: fast, f64 and two-float ms per iteration, the
+    ratios exact / fast, and whether the two-float ratio meets its target."""
+    runs = {}
+    for r in gmm_rows:
+        if r.get("error") or num(r.get("iteration_ms")) is None:
+            continue
+        base = (str(r.get("case", "?")).upper(), str(r.get("covariance", "") or ""), r.get("kernels_asked") or "auto")
+        runs.setdefault(base, {})[str(r.get("precision") or "fast")] = num(r["iteration_ms"])
+    rows = []
+    for (case, cov, kernels), by in sorted(runs.items()):
+        fast, f64, two = by.get("fast"), by.get("exact (f64)"), by.get("exact (two-float)")
+        if fast is None or (f64 is None and two is None):
+            continue
+        target = TWO_FLOAT_TARGETS.get(case)
+        ratio = two / fast if two is not None and fast > 0 else None
+        verdict = "-" if target is None or ratio is None else ("met" if ratio >= target else "not met")
+        rows.append([case, cov + ("" if kernels == "auto" else f" ({kernels})"), fmt(fast), fmt(f64), fmt(two),
+                     f"{f64 / fast:.2f}x" if f64 is not None and fast > 0 else "-",
+                     f"{ratio:.2f}x" if ratio is not None else "-",
+                     f">= {target:g}x" if target else "-", verdict])
+    return rows
+
+
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -143,6 +173,13 @@ def main(argv):
                      fmt(g.get("lower_bound")), fmt(t.get("lower_bound"), 6), note or ""])
     print(table(["case", "cov", "N", "d", "K", "gmm ms/iter", "gmm kernels ms", "torch ms/iter (median)", "torch min",
                  "torch E-step ms", "torch/gmm", "gmm lower bound", "torch lower bound", "note"], rows))
+
+    prows = precision_rows(gmm_rows)
+    if prows:
+        print()
+        print("fast against exact, ms per iteration (issue 17's targets: two-float / fast)")
+        print(table(["case", "cov", "fast", "exact (f64)", "exact (two-float)", "f64 / fast", "two-float / fast",
+                     "target", "verdict"], prows))
 
     for k in keys:
         g = gmm_by.get(k)

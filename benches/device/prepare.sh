@@ -27,7 +27,7 @@ cargo test --release --no-run --message-format=json --test gpu_fallbacks --test 
 import json, shutil, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("gpu_fallbacks", "gpu_fused"):
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("gpu_fallbacks", "gpu_fused", "gpu_precision"):
         shutil.copy(m["executable"], ".device-tests/" + m["target"]["name"])
 '
 ls -la .device-tests target/release/gmm .gl
