@@ -53,13 +53,57 @@ pub(crate) trait Backend {
         None
     }
 
+    /// Auto's guard, before each E-step in the fast arithmetic: the components that f32 cannot
+    /// hold run the exact kernels from then on. The driver calls this; a distributed backend
+    /// decides from every rank's measures ([`Backend::guard_agreed`]).
+    fn guard(&mut self, mixture: &Mixture) -> Result<(), GmmError> {
+        self.guard_agreed(mixture, &mut |_| {})
+    }
+
+    /// [`Backend::guard`] with its per-component measures, taken in this backend's own frame,
+    /// passed through `agree` before they are acted on (in a distributed fit, `agree` replaces each
+    /// with its largest over the ranks, so that every rank routes alike). `agree` is called once
+    /// on every call where [`Backend::escalation_floor`] is `Some`, and never otherwise.
+    fn guard_agreed(&mut self, mixture: &Mixture, agree: Agree<'_>) -> Result<(), GmmError> {
+        let _ = (mixture, agree);
+        Ok(())
+    }
+
     /// Switches to exact arithmetic for the rest of the fit, because of `why` (logged and
     /// recorded); returns whether it did.
     fn escalate(&mut self, why: String) -> bool {
-        let _ = why;
+        self.escalate_agreed(why, &mut |_| {})
+    }
+
+    /// [`Backend::escalate`] in two steps, so that ranks escalate all or none: each says whether
+    /// it can (1 where it cannot) through `agree`, which gives the largest over the ranks, and
+    /// switches only where none objects. `agree` is called once where [`Backend::escalation_floor`]
+    /// is `Some`, and never otherwise.
+    fn escalate_agreed(&mut self, why: String, agree: Agree<'_>) -> bool {
+        let _ = (why, agree);
         false
     }
+
+    /// Makes every rank's exact arithmetic the same (a distributed fit over devices that differ:
+    /// two-float wherever any rank's device would run two-float), through `agree` as above. Called
+    /// once per initialisation by a distributed backend, before [`Backend::begin_init`].
+    fn agree_arithmetic(&mut self, agree: Agree<'_>) -> Result<(), GmmError> {
+        let _ = agree;
+        Ok(())
+    }
+
+    /// A number that names the arithmetic the next E-step runs, component by component (0 where
+    /// it never changes): the ranks of a distributed fit check at each combine that theirs are
+    /// equal, so that a disagreement stops them with an error instead of diverging.
+    fn arithmetic_code(&self) -> u32 {
+        0
+    }
 }
+
+/// How a backend's decision from its own share of the data becomes every rank's: replaces each
+/// value with its largest over the ranks of a distributed fit (in one process, leaves them as
+/// they are).
+pub(crate) type Agree<'a> = &'a mut dyn FnMut(&mut [f64]);
 
 /// What [`Backend::per_sample_outputs`] computes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

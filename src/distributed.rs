@@ -17,6 +17,9 @@
 //! rank's own data (a NaN, found before the fit by [`first_bad_value`]) is shared first, so that all
 //! ranks stop with the same error naming the global row.
 
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
 use crate::backend::{Backend, FitInfo, Output};
 use crate::error::GmmError;
 use crate::mixture::Mixture;
@@ -97,6 +100,11 @@ pub fn add(acc: &mut [f64], other: &[f64]) {
     acc.iter_mut().zip(other).for_each(|(a, b)| *a += b);
 }
 
+/// Elementwise maximum, for [`tree_allreduce`] (a NaN loses to any number: give ∞ instead).
+pub fn max(acc: &mut [f64], other: &[f64]) {
+    acc.iter_mut().zip(other).for_each(|(a, b)| *a = a.max(*b));
+}
+
 /// The first non-finite value on any rank, as (global row, column, value), shared by all ranks,
 /// from each rank's own first one (its row a global index), if any.
 pub fn first_bad_value(comm: &dyn Communicator, local: Option<(usize, usize, f64)>) -> Option<(usize, usize, f64)> {
@@ -144,6 +152,15 @@ pub(crate) struct DistributedBackend<'c, B: Backend> {
     scratch: Vec<f64>,
 }
 
+/// The agreement a distributed backend hands its rank's backend: each value becomes its largest
+/// over the ranks.
+fn agree_max<'s>(comm: &'s dyn Communicator, scratch: &'s mut Vec<f64>) -> impl FnMut(&mut [f64]) + 's {
+    move |values: &mut [f64]| {
+        scratch.resize(values.len(), 0.0);
+        tree_allreduce(comm, values, scratch, max);
+    }
+}
+
 impl<'c, B: Backend> DistributedBackend<'c, B> {
     pub fn new(local: B, comm: &'c dyn Communicator, offset: usize, n_total: usize) -> Self {
         Self {
@@ -169,6 +186,25 @@ impl<'c, B: Backend> DistributedBackend<'c, B> {
         self.scratch.resize(self.flat.len(), 0.0);
         tree_allreduce(self.comm, &mut self.flat, &mut self.scratch, add);
         stats.unflatten_from(&self.flat);
+    }
+
+    /// [`Self::combine`] for an EM pass, which also checks that every rank ran the same arithmetic:
+    /// the ranks' codes c (below 2²⁰, so every sum here is exact in f64) ride along, and
+    /// P·Σc² = (Σc)² holds exactly when they are all equal (Cauchy–Schwarz). Every rank sees the
+    /// same sums, so all stop together.
+    fn combine_checked(&mut self, stats: &mut SuffStats) -> Result<(), GmmError> {
+        let code = f64::from(self.local.arithmetic_code());
+        stats.flatten_into(&mut self.flat);
+        self.flat.extend([code, code * code]);
+        self.scratch.resize(self.flat.len(), 0.0);
+        tree_allreduce(self.comm, &mut self.flat, &mut self.scratch, add);
+        let (sum, squares) = (self.flat[self.flat.len() - 2], self.flat[self.flat.len() - 1]);
+        if self.comm.size() as f64 * squares != sum * sum {
+            return Err(GmmError::RanksOutOfStep);
+        }
+        self.flat.truncate(self.flat.len() - 2);
+        stats.unflatten_from(&self.flat);
+        Ok(())
     }
 }
 
@@ -206,8 +242,7 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
     fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
         let local = self.local.em_statistics(mixture, centres, stats);
         self.agree(local)?;
-        self.combine(stats);
-        Ok(())
+        self.combine_checked(stats)
     }
 
     fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
@@ -233,84 +268,110 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
         self.local.info()
     }
 
-    // Every rank sees the same combined lower bound and M-step, so the driver escalates on every
-    // rank at once.
+    // Every decision that changes a rank's arithmetic is agreed (the guard on every rank's
+    // measures, an escalation by all ranks or none, the exact arithmetic of the least capable
+    // device), so every rank holds the same floor, sees the same combined lower bound and M-step,
+    // and the driver takes every escalation decision on every rank at once; `combine_checked`
+    // verifies it at each pass.
     fn escalation_floor(&self) -> Option<f64> {
         self.local.escalation_floor()
     }
 
+    fn guard(&mut self, mixture: &Mixture) -> Result<(), GmmError> {
+        let local = self
+            .local
+            .guard_agreed(mixture, &mut agree_max(self.comm, &mut self.scratch));
+        self.agree(local)
+    }
+
     fn escalate(&mut self, why: String) -> bool {
-        self.local.escalate(why)
+        self.local
+            .escalate_agreed(why, &mut agree_max(self.comm, &mut self.scratch))
     }
 
     fn begin_init(&mut self) -> Result<(), GmmError> {
-        self.local.begin_init()
+        let local = self
+            .local
+            .agree_arithmetic(&mut agree_max(self.comm, &mut self.scratch));
+        let local = local.and_then(|()| self.local.begin_init());
+        self.agree(local)
+    }
+
+    fn arithmetic_code(&self) -> u32 {
+        self.local.arithmetic_code()
+    }
+}
+
+/// Ranks as threads of one process (one per GPU of a machine, say, or in tests): P communicators
+/// joined by channels, one per ordered pair of ranks.
+pub struct ThreadComm {
+    rank: usize,
+    size: usize,
+    to: Vec<Sender<Vec<f64>>>,
+    from: Vec<Mutex<Receiver<Vec<f64>>>>,
+}
+
+impl ThreadComm {
+    /// The communicators of ranks 0..size, to hand one to each thread.
+    pub fn world(size: usize) -> Vec<ThreadComm> {
+        let mut to: Vec<Vec<Sender<Vec<f64>>>> = (0..size).map(|_| Vec::with_capacity(size)).collect();
+        let mut from: Vec<Vec<Mutex<Receiver<Vec<f64>>>>> = (0..size).map(|_| Vec::with_capacity(size)).collect();
+        for sender in to.iter_mut() {
+            for receiver in from.iter_mut() {
+                let (tx, rx) = channel();
+                sender.push(tx);
+                receiver.push(Mutex::new(rx));
+            }
+        }
+        to.into_iter()
+            .zip(from)
+            .enumerate()
+            .map(|(rank, (to, from))| ThreadComm { rank, size, to, from })
+            .collect()
+    }
+
+    /// Runs `f(comm)` for every rank of a world of `size`, each on a thread of its own; returns each
+    /// rank's result, in rank order. A rank that panics panics the caller.
+    pub fn on_ranks<T: Send>(size: usize, f: impl Fn(&ThreadComm) -> T + Sync) -> Vec<T> {
+        let world = ThreadComm::world(size);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = world.iter().map(|c| s.spawn(|| f(c))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    }
+}
+
+impl Communicator for ThreadComm {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn send(&self, to: usize, values: &[f64]) {
+        // A receiver gone means its rank's thread ended (it panicked): nothing is waiting.
+        let _ = self.to[to].send(values.to_vec());
+    }
+    fn receive(&self, from: usize, values: &mut [f64]) {
+        let v = self.from[from]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv()
+            .expect("the sending rank's thread ended (it panicked)");
+        values.copy_from_slice(&v);
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::sync::Mutex;
-    use std::sync::mpsc::{Receiver, Sender, channel};
-
-    /// P ranks as threads, one channel per ordered pair.
-    pub(crate) struct ThreadComm {
-        rank: usize,
-        size: usize,
-        to: Vec<Sender<Vec<f64>>>,
-        from: Vec<Mutex<Receiver<Vec<f64>>>>,
-    }
-
-    impl ThreadComm {
-        pub fn world(size: usize) -> Vec<ThreadComm> {
-            let mut senders: Vec<Vec<Option<Sender<Vec<f64>>>>> = (0..size).map(|_| vec![None; size]).collect();
-            let mut receivers: Vec<Vec<Option<Receiver<Vec<f64>>>>> =
-                (0..size).map(|_| (0..size).map(|_| None).collect()).collect();
-            for a in 0..size {
-                for b in 0..size {
-                    let (tx, rx) = channel();
-                    senders[a][b] = Some(tx); // a -> b
-                    receivers[b][a] = Some(rx);
-                }
-            }
-            senders
-                .into_iter()
-                .zip(receivers)
-                .enumerate()
-                .map(|(rank, (to, from))| ThreadComm {
-                    rank,
-                    size,
-                    to: to.into_iter().map(Option::unwrap).collect(),
-                    from: from.into_iter().map(|r| Mutex::new(r.unwrap())).collect(),
-                })
-                .collect()
-        }
-    }
-
-    impl Communicator for ThreadComm {
-        fn rank(&self) -> usize {
-            self.rank
-        }
-        fn size(&self) -> usize {
-            self.size
-        }
-        fn send(&self, to: usize, values: &[f64]) {
-            self.to[to].send(values.to_vec()).unwrap();
-        }
-        fn receive(&self, from: usize, values: &mut [f64]) {
-            let v = self.from[from].lock().unwrap().recv().unwrap();
-            values.copy_from_slice(&v);
-        }
-    }
 
     /// Runs `f(comm)` on P threads; returns each rank's result.
     pub(crate) fn on_ranks<T: Send>(p: usize, f: impl Fn(&ThreadComm) -> T + Sync) -> Vec<T> {
-        let world = ThreadComm::world(p);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = world.iter().map(|c| s.spawn(|| f(c))).collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        })
+        ThreadComm::on_ranks(p, f)
     }
 
     #[test]
@@ -505,6 +566,122 @@ pub(crate) mod tests {
                 }) => assert!(value.is_nan()),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    /// Runs `f` on a thread of its own and waits at most `secs` for it: ranks that wait for each
+    /// other forever fail the test instead of stalling the suite.
+    pub(crate) fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+            Ok(v) => v,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the ranks did not finish within {secs} s: one waits for another that has moved on")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("a rank panicked"),
+        }
+    }
+
+    /// What one rank of a fit over fake-fast ranks (`em::tests::Flaky`) ended with: its outcome
+    /// or error, its switches.
+    type FlakyRank = (Result<crate::em::FitOutcome, GmmError>, Vec<String>);
+
+    /// A fit of `em::tests::data()` over P ranks, each a `Flaky` over its rows set up by
+    /// `setup(rank, backend)`, 8 iterations from k-means, within a minute.
+    fn flaky_fit(
+        p: usize,
+        setup: impl Fn(usize, &mut crate::em::tests::Flaky) + Send + Sync + 'static,
+    ) -> Vec<FlakyRank> {
+        use crate::em::tests::{Flaky, data, params};
+        within(60, move || {
+            let x = data();
+            let n = x.len() / 2;
+            on_ranks(p, |c| {
+                let rows = rows_of(c.rank(), p, n);
+                let view = crate::DataView::from_f64(&x[rows.start * 2..rows.end * 2], 2).unwrap();
+                let mut local = Flaky::new(crate::cpu::CpuBackend::new(view, None).with_offset(rows.start), None);
+                setup(c.rank(), &mut local);
+                let mut backend = DistributedBackend::new(local, c, rows.start, n);
+                let outcome = crate::em::fit(&params(8, 1), &mut backend, None, None, &mut |_| {
+                    std::ops::ControlFlow::Continue(())
+                });
+                (outcome, backend.local.switches.clone())
+            })
+        })
+    }
+
+    #[test]
+    fn a_bound_that_falls_on_one_rank_sends_every_rank_back_together() {
+        use crate::em::tests::Fault;
+        for p in [2, 3] {
+            // Rank 0's own sums make the combined bound fall at pass 4 (by 1/P nat): every rank
+            // switches and redoes iteration 3, so each ends bitwise where ranks that ran exact
+            // from pass 3 end (fast's faked noise tells the iterates apart).
+            let want = flaky_fit(p, |_, b| b.exact_from = Some(3));
+            let got = flaky_fit(p, |rank, b| {
+                if rank == 0 {
+                    b.fault = Some((Fault::Fall, 4));
+                }
+            });
+            let want = want[0].0.as_ref().unwrap();
+            for (r, (outcome, switches)) in got.iter().enumerate() {
+                let outcome = outcome.as_ref().unwrap_or_else(|e| panic!("P={p} rank {r}: {e}"));
+                assert_eq!(switches.len(), 1, "P={p} rank {r}: {switches:?}");
+                assert!(switches[0].contains("fell"), "P={p} rank {r}: {switches:?}");
+                assert_eq!(outcome.mixture, want.mixture, "P={p} rank {r}");
+                assert_eq!(outcome.lower_bounds, want.lower_bounds, "P={p} rank {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_rank_that_cannot_switch_keeps_every_rank_in_step() {
+        use crate::em::tests::Fault;
+        // Rank 2 cannot switch (its exact kernels would not build), and rank 0 meets trouble at
+        // pass 4: no rank switches, so a failure is every rank's error and a fall goes on fast on
+        // every rank, and none waits for another.
+        for (fault, want) in [
+            (Fault::NonFinite, "NonFiniteLikelihood { iteration: 4 }"),
+            (Fault::Singular, "IllDefinedCovariance"),
+            (Fault::Fall, ""),
+        ] {
+            let got = flaky_fit(3, move |rank, b| {
+                b.can_switch = rank != 2;
+                if rank == 0 {
+                    b.fault = Some((fault, 4));
+                }
+            });
+            for (r, (outcome, switches)) in got.iter().enumerate() {
+                assert!(switches.is_empty(), "{fault:?} rank {r}: {switches:?}");
+                match outcome {
+                    Err(e) => assert!(
+                        !want.is_empty() && format!("{e:?}").contains(want),
+                        "{fault:?} rank {r}: {e:?}"
+                    ),
+                    Ok(o) => {
+                        assert!(want.is_empty(), "{fault:?} rank {r}: no error");
+                        assert_eq!(o.n_iter, 8);
+                        assert_eq!(o.mixture, got[0].0.as_ref().unwrap().mixture, "rank {r}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ranks_in_different_arithmetic_stop_together_with_an_error() {
+        // Rank 1 starts exact while rank 0 is fast: the first combine sees their codes differ, and
+        // every rank stops with the same error before any decision could part them.
+        let got = flaky_fit(2, |rank, b| b.starts_fast = rank == 0);
+        for (r, (outcome, _)) in got.iter().enumerate() {
+            assert!(
+                matches!(outcome, Err(GmmError::RanksOutOfStep)),
+                "rank {r}: {:?}",
+                outcome.as_ref().map(|o| o.n_iter)
+            );
         }
     }
 

@@ -45,7 +45,10 @@ pub struct Progress {
 pub enum FitEvent {
     /// Initialisation `init` (0-based, of n_init) begins, before its starting parameters are drawn.
     InitStart { init: usize },
-    /// An EM iteration ended.
+    /// An EM iteration ended. Each is sent once, with the bound the fit keeps: while a GPU fit in
+    /// `GpuPrecision::Auto`'s fast arithmetic may still go back an iteration (a falling bound
+    /// redoes the previous one exactly), an iteration is sent once the next E-step shows it stands,
+    /// one iteration late.
     Iteration(Progress),
     /// Initialisation `init` ended after `n_iter` iterations with `lower_bound`. Not sent when
     /// max_iter is 0 (scikit-learn reports nothing then either).
@@ -135,12 +138,18 @@ pub(crate) fn fit<B: Backend>(
                 f64::NEG_INFINITY,
             ),
         };
+        // What iteration 1 is measured against: the warm model's bound, or -∞.
+        let start_bound = lower_bound;
         let mut lower_bounds = Vec::with_capacity(params.max_iter.min(10_000));
         let mut converged = false;
         let mut n_iter = 0;
         // A backend in fast arithmetic that may escalate (GpuPrecision::Auto) gets the iterates
         // to go back to: the one this E-step uses, and the previous one.
         let mut iterates = backend.escalation_floor().map(|_| (mixture.clone(), mixture.clone()));
+        // While the fit may still go back an iteration, that iteration's news waits here until the
+        // next E-step shows it stands, so that a monitor sees each iteration once, with the bound
+        // the fit keeps.
+        let mut pending: Option<Progress> = None;
         let mut iter = 0;
         while iter < params.max_iter {
             iter += 1;
@@ -152,6 +161,7 @@ pub(crate) fn fit<B: Backend>(
             }
             loop {
                 centres.copy_from_slice(&mixture.means);
+                backend.guard(&mixture)?;
                 backend.em_statistics(&mixture, &centres, &mut stats)?;
                 lower_bound = stats.score_sum / stats.weight_sum;
                 let fell = iter > 1 && backend.escalation_floor().is_some_and(|f| lower_bound < previous - f);
@@ -179,7 +189,8 @@ pub(crate) fn fit<B: Backend>(
                         mixture.copy_from(before);
                         this.copy_from(before);
                         lower_bounds.pop();
-                        previous = lower_bounds.last().copied().unwrap_or(f64::NEG_INFINITY);
+                        pending = None;
+                        previous = lower_bounds.last().copied().unwrap_or(start_bound);
                         iter -= 1;
                         n_iter = iter;
                     }
@@ -200,7 +211,14 @@ pub(crate) fn fit<B: Backend>(
                 lower_bound,
                 change,
             };
-            send(FitEvent::Iteration(progress), iter)?;
+            if let Some(p) = pending.take() {
+                send(FitEvent::Iteration(p), p.iteration)?;
+            }
+            if iterates.is_some() && backend.escalation_floor().is_some() {
+                pending = Some(progress);
+            } else {
+                send(FitEvent::Iteration(progress), iter)?;
+            }
             if change.abs() < params.tol {
                 converged = true;
                 break;
@@ -215,6 +233,9 @@ pub(crate) fn fit<B: Backend>(
                     params.tol
                 ));
             }
+        }
+        if let Some(p) = pending.take() {
+            send(FitEvent::Iteration(p), p.iteration)?;
         }
         if !mixture.is_finite() {
             return Err(GmmError::NonFiniteLikelihood { iteration: n_iter });
@@ -256,12 +277,14 @@ pub(crate) fn fit<B: Backend>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The escalation of a fast arithmetic (GpuPrecision::Auto), driven by a backend that computes
-    //! exactly (the CPU's) but fakes one failure while it claims to be fast: after the switch the
-    //! fit must go on from its last good iterate, so it ends where a plain CPU fit ends.
+    //! on the CPU but fakes a fast arithmetic: while "fast" it perturbs its first moments by a
+    //! relative 1e-9 (so that an iterate shows which arithmetic made it) and can fail one pass.
+    //! After a switch the fit must go on from its last good iterate, so it ends bitwise where a fit
+    //! that ran exact from that iterate on ends.
     use super::*;
-    use crate::backend::Output;
+    use crate::backend::{Agree, Output};
     use crate::cpu::CpuBackend;
     use crate::data::DataView;
     use crate::kinds::CovarianceType;
@@ -269,26 +292,47 @@ mod tests {
     use rand_distr::{Distribution, Normal};
 
     #[derive(Clone, Copy, Debug, PartialEq)]
-    enum Fault {
+    pub(crate) enum Fault {
         /// A NaN log-likelihood.
         NonFinite,
-        /// The lower bound falls by a nat.
+        /// The lower bound falls by a nat (of this backend's own weight).
         Fall,
         /// Statistics whose covariance is not positive definite.
         Singular,
     }
 
-    /// The EM pass (1-based) that fails while fast.
-    const FAULT_AT: usize = 4;
+    /// The fast arithmetic's faked rounding: first moments scaled by 1 + FAST_NOISE.
+    const FAST_NOISE: f64 = 1e-9;
 
-    struct Flaky<'a> {
-        inner: CpuBackend<'a>,
-        fault: Fault,
-        passes: usize,
-        fast: bool,
+    pub(crate) struct Flaky<'a> {
+        pub inner: CpuBackend<'a>,
+        /// The failure of pass `fault_at` (1-based, counted afresh by each initialisation), if
+        /// that pass runs fast.
+        pub fault: Option<(Fault, usize)>,
+        /// The pass from which it runs exact of its own accord (a reference fit's switch).
+        pub exact_from: Option<usize>,
+        pub passes: usize,
+        pub fast: bool,
         /// Whether each initialisation starts fast (`begin_init`), counting its passes afresh.
-        starts_fast: bool,
-        switches: Vec<String>,
+        pub starts_fast: bool,
+        /// Whether it can switch to exact (a rank whose exact kernels cannot be built cannot).
+        pub can_switch: bool,
+        pub switches: Vec<String>,
+    }
+
+    impl<'a> Flaky<'a> {
+        pub fn new(inner: CpuBackend<'a>, fault: Option<(Fault, usize)>) -> Self {
+            Self {
+                inner,
+                fault,
+                exact_from: None,
+                passes: 0,
+                fast: true,
+                starts_fast: true,
+                can_switch: true,
+                switches: Vec::new(),
+            }
+        }
     }
 
     impl Backend for Flaky<'_> {
@@ -305,14 +349,20 @@ mod tests {
             self.inner.info()
         }
         fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
-            self.inner.em_statistics(mixture, centres, stats)?;
             self.passes += 1;
-            if self.fast && self.passes == FAULT_AT {
-                match self.fault {
-                    Fault::NonFinite => stats.score_sum = f64::NAN,
-                    Fault::Fall => stats.score_sum -= stats.weight_sum,
-                    Fault::Singular => stats.s2.iter_mut().for_each(|v| *v = -1e9),
-                }
+            if self.exact_from == Some(self.passes) {
+                self.fast = false;
+            }
+            self.inner.em_statistics(mixture, centres, stats)?;
+            if !self.fast {
+                return Ok(());
+            }
+            stats.s1.iter_mut().for_each(|v| *v *= 1.0 + FAST_NOISE);
+            match self.fault {
+                Some((Fault::NonFinite, at)) if at == self.passes => stats.score_sum = f64::NAN,
+                Some((Fault::Fall, at)) if at == self.passes => stats.score_sum -= stats.weight_sum,
+                Some((Fault::Singular, at)) if at == self.passes => stats.s2.iter_mut().for_each(|v| *v = -1e9),
+                _ => {}
             }
             Ok(())
         }
@@ -326,7 +376,7 @@ mod tests {
             self.inner.random_statistics(seed, centres, stats)
         }
         fn escalation_floor(&self) -> Option<f64> {
-            // Far below any change these 8 iterations make, so only the fault escalates.
+            // Far below any change these iterations make, so only a fault escalates.
             self.fast.then_some(1e-14)
         }
         fn begin_init(&mut self) -> Result<(), GmmError> {
@@ -334,18 +384,26 @@ mod tests {
             self.passes = 0;
             Ok(())
         }
-        fn escalate(&mut self, why: String) -> bool {
-            let was = self.fast;
-            self.fast = false;
-            if was {
-                self.switches.push(why);
+        fn escalate_agreed(&mut self, why: String, agree: Agree<'_>) -> bool {
+            if !self.fast {
+                return false;
             }
-            was
+            let mut objects = [if self.can_switch { 0.0 } else { 1.0 }];
+            agree(&mut objects);
+            if objects[0] != 0.0 {
+                return false;
+            }
+            self.fast = false;
+            self.switches.push(why);
+            true
+        }
+        fn arithmetic_code(&self) -> u32 {
+            u32::from(self.fast)
         }
     }
 
     /// Three overlapping 2-D blobs, seeded.
-    fn data() -> Vec<f64> {
+    pub(crate) fn data() -> Vec<f64> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
         let noise = Normal::new(0.0, 1.0).unwrap();
         let centres = [0.0, 0.0, 2.0, 1.0, -1.0, 2.0];
@@ -354,74 +412,153 @@ mod tests {
             .collect()
     }
 
-    fn fit_with(fault: Option<Fault>, max_iter: usize) -> (FitOutcome, Vec<String>) {
-        fit_n(fault, max_iter, 1)
-    }
-
-    fn fit_n(fault: Option<Fault>, max_iter: usize, n_init: usize) -> (FitOutcome, Vec<String>) {
-        let x = data();
-        let view = DataView::from_f64(&x, 2).unwrap();
-        let params = GmmParams::builder(3)
+    pub(crate) fn params(max_iter: usize, n_init: usize) -> GmmParams {
+        GmmParams::builder(3)
             .covariance_type(CovarianceType::Full)
             .tol(0.0)
             .max_iter(max_iter)
             .n_init(n_init)
             .seed(3)
             .build()
-            .unwrap();
-        let mut backend = Flaky {
-            inner: CpuBackend::new(view, None),
-            fault: fault.unwrap_or(Fault::NonFinite),
-            passes: 0,
-            fast: fault.is_some(),
-            starts_fast: fault.is_some(),
-            switches: Vec::new(),
+            .unwrap()
+    }
+
+    /// A fit with `backend` set up by `setup`, from a warm start if given: its outcome, its
+    /// switches, its passes, and the iterations the monitor saw.
+    fn run(
+        setup: impl FnOnce(&mut Flaky),
+        max_iter: usize,
+        n_init: usize,
+        warm: Option<WarmStart>,
+    ) -> (FitOutcome, Vec<String>, usize, Vec<Progress>) {
+        let x = data();
+        let view = DataView::from_f64(&x, 2).unwrap();
+        let mut backend = Flaky::new(CpuBackend::new(view, None), None);
+        setup(&mut backend);
+        let mut seen = Vec::new();
+        let mut monitor = |e: &FitEvent| {
+            if let FitEvent::Iteration(p) = e {
+                seen.push(*p);
+            }
+            ControlFlow::Continue(())
         };
-        let outcome = fit(&params, &mut backend, None, None, &mut |_| ControlFlow::Continue(())).unwrap();
-        (outcome, backend.switches)
+        let outcome = fit(&params(max_iter, n_init), &mut backend, None, warm, &mut monitor).unwrap();
+        (outcome, backend.switches, backend.passes, seen)
+    }
+
+    /// The monitor saw iterations 1..=n of `init` once each, in order, with the bounds the fit
+    /// kept, each change measured from the one before (from `start` for the first).
+    fn assert_seen_once(seen: &[Progress], outcome: &FitOutcome, start: f64) {
+        let iterations: Vec<usize> = seen.iter().map(|p| p.iteration).collect();
+        assert_eq!(iterations, (1..=outcome.n_iter).collect::<Vec<_>>());
+        let bounds: Vec<f64> = seen.iter().map(|p| p.lower_bound).collect();
+        assert_eq!(bounds, outcome.lower_bounds);
+        for (i, p) in seen.iter().enumerate() {
+            let before = if i == 0 { start } else { seen[i - 1].lower_bound };
+            assert_eq!(p.change, p.lower_bound - before, "iteration {}", p.iteration);
+        }
     }
 
     #[test]
     fn a_failed_pass_is_redone_in_exact_arithmetic_from_the_same_iterate() {
-        let (plain, _) = fit_with(None, 8);
+        // Pass 4 fails while fast: iteration 4 is redone exact from the same iterate, so the fit
+        // equals one that ran fast for passes 1–3 and exact from pass 4 on.
+        let (want, ..) = run(|b| b.exact_from = Some(4), 8, 1, None);
         for fault in [Fault::NonFinite, Fault::Singular] {
-            let (escalated, switches) = fit_with(Some(fault), 8);
+            let (escalated, switches, passes, seen) = run(|b| b.fault = Some((fault, 4)), 8, 1, None);
             assert_eq!(switches.len(), 1, "{fault:?}: {switches:?}");
-            assert!(switches[0].contains(&format!("iteration {FAULT_AT}")), "{switches:?}");
-            // The failed pass left no trace: bitwise the plain fit.
-            assert_eq!(escalated.lower_bounds, plain.lower_bounds, "{fault:?}");
-            assert_eq!(escalated.mixture, plain.mixture, "{fault:?}");
-            assert_eq!(escalated.n_iter, plain.n_iter);
+            assert!(switches[0].contains("iteration 4"), "{switches:?}");
+            // The failed pass left no trace: bitwise the reference.
+            assert_eq!(escalated.lower_bounds, want.lower_bounds, "{fault:?}");
+            assert_eq!(escalated.mixture, want.mixture, "{fault:?}");
+            assert_eq!((escalated.n_iter, passes), (8, 9), "{fault:?}");
+            assert_seen_once(&seen, &escalated, f64::NEG_INFINITY);
         }
     }
 
     #[test]
     fn a_falling_lower_bound_goes_back_to_the_iterate_before_it() {
-        // The fall at pass 4 condemns the M-step that made iteration 4's parameters, so the fit
-        // redoes iteration 3 in exact arithmetic (one pass more, the fallen bound dropped from the
-        // history) and then runs on to iteration 8: bitwise the plain fit.
-        let (plain, _) = fit_with(None, 8);
-        let (escalated, switches) = fit_with(Some(Fault::Fall), 8);
+        // The fall at pass 4 condemns the M-step of iteration 3, which made iteration 4's
+        // parameters: the fit redoes iteration 3 exact from the iterate before that M-step (one
+        // pass more, the fallen bound dropped from the history), then runs on to iteration 8. So
+        // it equals a fit that ran fast for passes 1–2 and exact from pass 3; redoing iteration 4
+        // instead would keep iteration 3's fast M-step, which the noise makes visible.
+        let (want, ..) = run(|b| b.exact_from = Some(3), 8, 1, None);
+        let (not_back, ..) = run(|b| b.exact_from = Some(4), 8, 1, None);
+        assert_ne!(want.mixture, not_back.mixture, "the noise must tell the two apart");
+        let (escalated, switches, passes, seen) = run(|b| b.fault = Some((Fault::Fall, 4)), 8, 1, None);
         assert_eq!(switches.len(), 1, "{switches:?}");
         assert!(switches[0].contains("fell"), "{switches:?}");
-        assert_eq!(escalated.lower_bounds, plain.lower_bounds);
-        assert_eq!(escalated.mixture, plain.mixture);
-        assert_eq!(escalated.n_iter, 8);
+        assert_eq!(escalated.lower_bounds, want.lower_bounds);
+        assert_eq!(escalated.mixture, want.mixture);
+        // Two passes more than iterations: the fallen one, and iteration 3's again.
+        assert_eq!((escalated.n_iter, passes), (8, 10));
+        // Iteration 3 was redone: the monitor saw it once, with its exact bound.
+        assert_seen_once(&seen, &escalated, f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn a_warm_start_that_falls_at_iteration_2_redoes_iteration_1_against_the_warm_bound() {
+        let (first, ..) = run(|b| b.fast = false, 3, 1, None);
+        fn warm(o: &FitOutcome) -> WarmStart<'_> {
+            WarmStart {
+                mixture: &o.mixture,
+                lower_bound: o.lower_bound,
+            }
+        }
+        // The warm model is iteration 1's iterate; the fall at pass 2 sends the fit back to it,
+        // exact from then on: a warm fit exact throughout.
+        let (want, ..) = run(|b| b.exact_from = Some(1), 5, 1, Some(warm(&first)));
+        let (escalated, switches, passes, seen) = run(|b| b.fault = Some((Fault::Fall, 2)), 5, 1, Some(warm(&first)));
+        assert_eq!(switches.len(), 1, "{switches:?}");
+        assert!(switches[0].contains("at iteration 2"), "{switches:?}");
+        assert_eq!(escalated.lower_bounds, want.lower_bounds);
+        assert_eq!(escalated.mixture, want.mixture);
+        assert_eq!((escalated.n_iter, passes), (5, 7));
+        // Iteration 1's change is measured from the warm bound (finite), not from -∞.
+        assert!(seen[0].change.is_finite(), "{:?}", seen[0]);
+        assert_seen_once(&seen, &escalated, first.lower_bound);
     }
 
     #[test]
     fn each_initialisation_starts_in_the_fast_arithmetic() {
         // Two initialisations, each failing at its own 4th pass while fast: each escalates (a
-        // backend that stayed exact after the first would record one switch), and each ends
-        // bitwise where the plain fit's does.
-        let (plain, _) = fit_n(None, 8, 2);
-        let (escalated, switches) = fit_n(Some(Fault::NonFinite), 8, 2);
+        // backend that stayed exact after the first would record one switch), and the fit ends
+        // where one that ran exact from each initialisation's 4th pass ends.
+        let (want, ..) = run(|b| b.exact_from = Some(4), 8, 2, None);
+        let (escalated, switches, ..) = run(|b| b.fault = Some((Fault::NonFinite, 4)), 8, 2, None);
         assert_eq!(switches.len(), 2, "{switches:?}");
-        assert!(
-            switches.iter().all(|s| s.contains(&format!("iteration {FAULT_AT}"))),
-            "{switches:?}"
-        );
-        assert_eq!(escalated.lower_bounds, plain.lower_bounds);
-        assert_eq!(escalated.mixture, plain.mixture);
+        assert!(switches.iter().all(|s| s.contains("iteration 4")), "{switches:?}");
+        assert_eq!(escalated.lower_bounds, want.lower_bounds);
+        assert_eq!(escalated.mixture, want.mixture);
+    }
+
+    #[test]
+    fn a_backend_that_cannot_switch_fails_with_the_error_or_goes_on_after_a_fall() {
+        let cannot = |fault| {
+            move |b: &mut Flaky| {
+                b.fault = Some((fault, 4));
+                b.can_switch = false;
+            }
+        };
+        let x = data();
+        let view = DataView::from_f64(&x, 2).unwrap();
+        for (fault, want) in [
+            (Fault::NonFinite, "NonFiniteLikelihood { iteration: 4 }"),
+            (Fault::Singular, "IllDefinedCovariance"),
+        ] {
+            let mut backend = Flaky::new(CpuBackend::new(view, None), None);
+            cannot(fault)(&mut backend);
+            let e = fit(&params(8, 1), &mut backend, None, None, &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap_err();
+            assert!(format!("{e:?}").contains(want), "{fault:?}: {e:?}");
+        }
+        // A fall is not an error: the fit keeps the fast M-step and goes on, fast, to the end.
+        let (fell, switches, passes, seen) = run(cannot(Fault::Fall), 8, 1, None);
+        assert!(switches.is_empty(), "{switches:?}");
+        assert_eq!((fell.n_iter, passes), (8, 8));
+        assert_seen_once(&seen, &fell, f64::NEG_INFINITY);
     }
 }

@@ -98,6 +98,12 @@ pub enum GmmError {
     /// Another rank of a distributed fit failed (it reports its own error); this rank stopped with it.
     #[error("rank {rank} of the distributed fit failed (its own error says why); every rank stopped")]
     PeerFailed { rank: usize },
+    /// The ranks of a distributed fit no longer run the same GPU arithmetic, which they agree on at
+    /// every decision: a bug, stopped before it could leave a rank waiting for the others.
+    #[error(
+        "the ranks of the distributed fit ran different GPU arithmetic in one pass (a bug in gmm-gpu: please report it); fit with --precision exact or on the CPU meanwhile"
+    )]
+    RanksOutOfStep,
     /// A data file cannot be read in place (see [`crate::MappedData`]); `problem` says why.
     #[error("{} {problem}", .path.display())]
     DataFile { path: PathBuf, problem: DataFileProblem },

@@ -244,6 +244,7 @@ pub fn run_case(
     let mut iteration = |mix: &mut Mixture, stats: &mut SuffStats| -> Result<f64, GmmError> {
         let started = std::time::Instant::now();
         let centres = mix.means.clone();
+        backend.guard(mix)?;
         backend.em_statistics(mix, &centres, stats)?;
         m_step(stats, &centres, REG_COVAR, mix, &mut scratch)?;
         Ok(started.elapsed().as_secs_f64())

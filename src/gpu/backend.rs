@@ -5,7 +5,7 @@
 
 use bytemuck::Zeroable;
 
-use crate::backend::{Backend, FitInfo, Output, Traffic};
+use crate::backend::{Agree, Backend, FitInfo, Output, Traffic};
 use crate::bench::cost::{ChunkShape, PassShape};
 use crate::data::DataView;
 use crate::error::GmmError;
@@ -95,6 +95,11 @@ pub(crate) struct GpuBackend<'a> {
     precision: GpuPrecision,
     arith: Arith,
     switches: Vec<String>,
+    /// The arithmetic of the exact kernels (None for a fast fit): this device's choice, or the one
+    /// every rank of a distributed fit agreed on.
+    exact: Option<Arith>,
+    /// The guard's per-component measures (reused: the guard runs before every fast pass).
+    measures: Vec<f64>,
     /// Auto's routes: the components the guard sends to the exact kernels while the rest stay fast,
     /// and those kernels (None while every component runs in `arith`).
     exact_routes: Vec<bool>,
@@ -142,12 +147,13 @@ impl<'a> GpuBackend<'a> {
                 max: layout::MAX_GPU_COMPONENTS,
             });
         }
-        let arith = ctx.starting_arith(budget.precision)?;
-        if budget.precision == GpuPrecision::Auto {
-            // Decide Auto's exact arithmetic (the f64 rate probe runs once per device) before the
-            // EM loop, not at its first switch.
-            ctx.exact_arith()?;
-        }
+        // Auto's exact arithmetic is decided (the f64 rate probe runs once per device) before the
+        // EM loop, not at its first switch.
+        let exact = match budget.precision {
+            GpuPrecision::Fast => None,
+            GpuPrecision::Auto | GpuPrecision::Exact => Some(ctx.exact_arith()?),
+        };
+        let arith = starting_arith(budget.precision, exact);
         let pipes = ctx.pipelines(arith)?;
         // The caller's own buffer is resident by definition: a budget only streams host data.
         let budget = match source {
@@ -255,6 +261,8 @@ impl<'a> GpuBackend<'a> {
             precision: budget.precision,
             arith,
             switches: Vec::new(),
+            exact,
+            measures: vec![0.0; k],
             exact_routes: vec![false; k],
             exact_pipes: None,
             routed_arith: Arith::TwoFloat,
@@ -576,50 +584,6 @@ impl<'a> GpuBackend<'a> {
         any
     }
 
-    /// `GpuPrecision::Auto`'s guard, before each fast EM pass: a component whose conditioning (or
-    /// whitened offset from the frame's centre) is past what f32 resolves runs the exact kernels
-    /// from then on, the others staying fast (src/gpu/precision.rs); a fused pass, which runs
-    /// every component in one kernel, and a fit with every component past it switch whole.
-    fn guard(&mut self, mix: &Mixture) -> Result<(), GmmError> {
-        if self.escalation_floor().is_none() {
-            return Ok(());
-        }
-        let exact = self.ctx.exact_arith()?;
-        let mut routed = false;
-        // Empty (no allocation) unless a component newly fails the guard.
-        let past: Vec<(usize, f64)> = precision::unguarded(mix, &self.frame.scale, &self.frame.shift)
-            .filter(|&(c, _)| !self.exact_routes[c])
-            .collect();
-        for (c, g) in past {
-            self.exact_routes[c] = true;
-            routed = true;
-            let why = format!(
-                "component {c} is too ill-conditioned for f32: √(d + 2)·u·max(√κ, whitened offset) = {g:.2e} > {:.0e}",
-                precision::GUARD_LIMIT
-            );
-            if self.plan.fused {
-                return self.switch_to(
-                    exact,
-                    format!("{why} (the fused pass runs every component in one arithmetic)"),
-                );
-            }
-            log::info!("GPU fit runs component {c} in {} arithmetic: {why}", exact.name());
-            self.switches
-                .push(format!("{why}: it runs the {} kernels", exact.name()));
-        }
-        if !routed {
-            return Ok(());
-        }
-        if self.exact_routes.iter().all(|&e| e) {
-            self.exact_pipes = None;
-            return self.switch_to(exact, "every component runs the exact kernels".into());
-        }
-        self.exact_pipes = Some(self.ctx.pipelines(exact)?);
-        self.routed_arith = exact;
-        self.pack.set_routes(&self.exact_routes);
-        Ok(())
-    }
-
     /// The kernels an EM pass runs: this fit's, and the exact ones where Auto routes components
     /// there.
     fn kernels(&self) -> passes::Kernels<'a> {
@@ -647,6 +611,21 @@ impl<'a> GpuBackend<'a> {
     /// The arithmetic the kernels now run.
     pub(crate) fn arith(&self) -> Arith {
         self.arith
+    }
+
+    /// Whether the switch to the exact kernels can be made: an Auto fit still fast, with the exact
+    /// pipelines built (so that the switch itself cannot fail).
+    fn can_escalate(&self) -> bool {
+        let (Some(_), Some(exact)) = (self.escalation_floor(), self.exact) else {
+            return false;
+        };
+        match self.ctx.pipelines(exact) {
+            Ok(_) => true,
+            Err(e) => {
+                log::warn!("cannot switch to exact GPU kernels: {e}");
+                false
+            }
+        }
     }
 
     /// Per-sample outputs of `mix` for every sample, chunk by chunk, read back into `out`.
@@ -711,7 +690,6 @@ impl Backend for GpuBackend<'_> {
     }
 
     fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
-        self.guard(mixture)?;
         let kind = self.pack.set_mixture(mixture, &self.frame)?;
         self.pack.set_centres(centres, &self.frame)?;
         let stats_kind = stats_kind_for(stats.kind);
@@ -831,7 +809,7 @@ impl Backend for GpuBackend<'_> {
     /// every component in the fast kernels and nothing recorded (the model records its best
     /// initialisation's).
     fn begin_init(&mut self) -> Result<(), GmmError> {
-        let arith = self.ctx.starting_arith(self.precision)?;
+        let arith = starting_arith(self.precision, self.exact);
         if self.precision != GpuPrecision::Auto || (self.arith == arith && self.exact_pipes.is_none()) {
             return Ok(());
         }
@@ -849,17 +827,120 @@ impl Backend for GpuBackend<'_> {
         (self.precision == GpuPrecision::Auto && self.arith == Arith::Fast).then(|| precision::fast_noise_floor(self.d))
     }
 
-    fn escalate(&mut self, why: String) -> bool {
-        if self.escalation_floor().is_none() {
+    /// `GpuPrecision::Auto`'s guard, before each fast EM pass: a component whose conditioning (or
+    /// whitened offset from the frame's centre) is past what f32 resolves runs the exact kernels
+    /// from then on, the others staying fast (src/gpu/precision.rs); a fused pass, which runs
+    /// every component in one kernel, and a fit with every component past it switch whole. The
+    /// measures are taken in this backend's frame (its own rows' centre and scale), then agreed:
+    /// in a distributed fit each is the largest over the ranks, so every rank routes alike.
+    fn guard_agreed(&mut self, mix: &Mixture, agree: Agree<'_>) -> Result<(), GmmError> {
+        let (Some(_), Some(exact)) = (self.escalation_floor(), self.exact) else {
+            return Ok(());
+        };
+        for (c, m) in self.measures.iter_mut().enumerate() {
+            let g = precision::guard_measure(mix, c, &self.frame.scale, &self.frame.shift);
+            // NaN (a factor f64 cannot measure) is past any limit, and must survive the max.
+            *m = if g.is_nan() { f64::INFINITY } else { g };
+        }
+        agree(&mut self.measures);
+        let mut routed = false;
+        for c in 0..self.k {
+            let g = self.measures[c];
+            if g <= precision::GUARD_LIMIT || self.exact_routes[c] {
+                continue;
+            }
+            self.exact_routes[c] = true;
+            routed = true;
+            let why = format!(
+                "component {c} is too ill-conditioned for f32: √(d + 2)·u·max(spread of its factor's diagonal, whitened offset) = {g:.2e} > {:.0e}",
+                precision::GUARD_LIMIT
+            );
+            // plan.fused depends on the model's shape and the caller's kernels only: the same on
+            // every rank.
+            if self.plan.fused {
+                return self.switch_to(
+                    exact,
+                    format!("{why} (the fused pass runs every component in one arithmetic)"),
+                );
+            }
+            log::info!("GPU fit runs component {c} in {} arithmetic: {why}", exact.name());
+            self.switches
+                .push(format!("{why}: it runs the {} kernels", exact.name()));
+        }
+        if !routed {
+            return Ok(());
+        }
+        if self.exact_routes.iter().all(|&e| e) {
+            self.exact_pipes = None;
+            return self.switch_to(exact, "every component runs the exact kernels".into());
+        }
+        self.exact_pipes = Some(self.ctx.pipelines(exact)?);
+        self.routed_arith = exact;
+        self.pack.set_routes(&self.exact_routes);
+        Ok(())
+    }
+
+    fn escalate_agreed(&mut self, why: String, agree: Agree<'_>) -> bool {
+        let (Some(_), Some(exact)) = (self.escalation_floor(), self.exact) else {
+            return false;
+        };
+        let mut objects = [if self.can_escalate() { 0.0 } else { 1.0 }];
+        agree(&mut objects);
+        if objects[0] != 0.0 {
+            log::warn!("GPU fit stays fast: a rank cannot switch to the exact kernels ({why})");
             return false;
         }
-        match self.ctx.exact_arith().and_then(|exact| self.switch_to(exact, why)) {
+        // The exact pipelines are built (can_escalate), so the switch cannot fail.
+        match self.switch_to(exact, why) {
             Ok(()) => true,
             Err(e) => {
                 log::warn!("cannot switch to exact GPU kernels: {e}");
                 false
             }
         }
+    }
+
+    /// Two-float wherever any rank's device runs it (every device can; native f64 needs the
+    /// feature and a fast enough rate), decided before each initialisation.
+    fn agree_arithmetic(&mut self, agree: Agree<'_>) -> Result<(), GmmError> {
+        let Some(mine) = self.exact else {
+            return Ok(());
+        };
+        let mut two_float = [if mine == Arith::TwoFloat { 1.0 } else { 0.0 }];
+        agree(&mut two_float);
+        if two_float[0] == 0.0 || mine == Arith::TwoFloat {
+            return Ok(());
+        }
+        log::info!("GPU fit: exact kernels in two-float, as another rank's device runs them");
+        self.exact = Some(Arith::TwoFloat);
+        if self.arith == mine {
+            // An Exact fit: its kernels from now on.
+            self.pipes = self.ctx.pipelines(Arith::TwoFloat)?;
+            self.arith = Arith::TwoFloat;
+        }
+        Ok(())
+    }
+
+    /// The kernels' arithmetic and each component's route, hashed (FNV-1a) to 20 bits, so that
+    /// the ranks' codes and their squares sum exactly in f64.
+    fn arithmetic_code(&self) -> u32 {
+        let routed = self
+            .exact_pipes
+            .map(|_| self.routed_arith.index() as u8 + 1)
+            .unwrap_or(0);
+        let words = [self.arith.index() as u8, routed]
+            .into_iter()
+            .chain(self.exact_routes.iter().map(|&e| u8::from(e)));
+        let hash = words.fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        hash >> 12
+    }
+}
+
+/// The arithmetic a fit with `precision` starts in (`exact`: its exact kernels').
+fn starting_arith(precision: GpuPrecision, exact: Option<Arith>) -> Arith {
+    match (precision, exact) {
+        (GpuPrecision::Exact, Some(exact)) => exact,
+        _ => Arith::Fast,
     }
 }
 

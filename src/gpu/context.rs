@@ -301,14 +301,6 @@ impl GpuContext {
         Ok(*self.exact_arith.get_or_init(|| arith))
     }
 
-    /// The arithmetic a fit with `precision` starts in.
-    pub(crate) fn starting_arith(&self, precision: crate::gpu::GpuPrecision) -> Result<Arith, GmmError> {
-        match precision {
-            crate::gpu::GpuPrecision::Exact => self.exact_arith(),
-            crate::gpu::GpuPrecision::Auto | crate::gpu::GpuPrecision::Fast => Ok(Arith::Fast),
-        }
-    }
-
     /// Whether the device can time each kernel with timestamp queries (`wgpu::Features::TIMESTAMP_QUERY`).
     pub fn has_timestamps(&self) -> bool {
         self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)

@@ -164,17 +164,6 @@ pub(crate) fn guard_measure(mix: &Mixture, c: usize, scale: &[f64], shift: &[f64
     ((d + 2) as f64).sqrt() * F32_U * spread.max(offset)
 }
 
-/// The components whose guard measure is past [`GUARD_LIMIT`], with their measures.
-pub(crate) fn unguarded<'m>(
-    mix: &'m Mixture,
-    scale: &'m [f64],
-    shift: &'m [f64],
-) -> impl Iterator<Item = (usize, f64)> + 'm {
-    (0..mix.n_components)
-        .map(move |c| (c, guard_measure(mix, c, scale, shift)))
-        .filter(|&(_, g)| g > GUARD_LIMIT || g.is_nan())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,7 @@ fn a_new_initialisation_starts_auto_afresh() {
     let ill = mixture([[1.0, 0.0, 0.0, 1e-6], eye, eye]);
     let run = |backend: &mut GpuBackend, mix: &Mixture| {
         let mut stats = SuffStats::new(CovarianceType::Full, 3, 2);
+        backend.guard(mix).unwrap();
         backend.em_statistics(mix, &mix.means, &mut stats).unwrap();
         stats
     };
