@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: tolerance checks that name the worst entry, and seeded data.
 #![allow(dead_code)]
 
+pub mod ranks;
 pub mod stress;
 
 use rand::SeedableRng;
@@ -172,4 +173,20 @@ pub fn write_npy_f32(path: &std::path::Path, x: &[f32], d: usize) {
 pub fn write_npy_f64(path: &std::path::Path, x: &[f64], d: usize) {
     let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
     write_npy_bytes(path, "<f8", &format!("({}, {d})", x.len() / d), false, &bytes);
+}
+
+/// Runs `f` on a thread of its own and waits at most `secs` for it: ranks of a distributed fit
+/// that wait for each other forever fail the test instead of stalling the suite.
+pub fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(v) => v,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("not finished within {secs} s: a rank waits for another that has moved on")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("a rank panicked (see above)"),
+    }
 }
