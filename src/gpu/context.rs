@@ -301,6 +301,13 @@ impl GpuContext {
         Ok(*self.exact_arith.get_or_init(|| arith))
     }
 
+    /// What `GpuPrecision::Exact` runs on this device, as the model's record names it:
+    /// "exact (f64)" or "exact (two-float)" (the rate probe's choice, [`GpuContext::has_f64`]
+    /// alone does not settle it). Runs the probe the first time it is asked.
+    pub fn exact_kernels_name(&self) -> Result<&'static str, GmmError> {
+        Ok(self.exact_arith()?.name())
+    }
+
     /// Whether the device can time each kernel with timestamp queries (`wgpu::Features::TIMESTAMP_QUERY`).
     pub fn has_timestamps(&self) -> bool {
         self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)

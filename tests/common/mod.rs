@@ -121,13 +121,10 @@ pub fn gpu_two_float() -> Option<&'static gmm_gpu::GpuContext> {
     gpu().map(|ctx| CTX.get_or_init(|| ctx.without_f64()))
 }
 
-/// The name a fit's record gives `GpuPrecision::Exact` on `ctx`.
+/// The name a fit's record gives `GpuPrecision::Exact` on `ctx`: the rate probe's choice
+/// (`GpuContext::exact_kernels_name`), not merely whether the device has f64.
 pub fn exact_name(ctx: &gmm_gpu::GpuContext) -> &'static str {
-    if ctx.has_f64() {
-        "exact (f64)"
-    } else {
-        "exact (two-float)"
-    }
+    ctx.exact_kernels_name().expect("the rate probe runs")
 }
 
 /// A starting point the GPU and CPU paths share: the CPU's k-means initialisation (seed 3), given
