@@ -837,16 +837,12 @@ impl Backend for GpuBackend<'_> {
         let (Some(_), Some(exact)) = (self.escalation_floor(), self.exact) else {
             return Ok(());
         };
-        for (c, m) in self.measures.iter_mut().enumerate() {
-            let g = precision::guard_measure(mix, c, &self.frame.scale, &self.frame.shift);
-            // NaN (a factor f64 cannot measure) is past any limit, and must survive the max.
-            *m = if g.is_nan() { f64::INFINITY } else { g };
-        }
+        precision::guard_measures(mix, &self.frame.scale, &self.frame.shift, &mut self.measures);
         agree(&mut self.measures);
         let mut routed = false;
         for c in 0..self.k {
             let g = self.measures[c];
-            if g <= precision::GUARD_LIMIT || self.exact_routes[c] {
+            if !precision::is_past(g) || self.exact_routes[c] {
                 continue;
             }
             self.exact_routes[c] = true;

@@ -132,10 +132,12 @@ pub(crate) fn fast_noise_floor(d: usize) -> f64 {
 }
 
 /// The guard's measure of component `c` of `mix` on the device's frame (x' = (x − shift)/scale
-/// per feature): √(d + 2)·u·g with g the larger of √κ (κ the precision
-/// matrix's condition number, estimated by the spread of the Cholesky factor's diagonal, a lower
-/// bound: √κ(Λ) = κ(U) >= max|U_ii| / min|U_ii|) and the whitened offset of the mean from the
-/// frame's centre (f32 rounds x − μ to u·|μ| per feature, which the factor magnifies). The
+/// per feature): √(d + 2)·u·g with g the larger of the spread of the Cholesky factor's diagonal
+/// there, max|U'_ii| / min|U'_ii| (a lower bound on √κ of the precision matrix Λ, since
+/// √κ(Λ) = κ(U) >= max|U_ii| / min|U_ii|, and equal to it for diagonal and spherical
+/// covariances), and the mean's whitened offset from the frame's centre one feature at a time,
+/// max_i |μ_i − shift_i|·|U_ii| (f32 rounds x − μ to u·|μ| per feature, which the factor
+/// magnifies). NaN where a diagonal entry or a mean is NaN. The
 /// rounding errors of a sum of d + 2 terms grow as √(d + 2) unless they conspire: the worst case,
 /// (d + 2)·u·g, would send every fit past d = 166 to the exact kernels even at κ = 1, where the
 /// fast ones hold (tests/gpu.rs: within 3e-5 of the CPU at d = 1,024).
@@ -155,13 +157,31 @@ pub(crate) fn guard_measure(mix: &Mixture, c: usize, scale: &[f64], shift: &[f64
     let (mut lo, mut hi, mut offset) = (f64::INFINITY, 0.0f64, 0.0f64);
     for i in 0..d {
         let g = diag(i);
+        let mean = (mix.means[c * d + i] - shift[i]) / scale[i];
+        // f64::min and max would pass over a NaN, and measure the other features only.
+        if g.is_nan() || mean.is_nan() {
+            return f64::NAN;
+        }
         lo = lo.min(g);
         hi = hi.max(g);
-        let mean = (mix.means[c * d + i] - shift[i]) / scale[i];
         offset = offset.max(mean.abs() * g);
     }
     let spread = if lo > 0.0 { hi / lo } else { f64::INFINITY };
     ((d + 2) as f64).sqrt() * F32_U * spread.max(offset)
+}
+
+/// Every component's guard measure into `out`, ∞ where f64 cannot measure it (NaN): past any
+/// limit, and it survives the ranks' max, where a NaN would lose.
+pub(crate) fn guard_measures(mix: &Mixture, scale: &[f64], shift: &[f64], out: &mut [f64]) {
+    for (c, m) in out.iter_mut().enumerate() {
+        let g = guard_measure(mix, c, scale, shift);
+        *m = if g.is_nan() { f64::INFINITY } else { g };
+    }
+}
+
+/// Whether a measure from [`guard_measures`] sends its component to the exact kernels.
+pub(crate) fn is_past(measure: f64) -> bool {
+    measure > GUARD_LIMIT
 }
 
 #[cfg(test)]
@@ -448,13 +468,13 @@ mod tests {
         }
     }
 
-    /// `unguarded` reports the components past GUARD_LIMIT = 1e-5, with their measures: at
+    /// The components past GUARD_LIMIT = 1e-5, with their measures (`guard_measures`, `is_past`): at
     /// d = 2, √4·2⁻²⁴·g = 1e-5 at g = 83.9, so offsets 83 (9.9e-6) and 84 (1.0014e-5) fall either
     /// side, and an offset of 2²³·1e-5 gives 1e-5 exactly (scaling by powers of two is exact),
     /// which is not past it; a zero diagonal entry of the factor, both zero (spread ∞, not 0/0)
     /// and an infinite entry are.
     #[test]
-    fn unguarded_by_hand() {
+    fn the_components_past_the_guard_by_hand() {
         let shift = [0.0, 0.0];
         let at_limit = GUARD_LIMIT * 2f64.powi(23);
         let means = [
@@ -471,28 +491,34 @@ mod tests {
         mix.precisions_cholesky[8..10].fill(0.0); // component 4
         mix.precisions_cholesky[11] = f64::INFINITY; // component 5
         assert_eq!(guard_measure(&mix, 6, &[1.0; 2], &shift), GUARD_LIMIT);
-        let past: Vec<(usize, f64)> = unguarded(&mix, &[1.0; 2], &shift).collect();
+        let past = past(&mix, &shift);
         let limit = |g: f64| 2.0 * f32_u() * g;
         assert!(limit(83.0) < GUARD_LIMIT && limit(84.0) > GUARD_LIMIT);
         let inf = f64::INFINITY;
         assert_eq!(past, [(2, limit(84.0)), (3, inf), (4, inf), (5, inf)]);
     }
 
-    /// A component whose factor or mean is NaN should be reported (`unguarded` treats a NaN
-    /// measure as past the limit). It is not today: `guard_measure`'s f64::min and f64::max drop
-    /// NaN, so a NaN diagonal entry or mean leaves the other features' measure (an all-NaN
-    /// factor gives spread 0/∞ = 0), and the measure is never NaN.
+    /// The components of `mix` past the guard in the frame centred on `shift` at scale 1.
+    fn past(mix: &Mixture, shift: &[f64]) -> Vec<(usize, f64)> {
+        let mut measures = vec![0.0; mix.n_components];
+        guard_measures(mix, &vec![1.0; shift.len()], shift, &mut measures);
+        measures.into_iter().enumerate().filter(|&(_, g)| is_past(g)).collect()
+    }
+
+    /// A component whose factor or mean is NaN is past the guard (its measure ∞): f64::min and
+    /// f64::max would drop the NaN and measure the other features only (an all-NaN factor would
+    /// give spread 0/∞ = 0).
     #[test]
-    #[ignore = "guard_measure drops NaN (f64::max/min): a NaN factor or mean passes the guard"]
-    fn a_nan_model_is_unguarded() {
+    fn a_nan_model_is_past_the_guard() {
         let shift = [0.0, 0.0];
         let mut mix = mixture(Diag, 3, 2, vec![0.0; 6], vec![1.0; 6]);
         mix.precisions_cholesky[2] = f64::NAN; // component 1: one entry
         mix.means[4] = f64::NAN; // component 2: one feature of its mean
-        let past: Vec<usize> = unguarded(&mix, &[1.0; 2], &shift).map(|(c, _)| c).collect();
+        assert!(guard_measure(&mix, 1, &[1.0; 2], &shift).is_nan());
+        let inf = f64::INFINITY;
         assert_eq!(
-            past,
-            [1, 2],
+            past(&mix, &shift),
+            [(1, inf), (2, inf)],
             "measures {:?}",
             (0..3)
                 .map(|c| guard_measure(&mix, c, &[1.0; 2], &shift))
