@@ -613,21 +613,6 @@ impl<'a> GpuBackend<'a> {
         self.arith
     }
 
-    /// Whether the switch to the exact kernels can be made: an Auto fit still fast, with the exact
-    /// pipelines built (so that the switch itself cannot fail).
-    fn can_escalate(&self) -> bool {
-        let (Some(_), Some(exact)) = (self.escalation_floor(), self.exact) else {
-            return false;
-        };
-        match self.ctx.pipelines(exact) {
-            Ok(_) => true,
-            Err(e) => {
-                log::warn!("cannot switch to exact GPU kernels: {e}");
-                false
-            }
-        }
-    }
-
     /// Per-sample outputs of `mix` for every sample, chunk by chunk, read back into `out`.
     fn per_sample(&mut self, mix: &Mixture, output: PerSample, out: &mut [f64]) -> Result<(), GmmError> {
         let ctx = self.ctx;
@@ -880,13 +865,19 @@ impl Backend for GpuBackend<'_> {
         let (Some(_), Some(exact)) = (self.escalation_floor(), self.exact) else {
             return false;
         };
-        let mut objects = [if self.can_escalate() { 0.0 } else { 1.0 }];
+        // The exact pipelines are built before the ranks agree, so that the switch cannot fail
+        // after they have.
+        let ready = self
+            .ctx
+            .pipelines(exact)
+            .inspect_err(|e| log::warn!("cannot switch to exact GPU kernels: {e}"))
+            .is_ok();
+        let mut objects = [if ready { 0.0 } else { 1.0 }];
         agree(&mut objects);
         if objects[0] != 0.0 {
             log::warn!("GPU fit stays fast: a rank cannot switch to the exact kernels ({why})");
             return false;
         }
-        // The exact pipelines are built (can_escalate), so the switch cannot fail.
         match self.switch_to(exact, why) {
             Ok(()) => true,
             Err(e) => {
