@@ -686,6 +686,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn agree_keeps_the_lowest_failing_ranks_error_and_names_that_rank_to_the_others() {
+        for (p, failing) in [(3, vec![]), (3, vec![1]), (4, vec![3, 1]), (1, vec![0])] {
+            let got = on_ranks(p, |c| {
+                let r = c.rank();
+                let local = if failing.contains(&r) {
+                    Err(GmmError::TooFewSamples { n_samples: r })
+                } else {
+                    Ok(r)
+                };
+                agree(c, local)
+            });
+            let lowest = failing.iter().min().copied();
+            for (r, g) in got.iter().enumerate() {
+                match (lowest, g) {
+                    (None, Ok(v)) => assert_eq!(*v, r),
+                    (Some(l), Err(GmmError::TooFewSamples { n_samples })) if r == l => assert_eq!(*n_samples, l),
+                    (Some(l), Err(GmmError::PeerFailed { rank })) if r != l => assert_eq!(*rank, l),
+                    other => panic!("P={p}, ranks {failing:?} failing: rank {r} got {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rows_split_contiguously_and_cover_everything() {
         for (n, p) in [(10, 3), (3, 5), (0, 2), (1_000_003, 7)] {
             let ranges: Vec<_> = (0..p).map(|r| rows_of(r, p, n)).collect();
