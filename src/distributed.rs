@@ -202,7 +202,7 @@ impl<'c, B: Backend> DistributedBackend<'c, B> {
         if self.comm.size() as f64 * squares != sum * sum {
             return Err(GmmError::RanksOutOfStep);
         }
-        self.flat.truncate(self.flat.len() - 2);
+        // The codes after the statistics are not read.
         stats.unflatten_from(&self.flat);
         Ok(())
     }

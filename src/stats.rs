@@ -73,7 +73,7 @@ impl SuffStats {
         out.extend([self.score_sum, self.weight_sum]);
     }
 
-    /// The inverse of [`SuffStats::flatten_into`].
+    /// The inverse of [`SuffStats::flatten_into`] (what `flat` holds past the statistics is not read).
     pub(crate) fn unflatten_from(&mut self, flat: &[f64]) {
         let (s0, rest) = flat.split_at(self.s0.len());
         let (s1, rest) = rest.split_at(self.s1.len());
