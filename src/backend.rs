@@ -93,7 +93,7 @@ pub(crate) trait Backend {
     }
 
     /// A number that names the arithmetic the next E-step runs, component by component (0 where
-    /// it never changes): the ranks of a distributed fit check at each combine that theirs are
+    /// it never changes): the ranks of a distributed fit check before each pass that theirs are
     /// equal, so that a disagreement stops them with an error instead of diverging.
     fn arithmetic_code(&self) -> u32 {
         0

@@ -188,22 +188,16 @@ impl<'c, B: Backend> DistributedBackend<'c, B> {
         stats.unflatten_from(&self.flat);
     }
 
-    /// [`Self::combine`] for an EM pass, which also checks that every rank ran the same arithmetic:
-    /// the ranks' codes c (below 2²⁰, so every sum here is exact in f64) ride along, and
-    /// P·Σc² = (Σc)² holds exactly when they are all equal (Cauchy–Schwarz). Every rank sees the
-    /// same sums, so all stop together.
-    fn combine_checked(&mut self, stats: &mut SuffStats) -> Result<(), GmmError> {
+    /// Checks that every rank holds the same arithmetic (the ranks' largest code equals the
+    /// negation of the largest negated one), before anything whose collectives depend on it: a
+    /// disagreement stops every rank with the same error, where it would leave one waiting.
+    fn check_in_step(&mut self) -> Result<(), GmmError> {
         let code = f64::from(self.local.arithmetic_code());
-        stats.flatten_into(&mut self.flat);
-        self.flat.extend([code, code * code]);
-        self.scratch.resize(self.flat.len(), 0.0);
-        tree_allreduce(self.comm, &mut self.flat, &mut self.scratch, add);
-        let (sum, squares) = (self.flat[self.flat.len() - 2], self.flat[self.flat.len() - 1]);
-        if self.comm.size() as f64 * squares != sum * sum {
+        let mut codes = [code, -code];
+        tree_allreduce(self.comm, &mut codes, &mut [0.0; 2], max);
+        if codes[0] != -codes[1] {
             return Err(GmmError::RanksOutOfStep);
         }
-        // The codes after the statistics are not read.
-        stats.unflatten_from(&self.flat);
         Ok(())
     }
 }
@@ -242,7 +236,8 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
     fn em_statistics(&mut self, mixture: &Mixture, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
         let local = self.local.em_statistics(mixture, centres, stats);
         self.agree(local)?;
-        self.combine_checked(stats)
+        self.combine(stats);
+        Ok(())
     }
 
     fn label_statistics(&mut self, centroids: &[f64], stats: &mut SuffStats) -> Result<(), GmmError> {
@@ -271,13 +266,14 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
     // Every decision that changes a rank's arithmetic is agreed (the guard on every rank's
     // measures, an escalation by all ranks or none, the exact arithmetic of the least capable
     // device), so every rank holds the same floor, sees the same combined lower bound and M-step,
-    // and the driver takes every escalation decision on every rank at once; `combine_checked`
-    // verifies it at each pass.
+    // and the driver takes every escalation decision on every rank at once; the guard, which the
+    // driver calls before each pass, checks it first (`check_in_step`).
     fn escalation_floor(&self) -> Option<f64> {
         self.local.escalation_floor()
     }
 
     fn guard(&mut self, mixture: &Mixture) -> Result<(), GmmError> {
+        self.check_in_step()?;
         let local = self
             .local
             .guard_agreed(mixture, &mut agree_max(self.comm, &mut self.scratch));
@@ -295,10 +291,6 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
             .agree_arithmetic(&mut agree_max(self.comm, &mut self.scratch));
         let local = local.and_then(|()| self.local.begin_init());
         self.agree(local)
-    }
-
-    fn arithmetic_code(&self) -> u32 {
-        self.local.arithmetic_code()
     }
 }
 
@@ -638,6 +630,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_guard_acts_on_the_largest_measure_over_the_ranks() {
+        // Only rank 1's measure is past the fake guard's limit: every rank switches before its
+        // first pass, so all run exact throughout and end bitwise where ranks that ran exact from
+        // pass 1 end.
+        for p in [2, 3] {
+            let want = flaky_fit(p, |_, b| b.exact_from = Some(1));
+            let got = flaky_fit(p, |rank, b| b.measure = if rank == 1 { 2.0 } else { 0.5 });
+            let want = want[0].0.as_ref().unwrap();
+            for (r, (outcome, switches)) in got.iter().enumerate() {
+                let outcome = outcome.as_ref().unwrap_or_else(|e| panic!("P={p} rank {r}: {e}"));
+                assert_eq!(switches, &["the guard: 2"], "P={p} rank {r}");
+                assert_eq!(outcome.mixture, want.mixture, "P={p} rank {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_distributed_backend_passes_its_ranks_floor_and_outputs_through() {
+        use crate::backend::Output;
+        let x = crate::em::tests::data();
+        let n = x.len() / 2;
+        let params = crate::em::tests::params(3, 1);
+        let model = params.fit(&crate::DataView::from_f64(&x, 2).unwrap()).unwrap();
+        let mix = &model.mixture;
+        on_ranks(2, |c| {
+            let rows = rows_of(c.rank(), 2, n);
+            let view = crate::DataView::from_f64(&x[rows.start * 2..rows.end * 2], 2).unwrap();
+            let mut want = vec![0.0; rows.len()];
+            let mut cpu = crate::cpu::CpuBackend::new(view, None);
+            cpu.per_sample_outputs(mix, Output::LogProb, &mut want).unwrap();
+            let mut backend = DistributedBackend::new(cpu, c, rows.start, n);
+            assert_eq!(backend.escalation_floor(), None);
+            let mut got = vec![0.0; rows.len()];
+            backend.per_sample_outputs(mix, Output::LogProb, &mut got).unwrap();
+            // Each rank's own rows, as its backend computes them.
+            assert_eq!(got, want, "rank {}", c.rank());
+            let fast = crate::em::tests::Flaky::new(crate::cpu::CpuBackend::new(view, None), None);
+            let backend = DistributedBackend::new(fast, c, rows.start, n);
+            assert_eq!(backend.escalation_floor(), Some(1e-14));
+        });
+    }
+
+    #[test]
     fn a_rank_that_cannot_switch_keeps_every_rank_in_step() {
         use crate::em::tests::Fault;
         // Rank 2 cannot switch (its exact kernels would not build), and rank 0 meets trouble at
@@ -673,8 +708,9 @@ pub(crate) mod tests {
 
     #[test]
     fn ranks_in_different_arithmetic_stop_together_with_an_error() {
-        // Rank 1 starts exact while rank 0 is fast: the first combine sees their codes differ, and
-        // every rank stops with the same error before any decision could part them.
+        // Rank 1 starts exact while rank 0 is fast: the check before the first pass sees their
+        // codes differ, and every rank stops with the same error before the guard's collective,
+        // which only the fast rank would enter.
         let got = flaky_fit(2, |rank, b| b.starts_fast = rank == 0);
         for (r, (outcome, _)) in got.iter().enumerate() {
             assert!(

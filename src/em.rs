@@ -317,6 +317,8 @@ pub(crate) mod tests {
         pub starts_fast: bool,
         /// Whether it can switch to exact (a rank whose exact kernels cannot be built cannot).
         pub can_switch: bool,
+        /// A fake guard's measure: past 1 (after the ranks' agreement), it switches to exact.
+        pub measure: f64,
         pub switches: Vec<String>,
     }
 
@@ -330,6 +332,7 @@ pub(crate) mod tests {
                 fast: true,
                 starts_fast: true,
                 can_switch: true,
+                measure: 0.0,
                 switches: Vec::new(),
             }
         }
@@ -382,6 +385,18 @@ pub(crate) mod tests {
         fn begin_init(&mut self) -> Result<(), GmmError> {
             self.fast = self.starts_fast;
             self.passes = 0;
+            Ok(())
+        }
+        fn guard_agreed(&mut self, _: &Mixture, agree: Agree<'_>) -> Result<(), GmmError> {
+            if !self.fast {
+                return Ok(());
+            }
+            let mut measure = [self.measure];
+            agree(&mut measure);
+            if measure[0] > 1.0 {
+                self.fast = false;
+                self.switches.push(format!("the guard: {}", measure[0]));
+            }
             Ok(())
         }
         fn escalate_agreed(&mut self, why: String, agree: Agree<'_>) -> bool {

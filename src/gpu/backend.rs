@@ -908,8 +908,7 @@ impl Backend for GpuBackend<'_> {
         Ok(())
     }
 
-    /// The kernels' arithmetic and each component's route, hashed (FNV-1a) to 20 bits, so that
-    /// the ranks' codes and their squares sum exactly in f64.
+    /// The kernels' arithmetic and each component's route, hashed (FNV-1a; exact in f64).
     fn arithmetic_code(&self) -> u32 {
         let routed = self
             .exact_pipes
@@ -919,7 +918,7 @@ impl Backend for GpuBackend<'_> {
             .into_iter()
             .chain(self.exact_routes.iter().map(|&e| u8::from(e)));
         let hash = words.fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-        hash >> 12
+        hash
     }
 }
 
