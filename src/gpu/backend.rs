@@ -917,8 +917,7 @@ impl Backend for GpuBackend<'_> {
         let words = [self.arith.index() as u8, routed]
             .into_iter()
             .chain(self.exact_routes.iter().map(|&e| u8::from(e)));
-        let hash = words.fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-        hash
+        words.fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
     }
 }
 
