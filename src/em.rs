@@ -475,6 +475,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn each_lower_bound_is_the_mean_log_likelihood_of_its_e_step() {
+        // Iteration i's bound is the mean log p(x) under the parameters its E-step used: from a
+        // warm model, iteration 1's is the model's own, computed here sample by sample.
+        let (first, ..) = run(|b| b.fast = false, 3, 1, None);
+        let x = data();
+        let view = DataView::from_f64(&x, 2).unwrap();
+        let mut log_p = vec![0.0; view.n_samples()];
+        CpuBackend::new(view, None)
+            .per_sample_outputs(&first.mixture, Output::LogProb, &mut log_p)
+            .unwrap();
+        let mean = crate::stats::pairwise_sum(&log_p) / log_p.len() as f64;
+        let warm = WarmStart {
+            mixture: &first.mixture,
+            lower_bound: first.lower_bound,
+        };
+        let (next, ..) = run(|b| b.fast = false, 1, 1, Some(warm));
+        // The E-step sums in blocks and a tree, this in pairs: 1e-15 relative.
+        let rel = (next.lower_bounds[0] - mean).abs() / mean.abs();
+        assert!(rel < 1e-15, "{} against {mean}: {rel:e}", next.lower_bounds[0]);
+    }
+
+    #[test]
     fn a_failed_pass_is_redone_in_exact_arithmetic_from_the_same_iterate() {
         // Pass 4 fails while fast: iteration 4 is redone exact from the same iterate, so the fit
         // equals one that ran fast for passes 1–3 and exact from pass 4 on.
