@@ -319,6 +319,8 @@ pub(crate) mod tests {
         pub can_switch: bool,
         /// A fake guard's measure: past 1 (after the ranks' agreement), it switches to exact.
         pub measure: f64,
+        /// The fast arithmetic's noise in the lower bound.
+        pub floor: f64,
         pub switches: Vec<String>,
     }
 
@@ -333,6 +335,8 @@ pub(crate) mod tests {
                 starts_fast: true,
                 can_switch: true,
                 measure: 0.0,
+                // Far below any change the tests' iterations make, so only a fault escalates.
+                floor: 1e-14,
                 switches: Vec::new(),
             }
         }
@@ -379,8 +383,7 @@ pub(crate) mod tests {
             self.inner.random_statistics(seed, centres, stats)
         }
         fn escalation_floor(&self) -> Option<f64> {
-            // Far below any change these iterations make, so only a fault escalates.
-            self.fast.then_some(1e-14)
+            self.fast.then_some(self.floor)
         }
         fn begin_init(&mut self) -> Result<(), GmmError> {
             self.fast = self.starts_fast;
@@ -446,6 +449,14 @@ pub(crate) mod tests {
         n_init: usize,
         warm: Option<WarmStart>,
     ) -> (FitOutcome, Vec<String>, usize, Vec<Progress>) {
+        run_params(setup, &params(max_iter, n_init), warm)
+    }
+
+    fn run_params(
+        setup: impl FnOnce(&mut Flaky),
+        params: &GmmParams,
+        warm: Option<WarmStart>,
+    ) -> (FitOutcome, Vec<String>, usize, Vec<Progress>) {
         let x = data();
         let view = DataView::from_f64(&x, 2).unwrap();
         let mut backend = Flaky::new(CpuBackend::new(view, None), None);
@@ -457,7 +468,7 @@ pub(crate) mod tests {
             }
             ControlFlow::Continue(())
         };
-        let outcome = fit(&params(max_iter, n_init), &mut backend, None, warm, &mut monitor).unwrap();
+        let outcome = fit(params, &mut backend, None, warm, &mut monitor).unwrap();
         (outcome, backend.switches, backend.passes, seen)
     }
 
@@ -555,6 +566,89 @@ pub(crate) mod tests {
         // Iteration 1's change is measured from the warm bound (finite), not from -∞.
         assert!(seen[0].change.is_finite(), "{:?}", seen[0]);
         assert_seen_once(&seen, &escalated, first.lower_bound);
+    }
+
+    #[test]
+    fn a_tol_below_the_fast_noise_finishes_in_exact_arithmetic() {
+        let floor = 1e-6;
+        let with_tol = |tol: f64| {
+            GmmParams::builder(3)
+                .covariance_type(CovarianceType::Full)
+                .tol(tol)
+                .max_iter(300)
+                .seed(3)
+                .build()
+                .unwrap()
+        };
+        // Where the changes first fall below fast's noise, in a fit that stays fast.
+        let (_, _, _, seen) = run_params(
+            |b| {
+                b.floor = floor;
+                b.can_switch = false;
+            },
+            &with_tol(1e-10),
+            None,
+        );
+        let j = seen.iter().position(|p| p.change.abs() < floor).unwrap() + 1;
+        assert!(j > 5, "the changes fall below {floor} at iteration {j}");
+        // tol 1e-10 < floor: iteration j escalates, so the fit is fast for passes 1..=j and exact
+        // after (to max_iter or tol). No fall: the bound rises all along.
+        let (want, ..) = run_params(|b| b.exact_from = Some(j + 1), &with_tol(1e-10), None);
+        let (got, switches, passes, seen) = run_params(|b| b.floor = floor, &with_tol(1e-10), None);
+        assert_eq!(switches.len(), 1, "{switches:?}");
+        assert!(
+            switches[0].contains(&format!("at iteration {j}, below the fast arithmetic's noise")),
+            "{switches:?}"
+        );
+        assert!(got.n_iter > j, "{} iterations", got.n_iter);
+        assert_eq!(passes, got.n_iter);
+        assert_eq!(got.mixture, want.mixture);
+        assert_eq!(got.lower_bounds, want.lower_bounds);
+        assert_seen_once(&seen, &got, f64::NEG_INFINITY);
+        // tol at the floor: fast converges there on its own, with no switch.
+        let (at_floor, switches, ..) = run_params(|b| b.floor = floor, &with_tol(floor), None);
+        assert!(switches.is_empty() && at_floor.converged, "{switches:?}");
+        assert_eq!(at_floor.n_iter, j);
+    }
+
+    #[test]
+    fn a_fall_at_a_warm_starts_first_iteration_is_not_checked() {
+        // Iteration 1 of a warm start has no iterate before it to go back to: a bound below the
+        // warm one there (as fast's first pass after an exact fit may give) is kept, not escalated.
+        let (first, ..) = run(|b| b.fast = false, 3, 1, None);
+        let warm = WarmStart {
+            mixture: &first.mixture,
+            lower_bound: first.lower_bound,
+        };
+        let (fell, switches, passes, _) = run(|b| b.fault = Some((Fault::Fall, 1)), 3, 1, Some(warm));
+        let (plain, ..) = run(|_| {}, 3, 1, Some(warm));
+        assert!(switches.is_empty(), "{switches:?}");
+        assert_eq!((fell.n_iter, passes), (3, 3));
+        // The fault took a nat off iteration 1's bound (to the rounding of the sum it came off)
+        // and nothing else.
+        assert!((plain.lower_bounds[0] - fell.lower_bounds[0] - 1.0).abs() < 1e-14);
+        assert_eq!(fell.lower_bounds[1..], plain.lower_bounds[1..]);
+    }
+
+    #[test]
+    fn an_iteration_reaches_the_monitor_late_only_while_it_may_be_redone() {
+        // A monitor that stops the fit at iteration 2: an exact backend has run 2 passes by then,
+        // and so has a fast one that its guard switched before pass 1; a fast one that may still
+        // go back has run 3, since iteration 2 is sent once pass 3 shows that it stands.
+        for (fast, measure, want) in [(false, 0.0, 2), (true, 2.0, 2), (true, 0.0, 3)] {
+            let x = data();
+            let view = DataView::from_f64(&x, 2).unwrap();
+            let mut backend = Flaky::new(CpuBackend::new(view, None), None);
+            backend.starts_fast = fast;
+            backend.measure = measure;
+            let mut stop = |e: &FitEvent| match e {
+                FitEvent::Iteration(p) if p.iteration == 2 => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            };
+            let e = fit(&params(8, 1), &mut backend, None, None, &mut stop).unwrap_err();
+            assert!(matches!(e, GmmError::Interrupted { init: 0, iteration: 2 }), "{e:?}");
+            assert_eq!(backend.passes, want, "fast {fast}, measure {measure}");
+        }
     }
 
     #[test]
