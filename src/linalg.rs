@@ -153,8 +153,13 @@ mod tests {
     fn factors_reproduce_their_matrices() {
         for d in [1, 2, 5, 9] {
             let a = spd(d);
-            let (mut l, mut u, mut back, mut s) =
-                (vec![0.0; d * d], vec![0.0; d * d], vec![0.0; d * d], vec![0.0; d * d]);
+            // Outputs start as garbage: every entry, zeros above the diagonal too, is written.
+            let (mut l, mut u, mut back, mut s) = (
+                vec![f64::NAN; d * d],
+                vec![f64::NAN; d * d],
+                vec![f64::NAN; d * d],
+                vec![f64::NAN; d * d],
+            );
             assert!(cholesky_lower(&a, d, &mut l));
             gram_of_factor(&l, d, &mut back);
             // Cholesky is backward stable: residual ~ d·eps·‖A‖ (‖A‖ < 30 here).
@@ -186,6 +191,15 @@ mod tests {
             covariance_from_precision_factor(&u, d, &mut cov, &mut s);
             assert!(max_abs_diff(&cov, &a) < 1e-11, "(U·Uᵀ)⁻¹ != A at d={d}");
         }
+    }
+
+    #[test]
+    fn a_diagonal_factor_is_the_correctly_rounded_square_root() {
+        // Each pivot's entry is √pivot itself (not pivot/√pivot, which can differ in the last
+        // bit: 2/√2 is one ulp below √2).
+        let mut l = [f64::NAN; 4];
+        assert!(cholesky_lower(&[2.0, 0.0, 0.0, 3.0], 2, &mut l));
+        assert_eq!(l, [2f64.sqrt(), 0.0, 0.0, 3f64.sqrt()]);
     }
 
     #[test]
