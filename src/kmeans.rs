@@ -158,3 +158,236 @@ pub(crate) fn lloyd<B: Backend>(
     }
     Ok(LLOYD_MAX_ITER)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::CpuBackend;
+    use crate::data::DataView;
+    use rand::SeedableRng;
+
+    /// Seeded blobs: `n` rows of `d` features around `centres` (row-major), spread `spread`, with
+    /// sample weights in [0.5, 2).
+    fn blobs(n: usize, d: usize, centres: &[f64], spread: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let k = centres.len() / d;
+        let mut x = Vec::with_capacity(n * d);
+        for i in 0..n {
+            let c = &centres[(i % k) * d..(i % k + 1) * d];
+            // A sum of three uniforms: bell-shaped, so that neighbouring blobs overlap a little.
+            x.extend(
+                c.iter()
+                    .map(|m| m + spread * (0..3).map(|_| rng.random::<f64>() - 0.5).sum::<f64>()),
+            );
+        }
+        let w = (0..n).map(|_| 0.5 + 1.5 * rng.random::<f64>()).collect();
+        (x, w)
+    }
+
+    fn seed_set(x: &[f64], w: &[f64], d: usize) -> SeedSet {
+        SeedSet {
+            points: x.to_vec(),
+            weights: w.to_vec(),
+            n_features: d,
+        }
+    }
+
+    #[test]
+    fn small_data_seeds_from_every_row() {
+        let (x, w) = blobs(50, 3, &[0.0, 1.0, 2.0], 1.0, 1);
+        let view = DataView::from_f64(&x, 3).unwrap();
+        let seeds = SeedSet::gather(
+            &mut CpuBackend::new(view, Some(&w)),
+            Some(&w),
+            &mut StdRng::seed_from_u64(0),
+        )
+        .unwrap();
+        assert_eq!(seeds.points, x);
+        assert_eq!(seeds.weights, w);
+    }
+
+    #[test]
+    fn large_data_seeds_from_whole_runs_of_rows() {
+        // Past SEED_ROWS rows, seeding takes SEED_ROWS of them in distinct aligned runs of SEED_RUN.
+        // Row i holds (i, −2i) and weighs i/4 (all exact in f64), so each gathered row names itself.
+        let n = SEED_ROWS + SEED_ROWS / 4 + 3;
+        let x: Vec<f64> = (0..n).flat_map(|i| [i as f64, -2.0 * i as f64]).collect();
+        let w: Vec<f64> = (0..n).map(|i| i as f64 / 4.0).collect();
+        let view = DataView::from_f64(&x, 2).unwrap();
+        let mut backend = CpuBackend::new(view, Some(&w));
+        let seeds = SeedSet::gather(&mut backend, Some(&w), &mut StdRng::seed_from_u64(3)).unwrap();
+        assert_eq!(seeds.len(), SEED_ROWS);
+        let rows: Vec<usize> = seeds.points.chunks(2).map(|p| p[0] as usize).collect();
+        for (i, (p, &wt)) in seeds.points.chunks(2).zip(&seeds.weights).enumerate() {
+            assert_eq!((p[1], wt), (-2.0 * p[0], p[0] / 4.0), "seed row {i}");
+        }
+        let mut last_run = None;
+        for (r, run) in rows.chunks(SEED_RUN).enumerate() {
+            assert_eq!(run[0] % SEED_RUN, 0, "run {r} starts at row {}", run[0]);
+            assert!(
+                run.iter().enumerate().all(|(j, &row)| row == run[0] + j),
+                "run {r} is not consecutive"
+            );
+            assert!(last_run.is_none_or(|l| run[0] > l), "run {r} repeats or goes back");
+            last_run = Some(run[0]);
+        }
+        assert!(rows[rows.len() - 1] < n);
+    }
+
+    #[test]
+    fn mean_variance_by_hand() {
+        // Columns (1, 2, 3, 4) and (0, 0, 0, 8): variances 1.25 and 12 (divided by n), mean 6.625.
+        let seeds = seed_set(&[1.0, 0.0, 2.0, 0.0, 3.0, 0.0, 4.0, 8.0], &[1.0; 4], 2);
+        assert_eq!(seeds.mean_variance(), 6.625);
+    }
+
+    /// Greedy k-means++ written out plainly (scikit-learn's `_kmeans_plusplus`: the first centre by
+    /// weight, then the best of 2 + ⌊ln K⌋ candidates by weight·D², ties to the first drawn), drawing
+    /// from the same generator in the same order.
+    fn naive_plusplus(seeds: &SeedSet, k: usize, rng: &mut StdRng) -> Vec<usize> {
+        let (n, d) = (seeds.len(), seeds.n_features);
+        let d2 = |a: usize, b: usize| -> f64 {
+            (0..d)
+                .map(|j| (seeds.points[a * d + j] - seeds.points[b * d + j]).powi(2))
+                .sum()
+        };
+        let pick = |mass: &[f64], rng: &mut StdRng| {
+            let target = rng.random::<f64>() * mass.iter().fold(0.0, |a, m| a + m);
+            let mut acc = 0.0;
+            for (i, m) in mass.iter().enumerate() {
+                acc += m;
+                if acc > target {
+                    return i;
+                }
+            }
+            n - 1
+        };
+        let mut centres = vec![pick(&seeds.weights, rng)];
+        let mut closest: Vec<f64> = (0..n).map(|i| d2(i, centres[0])).collect();
+        while centres.len() < k {
+            let mass: Vec<f64> = (0..n).map(|i| seeds.weights[i] * closest[i]).collect();
+            let mut best: Option<(f64, usize)> = None;
+            for _ in 0..2 + (k as f64).ln().floor() as usize {
+                let c = pick(&mass, rng);
+                let potential = (0..n).fold(0.0, |a, i| a + seeds.weights[i] * d2(i, c).min(closest[i]));
+                if best.is_none_or(|(p, _)| potential < p) {
+                    best = Some((potential, c));
+                }
+            }
+            let c = best.unwrap().1;
+            centres.push(c);
+            closest = (0..n).map(|i| d2(i, c).min(closest[i])).collect();
+        }
+        centres
+    }
+
+    #[test]
+    fn plusplus_matches_the_plain_algorithm() {
+        let (x, w) = blobs(
+            200,
+            3,
+            &[0.0, 0.0, 0.0, 4.0, 0.0, 1.0, -3.0, 5.0, 2.0, 1.0, -6.0, 0.5],
+            2.0,
+            7,
+        );
+        let seeds = seed_set(&x, &w, 3);
+        for k in [1, 2, 5, 9] {
+            for seed in 0..8 {
+                let got = kmeans_plusplus(&seeds, k, &mut StdRng::seed_from_u64(seed));
+                let want = naive_plusplus(&seeds, k, &mut StdRng::seed_from_u64(seed));
+                assert_eq!(got, want, "k = {k}, seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn plusplus_breaks_ties_to_the_first_candidate() {
+        // A heavy row at 0 is the first centre; rows at −1 and +1 then leave the same potential
+        // (1), so the candidate drawn first must win, as numpy's argmin has it.
+        let seeds = seed_set(&[0.0, 0.0, -1.0, 0.0, 1.0, 0.0], &[1e6, 1.0, 1.0], 2);
+        let mut second = [0; 3];
+        for seed in 0..32 {
+            let got = kmeans_plusplus(&seeds, 2, &mut StdRng::seed_from_u64(seed));
+            assert_eq!(
+                got,
+                naive_plusplus(&seeds, 2, &mut StdRng::seed_from_u64(seed)),
+                "seed {seed}"
+            );
+            second[got[1]] += 1;
+        }
+        // Both outcomes occur, so the seeds did stage ties in both orders.
+        assert!(second[1] > 0 && second[2] > 0, "{second:?}");
+    }
+
+    #[test]
+    fn plusplus_with_fewer_distinct_rows_than_components() {
+        // Once every distinct row is a centre, all weight·D² is zero: the remaining picks must still
+        // be rows (the last), and the distinct rows must all have been picked first.
+        let seeds = seed_set(&[1.0, 1.0, 1.0, 1.0, 5.0, 5.0, 9.0, 0.0, 9.0, 0.0], &[1.0; 5], 2);
+        for seed in 0..8 {
+            let got = kmeans_plusplus(&seeds, 5, &mut StdRng::seed_from_u64(seed));
+            assert_eq!(got.len(), 5);
+            let points: Vec<&[f64]> = got[..3].iter().map(|&i| seeds.row(i)).collect();
+            for p in [[1.0, 1.0], [5.0, 5.0], [9.0, 0.0]] {
+                assert!(
+                    points.contains(&&p[..]),
+                    "seed {seed}: {p:?} not among the first three {got:?}"
+                );
+            }
+            assert_eq!(got[3..], [4, 4], "seed {seed}");
+        }
+    }
+
+    /// Lloyd written out plainly: nearest centroid (the first on ties), the weighted mean of its
+    /// rows, stop once the centroids moved by at most `tol` in total squared distance; an empty
+    /// cluster keeps its centroid.
+    fn naive_lloyd(x: &[f64], w: &[f64], centroids: &mut [f64], k: usize, d: usize, tol: f64) -> usize {
+        for iter in 1..=LLOYD_MAX_ITER {
+            let (mut sum, mut mass) = (vec![0.0; k * d], vec![0.0; k]);
+            for (row, &wt) in x.chunks(d).zip(w) {
+                let dist = |c: usize| -> f64 { (0..d).map(|j| (row[j] - centroids[c * d + j]).powi(2)).sum() };
+                let nearest = (1..k).fold(0, |b, c| if dist(c) < dist(b) { c } else { b });
+                mass[nearest] += wt;
+                (0..d).for_each(|j| sum[nearest * d + j] += wt * row[j]);
+            }
+            let mut shift = 0.0;
+            for c in (0..k).filter(|&c| mass[c] > 0.0) {
+                for j in 0..d {
+                    let new = sum[c * d + j] / mass[c];
+                    shift += (new - centroids[c * d + j]).powi(2);
+                    centroids[c * d + j] = new;
+                }
+            }
+            if shift <= tol {
+                return iter;
+            }
+        }
+        LLOYD_MAX_ITER
+    }
+
+    #[test]
+    fn lloyd_matches_the_plain_algorithm() {
+        // Two overlapping blobs make Lloyd creep for a few dozen iterations, so the stopping rule and
+        // its tolerance (1e-4 x the mean variance, here about 12) decide the count. A third centroid
+        // far from everything gets no rows and must stay put.
+        let (x, w) = blobs(3000, 2, &[0.0, 0.0, 3.0, 1.0], 6.0, 11);
+        let seeds = seed_set(&x, &w, 2);
+        let start = [x[0], x[1], x[2], x[3], 1e3, -1e3];
+        let view = DataView::from_f64(&x, 2).unwrap();
+        let mut backend = CpuBackend::new(view, Some(&w));
+        let mut got = start;
+        let iters = lloyd(&mut backend, &mut got, 3, 2, seeds.mean_variance()).unwrap();
+        let mut want = start;
+        let naive_iters = naive_lloyd(&x, &w, &mut want, 3, 2, LLOYD_TOL * seeds.mean_variance());
+        assert_eq!(iters, naive_iters);
+        assert!(iters > 5, "{iters} iterations: too few to test the stopping rule");
+        // Centroid + mean offset against the plain weighted mean: a few roundings of values ~5.
+        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                "centroid value {j}: {g} vs {w}"
+            );
+        }
+        assert_eq!(got[4..], [1e3, -1e3]);
+    }
+}

@@ -535,6 +535,23 @@ mod tests {
     }
 
     #[test]
+    fn display_is_the_name() {
+        // Error messages and the CLI print a precision with `{}`: it must read as it parses.
+        for p in [GpuPrecision::Auto, GpuPrecision::Fast, GpuPrecision::Exact] {
+            assert_eq!(p.to_string(), p.name());
+        }
+    }
+
+    #[test]
+    fn each_arithmetic_has_its_own_pipeline_slot() {
+        // `GpuContext` keeps one slot per arithmetic at `index()`: two sharing a slot would run one
+        // arithmetic's kernels under the other's name.
+        for (i, a) in Arith::ALL.into_iter().enumerate() {
+            assert_eq!(a.index(), i, "{}", a.name());
+        }
+    }
+
+    #[test]
     fn noise_floor_by_hand() {
         assert!((fast_noise_floor(8) - 1e-6).abs() < 1e-20);
         assert!((fast_noise_floor(1024) - 1.026e-4).abs() < 1e-18);
