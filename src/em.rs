@@ -486,6 +486,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn without_iterations_the_last_initialisation_is_kept() {
+        // scikit-learn keeps an initialisation whose bound is higher, or any while the best is −∞.
+        // With max_iter = 0 every bound is −∞, so the model is the last initialisation: the third
+        // of three, drawn from the third seed of the fit's generator.
+        let params = params(0, 3);
+        let (outcome, ..) = run_params(|b| b.fast = false, &params, None);
+        let x = data();
+        let view = DataView::from_f64(&x, 2).unwrap();
+        let mut rng = StdRng::seed_from_u64(params.seed);
+        let seeds: Vec<u64> = (0..3).map(|_| rng.random()).collect();
+        let init = |seed| initialise(&params, &mut CpuBackend::new(view, None), None, seed).unwrap();
+        let (first, last) = (init(seeds[0]), init(seeds[2]));
+        assert_ne!(
+            first.means, last.means,
+            "the starts must differ for the test to tell them apart"
+        );
+        assert_eq!(outcome.mixture, last);
+        assert_eq!((outcome.n_iter, outcome.lower_bound), (0, f64::NEG_INFINITY));
+    }
+
+    #[test]
     fn each_lower_bound_is_the_mean_log_likelihood_of_its_e_step() {
         // Iteration i's bound is the mean log p(x) under the parameters its E-step used: from a
         // warm model, iteration 1's is the model's own, computed here sample by sample.
