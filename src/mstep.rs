@@ -259,23 +259,42 @@ mod tests {
     #[test]
     fn empty_components_keep_their_centres_and_share_the_weight() {
         // With no responsibility anywhere, N_k = 10·eps for every k: equal weights, the means stay
-        // at the centres and each covariance is reg_covar·I.
-        let (k_n, d, reg) = (3, 2, 0.5);
+        // at the centres, each covariance is reg_covar·I, and (reg_covar = 1/4) each precision
+        // factor 2·I.
+        let (k_n, d, reg) = (3, 2, 0.25);
         let centres = [1.0, 2.0, -3.0, 4.0, 0.0, -1.0];
+        let mut scratch = vec![0.0; d * d];
         for kind in KINDS {
             let stats = SuffStats::new(kind, k_n, d);
             let mut mix = Mixture::zeros(kind, k_n, d);
-            estimate_moments(&stats, &centres, reg, &mut mix);
+            m_step(&stats, &centres, reg, &mut mix, &mut scratch).unwrap();
             assert_eq!(mix.weights, vec![1.0 / 3.0; k_n], "{kind:?}");
             assert_eq!(mix.means, centres, "{kind:?}");
-            let eye = [reg, 0.0, 0.0, reg];
-            let want: Vec<f64> = match kind {
-                CovarianceType::Full => eye.repeat(k_n),
-                CovarianceType::Tied => eye.to_vec(),
-                CovarianceType::Diag => vec![reg; k_n * d],
-                CovarianceType::Spherical => vec![reg; k_n],
+            let per_matrix = |v: f64| -> Vec<f64> {
+                match kind {
+                    CovarianceType::Full => [v, 0.0, 0.0, v].repeat(k_n),
+                    CovarianceType::Tied => vec![v, 0.0, 0.0, v],
+                    CovarianceType::Diag => vec![v; k_n * d],
+                    CovarianceType::Spherical => vec![v; k_n],
+                }
             };
-            assert_eq!(mix.covariances, want, "{kind:?}");
+            assert_eq!(mix.covariances, per_matrix(reg), "{kind:?}");
+            assert_eq!(mix.precisions_cholesky, per_matrix(2.0), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_component_weighs_scikit_learns_ten_eps() {
+        // Beside a component holding weight 1, an empty one weighs 10·eps / (1 + 20·eps), as
+        // scikit-learn's `nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps` makes it.
+        let eps10 = 10.0 * f64::EPSILON;
+        let mut stats = SuffStats::new(CovarianceType::Diag, 2, 1);
+        stats.s0[0] = 1.0;
+        let mut mix = Mixture::zeros(CovarianceType::Diag, 2, 1);
+        estimate_moments(&stats, &[0.0, 0.0], 0.0, &mut mix);
+        assert_eq!(
+            mix.weights,
+            [(1.0 + eps10) / (1.0 + 2.0 * eps10), eps10 / (1.0 + 2.0 * eps10)]
+        );
     }
 }
