@@ -207,7 +207,11 @@ mod tests {
         assert_eq!(got.len(), want.len());
         got.iter()
             .zip(want)
-            .map(|(g, w)| (g - w).abs() / w.abs().max(f64::MIN_POSITIVE))
+            .map(|(g, w)| {
+                let e = (g - w).abs() / w.abs().max(f64::MIN_POSITIVE);
+                // NaN compares false with everything: count it as the worst.
+                if e.is_nan() { f64::INFINITY } else { e }
+            })
             .enumerate()
             .fold((0.0, 0), |(m, at), (i, e)| if e > m { (e, i) } else { (m, at) })
     }
@@ -232,7 +236,12 @@ mod tests {
             .collect();
         for kind in KINDS {
             let stats = naive_stats(kind, &x, &r, &centres, k_n, d);
+            // NaN in every output: each must be written afresh (a tied covariance is a sum, so it
+            // must start from zero, not from the last iteration's).
             let mut mix = Mixture::zeros(kind, k_n, d);
+            for v in [&mut mix.weights, &mut mix.means, &mut mix.covariances] {
+                v.fill(f64::NAN);
+            }
             estimate_moments(&stats, &centres, reg, &mut mix);
             // One-pass scatter from centres ~5 spreads away cancels about 25x (5²) in relative terms,
             // and the naive sums round too: 1e-12 leaves 10x over the 9.2e-14 seen (full, tied).
