@@ -436,10 +436,12 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// The largest relative difference, a NaN counting as ∞ (`f64::max` would drop it).
     fn max_rel(a: &[f64], b: &[f64]) -> f64 {
         a.iter()
             .zip(b)
             .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+            .map(|r| if r.is_nan() { f64::INFINITY } else { r })
             .fold(0.0, f64::max)
     }
 

@@ -132,8 +132,14 @@ mod tests {
         a
     }
 
+    /// The largest absolute difference, a NaN counting as ∞ (`f64::max` would drop it).
     fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .map(|r| if r.is_nan() { f64::INFINITY } else { r })
+            .fold(0.0, f64::max)
     }
 
     #[test]

@@ -22,10 +22,7 @@ fn mpirun(p: usize, dir: &Path, args: &[&str]) -> Output {
 }
 
 fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
-        .fold(0.0, f64::max)
+    common::max_rel(a, b, 1.0)
 }
 
 /// A start (k-means with no EM) written as `init.json`, and the library's CPU fit from it with tol 0.

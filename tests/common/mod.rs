@@ -39,12 +39,15 @@ pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64, ato
     );
 }
 
-/// The largest relative error max |a − e| / max(|e|, floor).
+/// The largest relative error max |a − e| / max(|e|, floor); a NaN on either side counts as ∞
+/// (`f64::max` would drop it, so a NaN model would pass).
 pub fn max_rel(actual: &[f64], expected: &[f64], floor: f64) -> f64 {
+    assert_eq!(actual.len(), expected.len(), "length mismatch");
     actual
         .iter()
         .zip(expected)
         .map(|(a, e)| (a - e).abs() / e.abs().max(floor))
+        .map(|r| if r.is_nan() { f64::INFINITY } else { r })
         .fold(0.0, f64::max)
 }
 
