@@ -190,9 +190,15 @@ mod tests {
 
             // The reverse factor of the precision, and the covariance back from it.
             let p = back.clone();
+            u.fill(f64::NAN);
             assert!(upper_factor(&p, d, &mut u));
             gram_of_factor(&u, d, &mut back);
             assert!(max_abs_diff(&back, &p) < 1e-12, "U·Uᵀ != P at d={d}");
+            for i in 1..d {
+                for j in 0..i {
+                    assert_eq!(u[i * d + j], 0.0, "the reverse factor must be upper triangular");
+                }
+            }
             let mut cov = vec![0.0; d * d];
             covariance_from_precision_factor(&u, d, &mut cov, &mut s);
             assert!(max_abs_diff(&cov, &a) < 1e-11, "(U·Uᵀ)⁻¹ != A at d={d}");
