@@ -1,6 +1,6 @@
 //! The hooks a host language needs around a fit: a monitor that sees every initialisation and
-//! iteration and can stop the fit, and models made from parameters kept outside the crate (for
-//! predictions and warm starts).
+//! iteration and can stop the fit, the warning logged when a fit did not converge, and models made
+//! from parameters kept outside the crate (for predictions and warm starts).
 
 mod common;
 
@@ -124,6 +124,68 @@ fn a_break_from_the_monitor_stops_the_fit_and_keeps_the_current_model() {
         "{err:?}"
     );
     assert_eq!(gm.model().cloned(), before);
+}
+
+/// The crate's log records on this thread while `f` runs. log's logger is global and set once per
+/// process, so it keeps each thread's records apart: tests run on threads of their own.
+fn logged_during(f: impl FnOnce()) -> Vec<(log::Level, String)> {
+    use std::cell::RefCell;
+    thread_local! {
+        static RECORDS: RefCell<Vec<(log::Level, String)>> = const { RefCell::new(Vec::new()) };
+    }
+    struct Capture;
+    impl log::Log for Capture {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.target().starts_with("gmm_gpu")
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                RECORDS.with(|v| v.borrow_mut().push((r.level(), r.args().to_string())));
+            }
+        }
+        fn flush(&self) {}
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&Capture).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+    RECORDS.with(|v| v.borrow_mut().clear());
+    f();
+    RECORDS.with(|v| v.take())
+}
+
+#[test]
+fn a_fit_that_did_not_converge_warns_once() {
+    // As scikit-learn's ConvergenceWarning: once per fit, after the best initialisation, when it
+    // ran out of iterations; not when it converged, and not with max_iter = 0 (nothing was run).
+    let x = three_blobs(300, 4);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    let warnings = |params: GmmParams| {
+        let mut converged = None;
+        let logged = logged_during(|| converged = Some(params.fit(&data).unwrap().converged()));
+        let warned: Vec<String> = logged
+            .into_iter()
+            .filter(|(level, _)| *level == log::Level::Warn)
+            .map(|(_, m)| m)
+            .collect();
+        (converged.unwrap(), warned)
+    };
+    let builder = || GmmParams::builder(3).n_init(2).seed(1);
+    let (converged, warned) = warnings(builder().max_iter(2).tol(0.0).build().unwrap());
+    assert!(!converged);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].starts_with("EM did not converge after 2 iterations"),
+        "{}",
+        warned[0]
+    );
+    let (converged, warned) = warnings(builder().max_iter(200).build().unwrap());
+    assert!(converged);
+    assert_eq!(warned, Vec::<String>::new());
+    let (converged, warned) = warnings(builder().max_iter(0).build().unwrap());
+    assert!(!converged);
+    assert_eq!(warned, Vec::<String>::new());
 }
 
 /// A model rebuilt from `m`'s parameters (as a host language keeps them), with its lower bound.
