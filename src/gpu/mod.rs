@@ -5,7 +5,8 @@
 //! `stream` (uploading chunks each pass when the data does not fit), `precision` (fast, exact
 //! or guarded arithmetic per fit), `probe` (whether the device's fma
 //! rounds once), `rate` (whether its f64 beats two-float), `backend` (`impl Backend`), with
-//! `layout` the one table host and shaders share.
+//! `layout` the one table host and shaders share (and, in tests, `translate`: every kernel in
+//! Vulkan's, Metal's and DX12's languages).
 
 pub(crate) mod backend;
 mod context;
@@ -21,6 +22,8 @@ pub(crate) mod readback;
 pub(crate) mod resources;
 mod stream;
 pub(crate) mod timestamps;
+#[cfg(test)]
+mod translate;
 mod upload;
 
 pub use context::GpuContext;
