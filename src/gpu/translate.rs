@@ -78,6 +78,28 @@ fn spirv_val(name: &str, words: &[u32]) -> Option<Result<(), String>> {
     }
 }
 
+/// Every entry point of `module` was written, as `{prefix} {name}(`, under the name the backend
+/// gave it (naga renames some: `chain_f32` becomes `chain_f32_` in HLSL).
+fn assert_every_entry_point_written<E: std::fmt::Display>(
+    name: &str,
+    module: &naga::Module,
+    written: &[Result<String, E>],
+    text: &str,
+    prefix: &str,
+) {
+    assert_eq!(written.len(), module.entry_points.len(), "{name}");
+    for (ep, as_written) in module.entry_points.iter().zip(written) {
+        let as_written = as_written
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{name}: {}: {e}", ep.name));
+        assert!(
+            text.contains(&format!("{prefix} {as_written}(")),
+            "{name}: no entry point {}",
+            ep.name
+        );
+    }
+}
+
 #[test]
 fn every_kernel_translates_to_spirv_and_spirv_val_accepts_it() {
     let mut unchecked = 0;
@@ -167,15 +189,7 @@ fn every_kernel_but_f64_translates_to_msl_and_metal_never_gets_f64() {
         };
         let (text, translation) = msl::write_string(&module, &info, &options, &msl::PipelineOptions::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(translation.entry_point_names.len(), module.entry_points.len(), "{name}");
-        for (ep, written) in module.entry_points.iter().zip(&translation.entry_point_names) {
-            let written = written.as_ref().unwrap_or_else(|e| panic!("{name}: {}: {e}", ep.name));
-            assert!(
-                text.contains(&format!("kernel void {written}(")),
-                "{name}: no kernel {}",
-                ep.name
-            );
-        }
+        assert_every_entry_point_written(&name, &module, &translation.entry_point_names, &text, "kernel void");
     }
 }
 
@@ -210,16 +224,7 @@ fn every_kernel_translates_to_hlsl() {
         let reflection = hlsl::Writer::new(&mut text, &options, &pipeline)
             .write(&module, &info, None)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        // Every entry point written, under the name the backend gave it (naga renames some).
-        assert_eq!(reflection.entry_point_names.len(), module.entry_points.len(), "{name}");
-        for (ep, written) in module.entry_points.iter().zip(&reflection.entry_point_names) {
-            let written = written.as_ref().unwrap_or_else(|e| panic!("{name}: {}: {e}", ep.name));
-            assert!(
-                text.contains(&format!("void {written}(")),
-                "{name}: no entry point {}",
-                ep.name
-            );
-        }
+        assert_every_entry_point_written(&name, &module, &reflection.entry_point_names, &text, "void");
     }
 }
 
