@@ -182,11 +182,14 @@ mod tests {
             }
             let eye: Vec<f64> = (0..d * d).map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 }).collect();
             assert!(max_abs_diff(&prod, &eye) < 1e-12, "U·Uᵀ·A != I at d={d}");
-            for i in 1..d {
-                for j in 0..i {
-                    assert_eq!(u[i * d + j], 0.0, "U must be upper triangular");
+            let assert_upper = |u: &[f64], what: &str| {
+                for i in 1..d {
+                    for j in 0..i {
+                        assert_eq!(u[i * d + j], 0.0, "{what} must be upper triangular (d={d})");
+                    }
                 }
-            }
+            };
+            assert_upper(&u, "U");
 
             // The reverse factor of the precision, and the covariance back from it.
             let p = back.clone();
@@ -194,11 +197,7 @@ mod tests {
             assert!(upper_factor(&p, d, &mut u));
             gram_of_factor(&u, d, &mut back);
             assert!(max_abs_diff(&back, &p) < 1e-12, "U·Uᵀ != P at d={d}");
-            for i in 1..d {
-                for j in 0..i {
-                    assert_eq!(u[i * d + j], 0.0, "the reverse factor must be upper triangular");
-                }
-            }
+            assert_upper(&u, "the reverse factor");
             let mut cov = vec![0.0; d * d];
             covariance_from_precision_factor(&u, d, &mut cov, &mut s);
             assert!(max_abs_diff(&cov, &a) < 1e-11, "(U·Uᵀ)⁻¹ != A at d={d}");

@@ -105,13 +105,6 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
-    const KINDS: [CovarianceType; 4] = [
-        CovarianceType::Full,
-        CovarianceType::Tied,
-        CovarianceType::Diag,
-        CovarianceType::Spherical,
-    ];
-
     /// Statistics of `x` (N x d) under responsibilities `r` (N x K) around `centres`, summed naively.
     fn naive_stats(kind: CovarianceType, x: &[f64], r: &[f64], centres: &[f64], k_n: usize, d: usize) -> SuffStats {
         let mut s = SuffStats::new(kind, k_n, d);
@@ -142,14 +135,14 @@ mod tests {
 
     /// The documented M-step computed in two passes over the samples: μ_k = c_k + Σ r·(x − c_k) / N_k,
     /// then N_k·Σ_k = Σ r·(x − μ_k)(x − μ_k)ᵀ (as a full d x d matrix per component, before the
-    /// covariance type reduces it; [`expected_covariances`] adds reg_covar·I).
+    /// covariance type reduces it; [`expected_covariances`] adds reg_covar·I). Also returns the N_k.
     fn naive_moments(
         x: &[f64],
         r: &[f64],
         centres: &[f64],
         k_n: usize,
         d: usize,
-    ) -> (Vec<f64>, Vec<f64>, Vec<Vec<f64>>) {
+    ) -> (Vec<f64>, Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
         let nk: Vec<f64> = (0..k_n)
             .map(|k| r.iter().skip(k).step_by(k_n).sum::<f64>() + NK_EPS)
             .collect();
@@ -171,7 +164,7 @@ mod tests {
                 }
             }
         }
-        (weights, means, scatter)
+        (weights, means, scatter, nk)
     }
 
     /// The covariances the naive scatter gives for `kind`, laid out as `Mixture::covariances`.
@@ -230,11 +223,8 @@ mod tests {
             row[1] = 1e-15 * (0.5 + rng.random::<f64>());
         }
         let centres = [5.0, -3.0, 2.0, -4.0, 6.0, 1.5, 0.5, 0.25, -0.75];
-        let (weights, means, scatter) = naive_moments(&x, &r, &centres, k_n, d);
-        let nk: Vec<f64> = (0..k_n)
-            .map(|k| r.iter().skip(k).step_by(k_n).sum::<f64>() + NK_EPS)
-            .collect();
-        for kind in KINDS {
+        let (weights, means, scatter, nk) = naive_moments(&x, &r, &centres, k_n, d);
+        for kind in CovarianceType::ALL {
             let stats = naive_stats(kind, &x, &r, &centres, k_n, d);
             // NaN in every output: each must be written afresh (a tied covariance is a sum, so it
             // must start from zero, not from the last iteration's).
@@ -273,7 +263,7 @@ mod tests {
         let (k_n, d, reg) = (3, 2, 0.25);
         let centres = [1.0, 2.0, -3.0, 4.0, 0.0, -1.0];
         let mut scratch = vec![0.0; d * d];
-        for kind in KINDS {
+        for kind in CovarianceType::ALL {
             let stats = SuffStats::new(kind, k_n, d);
             let mut mix = Mixture::zeros(kind, k_n, d);
             m_step(&stats, &centres, reg, &mut mix, &mut scratch).unwrap();
