@@ -8,9 +8,9 @@ struct Chunk {          // Rust twin: gpu::layout::Chunk
     first_hi: u32,
     n_blocks: u32,      // sample blocks of the statistics pass
     block_len: u32,     // samples per block
+    x_at: u32,          // where sample 0's row starts in `x` (f32s past the binding's offset)
+    x_stride: u32,      // f32s from one sample's row to the next (>= n_features)
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 struct Pass {           // Rust twin: gpu::layout::Pass
@@ -63,6 +63,12 @@ struct Combine {        // Rust twin: gpu::layout::Combine
 @group(0) @binding(10) var<uniform> combine_params: Combine;
 @group(0) @binding(11) var<storage, read> src: array<vec2<f32>>;
 @group(0) @binding(12) var<storage, read_write> dst: array<vec2<f32>>;
+
+/// Where feature i of the chunk's sample n sits in `x`: rows may sit inside larger records (a
+/// caller's buffer with a stride), and the first one past the binding's aligned offset.
+fn x_index(n: u32, i: u32) -> u32 {
+    return chunk.x_at + n * chunk.x_stride + i;
+}
 
 /// Marks the first statement of a kernel's hot loop, whose arithmetic per iteration `bench::ops`
 /// counts from the compiled module (src/bench/ops.rs). Empty: compilers inline it to nothing.

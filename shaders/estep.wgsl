@@ -159,7 +159,7 @@ fn logprob(
     let d = job.n_features;
     var xs: array<f32, TRI_SMALL_D>;
     for (var i = 0u; i < d; i++) {
-        xs[i] = x[n * d + i];
+        xs[i] = x[x_index(n, i)];
     }
     write_h(n, k, maha_of(&xs, k), job.one);
 }
@@ -206,7 +206,7 @@ fn logprob_diag(
         let col = lid % DIAG_FB;
         if col < width {
             for (var s = lid / DIAG_FB; s < count; s += WG / DIAG_FB) {
-                xd[s * (DIAG_FB + 1u) + col] = x[(first + s) * d + i0 + col];
+                xd[s * (DIAG_FB + 1u) + col] = x[x_index(first + s, i0 + col)];
             }
         }
         workgroupBarrier();
@@ -247,7 +247,7 @@ fn diag_term(maha: Real, xv: f32, at: u32, one: f32) -> Real {
 /// `logprob_tri`'s z of sample n at a feature whose mean is (mu_hi, mu_lo) (zero past the chunk).
 fn tri_z(n: u32, at: u32, mu_hi: f32, mu_lo: f32, one: f32) -> Real {
     if n < chunk.n_samples {
-        return centred(x[n * job.n_features + at], mu_hi, mu_lo, one);
+        return centred(x[x_index(n, at)], mu_hi, mu_lo, one);
     }
     return real_zero();
 }

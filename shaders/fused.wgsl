@@ -27,10 +27,10 @@ fn row_quads(d: u32) -> u32 {
     return (d + 4u) / 4u;
 }
 
-/// Coordinate i of the augmented sample whose row of `x` starts at `row`: its feature i, 1 at
-/// i = d, 0 past it (the load clamped inside the row).
-fn augmented_x(row: u32, i: u32, d: u32) -> f32 {
-    let v = x[row + min(i, d - 1u)];
+/// Coordinate i of the chunk's augmented sample n: its feature i, 1 at i = d, 0 past it (the load
+/// clamped inside the row).
+fn augmented_x(n: u32, i: u32, d: u32) -> f32 {
+    let v = x[x_index(n, min(i, d - 1u))];
     return select(select(0.0, 1.0, i == d), v, i < d);
 }
 
@@ -151,7 +151,7 @@ fn fused(
         workgroupBarrier(); // the previous tile is used up
         // A quad per invocation per step (written out: lavapipe counts every loop iteration).
         for (var e = lid; e < count * quads; e += WG) {
-            let row = (t0 + e / quads) * d;
+            let row = t0 + e / quads;
             let i = 4u * (e % quads);
             fx[e] = vec4<f32>(augmented_x(row, i, d), augmented_x(row, i + 1u, d), augmented_x(row, i + 2u, d), augmented_x(row, i + 3u, d));
         }

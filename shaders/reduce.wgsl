@@ -161,7 +161,7 @@ fn merge_runs(acc: ptr<function, array<vec2<f32>, 16>>, run: ptr<function, array
 fn augmented(n: u32, f: u32, centre_at: u32) -> Stage {
     let d = job.n_features;
     if f < d {
-        return stage_value(x[n * d + f], model[centre_at + f]);
+        return stage_value(x[x_index(n, f)], model[centre_at + f]);
     } else if f == d {
         return Stage(1.0);
     }
@@ -358,7 +358,7 @@ fn stats(
         for (var e = lid; e < count * stride; e += WG) {
             var v = Stage(1.0);
             if i > 0u {
-                v = stage_value(x[(r0 + s) * d + lo + i - 1u], model[centre_at + i - 1u]);
+                v = stage_value(x[x_index(r0 + s, lo + i - 1u)], model[centre_at + i - 1u]);
             }
             zs[e / 4u][e % 4u] = stage_root(r_at((r0 + s) * k_n + k)) * v;
             s += ds;

@@ -233,6 +233,58 @@ pub enum GmmError {
     /// A caller's GPU buffer cannot hold the data it is said to hold, or lacks a usage.
     #[error("the GPU data buffer {problem}")]
     GpuBuffer { problem: String },
+    /// A caller's buffer given to the GPU path lacks a usage it needs.
+    #[error("the {buffer} buffer lacks wgpu::BufferUsages::{usage}; create it with that usage")]
+    GpuBufferUsage { buffer: &'static str, usage: &'static str },
+    /// A caller's buffer is too small for what it is said to hold.
+    #[error(
+        "the {buffer} buffer holds {size} bytes but {needed} are needed from its offset for the samples, stride and components bound; pass a larger buffer or fewer samples"
+    )]
+    GpuBufferTooSmall {
+        buffer: &'static str,
+        size: u64,
+        needed: u64,
+    },
+    /// A byte offset into a caller's buffer is not a multiple of the values' size.
+    #[error("the {buffer} buffer's offset {offset} is not a multiple of {alignment} bytes; align it")]
+    GpuBufferMisaligned {
+        buffer: &'static str,
+        offset: u64,
+        alignment: u64,
+    },
+    /// A row stride shorter than a sample.
+    #[error(
+        "the row stride is {stride} f32 values but a sample has {n_features} features; the stride counts f32s from one row's start to the next and must be >= n_features"
+    )]
+    StrideTooSmall { stride: usize, n_features: usize },
+    /// A caller's buffer belongs to another wgpu device than the model's context.
+    #[error(
+        "the {buffer} buffer belongs to another wgpu device than the model's GpuContext; create it on the context's device (GpuContext::from_device wraps yours)"
+    )]
+    GpuBufferOtherDevice { buffer: &'static str },
+    /// One buffer bound both as the input and as an output.
+    #[error(
+        "the {buffer} buffer is also the input buffer: wgpu does not allow a buffer read-only and writable in one pass; write the outputs to another buffer"
+    )]
+    GpuBufferAliased { buffer: &'static str },
+    /// An inference binding with no output to write.
+    #[error("no output buffer is given: bind at least one of labels, log_density and responsibilities")]
+    NoInferenceOutputs,
+    /// An inference encoded for more samples than were bound.
+    #[error("{count} samples were asked for but {capacity} were bound; bind the inference for at least that many")]
+    InferenceCount { count: usize, capacity: usize },
+    /// A model given to a resident model (`GpuModel::update`) of another shape than it was made for.
+    #[error(
+        "the model has {found_components} components of {found_features} features ({found_covariance}) but the resident model was made for {expected_components} of {expected_features} ({expected_covariance}); make a new GpuModel for a model of another shape"
+    )]
+    ResidentModelShape {
+        expected_components: usize,
+        expected_features: usize,
+        expected_covariance: CovarianceType,
+        found_components: usize,
+        found_features: usize,
+        found_covariance: CovarianceType,
+    },
     /// wgpu reported an error that is a bug in this crate.
     #[error("internal GPU error (please report it): {message}")]
     GpuInternal { message: String },

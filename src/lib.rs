@@ -48,7 +48,10 @@ pub use backend::Traffic;
 pub use data::{DataView, Element, SampleWeights, Samples};
 pub use em::Progress;
 pub use error::{DataFileProblem, GmmError};
-pub use gpu::{GpuContext, GpuKernels, GpuPrecision, PrecisionRecord};
+pub use gpu::{
+    DeviceSamples, GpuContext, GpuKernels, GpuModel, GpuPrecision, InferOutputs, Inference, OutputBuffer,
+    PrecisionRecord,
+};
 pub use kinds::{BackendKind, CovarianceType, InitMethod, ParseNameError};
 pub use mapped::{MappedData, Precision};
 pub use model::GmmModel;

@@ -12,7 +12,6 @@ use crate::backend::{Backend, Output};
 use crate::cpu::CpuBackend;
 use crate::data::DataView;
 use crate::error::GmmError;
-use crate::gpu::backend::{GpuBackend, Source};
 use crate::gpu::{GpuContext, PrecisionRecord};
 use crate::kinds::CovarianceType;
 use crate::linalg;
@@ -232,25 +231,27 @@ impl GmmModel {
         Ok((x, labels))
     }
 
-    /// [`GmmModel::predict_proba`] on the GPU of `ctx`, chunk by chunk (f32 on the device).
+    /// [`GmmModel::predict_proba`] on the GPU of `ctx`, computed in exact arithmetic and read back
+    /// as f32.
     pub fn predict_proba_on(&self, ctx: &GpuContext, data: &DataView) -> Result<Vec<f64>, GmmError> {
         let mut out = vec![0.0; data.n_samples() * self.n_components()];
         self.on_gpu(ctx, data, Output::Proba, &mut out)?;
         Ok(out)
     }
 
-    /// [`GmmModel::score_samples`] on the GPU of `ctx`, chunk by chunk (f32 on the device).
+    /// [`GmmModel::score_samples`] on the GPU of `ctx`, in exact arithmetic (read back as a
+    /// two-float, so the host's f64 keeps the kernels' digits).
     pub fn score_samples_on(&self, ctx: &GpuContext, data: &DataView) -> Result<Vec<f64>, GmmError> {
         let mut out = vec![0.0; data.n_samples()];
         self.on_gpu(ctx, data, Output::LogProb, &mut out)?;
         Ok(out)
     }
 
-    /// [`GmmModel::predict`] on the GPU of `ctx`, chunk by chunk (f32 on the device).
+    /// [`GmmModel::predict`] on the GPU of `ctx` (the model resident in exact arithmetic, the
+    /// samples uploaded batch by batch, labels read back as u32).
     pub fn predict_on(&self, ctx: &GpuContext, data: &DataView) -> Result<Vec<usize>, GmmError> {
         let mut out = vec![0.0; data.n_samples()];
         self.on_gpu(ctx, data, Output::Labels, &mut out)?;
-        // Labels travel as f32, exact below 2^24 components.
         Ok(out.into_iter().map(|l| l as usize).collect())
     }
 
@@ -260,25 +261,11 @@ impl GmmModel {
         CpuBackend::new(*data, None).per_sample_outputs(&self.mixture, output, out)
     }
 
+    /// Per-sample outputs through a resident copy of the model in exact arithmetic, the samples
+    /// uploaded batch by batch (src/gpu/host.rs): the path a caller's own buffers take.
     fn on_gpu(&self, ctx: &GpuContext, data: &DataView, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
         self.check(data)?;
-        let k = self.n_components();
-        if data.n_samples() == 0 {
-            return Ok(());
-        }
-        let mut backend = GpuBackend::new(
-            ctx,
-            Source::Host(*data),
-            k,
-            self.covariance_type(),
-            None,
-            // One pass, each sample's own numbers: the exact kernels.
-            crate::gpu::plan::Budget {
-                precision: crate::gpu::GpuPrecision::Exact,
-                ..Default::default()
-            },
-        )?;
-        Backend::per_sample_outputs(&mut backend, &self.mixture, output, out)
+        crate::gpu::host_outputs(ctx, self, data, output, out)
     }
 
     /// A model from its parameters, flat and row-major in scikit-learn's shapes: `weights` K,

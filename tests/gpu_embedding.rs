@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_close, blobs, gpu, gpu_unavailable};
+use common::{assert_close, blobs};
 use gmm_gpu::{CovarianceType, DataView, GmmError, GmmParams, GpuContext, InitMethod};
 
 /// The caller's own device, made with wgpu directly (not through the crate), with the adapter's
@@ -13,28 +13,10 @@ fn own_device() -> Option<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
     device_with(None)
 }
 
-/// A device with `limits` (the adapter's own where None) and no optional features (no f64, no
-/// subgroups, no timestamps), as an engine (Bevy, a browser) requests it.
+/// A device with `limits` (the adapter's own where None) and no optional features.
 fn device_with(limits: Option<wgpu::Limits>) -> Option<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo)> {
-    gpu()?;
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = wgpu::Backends::PRIMARY;
-    let instance = wgpu::Instance::new(desc);
-    let adapter = match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())) {
-        Ok(adapter) => adapter,
-        Err(e) => return gpu_unavailable(&format!("wgpu found no adapter for the caller's own device ({e})")),
-    };
-    let info = adapter.get_info();
-    let device = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("the caller's device"),
-        required_features: wgpu::Features::empty(),
-        required_limits: limits.unwrap_or_else(|| adapter.limits()),
-        ..Default::default()
-    }));
-    match device {
-        Ok((device, queue)) => Some((device, queue, info)),
-        Err(e) => gpu_unavailable(&format!("the adapter '{}' gave no device ({e})", info.name)),
-    }
+    let (adapter, device, queue) = common::callers_device(limits)?;
+    Some((device, queue, adapter.get_info()))
 }
 
 /// Uploads f32 samples into a buffer of the caller's, with the given usages.

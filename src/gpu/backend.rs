@@ -134,19 +134,7 @@ impl<'a> GpuBackend<'a> {
         first_row: usize,
     ) -> Result<Self, GmmError> {
         let (n, d) = source.shape();
-        let max_d = layout::max_gpu_features(kind);
-        if d > max_d {
-            return Err(GmmError::TooManyFeaturesForGpu {
-                n_features: d,
-                max: max_d,
-            });
-        }
-        if k > layout::MAX_GPU_COMPONENTS {
-            return Err(GmmError::TooManyComponentsForGpu {
-                n_components: k,
-                max: layout::MAX_GPU_COMPONENTS,
-            });
-        }
+        layout::check_shape(kind, k, d)?;
         // Auto's exact arithmetic is decided (the f64 rate probe runs once per device) before the
         // EM loop, not at its first switch.
         let exact = match budget.precision {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::GmmError;
 use crate::gpu::layout;
-use crate::gpu::pipelines::{Layouts, Pipelines};
+use crate::gpu::pipelines::{InferPipelines, Layouts, Pipelines};
 use crate::gpu::precision::Arith;
 
 /// A wgpu device and queue to fit on, with what the kernels need to know about them.
@@ -22,6 +22,8 @@ pub struct GpuContext {
     /// The compute pipelines of each arithmetic (`Arith::index`), built on first use and then
     /// reused by every fit on this context.
     pipelines: Arc<[OnceLock<Pipelines>; Arith::ALL.len()]>,
+    /// The inference pipelines of each arithmetic, likewise.
+    infer_pipelines: Arc<[OnceLock<InferPipelines>; Arith::ALL.len()]>,
     /// The bind group layouts every arithmetic's pipelines share.
     layouts: Arc<OnceLock<Layouts>>,
     /// Whether the kernels are the portable fallbacks (no subgroups, no fma), whatever the device has.
@@ -190,6 +192,7 @@ impl GpuContext {
             lost,
             uncaptured,
             pipelines: Arc::default(),
+            infer_pipelines: Arc::default(),
             layouts: Arc::default(),
             fallback: false,
             no_f64: false,
@@ -217,6 +220,7 @@ impl GpuContext {
             lost: Arc::new(Mutex::new(None)),
             uncaptured: Arc::new(Mutex::new(None)),
             pipelines: Arc::default(),
+            infer_pipelines: Arc::default(),
             layouts: Arc::default(),
             fallback: false,
             no_f64: false,
@@ -233,6 +237,7 @@ impl GpuContext {
         Self {
             fallback: true,
             pipelines: Arc::default(),
+            infer_pipelines: Arc::default(),
             layouts: Arc::default(),
             ..self.clone()
         }
@@ -276,6 +281,7 @@ impl GpuContext {
         Self {
             no_f64: true,
             pipelines: Arc::default(),
+            infer_pipelines: Arc::default(),
             layouts: Arc::default(),
             exact_arith: Arc::default(),
             ..self.clone()
@@ -313,20 +319,34 @@ impl GpuContext {
         self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
+    /// The bind group layouts, made once per context.
+    pub(crate) fn layouts(&self) -> Result<&Layouts, GmmError> {
+        match self.layouts.get() {
+            Some(l) => Ok(l),
+            None => {
+                let made = Layouts::new(self)?;
+                Ok(self.layouts.get_or_init(|| made))
+            }
+        }
+    }
+
     /// The pipelines of one arithmetic, built once per context.
     pub(crate) fn pipelines(&self, arith: Arith) -> Result<&Pipelines, GmmError> {
         let slot = &self.pipelines[arith.index()];
         if let Some(p) = slot.get() {
             return Ok(p);
         }
-        let layouts = match self.layouts.get() {
-            Some(l) => l,
-            None => {
-                let made = Layouts::new(self)?;
-                self.layouts.get_or_init(|| made)
-            }
-        };
-        let built = Pipelines::new(self, layouts, arith)?;
+        let built = Pipelines::new(self, self.layouts()?, arith)?;
+        Ok(slot.get_or_init(|| built))
+    }
+
+    /// The inference pipelines of one arithmetic, built once per context.
+    pub(crate) fn infer_pipelines(&self, arith: Arith) -> Result<&InferPipelines, GmmError> {
+        let slot = &self.infer_pipelines[arith.index()];
+        if let Some(p) = slot.get() {
+            return Ok(p);
+        }
+        let built = InferPipelines::new(self, self.layouts()?, arith)?;
         Ok(slot.get_or_init(|| built))
     }
 

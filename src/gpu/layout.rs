@@ -28,6 +28,27 @@ pub fn max_gpu_features(covariance: crate::kinds::CovarianceType) -> usize {
         Diag | Spherical => MAX_GPU_FEATURES,
     }
 }
+/// Whether the GPU kernels take `k` components of `d` features with `covariance`: else the typed
+/// error naming the limit.
+pub(crate) fn check_shape(
+    covariance: crate::kinds::CovarianceType,
+    k: usize,
+    d: usize,
+) -> Result<(), crate::error::GmmError> {
+    use crate::error::GmmError;
+    let max = max_gpu_features(covariance);
+    if d > max {
+        return Err(GmmError::TooManyFeaturesForGpu { n_features: d, max });
+    }
+    if k > MAX_GPU_COMPONENTS {
+        return Err(GmmError::TooManyComponentsForGpu {
+            n_components: k,
+            max: MAX_GPU_COMPONENTS,
+        });
+    }
+    Ok(())
+}
+
 /// The most components the GPU kernels take: a per-sample loop over K (normalise, about 3K
 /// iterations) must stay far below lavapipe's 65,535-iteration cap per invocation.
 pub const MAX_GPU_COMPONENTS: usize = 16_384;
@@ -123,7 +144,12 @@ pub(crate) struct Chunk {
     pub n_blocks: u32,
     /// Samples per block: BLOCK, or FUSED_BLOCK in a fit whose EM pass is fused.
     pub block_len: u32,
-    pub _pad: [u32; 3],
+    /// Where sample 0's row starts in the bound `x` (f32s past the binding's offset, which must be
+    /// aligned to the device's storage offset alignment).
+    pub x_at: u32,
+    /// f32s from one sample's row to the next: n_features, or more for rows inside larger records.
+    pub x_stride: u32,
+    pub _pad: u32,
 }
 
 /// Per-pass values. WGSL twin: `struct Pass` in shaders/common.wgsl.
@@ -175,6 +201,29 @@ pub(crate) struct Combine {
     pub _pad: u32,
 }
 
+/// Which outputs an inference pass writes (`Infer::outputs`, bit flags).
+pub(crate) const INFER_LABELS: u32 = 1;
+pub(crate) const INFER_LOGP: u32 = 2;
+pub(crate) const INFER_PROBA: u32 = 4;
+
+/// Per-chunk values of an inference pass. WGSL twin: `struct Infer` in shaders/infer.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub(crate) struct Infer {
+    pub outputs: u32,
+    /// Where the chunk's first label, log-density and row of responsibilities go, in values past
+    /// each output binding's (aligned) offset.
+    pub labels_at: u32,
+    pub logp_at: u32,
+    pub proba_at: u32,
+    /// What turns the kernels' log p into the caller's units, as a two-float.
+    pub shift_hi: f32,
+    pub shift_lo: f32,
+    /// 1: log p as (hi, lo) pairs without the shift, for the host to finish in f64.
+    pub logp_pairs: u32,
+    pub _pad: u32,
+}
+
 /// A struct's fields as (name, byte offset), for the naga reflection test.
 #[cfg(test)]
 pub(crate) type Fields = &'static [(&'static str, usize)];
@@ -186,9 +235,9 @@ pub(crate) const CHUNK_FIELDS: Fields = &[
     ("first_hi", offset_of!(Chunk, first_hi)),
     ("n_blocks", offset_of!(Chunk, n_blocks)),
     ("block_len", offset_of!(Chunk, block_len)),
+    ("x_at", offset_of!(Chunk, x_at)),
+    ("x_stride", offset_of!(Chunk, x_stride)),
     ("_pad0", offset_of!(Chunk, _pad)),
-    ("_pad1", offset_of!(Chunk, _pad) + 4),
-    ("_pad2", offset_of!(Chunk, _pad) + 8),
 ];
 
 #[cfg(test)]
@@ -227,12 +276,26 @@ pub(crate) const COMBINE_FIELDS: Fields = &[
     ("_pad", offset_of!(Combine, _pad)),
 ];
 
-/// The structs of shaders/common.wgsl: WGSL name, Rust size and fields.
 #[cfg(test)]
-pub(crate) const STRUCTS: [(&str, usize, Fields); 3] = [
+pub(crate) const INFER_FIELDS: Fields = &[
+    ("outputs", offset_of!(Infer, outputs)),
+    ("labels_at", offset_of!(Infer, labels_at)),
+    ("logp_at", offset_of!(Infer, logp_at)),
+    ("proba_at", offset_of!(Infer, proba_at)),
+    ("shift_hi", offset_of!(Infer, shift_hi)),
+    ("shift_lo", offset_of!(Infer, shift_lo)),
+    ("logp_pairs", offset_of!(Infer, logp_pairs)),
+    ("_pad0", offset_of!(Infer, _pad)),
+];
+
+/// The structs of shaders/common.wgsl (and shaders/infer.wgsl's, in the modules that include it):
+/// WGSL name, Rust size and fields.
+#[cfg(test)]
+pub(crate) const STRUCTS: [(&str, usize, Fields); 4] = [
     ("Chunk", size_of::<Chunk>(), CHUNK_FIELDS),
     ("Pass", size_of::<Pass>(), PASS_FIELDS),
     ("Combine", size_of::<Combine>(), COMBINE_FIELDS),
+    ("Infer", size_of::<Infer>(), INFER_FIELDS),
 ];
 
 /// How a shader reaches a binding.
@@ -276,6 +339,22 @@ pub(crate) const COMBINE_BINDINGS: [Binding; 3] = [
     b(12, "dst", Access::ReadWrite),
 ];
 
+/// Group 0 of the inference entry points (`infer`, `infer_h`): these beside `chunk`, `x`, `model`,
+/// `resp`, `job` and `h_lo` of [`CHUNK_BINDINGS`], at most six storage buffers in all (WebGPU's
+/// default allows eight per stage).
+pub(crate) const INFER_BINDINGS: [Binding; 10] = [
+    CHUNK_BINDINGS[0],
+    CHUNK_BINDINGS[1],
+    CHUNK_BINDINGS[2],
+    CHUNK_BINDINGS[3],
+    CHUNK_BINDINGS[7],
+    CHUNK_BINDINGS[9],
+    b(13, "infer_params", Access::Uniform),
+    b(14, "labels_out", Access::ReadWrite),
+    b(15, "logp_out", Access::ReadWrite),
+    b(16, "proba_out", Access::ReadWrite),
+];
+
 /// The choices of a kernel build: the subgroup width the tree sums use (None: the workgroup-memory
 /// fallback), whether `two_prod` may use fma (the device's rounds once), and the arithmetic (which
 /// precision prelude the kernels are written against).
@@ -302,7 +381,8 @@ pub(crate) fn wgsl_header(build: Build) -> String {
          const STAGE: u32 = {stage}u;\nconst SUB_MAX: u32 = {SUB_MAX}u;\nconst T: u32 = {T}u;\nconst GROUP: u32 = {GROUP}u;\n\
          const LOG_FLOOR: f32 = {LOG_FLOOR:e};\n\
          const KIND_FULL: u32 = {KIND_FULL}u;\nconst KIND_TIED: u32 = {KIND_TIED}u;\nconst KIND_DIAG: u32 = {KIND_DIAG}u;\n\
-         const STATS_PACKED: u32 = {STATS_PACKED}u;\nconst STATS_DIAG: u32 = {STATS_DIAG}u;\n\n"
+         const STATS_PACKED: u32 = {STATS_PACKED}u;\nconst STATS_DIAG: u32 = {STATS_DIAG}u;\n\
+         const INFER_LABELS: u32 = {INFER_LABELS}u;\nconst INFER_LOGP: u32 = {INFER_LOGP}u;\nconst INFER_PROBA: u32 = {INFER_PROBA}u;\n\n"
     )
 }
 
@@ -347,6 +427,18 @@ pub(crate) fn estep_source(build: Build) -> String {
 /// The reduction shader, complete.
 pub(crate) fn reduce_source(build: Build) -> String {
     with_common(include_str!("../../shaders/reduce.wgsl"), build)
+}
+
+/// The inference shader, complete: it calls the E-step's functions, so that comes first.
+pub(crate) fn infer_source(build: Build) -> String {
+    with_common(
+        &[
+            include_str!("../../shaders/estep.wgsl"),
+            include_str!("../../shaders/infer.wgsl"),
+        ]
+        .concat(),
+        build,
+    )
 }
 
 /// The fused pass, complete: it calls the E-step's and the reduction's functions, so both come
@@ -394,6 +486,7 @@ pub(crate) fn sources() -> Vec<(String, String, Build)> {
                 ("estep.wgsl", estep_source(build)),
                 ("reduce.wgsl", reduce_source(build)),
                 ("fused.wgsl", fused_source(build)),
+                ("infer.wgsl", infer_source(build)),
             ]
             .map(|(name, source)| (format!("{name} ({build:?})"), source, build))
         })
@@ -451,6 +544,8 @@ mod tests {
         let probe = validate("probe.wgsl", &probe_source(), Build::default());
         assert_eq!(entries(&probe).last().map(String::as_str), Some("probe_fma"));
         assert_eq!(entries(&fused).last().map(String::as_str), Some("fused"));
+        let infer = validate("infer.wgsl", &infer_source(Build::default()), Build::default());
+        assert_eq!(entries(&infer)[entries(&estep).len()..], ["infer", "infer_h"]);
     }
 
     /// The (group, binding, access) of every global a shader declares, by name.
@@ -475,8 +570,14 @@ mod tests {
 
     #[test]
     fn every_shader_binding_matches_the_table() {
-        let table: Vec<Binding> = CHUNK_BINDINGS.iter().chain(&COMBINE_BINDINGS).copied().collect();
+        let common: Vec<Binding> = CHUNK_BINDINGS.iter().chain(&COMBINE_BINDINGS).copied().collect();
+        let with_infer: Vec<Binding> = common.iter().chain(&INFER_BINDINGS[6..]).copied().collect();
         for (name, source, _) in sources() {
+            let table = if name.starts_with("infer.wgsl") {
+                &with_infer
+            } else {
+                &common
+            };
             let module = naga::front::wgsl::parse_str(&source).unwrap();
             let found = reflect_bindings(&module);
             assert_eq!(found.len(), table.len(), "{name}: {found:?}");
@@ -492,23 +593,27 @@ mod tests {
                 );
             }
         }
-        // The two layouts never reuse a binding number, so one group-0 namespace serves both.
-        let mut numbers: Vec<u32> = table.iter().map(|b| b.binding).collect();
+        // The layouts never reuse a binding number, so one group-0 namespace serves them all; the
+        // inference layout's shared rows are the chunk layout's.
+        let mut numbers: Vec<u32> = with_infer.iter().map(|b| b.binding).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        assert_eq!(numbers.len(), table.len());
+        assert_eq!(numbers.len(), with_infer.len());
+        assert!(INFER_BINDINGS[..6].iter().all(|b| CHUNK_BINDINGS.contains(b)));
     }
 
     #[test]
     fn uniform_structs_match_their_wgsl_twins_field_by_field() {
-        for (_, source, _) in sources() {
+        for (module_name, source, _) in sources() {
             let module = naga::front::wgsl::parse_str(&source).unwrap();
             for (name, size, fields) in STRUCTS {
-                let (_, ty) = module
-                    .types
-                    .iter()
-                    .find(|(_, t)| t.name.as_deref() == Some(name))
-                    .expect(name);
+                let found = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(name));
+                // `Infer` lives in shaders/infer.wgsl alone.
+                if name == "Infer" && !module_name.starts_with("infer.wgsl") {
+                    assert!(found.is_none(), "{module_name} declares Infer");
+                    continue;
+                }
+                let (_, ty) = found.unwrap_or_else(|| panic!("{module_name}: {name}"));
                 assert_eq!(ty.inner.size(module.to_ctx()) as usize, size, "{name}: size");
                 let naga::TypeInner::Struct { members, .. } = &ty.inner else {
                     panic!("{name} is not a struct")

@@ -10,6 +10,8 @@
 
 pub(crate) mod backend;
 mod context;
+mod host;
+mod inference;
 pub(crate) mod layout;
 mod pack;
 pub(crate) mod passes;
@@ -19,7 +21,9 @@ pub(crate) mod precision;
 mod probe;
 mod rate;
 pub(crate) mod readback;
+pub(crate) mod resident;
 pub(crate) mod resources;
+mod samples;
 mod stream;
 pub(crate) mod timestamps;
 #[cfg(test)]
@@ -27,9 +31,13 @@ mod translate;
 mod upload;
 
 pub use context::GpuContext;
+pub(crate) use host::outputs_on as host_outputs;
+pub use inference::Inference;
 pub use layout::{MAX_GPU_COMPONENTS, MAX_GPU_FEATURES, MAX_GPU_FEATURES_TRIANGULAR, max_gpu_features};
 pub use plan::GpuKernels;
 pub use precision::{GpuPrecision, PrecisionRecord};
+pub use resident::GpuModel;
+pub use samples::{DeviceSamples, InferOutputs, OutputBuffer};
 pub use stream::StreamTimes;
 pub use upload::f32_image;
 

@@ -3,14 +3,15 @@
 
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
-use crate::gpu::layout::{self, Access, Binding, CHUNK_BINDINGS, COMBINE_BINDINGS};
+use crate::gpu::layout::{self, Access, Binding, CHUNK_BINDINGS, COMBINE_BINDINGS, INFER_BINDINGS};
 use crate::gpu::precision::Arith;
 
-/// The two bind group layouts, made once per context from the binding table.
+/// The bind group layouts, made once per context from the binding table.
 #[derive(Debug)]
 pub(crate) struct Layouts {
     pub chunk: wgpu::BindGroupLayout,
     pub combine: wgpu::BindGroupLayout,
+    pub infer: wgpu::BindGroupLayout,
 }
 
 impl Layouts {
@@ -24,6 +25,10 @@ impl Layouts {
             combine: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("gmm combine layout"),
                 entries: &COMBINE_BINDINGS.map(|b| layout_entry(&b)),
+            }),
+            infer: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("gmm inference layout"),
+                entries: &INFER_BINDINGS.map(|b| layout_entry(&b)),
             }),
         })
     }
@@ -44,6 +49,28 @@ pub(crate) struct Pipelines {
     pub stats_tri: wgpu::ComputePipeline,
     pub combine: wgpu::ComputePipeline,
     pub fused: wgpu::ComputePipeline,
+}
+
+/// A compute pipeline of `module`'s `entry_point` on `layout`.
+fn compute_pipeline(
+    device: &wgpu::Device,
+    label: &'static str,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    entry_point: &'static str,
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        module,
+        entry_point: Some(entry_point),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &[],
+            // Every workgroup variable is written before it is read.
+            zero_initialize_workgroup_memory: false,
+        },
+        cache: None,
+    })
 }
 
 fn layout_entry(b: &Binding) -> wgpu::BindGroupLayoutEntry {
@@ -93,6 +120,11 @@ impl Pipelines {
         entries(&CHUNK_BINDINGS, resources)
     }
 
+    /// The entries of an inference bind group, in the order of `INFER_BINDINGS`.
+    pub fn infer_entries(resources: [wgpu::BindingResource<'_>; 10]) -> [wgpu::BindGroupEntry<'_>; 10] {
+        entries(&INFER_BINDINGS, resources)
+    }
+
     /// The entries of a combine bind group, in the order of `COMBINE_BINDINGS`.
     pub fn combine_entries(resources: [wgpu::BindingResource<'_>; 3]) -> [wgpu::BindGroupEntry<'_>; 3] {
         entries(&COMBINE_BINDINGS, resources)
@@ -122,20 +154,8 @@ impl Pipelines {
             label: Some("fused.wgsl"),
             source: wgpu::ShaderSource::Wgsl(layout::fused_source(build).into()),
         });
-        let pipeline = |label, layout: &wgpu::PipelineLayout, module: &wgpu::ShaderModule, entry_point| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(label),
-                layout: Some(layout),
-                module,
-                entry_point: Some(entry_point),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
-                    // Every workgroup variable is written before it is read.
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            })
-        };
+        let pipeline =
+            |label, layout, module, entry_point| compute_pipeline(device, label, layout, module, entry_point);
         Self {
             logprob: pipeline("gmm logprob", &main, &estep, "logprob"),
             logprob_diag: pipeline("gmm logprob_diag", &main, &estep, "logprob_diag"),
@@ -150,5 +170,40 @@ impl Pipelines {
             chunk_layout,
             combine_layout,
         }
+    }
+}
+
+/// The inference pipelines of one arithmetic (shaders/infer.wgsl), built on a context's first
+/// inference in that arithmetic, apart from the fit's so that fits never compile them.
+#[derive(Debug)]
+pub(crate) struct InferPipelines {
+    pub infer: wgpu::ComputePipeline,
+    pub infer_h: wgpu::ComputePipeline,
+}
+
+impl InferPipelines {
+    pub fn new(ctx: &GpuContext, layouts: &Layouts, arith: Arith) -> Result<Self, GmmError> {
+        let build = layout::Build {
+            subgroup: ctx.subgroup_width(),
+            exact_fma: ctx.exact_fma()?,
+            arith,
+        };
+        let device = &ctx.device;
+        ctx.scoped("gmm inference pipelines", 0, || {
+            let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("gmm inference pipeline layout"),
+                bind_group_layouts: &[Some(&layouts.infer)],
+                immediate_size: 0,
+            });
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("infer.wgsl"),
+                source: wgpu::ShaderSource::Wgsl(layout::infer_source(build).into()),
+            });
+            let pipeline = |label, entry_point| compute_pipeline(device, label, &layout, &module, entry_point);
+            Self {
+                infer: pipeline("gmm infer", "infer"),
+                infer_h: pipeline("gmm infer_h", "infer_h"),
+            }
+        })
     }
 }

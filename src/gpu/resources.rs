@@ -60,7 +60,7 @@ pub(crate) fn uniform_buffer(ctx: &GpuContext, label: &'static str, contents: &[
     })
 }
 
-fn binding(buffer: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindingResource<'_> {
+pub(crate) fn binding(buffer: &wgpu::Buffer, offset: u64, size: u64) -> wgpu::BindingResource<'_> {
     wgpu::BindingResource::Buffer(wgpu::BufferBinding {
         buffer,
         offset,
@@ -170,7 +170,9 @@ impl Resources {
                         first_hi: ((first_row + start) as u64 >> 32) as u32,
                         n_blocks,
                         block_len: plan.block_len as u32,
-                        _pad: [0; 3],
+                        x_at: 0,
+                        x_stride: d as u32,
+                        _pad: 0,
                     }),
                 )?;
                 let (data, offset) = window(c);

@@ -116,6 +116,34 @@ pub fn gpu() -> Option<&'static gmm_gpu::GpuContext> {
     }
 }
 
+/// A device of the caller's own, made with wgpu directly (not through the crate), with `limits`
+/// (the adapter's own where None) and no optional features (no f64, no subgroups, no timestamps),
+/// as an engine (Bevy, a browser) requests one; with its adapter. When none can be had, the test
+/// fails if a GPU is required and is otherwise reported as NOT RUN (`None`).
+pub fn callers_device(limits: Option<wgpu::Limits>) -> Option<(wgpu::Adapter, wgpu::Device, wgpu::Queue)> {
+    gpu()?;
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::PRIMARY;
+    let instance = wgpu::Instance::new(desc);
+    let adapter = match pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())) {
+        Ok(adapter) => adapter,
+        Err(e) => return gpu_unavailable(&format!("wgpu found no adapter for the caller's own device ({e})")),
+    };
+    let device = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("the caller's device"),
+        required_features: wgpu::Features::empty(),
+        required_limits: limits.unwrap_or_else(|| adapter.limits()),
+        ..Default::default()
+    }));
+    match device {
+        Ok((device, queue)) => Some((adapter, device, queue)),
+        Err(e) => gpu_unavailable(&format!(
+            "the adapter '{}' gave no device ({e})",
+            adapter.get_info().name
+        )),
+    }
+}
+
 /// The same device with its exact kernels in two-float even where it has f64
 /// (`GpuContext::without_f64`). One per test binary, so its pipelines are built once.
 pub fn gpu_two_float() -> Option<&'static gmm_gpu::GpuContext> {
