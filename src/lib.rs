@@ -168,17 +168,9 @@ impl GmmParams {
         fit_model(self, Target::Host(*data, ctx), None, None)
     }
 
-    /// Fits on the GPU of `ctx` to `n_samples x n_features` f32 samples, row-major, already in the
-    /// caller's `buffer` on that device (it needs STORAGE usage; COPY_SRC too for initialisations
-    /// that read a few rows: k-means, k-means++ and random-from-data). The data is used in place:
-    /// only parameters go up and statistics come back.
-    ///
-    /// The caller's data is not checked (that would mean reading it back), nor centred or scaled
-    /// (so keep it near zero, with no feature far beyond the others in scale). A NaN or infinity in
-    /// it poisons the sums of every component it touches: the fit then fails with a typed error
-    /// (`GpuNonFiniteParameter` or `IllDefinedCovariance` when an initialisation or M-step meets it,
-    /// else `NonFiniteLikelihood`), and never returns a NaN model. `n_samples × n_features` whose byte count overflows is a
-    /// [`GmmError::GpuBuffer`] error.
+    /// Fits on the GPU of `ctx` to `n_samples x n_features` f32 samples, row-major, packed from the
+    /// start of the caller's `buffer` on that device: [`GmmParams::fit_device`] with
+    /// `DeviceSamples::new(buffer, n_samples, n_features)`.
     pub fn fit_buffer(
         &self,
         ctx: &GpuContext,
@@ -186,10 +178,31 @@ impl GmmParams {
         n_samples: usize,
         n_features: usize,
     ) -> Result<GmmModel, GmmError> {
-        if n_features == 0 {
-            return Err(GmmError::NoFeatures);
-        }
-        fit_model(self, Target::Buffer(buffer, n_samples, n_features, ctx), None, None)
+        self.fit_device(ctx, DeviceSamples::new(buffer, n_samples, n_features))
+    }
+
+    /// Fits on the GPU of `ctx` to f32 samples already in a caller's buffer on that device, where
+    /// `samples` says (from a byte offset, rows a stride apart, so that they can sit inside larger
+    /// records). The buffer needs STORAGE usage; COPY_SRC too for initialisations that read a few
+    /// rows (k-means, k-means++ and random-from-data). The data is used in place: only parameters
+    /// go up and statistics come back.
+    ///
+    /// The caller's data is not checked (that would mean reading it back), nor centred or scaled
+    /// (so keep it near zero, with no feature far beyond the others in scale). A NaN or infinity in
+    /// it poisons the sums of every component it touches: the fit then fails with a typed error
+    /// (`GpuNonFiniteParameter` or `IllDefinedCovariance` when an initialisation or M-step meets it,
+    /// else `NonFiniteLikelihood`), and never returns a NaN model. A description the buffer cannot
+    /// hold is a typed error ([`GmmError::GpuBufferTooSmall`], [`GmmError::GpuBufferUsage`],
+    /// [`GmmError::GpuBufferMisaligned`], [`GmmError::StrideTooSmall`]).
+    pub fn fit_device(&self, ctx: &GpuContext, samples: DeviceSamples<'_>) -> Result<GmmModel, GmmError> {
+        fit_model(self, Target::Buffer(samples, ctx), None, None)
+    }
+
+    /// [`GmmParams::fit_device`], the fitted model left resident on the device
+    /// ([`GpuModel::new`], in [`GpuPrecision::Auto`]) for inference over the same buffer, or any
+    /// other, without another upload of the samples ([`GpuModel::model`] is the fitted model).
+    pub fn fit_resident(&self, ctx: &GpuContext, samples: DeviceSamples<'_>) -> Result<GpuModel, GmmError> {
+        GpuModel::new(ctx, &self.fit_device(ctx, samples)?)
     }
 }
 
@@ -306,8 +319,8 @@ enum Target<'a> {
     Choose(DataView<'a>),
     /// Host data, on the given GPU.
     Host(DataView<'a>, &'a GpuContext),
-    /// Data in a GPU buffer of the given GPU: samples and features.
-    Buffer(&'a wgpu::Buffer, usize, usize, &'a GpuContext),
+    /// Data in a GPU buffer of the given GPU.
+    Buffer(DeviceSamples<'a>, &'a GpuContext),
 }
 
 fn fit_model(
@@ -331,18 +344,14 @@ fn fit_model_monitored(
 ) -> Result<GmmModel, GmmError> {
     let (n, d) = match &target {
         Target::Choose(v) | Target::Host(v, _) => (v.n_samples(), v.n_features()),
-        Target::Buffer(_, n, d, _) => (*n, *d),
+        Target::Buffer(samples, _) => (samples.n_samples(), samples.n_features()),
     };
     let k = params.n_components;
     let warm = check_shapes(params, n, d, previous)?;
     let kind = params.covariance_type;
     let outcome = match target {
-        Target::Buffer(buffer, .., ctx) => {
-            let source = Source::Device {
-                buffer,
-                n_samples: n,
-                n_features: d,
-            };
+        Target::Buffer(samples, ctx) => {
+            let source = Source::Device(samples);
             let mut b = GpuBackend::new(ctx, source, k, kind, sample_weight, params.budget())?;
             em::fit(params, &mut b, sample_weight, warm, monitor)?
         }

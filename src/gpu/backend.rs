@@ -17,7 +17,8 @@ use crate::gpu::pipelines::Pipelines;
 use crate::gpu::plan::{self, Budget, DeviceLimits, Plan, n_outputs, stats_grid, stats_kind_for};
 use crate::gpu::precision::{self, Arith, GpuPrecision, PrecisionRecord};
 use crate::gpu::readback::{self, Score, read_back};
-use crate::gpu::resources::{Resources, mappable};
+use crate::gpu::resources::{DataWindow, Resources, mappable};
+use crate::gpu::samples::DeviceSamples;
 use crate::gpu::stream::Stream;
 use crate::gpu::timestamps::Timestamps;
 use crate::gpu::upload::{self, Frame};
@@ -44,12 +45,9 @@ const RECENTRE_ABOVE: f64 = 16.0;
 pub(crate) enum Source<'a> {
     /// On the host: uploaded once, centred and scaled per feature, as f32.
     Host(DataView<'a>),
-    /// Already on the device, in the caller's buffer: f32, row-major, used in place.
-    Device {
-        buffer: &'a wgpu::Buffer,
-        n_samples: usize,
-        n_features: usize,
-    },
+    /// Already on the device, in the caller's buffer: f32 rows (at an offset, with a stride), used
+    /// in place.
+    Device(DeviceSamples<'a>),
 }
 
 impl Source<'_> {
@@ -57,9 +55,7 @@ impl Source<'_> {
     fn shape(&self) -> (usize, usize) {
         match self {
             Source::Host(view) => (view.n_samples(), view.n_features()),
-            Source::Device {
-                n_samples, n_features, ..
-            } => (*n_samples, *n_features),
+            Source::Device(samples) => (samples.n_samples(), samples.n_features()),
         }
     }
 }
@@ -134,6 +130,9 @@ impl<'a> GpuBackend<'a> {
         first_row: usize,
     ) -> Result<Self, GmmError> {
         let (n, d) = source.shape();
+        if let Source::Device(samples) = &source {
+            samples.check()?;
+        }
         layout::check_shape(kind, k, d)?;
         // Auto's exact arithmetic is decided (the f64 rate probe runs once per device) before the
         // EM loop, not at its first switch.
@@ -144,9 +143,15 @@ impl<'a> GpuBackend<'a> {
         let arith = starting_arith(budget.precision, exact);
         let pipes = ctx.pipelines(arith)?;
         // The caller's own buffer is resident by definition: a budget only streams host data.
+        // Rows inside longer records: each chunk's window spans its rows' strides, so chunks are
+        // capped to keep it within one binding.
         let budget = match source {
-            Source::Device { .. } => Budget {
+            Source::Device(samples) => Budget {
                 max_device_bytes: None,
+                chunk_size: match samples.stride_chunk_cap(&ctx.limits) {
+                    Some(cap) => Some(budget.chunk_size.map_or(cap, |c| c.min(cap))),
+                    None => budget.chunk_size,
+                },
                 ..budget
             },
             Source::Host(_) => budget,
@@ -157,34 +162,13 @@ impl<'a> GpuBackend<'a> {
         // The data: the caller's buffer as it is, or the host's samples through the frame, uploaded
         // chunk by chunk into segments of whole chunks that each fit max_buffer_size.
         let (frame, segments) = match &source {
-            Source::Device { buffer, .. } => {
-                let needed = n
-                    .checked_mul(d)
-                    .and_then(|v| v.checked_mul(4))
-                    .ok_or_else(|| GmmError::GpuBuffer {
-                        problem: format!("cannot hold {n} samples of {d} f32 features: the byte count overflows"),
-                    })? as u64;
-                if buffer.size() < needed {
-                    return Err(GmmError::GpuBuffer {
-                        problem: format!(
-                            "holds {} bytes but {n} samples of {d} f32 features need {needed}",
-                            buffer.size()
-                        ),
-                    });
-                }
-                if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
-                    return Err(GmmError::GpuBuffer {
-                        problem: "lacks wgpu::BufferUsages::STORAGE; create it with STORAGE usage".into(),
-                    });
-                }
-                (
-                    Frame {
-                        weight_scale: Frame::weight_scale_of(sample_weight),
-                        ..Frame::identity(d)
-                    },
-                    Vec::new(),
-                )
-            }
+            Source::Device(_) => (
+                Frame {
+                    weight_scale: Frame::weight_scale_of(sample_weight),
+                    ..Frame::identity(d)
+                },
+                Vec::new(),
+            ),
             Source::Host(view) => {
                 let frame = Frame::of_data(view, sample_weight);
                 let segments = if plan.streamed {
@@ -205,16 +189,26 @@ impl<'a> GpuBackend<'a> {
             .transpose()?;
         let pack = ModelPack::new(kind, k, d);
         let res = {
-            let window = |c: usize| match (&source, &stream) {
-                (Source::Device { buffer, .. }, _) => (*buffer, (c * plan.chunk_len * d * 4) as u64),
-                (Source::Host(_), Some(stream)) => stream.window(c),
+            let align = u64::from(ctx.limits.min_storage_buffer_offset_alignment);
+            let window = |c: usize, start: usize, len: usize| match (&source, &stream) {
+                (Source::Device(samples), _) => {
+                    let (offset, size, x_at) = samples.window(start, len, align);
+                    DataWindow {
+                        buffer: samples.buffer(),
+                        offset,
+                        size,
+                        x_at,
+                        stride: samples.stride as u32,
+                    }
+                }
+                (Source::Host(_), Some(stream)) => stream.window(c, len, d),
                 (Source::Host(_), None) => {
                     let s = c / plan.chunks_per_segment;
                     let first = (c - s * plan.chunks_per_segment) * plan.chunk_len;
-                    (&segments[s], (first * d * 4) as u64)
+                    DataWindow::packed(&segments[s], (first * d * 4) as u64, len, d)
                 }
             };
-            Resources::new(ctx, pipes, &plan, n, d, k, pack.host.len(), weights, window, first_row)?
+            Resources::new(ctx, pipes, &plan, n, k, pack.host.len(), weights, window, first_row)?
         };
         ctx.check_health()?;
         let weight_sum = sample_weight.map_or(n as f64, |w| w.iter().sum());
@@ -718,7 +712,8 @@ impl Backend for GpuBackend<'_> {
                 }
                 Ok(())
             }
-            Source::Device { buffer, .. } => {
+            Source::Device(samples) => {
+                let buffer = samples.buffer();
                 if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
                     return Err(GmmError::GpuBuffer {
                         problem: "lacks wgpu::BufferUsages::COPY_SRC, which k-means and random-from-data initialisation need to read a few rows; add it, or use InitMethod::Random or user-given initial parameters".into(),
@@ -730,16 +725,18 @@ impl Backend for GpuBackend<'_> {
                 let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("gmm gather seed rows"),
                 });
-                // Runs of consecutive rows become one copy each.
+                // Runs of consecutive rows become one copy each where rows are packed (a stride of
+                // d); inside longer records, one copy per row.
+                let packed = samples.stride == d;
                 let mut i = 0;
                 while i < rows.len() {
                     let mut j = i + 1;
-                    while j < rows.len() && rows[j] == rows[j - 1] + 1 {
+                    while packed && j < rows.len() && rows[j] == rows[j - 1] + 1 {
                         j += 1;
                     }
                     encoder.copy_buffer_to_buffer(
                         buffer,
-                        (rows[i] * d * 4) as u64,
+                        samples.offset + (rows[i] * samples.stride * 4) as u64,
                         &staging,
                         (i * d * 4) as u64,
                         ((j - i) * d * 4) as u64,

@@ -88,7 +88,28 @@ pub(crate) struct Level {
 }
 
 /// Where a chunk's samples are: a buffer and the byte offset of the chunk's first sample.
-pub(crate) type DataWindow<'b> = (&'b wgpu::Buffer, u64);
+pub(crate) struct DataWindow<'b> {
+    pub buffer: &'b wgpu::Buffer,
+    /// The binding's byte offset (aligned) and size.
+    pub offset: u64,
+    pub size: u64,
+    /// f32s from the binding's start to the first row, and from one row to the next.
+    pub x_at: u32,
+    pub stride: u32,
+}
+
+impl<'b> DataWindow<'b> {
+    /// `len` packed rows of `d` f32s from byte `offset` of `buffer`.
+    pub fn packed(buffer: &'b wgpu::Buffer, offset: u64, len: usize, d: usize) -> Self {
+        Self {
+            buffer,
+            offset,
+            size: (len * d * 4) as u64,
+            x_at: 0,
+            stride: d as u32,
+        }
+    }
+}
 
 /// Every buffer and bind group of a fit.
 pub(crate) struct Resources {
@@ -108,19 +129,18 @@ pub(crate) struct Resources {
 }
 
 impl Resources {
-    /// Makes the buffers for `plan` and one bind group per chunk; `window(c)` says where chunk c's
-    /// samples are, and `first_row` is the global index of the first sample.
+    /// Makes the buffers for `plan` and one bind group per chunk; `window(c, start, len)` says where
+    /// chunk c's samples (`start..start + len`) are, and `first_row` is the global index of the first sample.
     #[allow(clippy::too_many_arguments)]
     pub fn new<'b>(
         ctx: &GpuContext,
         pipes: &Pipelines,
         plan: &Plan,
         n: usize,
-        d: usize,
         k: usize,
         model_len: usize,
         weights: Option<wgpu::Buffer>,
-        window: impl Fn(usize) -> DataWindow<'b>,
+        window: impl Fn(usize, usize, usize) -> DataWindow<'b>,
         first_row: usize,
     ) -> Result<Self, GmmError> {
         use wgpu::BufferUsages as U;
@@ -160,6 +180,7 @@ impl Resources {
                 let start = c * chunk_len;
                 let len = chunk_len.min(n - start);
                 let n_blocks = len.div_ceil(plan.block_len) as u32;
+                let data = window(c, start, len);
                 let uniform = uniform_buffer(
                     ctx,
                     "gmm chunk uniform",
@@ -170,19 +191,18 @@ impl Resources {
                         first_hi: ((first_row + start) as u64 >> 32) as u32,
                         n_blocks,
                         block_len: plan.block_len as u32,
-                        x_at: 0,
-                        x_stride: d as u32,
+                        x_at: data.x_at,
+                        x_stride: data.stride,
                         _pad: 0,
                     }),
                 )?;
-                let (data, offset) = window(c);
                 let weights_binding = match &weights {
                     Some(w) => binding(w, (start * 4) as u64, (len * 4) as u64),
                     None => binding(&dummy_weights, 0, 16),
                 };
                 let resources = [
                     uniform.as_entire_binding(),
-                    binding(data, offset, (len * d * 4) as u64),
+                    binding(data.buffer, data.offset, data.size),
                     model.as_entire_binding(),
                     binding(&resp, 0, (len * k * 4) as u64),
                     logp_part.as_entire_binding(),

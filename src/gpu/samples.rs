@@ -81,6 +81,19 @@ impl<'a> DeviceSamples<'a> {
         check_size("input", self.buffer, self.offset, needed)
     }
 
+    /// The most samples per chunk whose window (rows `stride` apart) fits one storage binding of a
+    /// device with `limits`, where the stride makes that tighter than packed rows would (None).
+    pub(crate) fn stride_chunk_cap(&self, limits: &wgpu::Limits) -> Option<usize> {
+        if self.stride == self.n_features {
+            return None;
+        }
+        let usable = limits
+            .max_storage_buffer_binding_size
+            .min(u64::from(u32::MAX))
+            .saturating_sub(u64::from(limits.min_storage_buffer_offset_alignment) + 4 * self.n_features as u64);
+        Some((usable / (4 * self.stride as u64) + 1) as usize)
+    }
+
     /// Bytes from the first row's start to the last row's end (None on overflow).
     fn bytes(&self) -> Option<u64> {
         if self.n_samples == 0 {

@@ -81,9 +81,9 @@ impl Stream {
         Ok(stream)
     }
 
-    /// Where chunk c's samples are on the device.
-    pub fn window(&self, c: usize) -> DataWindow<'_> {
-        (&self.device[c % 2], 0)
+    /// Where chunk c's `len` samples of `d` features are on the device.
+    pub fn window(&self, c: usize, len: usize, d: usize) -> DataWindow<'_> {
+        DataWindow::packed(&self.device[c % 2], 0, len, d)
     }
 
     fn request_map(&mut self, ctx: &GpuContext, s: usize) -> Result<(), GmmError> {
