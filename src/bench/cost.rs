@@ -45,6 +45,36 @@ pub struct Cost {
     pub flops: u64,
 }
 
+/// What an inference pass moves per sample (a perfect cache; the model, read once per pass, is
+/// left out): the samples in, the outputs asked for out, and, on the two-pass path, h through
+/// device memory (written by the log-density kernels, read by `infer_h`) and, for responsibilities,
+/// each e_k stored and read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InferShape {
+    pub n_features: usize,
+    pub n_components: usize,
+    pub labels: bool,
+    pub log_density: bool,
+    pub responsibilities: bool,
+    /// Whether h comes straight from the samples (shaders/infer.wgsl `infer`), never stored.
+    pub direct: bool,
+    /// Bytes per stored h and per stored e_k, as [`PassShape`]'s.
+    pub h_bytes: u64,
+    pub r_bytes: u64,
+}
+
+impl InferShape {
+    /// Global-memory bytes per sample.
+    pub fn bytes_per_sample(&self) -> u64 {
+        let (k, d) = (self.n_components as u64, self.n_features as u64);
+        let outputs = F32 * (u64::from(self.labels) + u64::from(self.log_density))
+            + if self.responsibilities { k * F32 } else { 0 };
+        let h = if self.direct { 0 } else { 2 * k * self.h_bytes };
+        let e = if self.responsibilities { 2 * k * self.r_bytes } else { 0 };
+        d * F32 + h + e + outputs
+    }
+}
+
 const F32: u64 = 4;
 /// A two-float value.
 const DF: u64 = 8;
@@ -235,6 +265,27 @@ mod tests {
             ..shape(CovarianceType::Full)
         };
         assert_eq!(w.cost(Kernel::Fused).bytes, 13_024 + 4_000);
+    }
+
+    #[test]
+    fn labels_alone_never_move_samples_times_components() {
+        let shape = |k, direct, responsibilities| InferShape {
+            n_features: 8,
+            n_components: k,
+            labels: true,
+            log_density: false,
+            responsibilities,
+            direct,
+            h_bytes: 4,
+            r_bytes: 4,
+        };
+        // Direct labels: the 8 features in, one u32 out, whatever K.
+        assert_eq!(shape(8, true, false).bytes_per_sample(), 36);
+        assert_eq!(shape(64, true, false).bytes_per_sample(), 36);
+        // Two-pass: h written and read (2·K·4); responsibilities add e_k stored and read (2·K·4)
+        // and the K outputs.
+        assert_eq!(shape(8, false, false).bytes_per_sample(), 36 + 64);
+        assert_eq!(shape(8, false, true).bytes_per_sample(), 36 + 64 + 64 + 32);
     }
 
     #[test]

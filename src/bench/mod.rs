@@ -17,6 +17,7 @@
 //! ```
 
 pub mod cost;
+pub mod infer;
 pub mod ops;
 pub mod peaks;
 

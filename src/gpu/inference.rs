@@ -258,6 +258,14 @@ impl Inference {
         })
     }
 
+    /// Whether labels and log-densities come straight from the samples, with no samples ×
+    /// components array in device memory (responsibilities not asked for, and a model small enough
+    /// for one invocation per sample); else the log-densities per component pass through a scratch
+    /// buffer first.
+    pub fn direct(&self) -> bool {
+        self.direct
+    }
+
     /// The number of samples bound.
     pub fn capacity(&self) -> usize {
         self.capacity
