@@ -11,6 +11,7 @@
 pub mod bench;
 pub(crate) mod block;
 pub(crate) mod estep;
+mod infer;
 pub(crate) mod lanes;
 pub(crate) mod reduce;
 
@@ -227,41 +228,6 @@ fn run_tasks<T: Element, R: Rule>(rows: &[T], weights: Option<&[f64]>, p: &Packe
     });
 }
 
-/// Per-sample outputs of one task's samples into `out` (its rows of the whole output).
-#[inline(always)]
-fn task_outputs<T: Element>(rows: &[T], p: &Packed, task: &mut Task, output: Output, out: &mut [f64]) {
-    let per = if output == Output::Proba { p.k } else { 1 };
-    let block = &mut task.block;
-    for first in (task.start..task.end).step_by(BLOCK) {
-        let n = BLOCK.min(task.end - first);
-        block.load(rows, p.d, None, first, n);
-        estep::log_densities(p, block);
-        let o = &mut out[(first - task.start) * per..(first - task.start + n) * per];
-        if output == Output::Labels {
-            for ch in 0..block.chunks {
-                let at = estep::argmax(p.k, block, ch);
-                for (l, &v) in at.iter().enumerate() {
-                    if ch * W + l < n {
-                        o[ch * W + l] = v;
-                    }
-                }
-            }
-            continue;
-        }
-        estep::normalise(p.k, block);
-        for (i, o) in o.chunks_exact_mut(per).enumerate() {
-            let (ch, l) = (i / W, i % W);
-            match output {
-                Output::LogProb => o[0] = block.score[ch].0[l],
-                _ => o
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(k, o)| *o = block.resp[k * CHUNKS + ch].0[l]),
-            }
-        }
-    }
-}
-
 impl Backend for CpuBackend<'_> {
     fn n_samples(&self) -> usize {
         self.data.n_samples()
@@ -298,7 +264,7 @@ impl Backend for CpuBackend<'_> {
             tasks
                 .par_iter_mut()
                 .zip(out.par_chunks_mut(span))
-                .for_each(|(task, out)| task_outputs(rows, p, task, output, out));
+                .for_each(|(task, out)| infer::task_outputs(rows, p, task, output, out));
         }
         match self.data.samples() {
             // (max(1): no samples make empty tasks, and chunks must not be empty.)
