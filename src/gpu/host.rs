@@ -6,13 +6,14 @@ use crate::backend::Output;
 use crate::data::DataView;
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
+use crate::gpu::frame::Frame;
 use crate::gpu::inference::Inference;
 use crate::gpu::precision::GpuPrecision;
 use crate::gpu::readback::read_back;
 use crate::gpu::resident::GpuModel;
 use crate::gpu::resources::{buffer, mappable};
 use crate::gpu::samples::{DeviceSamples, InferOutputs, OutputBuffer};
-use crate::gpu::upload::{Frame, fill_chunk};
+use crate::gpu::upload::fill_chunk;
 use crate::model::GmmModel;
 
 /// Bytes of samples uploaded per batch (and at most as many of outputs read back).

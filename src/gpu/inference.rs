@@ -37,6 +37,16 @@ pub(crate) fn direct_fits(kind: u32, d: usize, k: usize) -> bool {
     2 * k * per_component + d <= DIRECT_MAX_ITERATIONS
 }
 
+impl GpuModel {
+    /// Binds an inference of the samples `input` into `outputs` (at least one), for
+    /// [`Inference::encode`]: buffers, windows and bind groups are made here, once; every misuse
+    /// (a usage flag, a size, an offset, a stride, a buffer of another device, an input also bound
+    /// as an output) is a typed error here, so that encoding never raises a wgpu validation error.
+    pub fn bind(&self, input: DeviceSamples<'_>, outputs: InferOutputs<'_>) -> Result<Inference, GmmError> {
+        Inference::new(self, input, outputs, false)
+    }
+}
+
 /// One chunk of a bound inference: its samples, uniforms and bind groups (for the fast and the
 /// exact pass uniforms, so that an `update` that changes the arithmetic keeps them valid).
 #[derive(Debug)]

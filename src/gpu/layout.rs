@@ -130,6 +130,17 @@ pub(crate) const LOG_FLOOR: f32 = -3.0e38;
 pub(crate) const KIND_FULL: u32 = 0;
 pub(crate) const KIND_TIED: u32 = 1;
 pub(crate) const KIND_DIAG: u32 = 2;
+/// How an EM pass stores a covariance type's precision factors (`Pass::kind`; spherical ones as
+/// diagonal).
+pub(crate) fn factor_kind(kind: crate::kinds::CovarianceType) -> u32 {
+    use crate::kinds::CovarianceType::{Diag, Full, Spherical, Tied};
+    match kind {
+        Full => KIND_FULL,
+        Tied => KIND_TIED,
+        Diag | Spherical => KIND_DIAG,
+    }
+}
+
 /// Which second moments the statistics pass sums (`Pass::stats_kind`).
 pub(crate) const STATS_PACKED: u32 = 0;
 pub(crate) const STATS_DIAG: u32 = 1;

@@ -10,6 +10,7 @@
 
 pub(crate) mod backend;
 mod context;
+mod frame;
 mod host;
 mod inference;
 pub(crate) mod layout;

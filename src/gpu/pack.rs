@@ -3,9 +3,9 @@
 //! the rounding exactly (where the centres really are).
 
 use crate::error::GmmError;
+use crate::gpu::frame::Frame;
 use crate::gpu::layout::KIND_DIAG;
-use crate::gpu::plan::factor_kind;
-use crate::gpu::upload::Frame;
+use crate::gpu::layout::factor_kind;
 use crate::kinds::CovarianceType;
 use crate::linalg::packed_len;
 use crate::mixture::{HALF_LN_2PI, Mixture};

@@ -2,9 +2,10 @@
 //! fits the device's limits. Pure arithmetic on the limits, testable without an adapter.
 
 use crate::error::GmmError;
+use crate::gpu::layout::factor_kind;
 use crate::gpu::layout::{
-    BLOCK, FUSED_BLOCK, FUSED_D, FUSED_K, FUSED_MAX_ITERATIONS, GROUP, KIND_DIAG, KIND_FULL, KIND_TIED, STATS_DIAG,
-    STATS_PACKED, T, TRI_BT, TRI_SMALL_D, WG,
+    BLOCK, FUSED_BLOCK, FUSED_D, FUSED_K, FUSED_MAX_ITERATIONS, GROUP, KIND_DIAG, STATS_DIAG, STATS_PACKED, T, TRI_BT,
+    TRI_SMALL_D, WG,
 };
 use crate::gpu::pack::model_len;
 use crate::kinds::CovarianceType;
@@ -198,16 +199,6 @@ pub(crate) fn fusion_fits(kind: u32, stats_kind: u32, d: usize, k: usize) -> boo
         && fused_iterations(kind, stats_kind, d, k) <= FUSED_MAX_ITERATIONS
 }
 
-/// How an EM pass stores a covariance type's precision factors (`Pass::kind`; spherical ones as
-/// diagonal).
-pub(crate) fn factor_kind(kind: CovarianceType) -> u32 {
-    match kind {
-        CovarianceType::Full => KIND_FULL,
-        CovarianceType::Tied => KIND_TIED,
-        CovarianceType::Diag | CovarianceType::Spherical => KIND_DIAG,
-    }
-}
-
 /// The second moments the GPU sums for a covariance type (spherical sums the diagonal; the host
 /// takes its trace).
 pub(crate) fn stats_kind_for(kind: CovarianceType) -> u32 {
@@ -350,6 +341,7 @@ pub(crate) fn combine_levels(n_blocks: u32) -> Vec<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gpu::layout::{KIND_FULL, KIND_TIED};
 
     const BIG: DeviceLimits = DeviceLimits {
         max_binding: 1 << 31,

@@ -6,9 +6,9 @@ use std::sync::mpsc;
 
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
+use crate::gpu::frame::Frame;
 use crate::gpu::layout::STATS_PACKED;
 use crate::gpu::pack::ModelPack;
-use crate::gpu::upload::Frame;
 use crate::kinds::CovarianceType;
 use crate::stats::SuffStats;
 

@@ -8,18 +8,16 @@ use bytemuck::Zeroable;
 
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
-use crate::gpu::inference::Inference;
+use crate::gpu::frame::Frame;
 use crate::gpu::layout::{self, Pass};
 use crate::gpu::pack::ModelPack;
 use crate::gpu::precision::{self, Arith, GpuPrecision};
 use crate::gpu::resources::{storage, uniform_buffer};
-use crate::gpu::samples::{DeviceSamples, InferOutputs};
-use crate::gpu::upload::Frame;
 use crate::kinds::CovarianceType;
 use crate::model::GmmModel;
 
 /// A fitted [`GmmModel`] uploaded to a [`GpuContext`]'s device, for inference recorded into the
-/// caller's command encoders ([`GpuModel::bind`], then [`Inference::encode`]).
+/// caller's command encoders ([`GpuModel::bind`], then [`crate::Inference::encode`]).
 ///
 /// [`GpuModel::update`] rewrites the parameters in place (same K, d and covariance type): every
 /// inference bound to the model stays valid and reads the new parameters from the next submission
@@ -95,7 +93,7 @@ impl GpuModel {
             });
         }
         pack.set_routes(&vec![false; k]);
-        let kind = crate::gpu::plan::factor_kind(cov);
+        let kind = layout::factor_kind(cov);
         let job = |n_fast: usize| Pass {
             n_features: d as u32,
             n_components: k as u32,
@@ -192,14 +190,6 @@ impl GpuModel {
         // A panic elsewhere while holding the lock leaves consistent data (every field is written
         // after the fallible steps), so a poisoned lock is taken as it is.
         self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Binds an inference of the samples `input` into `outputs` (at least one), for
-    /// [`Inference::encode`]: buffers, windows and bind groups are made here, once; every misuse
-    /// (a usage flag, a size, an offset, a stride, a buffer of another device, an input also bound
-    /// as an output) is a typed error here, so that encoding never raises a wgpu validation error.
-    pub fn bind(&self, input: DeviceSamples<'_>, outputs: InferOutputs<'_>) -> Result<Inference, GmmError> {
-        Inference::new(self, input, outputs, false)
     }
 
     /// The context the model lives on.

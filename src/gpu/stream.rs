@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use crate::data::DataView;
 use crate::error::GmmError;
 use crate::gpu::GpuContext;
+use crate::gpu::frame::Frame;
 use crate::gpu::resources::{DataWindow, buffer, storage};
-use crate::gpu::upload::{Frame, fill_chunk};
+use crate::gpu::upload::fill_chunk;
 
 /// One staging buffer and the state of its mapping.
 struct Staging {
