@@ -113,11 +113,17 @@ fn records(n: usize, d: usize, stride: usize, first: usize, seed: u64) -> (Vec<f
         .iter()
         .map(|&v| v as f32)
         .collect();
-    let mut packed = vec![f32::NAN; first + n * stride];
+    let packed = pack_records(&x, d, stride, first);
+    (x, packed)
+}
+
+/// Rows of `x` (`d` features) inside records of `stride` f32s from f32 `first` on, NaN elsewhere.
+fn pack_records(x: &[f32], d: usize, stride: usize, first: usize) -> Vec<f32> {
+    let mut packed = vec![f32::NAN; first + x.len() / d * stride];
     for (i, row) in x.chunks_exact(d).enumerate() {
         packed[first + i * stride..first + i * stride + d].copy_from_slice(row);
     }
-    (x, packed)
+    packed
 }
 
 /// The outputs of one encode of every output, read back: labels, log-densities, responsibilities.
@@ -588,5 +594,43 @@ fn inference_runs_on_a_device_with_webgpus_default_limits() {
             1e-5,
         );
     }
+    c.assert_no_wgpu_errors();
+}
+
+/// Under Auto the conditioning guard runs on the resident model: components far from the origin
+/// relative to their spread (f32 rounds x − μ to u·|μ|, which the factor magnifies) send it to the
+/// exact kernels, named; the outputs then carry only their own f32 rounding.
+#[test]
+fn auto_sends_an_ill_conditioned_resident_model_to_the_exact_kernels() {
+    let Some(c) = callers(None) else { return };
+    // Two diagonal components at 1e4 with unit spread: √(d + 2)·2⁻²⁴·1e4 = 1.2e-3, past 1e-5.
+    let m = GmmModel::from_parameters(
+        CovarianceType::Diag,
+        2,
+        vec![0.5, 0.5],
+        vec![1e4, 1e4, 1e4 + 5.0, 1e4],
+        vec![1.0; 4],
+        vec![1.0; 4],
+        f64::NEG_INFINITY,
+    )
+    .unwrap();
+    let resident = GpuModel::new(&c.ctx, &m).unwrap();
+    assert_ne!(resident.arithmetic(), "fast");
+    assert_eq!(resident.exact_components(), [0, 1]);
+    let n = 200;
+    let x: Vec<f32> = blobs(n, &[1e4, 1e4, 1e4 + 5.0, 1e4], 2, 1.0, 3)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let got = infer_all(&c, &resident, &pack_records(&x, 2, 5, 5), n, 2, false);
+    let view = DataView::from_f32(&x, 2).unwrap();
+    // As exact at awkward sizes: the f32 output's rounding (bound 2⁻²³).
+    assert_close(
+        "log-density",
+        &got.log_p,
+        &m.score_samples(&view).unwrap(),
+        1.2e-7,
+        1e-30,
+    );
     c.assert_no_wgpu_errors();
 }

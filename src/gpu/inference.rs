@@ -113,6 +113,10 @@ impl Inference {
             }
         }
         let direct = outputs.responsibilities.is_none() && direct_fits(s.kind, d, k);
+        if !direct {
+            // The E-step's log-density kernels, built now rather than at the first encode.
+            ctx.pipelines(model.state().arith)?;
+        }
         let chunk_len = chunk_len(ctx, &input, k, per_logp, direct, outputs.responsibilities.is_some())?;
         let align = u64::from(ctx.limits.min_storage_buffer_offset_alignment);
 
@@ -288,7 +292,8 @@ impl Inference {
 
     /// Records the inference of every bound sample into `encoder`: compute passes only (no
     /// submission, no readback, no allocation); the caller submits. Fails only if the model's
-    /// kernels cannot be built (they are built by `GpuModel::new` and `update`).
+    /// kernels cannot be built: they are built by `GpuModel::new`, `update` and `bind`, except after
+    /// an `update` that moved the model to the exact kernels, whose first encode builds them.
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) -> Result<(), GmmError> {
         self.encode_count(encoder, self.capacity)
     }
