@@ -39,7 +39,8 @@ pub enum Command {
     Plot(PlotArgs),
     /// Fit the heights example (two Gaussians) and print true and fitted parameters side by side.
     Demo(DemoArgs),
-    /// List the GPU adapters wgpu finds, with their limits.
+    /// List the GPU adapters wgpu finds, with their limits, and on each the kernels gmm would build
+    /// (f64, subgroup width, fma) and the arithmetic each --precision starts in.
     Info,
     /// Time each GPU kernel of an EM iteration on the standard cases: ms, GB/s, GFLOP/s and the
     /// percentage of this adapter's own peaks (a copy and an FMA microkernel), and the whole

@@ -1,4 +1,8 @@
-//! `gmm info`: the GPU adapters wgpu finds, with their limits.
+//! `gmm info`: the GPU adapters wgpu finds, with their limits, and the kernels gmm would build on
+//! each: a device is created on every adapter (as a fit creates it) and the fma and f64-rate
+//! probes run on it, so the report is what a fit there would do, not a guess from the features.
+
+use gmm_gpu::{GmmError, GpuContext, GpuPrecision};
 
 use super::output::say;
 use crate::error::CliError;
@@ -63,6 +67,45 @@ pub(super) fn info() -> Result<(), CliError> {
                 "no".to_string()
             }
         )?;
+        // A device that cannot be made, or a probe that fails, is said in its place; the next
+        // adapter follows.
+        match kernels(adapter.clone()) {
+            Ok(lines) => {
+                for line in lines {
+                    say!("    {line}")?;
+                }
+            }
+            Err(e) => say!("    kernels                               none here: {e}")?,
+        }
     }
     Ok(())
+}
+
+/// The kernels a fit on `adapter` would build and the arithmetic each precision starts in, from a
+/// device made there as a fit makes it: one line each, label and value.
+fn kernels(adapter: wgpu::Adapter) -> Result<Vec<String>, GmmError> {
+    let ctx = GpuContext::from_adapter(adapter)?;
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let line = |label: &str, value: &str| format!("{label:<37} {value}");
+    let mut lines = vec![
+        line("shader f64", yes_no(ctx.has_f64())),
+        line(
+            "kernel subgroup width",
+            &match ctx.subgroup_width() {
+                Some(w) => w.to_string(),
+                None => "none (tree sums in workgroup memory)".to_string(),
+            },
+        ),
+    ];
+    let fma = ctx.exact_fma()?;
+    let how = if fma { "by fma" } else { "by Dekker's split" };
+    lines.push(line(
+        "exact fma",
+        &format!("{} (error-free products {how})", yes_no(fma)),
+    ));
+    for precision in [GpuPrecision::Auto, GpuPrecision::Fast, GpuPrecision::Exact] {
+        let label = format!("precision {} starts in", precision.name());
+        lines.push(line(&label, ctx.starting_arithmetic(precision)?));
+    }
+    Ok(lines)
 }
