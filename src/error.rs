@@ -95,6 +95,17 @@ pub enum GmmError {
         "the data has a non-finite value ({value}) at row {row}, column {column}: remove or impute it before fitting"
     )]
     NonFiniteData { row: usize, column: usize, value: f64 },
+    /// An ndarray array whose rows are not one row-major run of memory (transposed, Fortran-order,
+    /// a column slice or a strided step), so that a [`crate::DataView`] cannot borrow them
+    /// (feature `ndarray`).
+    #[error(
+        "the {rows} x {cols} array is not in standard layout (row-major and contiguous; its strides are {strides:?}), so its rows cannot be borrowed: pass x.as_standard_layout() (one copy) instead"
+    )]
+    NotStandardLayout {
+        rows: usize,
+        cols: usize,
+        strides: [isize; 2],
+    },
     /// Another rank of a distributed fit failed (it reports its own error); this rank stopped with it.
     #[error("rank {rank} of the distributed fit failed (its own error says why); every rank stopped")]
     PeerFailed { rank: usize },
@@ -321,6 +332,13 @@ pub enum GmmError {
         value: f64,
         reason: &'static str,
     },
+
+    // ---- linfa ------------------------------------------------------------------------------
+    /// An error of linfa's own, met through its traits (feature `linfa`): linfa's `Fit` requires
+    /// that its errors convert into ours.
+    #[cfg(feature = "linfa")]
+    #[error("linfa: {0}")]
+    Linfa(#[from] ::linfa::error::Error),
 }
 
 impl GmmError {

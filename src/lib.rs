@@ -36,10 +36,14 @@ mod init;
 mod kinds;
 mod kmeans;
 mod linalg;
+#[cfg(feature = "linfa")]
+mod linfa;
 mod mapped;
 mod mixture;
 mod model;
 mod mstep;
+#[cfg(feature = "ndarray")]
+mod ndarray;
 mod nested;
 mod params;
 mod stats;

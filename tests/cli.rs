@@ -1053,6 +1053,62 @@ fn info_lists_the_adapter() {
     assert!(out.contains("max_storage_buffer_binding_size"), "{out}");
 }
 
+/// `info` says, for the adapter the library picks, the kernels a fit there would build and the
+/// arithmetic each precision starts in: each value as the library's own context reports it (a
+/// device of its own, made in this process: the probes run again and must agree).
+#[test]
+fn info_reports_the_kernels_and_arithmetics_the_library_would_run() {
+    let Some(ctx) = common::gpu() else { return };
+    let out = gmm_ok(&std::env::temp_dir(), &["info"]);
+    let info = ctx.adapter_info();
+    // The adapter's section: from its "[i] name" line to the next adapter's.
+    let sections: Vec<&str> = out.split("\n[").skip(1).collect();
+    let section = sections
+        .iter()
+        .find(|s| {
+            let mut lines = s.lines();
+            lines
+                .next()
+                .is_some_and(|head| head.ends_with(&format!("] {}", info.name)))
+                && lines
+                    .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["backend", &format!("{:?}", info.backend)])
+        })
+        .unwrap_or_else(|| panic!("no section for {} in:\n{out}", ctx.adapter_name()));
+    let value = |label: &str| -> String {
+        let found = section
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix(label))
+            .find(|rest| rest.starts_with("  "));
+        found
+            .unwrap_or_else(|| panic!("no '{label}' line in:\n{section}"))
+            .trim()
+            .to_string()
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    assert_eq!(value("shader f64"), yes_no(ctx.has_f64()), "{section}");
+    let width = value("kernel subgroup width");
+    match ctx.subgroup_width() {
+        Some(w) => assert_eq!(width, w.to_string(), "{section}"),
+        None => assert!(width.starts_with("none"), "{section}"),
+    }
+    let fma = value("exact fma");
+    assert_eq!(
+        fma.split_whitespace().next(),
+        Some(yes_no(ctx.exact_fma().unwrap())),
+        "{section}"
+    );
+    for precision in [
+        gmm_gpu::GpuPrecision::Auto,
+        gmm_gpu::GpuPrecision::Fast,
+        gmm_gpu::GpuPrecision::Exact,
+    ] {
+        let said = value(&format!("precision {precision} starts in"));
+        assert_eq!(said, ctx.starting_arithmetic(precision).unwrap(), "{section}");
+    }
+    // Exact starts in the exact kernels the rate probe chose, the name fits record.
+    assert_eq!(value("precision exact starts in"), common::exact_name(ctx), "{section}");
+}
+
 /// A model written by `gmm fit` loads into scikit-learn and gives the same score_samples
 /// (tests/fixtures/sklearn_interop.json, written by `make_fixtures.py --interop-only`).
 #[test]

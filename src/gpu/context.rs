@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::error::GmmError;
 use crate::gpu::layout;
 use crate::gpu::pipelines::{InferPipelines, Layouts, Pipelines};
-use crate::gpu::precision::Arith;
+use crate::gpu::precision::{Arith, GpuPrecision};
 
 /// A wgpu device and queue to fit on, with what the kernels need to know about them.
 #[derive(Clone, Debug)]
@@ -149,6 +149,14 @@ impl GpuContext {
             .collect();
         infos.sort_by_key(|info| hardware_rank(info.device_type));
         infos
+    }
+
+    /// A context on an adapter the caller chose (one of `wgpu::Instance::enumerate_adapters`, say),
+    /// with the device [`GpuContext::new`] would request on it: the adapter's own limits, and its
+    /// timestamp queries, subgroups and f64 where it has them. Fails, saying why, where its limits
+    /// are below the kernels' needs or the device cannot be had.
+    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self, GmmError> {
+        Self::on_adapter(adapter)
     }
 
     fn on_adapter(adapter: wgpu::Adapter) -> Result<Self, GmmError> {
@@ -312,6 +320,20 @@ impl GpuContext {
     /// alone does not settle it). Runs the probe the first time it is asked.
     pub fn exact_kernels_name(&self) -> Result<&'static str, GmmError> {
         Ok(self.exact_arith()?.name())
+    }
+
+    /// The arithmetic a GPU fit with `precision` starts in here, as the model's record names it
+    /// ([`crate::PrecisionRecord::used`]): "fast" for fast and auto (auto may switch to exact
+    /// later), and for exact [`GpuContext::exact_kernels_name`]'s choice (which runs the rate
+    /// probe the first time it is asked).
+    pub fn starting_arithmetic(&self, precision: GpuPrecision) -> Result<&'static str, GmmError> {
+        // As the GPU backend's `starting_arith` (src/gpu/backend.rs); the tests below hold the two
+        // to what fits record.
+        Ok(match precision {
+            GpuPrecision::Exact => self.exact_arith()?,
+            GpuPrecision::Fast | GpuPrecision::Auto => Arith::Fast,
+        }
+        .name())
     }
 
     /// Whether the device can time each kernel with timestamp queries (`wgpu::Features::TIMESTAMP_QUERY`).
@@ -517,4 +539,76 @@ fn check_limits(limits: &wgpu::Limits) -> Result<(), GmmError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CovarianceType, DataView, GmmParams};
+
+    /// `from_adapter` on the adapter `new` chose gives the device `new` gives: the same features
+    /// and limits, and the kernel choices each follow from the adapter's own report (the fma probe
+    /// run afresh, not read from a cache).
+    #[test]
+    fn from_adapter_builds_the_device_new_builds() {
+        let Some(ctx) = crate::gpu::test_context() else { return };
+        let (instance, backends) = instance();
+        let adapter = pollster::block_on(instance.enumerate_adapters(backends))
+            .into_iter()
+            .find(|a| {
+                let info = a.get_info();
+                info.name == ctx.info.name && info.backend == ctx.info.backend
+            })
+            .expect("new's adapter is among those enumerated");
+        let features = adapter.features();
+        let min_subgroup = adapter.get_info().subgroup_min_size;
+        let own = GpuContext::from_adapter(adapter).unwrap();
+        assert_eq!(own.device.features(), ctx.device.features());
+        assert_eq!(own.limits, ctx.limits);
+        assert_eq!(own.has_f64(), features.contains(wgpu::Features::SHADER_F64));
+        let expected_width = if features.contains(wgpu::Features::SUBGROUP) {
+            layout::subgroup_width(min_subgroup)
+        } else {
+            None
+        };
+        assert_eq!(own.subgroup_width(), expected_width);
+        assert_eq!(own.exact_fma().unwrap(), crate::gpu::probe::fma_is_exact(&own).unwrap());
+    }
+
+    /// What `starting_arithmetic` says each precision starts in is what a fit on that context
+    /// records as its arithmetic: on well-separated blobs auto never switches, so its record is
+    /// its start; on the device as it is and without f64, so that both exact kernels are seen
+    /// where the device has f64.
+    #[test]
+    fn starting_arithmetic_is_what_fits_record() {
+        let Some(ctx) = crate::gpu::test_context() else { return };
+        // Three unit-spread clusters 10 apart in 2-D: condition numbers near 1.
+        let x: Vec<f64> = (0..600)
+            .flat_map(|i| {
+                let c = (i % 3) as f64 * 10.0;
+                let t = i as f64 * 0.618_033_988_75;
+                [c + t.fract() - 0.5, c + (t * 7.0).fract() - 0.5]
+            })
+            .collect();
+        let view = DataView::from_f64(&x, 2).unwrap();
+        for ctx in [ctx.clone(), ctx.without_f64()] {
+            for precision in [GpuPrecision::Auto, GpuPrecision::Fast, GpuPrecision::Exact] {
+                let params = GmmParams::builder(3)
+                    .covariance_type(CovarianceType::Diag)
+                    .max_iter(5)
+                    .gpu_precision(precision)
+                    .build()
+                    .unwrap();
+                let model = params.fit_on(&ctx, &view).unwrap();
+                let record = model.gpu_precision().expect("a GPU fit records its arithmetic");
+                assert!(record.switches.is_empty(), "{precision}: {record:?}");
+                assert_eq!(
+                    ctx.starting_arithmetic(precision).unwrap(),
+                    record.used,
+                    "{precision} on {}",
+                    ctx.adapter_name()
+                );
+            }
+        }
+    }
 }

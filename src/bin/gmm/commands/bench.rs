@@ -5,15 +5,11 @@ use gmm_gpu::GpuContext;
 use gmm_gpu::bench::{self, CaseReport, Peaks, Timing};
 use serde_json::json;
 
-use crate::commands::stdout_line;
+use super::output::say;
+use crate::args::{BenchArgs, KernelsArg};
 use crate::error::CliError;
-use crate::{BenchArgs, KernelsArg};
 
-macro_rules! say {
-    ($($t:tt)*) => { stdout_line(format_args!($($t)*)) };
-}
-
-pub fn bench(a: &BenchArgs) -> Result<(), CliError> {
+pub(super) fn bench(a: &BenchArgs) -> Result<(), CliError> {
     let all = bench::standard_cases();
     for name in &a.case {
         if !all.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {

@@ -16,13 +16,37 @@ use std::path::{Path, PathBuf};
 
 use gmm_gpu::{DataView, GmmModel};
 
+use super::common::{self, apply_error, check_model_features, fit_error};
+use super::output::{precision_line, say};
+use crate::args::{Cli, DataArgs, FitArgs, PredictArgs, ScoreArgs};
 use crate::error::CliError;
-use crate::io::{self, Cells, Data, DataSpec, Table, Values};
-use crate::{Cli, DataArgs, FitArgs, PredictArgs, ScoreArgs, commands};
+use crate::io::{self, Cells, Data, Table, Values};
+
+// MPI_COMM_WORLD, when built with feature `mpi` (size 1 outside mpirun). Thread-local: an MPI
+// handle is neither Send nor Sync, and MPI is used from the main thread only.
+thread_local! {
+    static WORLD: std::cell::OnceCell<World> = const { std::cell::OnceCell::new() };
+}
+
+/// Initialises MPI and keeps MPI_COMM_WORLD for [`on_world`]; first thing in `main` (MPI may
+/// rewrite the arguments, and every rank must initialise it). MPI is finalised when the universe
+/// returned is dropped, so `main` holds it to the end.
+pub fn initialize() -> Option<mpi::environment::Universe> {
+    mpi::initialize().inspect(|u| {
+        WORLD.with(|w| {
+            let _ = w.set(World(u.world()));
+        });
+    })
+}
+
+/// Whether this process is a rank other than 0 of a distributed run (those do not log).
+pub fn other_rank() -> bool {
+    WORLD.with(|w| w.get().is_some_and(|w| w.rank() > 0))
+}
 
 /// Runs `f` on MPI_COMM_WORLD when this process is one of several ranks (under mpirun), else None.
 pub fn on_world<T>(f: impl FnOnce(&World) -> T) -> Option<T> {
-    crate::WORLD.with(|w| w.get().filter(|w| w.size() > 1).map(f))
+    WORLD.with(|w| w.get().filter(|w| w.size() > 1).map(f))
 }
 
 /// MPI_COMM_WORLD as the library's communicator.
@@ -52,16 +76,7 @@ fn shared<T>(world: &World, local: Result<T, CliError>) -> Result<T, CliError> {
 
 /// This rank's part of the data, as `spec` names it.
 fn read_part(data: &DataArgs, world: &World) -> Result<Data, CliError> {
-    io::read_part(
-        &DataSpec {
-            path: &data.data,
-            columns: data.columns.as_deref(),
-            features: data.features,
-            format: data.format,
-        },
-        world.rank(),
-        world.size(),
-    )
+    io::read_part(&data.spec(), world.rank(), world.size())
 }
 
 /// The model and this rank's rows, checked against each other.
@@ -69,7 +84,7 @@ fn model_and_part(model: &Path, data: &DataArgs, world: &World) -> Result<(GmmMo
     let local = (|| {
         let m = io::read_model(model)?;
         let d = read_part(data, world)?;
-        commands::check_model_features(model, &m, &d)?;
+        check_model_features(model, &m, &d)?;
         Ok((m, d))
     })();
     shared(world, local)
@@ -165,7 +180,7 @@ pub fn predict(a: &PredictArgs, world: &World) -> Result<(), CliError> {
     };
     let (model, data) = model_and_part(&a.model, &a.data, world)?;
     let view = view_of(&data, world)?;
-    let err = commands::apply_error(&data.path);
+    let err = apply_error(&data.path);
     let k = model.n_components();
     let (total, first) = (data.total_rows(), data.first_row());
     if a.proba {
@@ -196,7 +211,7 @@ pub fn score(a: &ScoreArgs, world: &World) -> Result<(), CliError> {
     }
     let (model, data) = model_and_part(&a.model, &a.data, world)?;
     let view = view_of(&data, world)?;
-    let err = commands::apply_error(&data.path);
+    let err = apply_error(&data.path);
     let samples = shared(world, model.score_samples(&view).map_err(&err))?;
     // Σ log p over all ranks by the fixed tree, then the mean.
     let mut sum = [gmm_gpu::pairwise_sum(&samples)];
@@ -210,7 +225,7 @@ pub fn score(a: &ScoreArgs, world: &World) -> Result<(), CliError> {
         write_rows_npy(world, out, data.total_rows(), data.first_row(), &table)?;
     }
     if world.rank() == 0 {
-        commands::stdout_line(format_args!("{}", sum[0] / data.total_rows() as f64))?;
+        say!("{}", sum[0] / data.total_rows() as f64)?;
     }
     Ok(())
 }
@@ -254,7 +269,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
             io::out_dir(out)?;
         }
         let data = read_part(&spec.data, world)?;
-        let params = commands::fit_params(spec, data.n_features)?;
+        let params = common::fit_params(spec, data.n_features)?;
         Ok((data, params))
     })();
     let (data, params) = shared(world, prepared)?;
@@ -295,7 +310,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     };
     let model = params
         .fit_distributed(part, world, gpu.as_ref(), None, &mut observe)
-        .map_err(|e| commands::fit_error(&data.path, e));
+        .map_err(|e| fit_error(&data.path, e));
     let model = match model {
         Ok(m) => m,
         // Every rank stopped at the same point. One message: a rank's own failure from that rank
@@ -325,7 +340,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
             if gpu.is_some() { "GPU" } else { "CPU, f64" }
         );
         if let Some(p) = model.gpu_precision() {
-            eprintln!("  precision    {}", commands::precision_line(p));
+            eprintln!("  precision    {}", precision_line(p));
             for why in &p.switches {
                 eprintln!("  switched     to exact: {why}");
             }

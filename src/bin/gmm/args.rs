@@ -1,0 +1,399 @@
+//! The command line's grammar: the subcommands and their options, as clap parses them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gmm_gpu::{BackendKind, CovarianceType, InitMethod};
+
+use crate::io::{DataFormat, DataSpec};
+
+/// Gaussian mixture models fitted by EM, on any wgpu GPU or on the float64 CPU path.
+#[derive(Parser, Debug)]
+#[command(name = "gmm", version, about, propagate_version = true)]
+pub struct Cli {
+    /// No progress and no summary on stderr (errors are still reported).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log every EM iteration and the library's debug messages on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Fit a mixture to DATA and write the model as JSON (scikit-learn's attribute names).
+    Fit(FitArgs),
+    /// Label the samples of DATA with a model (or give responsibilities with --proba).
+    Predict(PredictArgs),
+    /// Print the mean log-likelihood of DATA under a model (or every sample's with --per-sample).
+    Score(ScoreArgs),
+    /// Draw samples from a model.
+    Sample(SampleArgs),
+    /// Fit on the GPU and on the CPU from the same start and compare the results.
+    Compare(CompareArgs),
+    /// Fit every K and covariance type asked for and pick the best by BIC or AIC.
+    Select(SelectArgs),
+    /// Plot a model over its data (PNG or SVG).
+    Plot(PlotArgs),
+    /// Fit the heights example (two Gaussians) and print true and fitted parameters side by side.
+    Demo(DemoArgs),
+    /// List the GPU adapters wgpu finds, with their limits, and on each the kernels gmm would build
+    /// (f64, subgroup width, fma) and the arithmetic each --precision starts in.
+    Info,
+    /// Time each GPU kernel of an EM iteration on the standard cases: ms, GB/s, GFLOP/s and the
+    /// percentage of this adapter's own peaks (a copy and an FMA microkernel), and the whole
+    /// iteration with its readback and host M-step.
+    Bench(BenchArgs),
+}
+
+/// The options every data-reading command shares.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    /// The samples: .npy (float32/float64, 2-D, C order), .csv, or raw little-endian float32.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// CSV columns to use, by header name or 0-based index, comma-separated (default: all).
+    #[arg(long, value_name = "COLS")]
+    pub columns: Option<String>,
+    /// Number of features (required for raw float32; checked against .npy and .csv).
+    #[arg(long, value_name = "D")]
+    pub features: Option<usize>,
+    /// How to read DATA (auto: by extension; .npy, .csv, anything else raw float32).
+    #[arg(long, value_enum, default_value_t = DataFormat::Auto)]
+    pub format: DataFormat,
+}
+
+impl DataArgs {
+    /// What `io` reads: the file and how.
+    pub fn spec(&self) -> DataSpec<'_> {
+        DataSpec {
+            path: &self.data,
+            columns: self.columns.as_deref(),
+            features: self.features,
+            format: self.format,
+        }
+    }
+}
+
+/// The fit options shared by fit, compare and select.
+#[derive(Args, Debug, Clone)]
+pub struct FitOptions {
+    /// Initialisation: kmeans, k-means++, random or random-from-data.
+    #[arg(long, default_value = "kmeans", value_name = "METHOD")]
+    pub init: InitMethod,
+    /// Number of initialisations; the best lower bound wins.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub n_init: usize,
+    /// Maximum EM iterations per initialisation.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_iter: usize,
+    /// Convergence threshold on the change of the lower bound (mean log-likelihood).
+    #[arg(long, default_value_t = 1e-3, value_name = "X", allow_negative_numbers = true)]
+    pub tol: f64,
+    /// Added to the diagonal of every covariance.
+    #[arg(long, default_value_t = 1e-6, value_name = "X", allow_negative_numbers = true)]
+    pub reg_covar: f64,
+    /// Random seed of the initialisation.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Where EM runs: auto (the GPU if an adapter exists, else the CPU), gpu or cpu.
+    #[arg(long, default_value = "auto", value_name = "BACKEND")]
+    pub backend: BackendKind,
+    /// Samples per GPU chunk (default: as large as the device allows).
+    #[arg(long, value_name = "N")]
+    pub chunk_size: Option<usize>,
+    /// Device memory the GPU fit may hold, in bytes (suffixes k, M, G: powers of 1000). Data that
+    /// does not fit is streamed to the GPU chunk by chunk each iteration (default: no cap; the
+    /// data is resident).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub device_memory: Option<u64>,
+    /// The GPU's arithmetic: fast (plain f32 kernels), exact (native f64 where the device has it
+    /// and runs it fast, else two-float) or auto (fast, with a conditioning guard that switches to
+    /// exact where f32 would not hold). It only
+    /// matters for GPU fits: the CPU path is float64 whatever it says.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, value_name = "PRECISION")]
+    pub precision: PrecisionArg,
+}
+
+/// A byte count with an optional k, M or G suffix (powers of 1000).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1_000),
+        Some((i, 'M')) => (&t[..i], 1_000_000),
+        Some((i, 'G')) => (&t[..i], 1_000_000_000),
+        _ => (t, 1),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|v| v.checked_mul(unit))
+        .ok_or_else(|| format!("'{s}' is not a byte count; give a whole number, optionally with k, M or G (e.g. 512M)"))
+}
+
+/// The data and the mixture that fit and compare both take.
+#[derive(Args, Debug)]
+pub struct ModelSpec {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Number of components K.
+    #[arg(short = 'k', long = "n-components", value_name = "K")]
+    pub k: usize,
+    /// Covariance type: full, tied, diag or spherical.
+    #[arg(long, default_value = "full", value_name = "TYPE")]
+    pub covariance: CovarianceType,
+    /// Initial parameters: a JSON object with any of weights (K), means (K x d) and precisions
+    /// (scikit-learn's precisions_init shape for the covariance type); the rest comes from --init.
+    #[arg(long, value_name = "INIT.json")]
+    pub init_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub fit: FitOptions,
+}
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub spec: ModelSpec,
+    /// Write the fitted model here (JSON).
+    #[arg(short, long, value_name = "MODEL.json")]
+    pub output: Option<PathBuf>,
+}
+
+/// Backends for commands that use a fitted model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ApplyBackend {
+    /// The float64 CPU path.
+    Cpu,
+    /// The GPU (float32 on the device).
+    Gpu,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Write the responsibilities (N x K) instead of the labels.
+    #[arg(long)]
+    pub proba: bool,
+    /// Write to this file (.csv or .npy) instead of stdout (CSV).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = ApplyBackend::Cpu)]
+    pub backend: ApplyBackend,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Write every sample's log-likelihood (to -o, else CSV on stdout).
+    #[arg(long)]
+    pub per_sample: bool,
+    /// Write the per-sample log-likelihoods here (.csv or .npy); implies --per-sample.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = ApplyBackend::Cpu)]
+    pub backend: ApplyBackend,
+}
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Number of samples.
+    #[arg(short, value_name = "N")]
+    pub n: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Write the samples here (.csv or .npy).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Also write each sample's component here (.csv or .npy).
+    #[arg(long, value_name = "LABELS")]
+    pub labels: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub spec: ModelSpec,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The K values to try: `A..B` (inclusive) or a comma list.
+#[derive(Clone, Debug)]
+pub struct KList(pub Vec<usize>);
+
+fn parse_k_list(s: &str) -> Result<KList, String> {
+    let bad = |what: &str| format!("'{s}' {what}; write a range A..B (inclusive, e.g. 1..10) or a list (e.g. 2,3,5)");
+    let number = |t: &str| t.trim().parse::<usize>().map_err(|_| bad("is not a K list"));
+    let ks = if let Some((a, b)) = s.split_once("..") {
+        let (a, b) = (number(a)?, number(b.trim_start_matches('='))?);
+        if a > b {
+            return Err(bad("is an empty range"));
+        }
+        (a..=b).collect()
+    } else {
+        s.split(',').map(number).collect::<Result<Vec<_>, _>>()?
+    };
+    Ok(KList(ks))
+}
+
+/// The covariance types `select` tries.
+#[derive(Clone, Debug)]
+pub struct CovList(pub Vec<CovarianceType>);
+
+fn parse_covariances(s: &str) -> Result<CovList, String> {
+    if s == "all" {
+        return Ok(CovList(CovarianceType::ALL.to_vec()));
+    }
+    s.split(',')
+        .map(|t| t.trim().parse::<CovarianceType>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()
+        .map(CovList)
+}
+
+/// The information criterion `select` ranks by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Criterion {
+    /// Bayesian information criterion (lower is better).
+    Bic,
+    /// Akaike information criterion (lower is better).
+    Aic,
+}
+
+#[derive(Args, Debug)]
+pub struct SelectArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The K values: A..B (inclusive) or a comma list.
+    #[arg(short = 'k', long = "k", value_name = "KS", value_parser = parse_k_list)]
+    pub k: KList,
+    /// Covariance types: all, or a comma list of full, tied, diag, spherical.
+    #[arg(long, default_value = "full", value_name = "TYPES", value_parser = parse_covariances)]
+    pub covariance: CovList,
+    /// The criterion that picks the best model.
+    #[arg(long, value_enum, default_value_t = Criterion::Bic)]
+    pub criterion: Criterion,
+    #[command(flatten)]
+    pub fit: FitOptions,
+    /// Write the best model here (JSON).
+    #[arg(short, long, value_name = "BEST.json")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The picture: a .png or .svg file.
+    #[arg(short, long, value_name = "fit.png|fit.svg")]
+    pub output: PathBuf,
+    /// The feature on the horizontal axis (0-based).
+    #[arg(long, default_value_t = 0, value_name = "I")]
+    pub x: usize,
+    /// The feature on the vertical axis (0-based; unused for 1-D data).
+    #[arg(long, default_value_t = 1, value_name = "J")]
+    pub y: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where EM runs: auto (the GPU if an adapter exists, else the CPU), gpu or cpu.
+    #[arg(long, default_value = "auto", value_name = "BACKEND")]
+    pub backend: BackendKind,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The standard cases to run: A (1M×8, K=8, full and diag), B (1M×32, K=64, full), C (1M×64,
+    /// K=64, diag), D (1M×128, K=1024, diag), E (100k×32, K=16, full), F (100k×512, K=16, full).
+    /// Repeat or separate with commas; all by default.
+    #[arg(long, value_delimiter = ',', value_name = "CASE")]
+    pub case: Vec<String>,
+    /// Multiplies every case's N: 1 by default on a hardware adapter, 0.01 on a software one
+    /// (llvmpipe), so that it finishes.
+    #[arg(long, value_name = "S")]
+    pub scale: Option<f64>,
+    /// Timed iterations per case; each figure is their median.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub iters: usize,
+    /// One JSON object per case and covariance type, a line each, instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Time each kernel by the host's clock around its own submission even where the adapter has
+    /// timestamp queries (what adapters without them get).
+    #[arg(long)]
+    pub wall_clock: bool,
+    /// Which kernels an EM pass runs: auto (the fused pass where the model is small enough, as
+    /// fits do) or split (the log-densities, normalisation and statistics as separate kernels, to
+    /// compare with).
+    #[arg(long, default_value = "auto", value_name = "KERNELS")]
+    pub kernels: KernelsArg,
+    /// The arithmetic the timed passes run: fast (plain f32 kernels), exact (native f64 where the
+    /// device has it and runs it fast, else two-float) or auto (fast, with a conditioning guard
+    /// that switches to exact where f32 would not hold; each case's table and JSON line say what
+    /// ran).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, value_name = "PRECISION")]
+    pub precision: PrecisionArg,
+    /// Exact in two-float even where the device has f64 (to compare the two exact kernels).
+    #[arg(long)]
+    pub no_f64: bool,
+}
+
+/// `--kernels`: gmm_gpu::GpuKernels on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelsArg {
+    Auto,
+    Split,
+}
+
+impl From<KernelsArg> for gmm_gpu::GpuKernels {
+    fn from(k: KernelsArg) -> Self {
+        match k {
+            KernelsArg::Auto => gmm_gpu::GpuKernels::Auto,
+            KernelsArg::Split => gmm_gpu::GpuKernels::Split,
+        }
+    }
+}
+
+/// `--precision`: gmm_gpu::GpuPrecision on the command line (GPU fits only).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrecisionArg {
+    /// Plain f32 kernels: the quickest; parameters agree with the f64 CPU path to about 1e-4 on
+    /// well-conditioned data.
+    Fast,
+    /// Native f64 kernels where the device has f64 and runs it fast, else two-float ones (every
+    /// product error-free, about 20 times fast's arithmetic); agrees with the CPU to 1e-10 in f64.
+    Exact,
+    /// Fast, with a conditioning guard that switches the fit to exact where f32 would not hold.
+    Auto,
+}
+
+impl From<PrecisionArg> for gmm_gpu::GpuPrecision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::Fast => gmm_gpu::GpuPrecision::Fast,
+            PrecisionArg::Exact => gmm_gpu::GpuPrecision::Exact,
+            PrecisionArg::Auto => gmm_gpu::GpuPrecision::Auto,
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! What several subcommands share: reading the data, the fit parameters from the options and an
+//! init file, the checks of K and of a model against its data, and the errors of fitting and of
+//! applying a model, each naming the file or option at fault. It uses no subcommand file.
+
+use std::path::Path;
+
+use gmm_gpu::{CovarianceType, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext};
+use serde_json::Value;
+
+use crate::args::{DataArgs, FitOptions, ModelSpec};
+use crate::error::CliError;
+use crate::io::{self, Data};
+
+/// The samples the data options name.
+pub(super) fn read(a: &DataArgs) -> Result<Data, CliError> {
+    io::read_data(&a.spec())
+}
+
+/// The builder for K components with the shared fit options.
+pub(super) fn builder(k: usize, covariance: CovarianceType, o: &FitOptions) -> GmmParamsBuilder {
+    let mut b = GmmParams::builder(k)
+        .covariance_type(covariance)
+        .init_method(o.init)
+        .n_init(o.n_init)
+        .max_iter(o.max_iter)
+        .tol(o.tol)
+        .reg_covar(o.reg_covar)
+        .seed(o.seed)
+        .backend(o.backend)
+        .gpu_precision(o.precision.into());
+    if let Some(c) = o.chunk_size {
+        b = b.chunk_size(c);
+    }
+    if let Some(bytes) = o.device_memory {
+        b = b.max_device_bytes(bytes);
+    }
+    b
+}
+
+/// Builds the parameters, naming the command-line option (or init-file field) a rejected value came from.
+pub(super) fn build(b: GmmParamsBuilder, init_file: Option<&Path>) -> Result<GmmParams, CliError> {
+    b.build().map_err(|e| {
+        let option = match e {
+            GmmError::ZeroComponents => "-k",
+            GmmError::InvalidTol { .. } => "--tol",
+            GmmError::InvalidRegCovar { .. } => "--reg-covar",
+            GmmError::ZeroNInit => "--n-init",
+            GmmError::ZeroChunkSize => "--chunk-size",
+            ref other => {
+                let field = match other {
+                    GmmError::WeightsInitLength { .. }
+                    | GmmError::WeightsInitNotPositive { .. }
+                    | GmmError::WeightsInitSum { .. } => "weights",
+                    GmmError::MeansInitShape { .. } | GmmError::MeansInitNotFinite { .. } => "means",
+                    _ => "precisions",
+                };
+                return match init_file {
+                    Some(path) => CliError::InitValue {
+                        path: path.to_path_buf(),
+                        field,
+                        source: e,
+                    },
+                    None => CliError::Option {
+                        option: "--init-file",
+                        source: e,
+                    },
+                };
+            }
+        };
+        CliError::Option { option, source: e }
+    })
+}
+
+/// The init file's fields, nested as scikit-learn's weights_init, means_init and precisions_init.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitFile {
+    weights: Option<Value>,
+    means: Option<Value>,
+    precisions: Option<Value>,
+}
+
+/// Reads an init file and adds its fields to the builder, checking each field's shape against K,
+/// d and the covariance type first.
+pub(super) fn apply_init(
+    path: &Path,
+    mut b: GmmParamsBuilder,
+    k: usize,
+    d: usize,
+    covariance: CovarianceType,
+) -> Result<GmmParamsBuilder, CliError> {
+    let init: InitFile = serde_json::from_str(&io::read_text(path)?).map_err(|source| CliError::InitJson {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let field =
+        |name: &'static str, value: &Option<Value>, expected: Vec<usize>| -> Result<Option<Vec<f64>>, CliError> {
+            let Some(v) = value else { return Ok(None) };
+            let shape_error = |found: String| CliError::InitShape {
+                path: path.to_path_buf(),
+                field: name,
+                k,
+                d,
+                covariance,
+                expected: format!("{expected:?}"),
+                found,
+            };
+            let flat = gmm_gpu::flatten_nested(v, &expected).map_err(|e| shape_error(e.found))?;
+            Ok(Some(flat))
+        };
+    if let Some(w) = field("weights", &init.weights, vec![k])? {
+        b = b.weights_init(w);
+    }
+    if let Some(m) = field("means", &init.means, vec![k, d])? {
+        b = b.means_init(m);
+    }
+    if let Some(p) = field("precisions", &init.precisions, covariance.covariance_shape(k, d))? {
+        b = b.precisions_init(p);
+    }
+    Ok(b)
+}
+
+/// A fit error, naming the data file (K above N gets its own message).
+pub(super) fn fit_error(path: &Path, e: GmmError) -> CliError {
+    match e {
+        GmmError::FewerSamplesThanComponents {
+            n_samples,
+            n_components,
+        } => CliError::KAboveN {
+            path: path.to_path_buf(),
+            k: n_components,
+            n: n_samples,
+        },
+        GmmError::NoAdapter { .. } => CliError::Gpu { source: e },
+        source => CliError::Fit {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// K must not exceed the number of samples.
+pub(super) fn check_k(data: &Data, k: usize) -> Result<(), CliError> {
+    if k > data.n_samples() {
+        return Err(CliError::KAboveN {
+            path: data.path.clone(),
+            k,
+            n: data.n_samples(),
+        });
+    }
+    Ok(())
+}
+
+/// The model and the data must have the same number of features.
+pub(super) fn check_model_features(model_path: &Path, model: &GmmModel, data: &Data) -> Result<(), CliError> {
+    if model.n_features() != data.n_features {
+        return Err(CliError::ModelFeatures {
+            model: model_path.to_path_buf(),
+            data: data.path.clone(),
+            model_features: model.n_features(),
+            data_features: data.n_features,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the options (before a large file loads), reads the data, checks K against it and adds the
+/// init file: the builder that fit and compare start from.
+pub(super) fn prepare_builder(
+    spec: &ModelSpec,
+    adjust: impl Fn(GmmParamsBuilder) -> GmmParamsBuilder,
+) -> Result<(Data, GmmParamsBuilder), CliError> {
+    let b = adjust(builder(spec.k, spec.covariance, &spec.fit));
+    build(b.clone(), None)?;
+    let data = read(&spec.data)?;
+    check_k(&data, spec.k)?;
+    let b = match &spec.init_file {
+        Some(p) => apply_init(p, b, spec.k, data.n_features, spec.covariance)?,
+        None => b,
+    };
+    Ok((data, b))
+}
+
+/// The parameters of `spec` for data of `n_features` (the options, then the init file): what a
+/// distributed fit builds on each rank.
+#[cfg(feature = "mpi")]
+pub(super) fn fit_params(spec: &ModelSpec, n_features: usize) -> Result<GmmParams, CliError> {
+    let b = builder(spec.k, spec.covariance, &spec.fit);
+    build(b.clone(), None)?;
+    let b = match &spec.init_file {
+        Some(p) => apply_init(p, b, spec.k, n_features, spec.covariance)?,
+        None => b,
+    };
+    build(b, spec.init_file.as_deref())
+}
+
+/// As [`prepare_builder`], then builds the parameters.
+pub(super) fn prepare(
+    spec: &ModelSpec,
+    adjust: impl Fn(GmmParamsBuilder) -> GmmParamsBuilder,
+) -> Result<(Data, GmmParams), CliError> {
+    let (data, b) = prepare_builder(spec, adjust)?;
+    let params = build(b, spec.init_file.as_deref())?;
+    Ok((data, params))
+}
+
+/// The context `--backend gpu` asks for: the best adapter, a software one too.
+pub(super) fn gpu_context() -> Result<GpuContext, CliError> {
+    GpuContext::new().map_err(|source| CliError::Gpu { source })
+}
+
+/// Checks the output path, if any (its kind and folder, before a large file loads), then reads the
+/// model and the data: what predict and score start from.
+pub(super) fn model_data_for(
+    model: &Path,
+    data: &DataArgs,
+    output: Option<&Path>,
+) -> Result<(GmmModel, Data), CliError> {
+    if let Some(out) = output {
+        io::out_kind(out)?;
+        io::out_dir(out)?;
+    }
+    model_and_data(model, data)
+}
+
+/// A model and the data to apply it to, checked against each other.
+pub(super) fn model_and_data(model: &Path, data: &DataArgs) -> Result<(GmmModel, Data), CliError> {
+    let m = io::read_model(model)?;
+    let d = read(data)?;
+    check_model_features(model, &m, &d)?;
+    Ok((m, d))
+}
+
+/// An error of applying a model to the data at `path` (no adapter is a GPU error).
+pub(super) fn apply_error(path: &Path) -> impl Fn(GmmError) -> CliError + '_ {
+    move |e| match e {
+        GmmError::NoAdapter { .. } => CliError::Gpu { source: e },
+        source => CliError::Data {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}

@@ -1,0 +1,55 @@
+//! What the subcommands write: a line on stdout (`say!`), and the words they share for a model's
+//! backend, a GPU fit's arithmetic and a duration. It uses no other subcommand file, so that every
+//! one of them (and the MPI variants in `cluster`) can.
+
+use std::io::Write;
+use std::time::Duration;
+
+use gmm_gpu::{GmmModel, PrecisionRecord};
+
+use crate::error::CliError;
+
+/// Writes one line to stdout and flushes it; a closed stdout comes back as `CliError::Stdout`
+/// (which `main` ends quietly on, for `gmm predict ... | head`).
+pub(super) fn stdout_line(line: std::fmt::Arguments) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(|source| CliError::Stdout { source })
+}
+
+/// `println!` that reports a failed write instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => { $crate::commands::output::stdout_line(format_args!($($t)*)) };
+}
+pub(super) use say;
+
+/// Where a model was fitted: "gpu on <adapter>", "cpu (f64)", or the backend's name.
+pub(super) fn backend_line(model: &GmmModel) -> String {
+    match model.adapter() {
+        Some(a) => format!("{} on {a}", model.backend()),
+        None if model.backend() == "cpu" => "cpu (f64)".to_string(),
+        None => model.backend().to_string(),
+    }
+}
+
+/// A GPU fit's arithmetic in words: what it asked for and what its last pass ran.
+pub(super) fn precision_line(p: &PrecisionRecord) -> String {
+    let mut line = format!("requested {}, used {}", p.requested, p.used);
+    if !p.exact_components.is_empty() {
+        let list: Vec<String> = p.exact_components.iter().map(|c| c.to_string()).collect();
+        line += &format!(" (exact: component {})", list.join(", "));
+    }
+    line
+}
+
+/// A duration in ms below a second, else in s.
+pub(super) fn seconds(t: Duration) -> String {
+    let s = t.as_secs_f64();
+    if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
