@@ -37,7 +37,7 @@ mod kinds;
 mod kmeans;
 mod linalg;
 #[cfg(feature = "linfa")]
-mod linfa;
+pub mod linfa;
 mod mapped;
 mod mixture;
 mod model;

@@ -300,3 +300,103 @@ fn the_readme_example_runs() -> Result<(), GmmError> {
     assert_eq!((labels.len(), proba.dim()), (150, (150, 3)));
     Ok(())
 }
+
+/// linfa-clustering's own example code, written once and compiled against its
+/// `GaussianMixtureModel` and against ours: only the `use` line differs. Both fit iris to the same
+/// mixture (as `agrees_with_linfa_clustering_on_iris`), and ours is the library's fit with the seed
+/// drawn from the same generator.
+macro_rules! linfa_clustering_example {
+    () => {
+        pub fn run() -> (Array1<f64>, Array2<f64>, Array3<f64>, Array1<usize>, Array2<f64>) {
+            let iris = linfa_datasets::iris();
+            let rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(42);
+            let gmm = GaussianMixtureModel::params(3)
+                .covariance_type(GmmCovarType::Full)
+                .n_runs(1)
+                .tolerance(1e-10)
+                .reg_covariance(1e-6)
+                .max_n_iterations(1000)
+                .with_rng(rng)
+                .fit(&iris)
+                .expect("GMM fitting");
+            let labels = gmm.predict(iris.records());
+            let proba = gmm.predict_proba(iris.records());
+            (
+                gmm.weights().clone(),
+                gmm.centroids().clone(),
+                gmm.covariances().clone(),
+                labels,
+                proba,
+            )
+        }
+    };
+}
+
+mod theirs {
+    use linfa::prelude::*;
+    use linfa_clustering::{GaussianMixtureModel, GmmCovarType};
+    use ndarray::{Array1, Array2, Array3};
+    use rand_xoshiro::rand_core::SeedableRng;
+    linfa_clustering_example!();
+}
+
+mod ours {
+    use gmm_gpu::linfa::{GaussianMixtureModel, GmmCovarType};
+    use linfa::prelude::*;
+    use ndarray::{Array1, Array2, Array3};
+    use rand_xoshiro::rand_core::SeedableRng;
+    linfa_clustering_example!();
+}
+
+#[test]
+fn linfa_clustering_code_runs_on_ours_with_one_import_changed() {
+    let (w, means, covs, labels, proba) = ours::run();
+    let (tw, tmeans, tcovs, tlabels, _) = theirs::run();
+    // Ours is the library's fit, seeded by the generator's first u64.
+    let seed = {
+        use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+        rand_xoshiro::Xoshiro256Plus::seed_from_u64(42).next_u64()
+    };
+    let iris = linfa_datasets::iris();
+    let lib = builder(3)
+        .tol(1e-10)
+        .max_iter(1000)
+        .seed(seed)
+        .build()
+        .unwrap()
+        .fit(&view(iris.records()))
+        .unwrap();
+    assert_eq!(w.to_vec(), lib.weights());
+    assert_eq!(means.iter().copied().collect::<Vec<_>>(), lib.means());
+    assert_eq!(covs, lib.covariance_matrices_array());
+    assert_eq!(labels.to_vec(), lib.predict(&view(iris.records())).unwrap());
+    assert_eq!(
+        proba.iter().copied().collect::<Vec<_>>(),
+        lib.predict_proba(&view(iris.records())).unwrap()
+    );
+    // The same mixture as linfa-clustering's, up to the order of the components (bounds as in
+    // agrees_with_linfa_clustering_on_iris, at the same tolerance).
+    let perm = permutation(means.view(), tmeans.view());
+    let pick = |c: usize| perm[c];
+    let rel = |a: Vec<f64>, b: Vec<f64>| common::max_rel(&a, &b, 1e-3);
+    assert!(rel((0..3).map(|c| w[pick(c)]).collect(), tw.to_vec()) <= 3e-7);
+    assert!(
+        rel(
+            (0..3).flat_map(|c| means.row(pick(c)).to_vec()).collect(),
+            tmeans.iter().copied().collect()
+        ) <= 6e-8
+    );
+    assert!(
+        rel(
+            (0..3)
+                .flat_map(|c| covs.index_axis(Axis(0), pick(c)).iter().copied().collect::<Vec<_>>())
+                .collect(),
+            tcovs.iter().copied().collect()
+        ) <= 1e-6
+    );
+    let mapped: Vec<usize> = labels
+        .iter()
+        .map(|&l| perm.iter().position(|&c| c == l).unwrap())
+        .collect();
+    assert_eq!(mapped, tlabels.to_vec());
+}
