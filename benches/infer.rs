@@ -7,7 +7,7 @@
 //! adapter, 0.1 on a software one such as llvmpipe), N timed runs per path (median; default 5).
 
 use gmm_gpu::GpuContext;
-use gmm_gpu::bench::infer::{infer_cases, run_infer_case};
+use gmm_gpu::bench::infer::{copy_bandwidth, infer_cases, run_infer_case};
 
 fn arg(name: &str) -> Option<f64> {
     let args: Vec<String> = std::env::args().collect();
@@ -24,15 +24,18 @@ fn main() -> Result<(), gmm_gpu::GmmError> {
         "inference throughput on {} (N × {scale}, median of {iters})",
         ctx.adapter_name()
     );
+    // The memory-bound target: the encode path's bytes per second against a plain copy's.
+    let copy = copy_bandwidth(&ctx, (256u64 << 20).min(ctx.device().limits().max_buffer_size), iters)?;
+    println!("copy bandwidth (256 MiB buffer to buffer, read + write): {copy:.1} GB/s");
     println!();
     println!(
-        "| case | output | N | encode path | host predict_on | CPU (f64) | encode / CPU | bytes/sample | encode GB/s | encode arithmetic, path |"
+        "| case | output | N | encode path | host predict_on | CPU (f64) | encode / CPU | bytes/sample | encode GB/s | of copy | encode arithmetic, path |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for case in infer_cases() {
         for r in run_infer_case(&ctx, &case, scale, iters)? {
             println!(
-                "| {} | {} | {} | {:.3e}/s | {:.3e}/s | {:.3e}/s | {:.1}× | {} | {:.1} | {}, {} |",
+                "| {} | {} | {} | {:.3e}/s | {:.3e}/s | {:.3e}/s | {:.1}× | {} | {:.1} | {:.0}% | {}, {} |",
                 r.case,
                 r.output.name(),
                 r.n,
@@ -42,6 +45,7 @@ fn main() -> Result<(), gmm_gpu::GmmError> {
                 r.cpu_s / r.encode_s,
                 r.bytes_per_sample,
                 r.encode_gb_s(),
+                100.0 * r.encode_gb_s() / copy,
                 r.arithmetic,
                 if r.direct { "direct" } else { "two-pass" },
             );

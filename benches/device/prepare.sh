@@ -30,5 +30,14 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("gpu_fallbacks", "gpu_fused", "gpu_precision"):
         shutil.copy(m["executable"], ".device-tests/" + m["target"]["name"])
 '
+# The inference throughput bench (benches/infer.rs), which run.sh runs apart from the tests.
+cargo bench --no-run --message-format=json --bench infer 2>/dev/null |
+    python3 -c '
+import json, shutil, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "infer":
+        shutil.copy(m["executable"], ".device-tests/bench_infer")
+'
 ls -la .device-tests target/release/gmm .gl
 du -shc .device-tests target/release/gmm .gl | tail -1

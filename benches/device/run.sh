@@ -66,6 +66,7 @@ fi
 # and the fused pass against the split kernels and the CPU (CI=true: a missing adapter fails) ------
 if ls .device-tests/* >/dev/null 2>&1; then
     for t in .device-tests/*; do
+        case "$(basename "$t")" in bench_*) continue ;; esac
         log "test $(basename "$t")"
         CI=true timeout 60 "$t" --nocapture >>"$OUT/device_tests.txt" 2>&1
         echo "rc=$? ($(basename "$t"))" >>"$OUT/device_tests.txt"
@@ -110,6 +111,14 @@ if [ -x "$GMM" ]; then
     fi
 fi
 
+# --- inference throughput (issue 26): the encode path, predict_on and the CPU, and the copy
+# bandwidth they are measured against -------------------------------------------------------------
+if [ -x .device-tests/bench_infer ] && [ $SECONDS -lt $((DEADLINE - 200)) ]; then
+    log "bench_infer --scale $SCALE --iters 3"
+    timeout "$(budget 60 $((DEADLINE - 150)))" .device-tests/bench_infer --scale "$SCALE" --iters 3 \
+        >"$OUT/infer.txt" 2>>"$OUT/run.log" || log "bench_infer failed or timed out"
+fi
+
 # --- the PyTorch peer ---------------------------------------------------------------------------
 log "torch_em.py --case all --scale $SCALE"
 timeout "$(budget "$TORCH_TIMEOUT" "$DEADLINE")" python3 benches/peers/torch_em.py --case all --scale "$SCALE" --json \
@@ -121,6 +130,7 @@ rc=$?
 echo "===== info"; cat "$OUT/info.txt" 2>/dev/null
 echo "===== device tests"; grep -E "^test |rc=|width|panicked" "$OUT/device_tests.txt" 2>/dev/null
 echo "===== gmm bench"; cat "$OUT/gmm_bench.txt" 2>/dev/null
+echo "===== inference"; cat "$OUT/infer.txt" 2>/dev/null
 echo "===== side by side"
 python3 benches/device/compare.py "$OUT" 2>&1 || cat "$OUT/torch.json"
 log "done"

@@ -99,6 +99,38 @@ impl InferReport {
     }
 }
 
+/// The adapter's copy bandwidth, GB/s (bytes read plus bytes written per second): the median of
+/// `iters` buffer-to-buffer copies of `bytes`, each its own submission, waited for.
+pub fn copy_bandwidth(ctx: &GpuContext, bytes: u64, iters: usize) -> Result<f64, GmmError> {
+    let device = ctx.device();
+    let buffer = |label, usage| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage,
+            mapped_at_creation: false,
+        })
+    };
+    let src = buffer("gmm bench copy source", wgpu::BufferUsages::COPY_SRC);
+    let dst = buffer("gmm bench copy destination", wgpu::BufferUsages::COPY_DST);
+    let run = || -> Result<f64, GmmError> {
+        let t = Instant::now();
+        let mut encoder = device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+        let index = ctx.queue().submit([encoder.finish()]);
+        device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| GmmError::DeviceLost { reason: e.to_string() })?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    run()?;
+    let seconds = median((0..iters.max(1)).map(|_| run()).collect::<Result<_, _>>()?);
+    Ok(2.0 * bytes as f64 / seconds / 1e9)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
