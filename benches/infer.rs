@@ -35,7 +35,7 @@ fn main() -> Result<(), gmm_gpu::GmmError> {
     for case in infer_cases() {
         for r in run_infer_case(&ctx, &case, scale, iters)? {
             println!(
-                "| {} | {} | {} | {:.3e}/s | {:.3e}/s | {:.3e}/s | {:.1}× | {} | {:.1} | {:.0}% | {}, {} |",
+                "| {} | {} | {} | {:.3e}/s | {:.3e}/s | {:.3e}/s | {:.3}× | {} | {:.2} | {:.1}% | {}, {} |",
                 r.case,
                 r.output.name(),
                 r.n,
