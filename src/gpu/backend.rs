@@ -16,7 +16,7 @@ use crate::gpu::pack::ModelPack;
 use crate::gpu::passes::{self, Instrument, Kernel, PerSample, Responsibilities};
 use crate::gpu::pipelines::Pipelines;
 use crate::gpu::plan::{self, Budget, DeviceLimits, Plan, n_outputs, stats_grid, stats_kind_for};
-use crate::gpu::precision::{self, Arith, GpuPrecision, PrecisionRecord};
+use crate::gpu::precision::{self, Arith, GpuPrecision, PrecisionRecord, starting_arith};
 use crate::gpu::readback::{self, Score, read_back};
 use crate::gpu::resources::{DataWindow, Resources, mappable};
 use crate::gpu::samples::DeviceSamples;
@@ -904,14 +904,6 @@ impl Backend for GpuBackend<'_> {
             .into_iter()
             .chain(self.exact_routes.iter().map(|&e| u8::from(e)));
         words.fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
-    }
-}
-
-/// The arithmetic a fit with `precision` starts in (`exact`: its exact kernels').
-fn starting_arith(precision: GpuPrecision, exact: Option<Arith>) -> Arith {
-    match (precision, exact) {
-        (GpuPrecision::Exact, Some(exact)) => exact,
-        _ => Arith::Fast,
     }
 }
 

@@ -327,13 +327,13 @@ impl GpuContext {
     /// later), and for exact [`GpuContext::exact_kernels_name`]'s choice (which runs the rate
     /// probe the first time it is asked).
     pub fn starting_arithmetic(&self, precision: GpuPrecision) -> Result<&'static str, GmmError> {
-        // As the GPU backend's `starting_arith` (src/gpu/backend.rs); the tests below hold the two
-        // to what fits record.
-        Ok(match precision {
-            GpuPrecision::Exact => self.exact_arith()?,
-            GpuPrecision::Fast | GpuPrecision::Auto => Arith::Fast,
-        }
-        .name())
+        // The GPU backend's choice (the tests below hold it to what fits record); only exact needs
+        // the rate probe.
+        let exact = match precision {
+            GpuPrecision::Exact => Some(self.exact_arith()?),
+            GpuPrecision::Fast | GpuPrecision::Auto => None,
+        };
+        Ok(crate::gpu::precision::starting_arith(precision, exact).name())
     }
 
     /// Whether the device can time each kernel with timestamp queries (`wgpu::Features::TIMESTAMP_QUERY`).

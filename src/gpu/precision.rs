@@ -114,6 +114,14 @@ pub struct PrecisionRecord {
     pub exact_components: Vec<usize>,
 }
 
+/// The arithmetic a fit with `precision` starts in (`exact`: its exact kernels').
+pub(crate) fn starting_arith(precision: GpuPrecision, exact: Option<Arith>) -> Arith {
+    match (precision, exact) {
+        (GpuPrecision::Exact, Some(exact)) => exact,
+        _ => Arith::Fast,
+    }
+}
+
 /// f32's unit roundoff, 2⁻²⁴.
 const F32_U: f64 = 1.0 / 16_777_216.0;
 /// The guard's bound on a component's √(d + 2)·u·g: past it, f32 products and sums of its
