@@ -1,10 +1,13 @@
 //! The GPU path: WGSL compute shaders on any wgpu adapter, behind the same EM driver as the CPU.
 //!
-//! Rooms: `plan` (chunk sizing), `upload` (centring, scaling, segments), `pack` (mixture → model
-//! buffer), `resources` (buffers and bind groups), `passes` (encoding), `readback` (the f64 collect),
+//! Rooms: `plan` (chunk sizing), `frame` (centring and scaling, and back), `upload` (the host's
+//! samples into segments), `pack` (mixture → model buffer), `resources` (buffers and bind groups), `passes` (encoding), `readback` (the f64 collect),
 //! `stream` (uploading chunks each pass when the data does not fit), `precision` (fast, exact
 //! or guarded arithmetic per fit), `probe` (whether the device's fma
-//! rounds once), `rate` (whether its f64 beats two-float), `backend` (`impl Backend`), with
+//! rounds once), `rate` (whether its f64 beats two-float), `backend` (`impl Backend`);
+//! for embedding, `samples` (where samples and outputs sit in a caller's buffers), `resident` (a
+//! model on the device), `inference` (bound once, encoded into the caller's encoder) and `host`
+//! (the host conveniences on that path); with
 //! `layout` the one table host and shaders share (and, in tests, `translate`: every kernel in
 //! Vulkan's, Metal's and DX12's languages).
 
