@@ -113,12 +113,29 @@ pub fn copy_bandwidth(ctx: &GpuContext, bytes: u64, iters: usize) -> Result<f64,
     };
     let src = buffer("gmm bench copy source", wgpu::BufferUsages::COPY_SRC);
     let dst = buffer("gmm bench copy destination", wgpu::BufferUsages::COPY_DST);
+    let copy = |encoder: &mut wgpu::CommandEncoder| {
+        encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+        Ok(())
+    };
+    let seconds = median_submission(ctx, iters, copy)?;
+    Ok(2.0 * bytes as f64 / seconds / 1e9)
+}
+
+/// The median seconds of `iters` submissions of what `record` encodes, each waited for, after one
+/// untimed (which pays for first uses).
+fn median_submission(
+    ctx: &GpuContext,
+    iters: usize,
+    record: impl Fn(&mut wgpu::CommandEncoder) -> Result<(), GmmError>,
+) -> Result<f64, GmmError> {
     let run = || -> Result<f64, GmmError> {
         let t = Instant::now();
-        let mut encoder = device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+        let mut encoder = ctx.device().create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("gmm bench submission"),
+        });
+        record(&mut encoder)?;
         let index = ctx.queue().submit([encoder.finish()]);
-        device
+        ctx.device()
             .poll(wgpu::PollType::Wait {
                 submission_index: Some(index),
                 timeout: None,
@@ -127,8 +144,7 @@ pub fn copy_bandwidth(ctx: &GpuContext, bytes: u64, iters: usize) -> Result<f64,
         Ok(t.elapsed().as_secs_f64())
     };
     run()?;
-    let seconds = median((0..iters.max(1)).map(|_| run()).collect::<Result<_, _>>()?);
-    Ok(2.0 * bytes as f64 / seconds / 1e9)
+    Ok(median((0..iters.max(1)).map(|_| run()).collect::<Result<_, _>>()?))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -188,23 +204,7 @@ pub fn run_infer_case(
             InferOutput::Responsibilities => InferOutputs::new().responsibilities(target),
         };
         let inference = resident.bind(DeviceSamples::new(&input, n, d), outputs)?;
-        let run = || -> Result<f64, GmmError> {
-            let t = Instant::now();
-            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("gmm bench inference"),
-            });
-            inference.encode(&mut encoder)?;
-            let index = ctx.queue().submit([encoder.finish()]);
-            device
-                .poll(wgpu::PollType::Wait {
-                    submission_index: Some(index),
-                    timeout: None,
-                })
-                .map_err(|e| GmmError::DeviceLost { reason: e.to_string() })?;
-            Ok(t.elapsed().as_secs_f64())
-        };
-        run()?; // the first run pays for the pipelines' first use
-        let encode_s = median((0..iters).map(|_| run()).collect::<Result<_, _>>()?);
+        let encode_s = median_submission(ctx, iters, |encoder| inference.encode(encoder))?;
         let timed = |f: &dyn Fn() -> Result<(), GmmError>| -> Result<f64, GmmError> {
             let mut times = Vec::with_capacity(iters);
             for _ in 0..iters {
