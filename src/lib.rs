@@ -46,6 +46,10 @@ mod mstep;
 mod ndarray;
 mod nested;
 mod params;
+// Issue 27, first step: the MAP M-step and mclust's default prior, tested against the formulas;
+// the EM driver, the parameters and the log-posterior take it up next.
+#[cfg_attr(not(test), allow(dead_code))]
+mod prior;
 mod stats;
 
 pub use backend::Traffic;

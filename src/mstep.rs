@@ -59,14 +59,7 @@ pub(crate) fn estimate_moments(stats: &SuffStats, centres: &[f64], reg_covar: f6
         match mix.cov_type {
             CovarianceType::Full => {
                 let cov = &mut mix.covariances[k * d * d..(k + 1) * d * d];
-                for i in 0..d {
-                    for j in i..d {
-                        let v = scatter(i, j, s2[packed_index(i, j, d)]) / nk;
-                        cov[i * d + j] = v;
-                        cov[j * d + i] = v;
-                    }
-                    cov[i * d + i] += reg_covar;
-                }
+                set_symmetric(cov, d, reg_covar, |i, j| scatter(i, j, s2[packed_index(i, j, d)]) / nk);
             }
             CovarianceType::Tied => {
                 for i in 0..d {
@@ -87,15 +80,33 @@ pub(crate) fn estimate_moments(stats: &SuffStats, centres: &[f64], reg_covar: f6
         }
     }
     if mix.cov_type == CovarianceType::Tied {
-        let cov = &mut mix.covariances;
-        for i in 0..d {
-            for j in i..d {
-                let v = cov[i * d + j] / total;
-                cov[i * d + j] = v;
-                cov[j * d + i] = v;
-            }
-            cov[i * d + i] += reg_covar;
+        divide_upper(&mut mix.covariances, d, total, reg_covar);
+    }
+}
+
+/// Sets the symmetric d × d matrix `cov` to f(i, j) for i <= j (mirrored below the diagonal), plus
+/// `reg` on the diagonal.
+pub(crate) fn set_symmetric(cov: &mut [f64], d: usize, reg: f64, f: impl Fn(usize, usize) -> f64) {
+    for i in 0..d {
+        for j in i..d {
+            let v = f(i, j);
+            cov[i * d + j] = v;
+            cov[j * d + i] = v;
         }
+        cov[i * d + i] += reg;
+    }
+}
+
+/// A tied covariance summed in its upper triangle, divided by `denom` and mirrored, plus `reg` on
+/// the diagonal.
+pub(crate) fn divide_upper(cov: &mut [f64], d: usize, denom: f64, reg: f64) {
+    for i in 0..d {
+        for j in i..d {
+            let v = cov[i * d + j] / denom;
+            cov[i * d + j] = v;
+            cov[j * d + i] = v;
+        }
+        cov[i * d + i] += reg;
     }
 }
 

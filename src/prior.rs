@@ -1,0 +1,281 @@
+//! MAP estimation with mclust's conjugate prior (Fraley & Raftery 2007, as mclust 6.0's
+//! `priorControl()` / `defaultPrior`; ../shared/design/bayesian.md §1): the prior's
+//! hyperparameters, their data-dependent defaults, and the MAP M-step from the same sufficient
+//! statistics as maximum likelihood's.
+
+use crate::kinds::CovarianceType;
+use crate::linalg::packed_index;
+use crate::mixture::Mixture;
+use crate::mstep::{NK_EPS, divide_upper, set_symmetric};
+use crate::stats::SuffStats;
+
+/// A conjugate prior resolved for one fit: shrinkage κ, mean μ_P, degrees of freedom ν and scale
+/// (Λ, d × d row-major, for full and tied; the scalar ς for diag and spherical), and the optional
+/// Dirichlet concentration α of the weights.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct MapPrior {
+    pub shrinkage: f64,
+    pub mean: Vec<f64>,
+    pub dof: f64,
+    pub scale: Vec<f64>,
+    pub weights: Option<f64>,
+}
+
+impl MapPrior {
+    /// mclust's `defaultPrior(data, G, model)` from the data's column means and covariance (d × d,
+    /// row-major, with the n − 1 denominator) over `n` samples: κ = 0.01, μ_P = the means,
+    /// ν = d + 2, and the scale var/G^(2/d) (full and tied: the covariance, its diagonal alone if
+    /// n <= d; diag and spherical: the mean column variance).
+    pub fn default_of(mean: &[f64], covariance: &[f64], n: usize, k: usize, kind: CovarianceType) -> Self {
+        let d = mean.len();
+        let shrink = (k as f64).powf(2.0 / d as f64);
+        let scale = match kind {
+            CovarianceType::Full | CovarianceType::Tied => (0..d * d)
+                .map(|ij| {
+                    let (i, j) = (ij / d, ij % d);
+                    if n <= d && i != j { 0.0 } else { covariance[ij] / shrink }
+                })
+                .collect(),
+            CovarianceType::Diag | CovarianceType::Spherical => {
+                vec![(0..d).map(|i| covariance[i * d + i]).sum::<f64>() / d as f64 / shrink]
+            }
+        };
+        Self {
+            shrinkage: 0.01,
+            mean: mean.to_vec(),
+            dof: d as f64 + 2.0,
+            scale,
+            weights: None,
+        }
+    }
+}
+
+/// The MAP M-step's weights, means and covariances from statistics accumulated around `centres`,
+/// without factoring the covariances (design note §1): with n_k = S0_k + 10·eps, x̄_k = c_k + S1_k/n_k,
+/// W_k the scatter around x̄_k, b_k = x̄_k − μ_P (centred: (c_k − μ_P) + S1_k/n_k) and
+/// c_k = κ n_k / (κ + n_k),
+/// - π_k = n_k / n, or (n_k + α − 1)/(n + K(α − 1)) with a Dirichlet prior;
+/// - μ_k = (n_k x̄_k + κ μ_P) / (n_k + κ);
+/// - full Σ_k = (Λ + W_k + c_k b_k b_kᵀ) / (ν + n_k + d + 2); tied Σ = (Λ + Σ_k [W_k + c_k b_k b_kᵀ])
+///   / (ν + n + K + d + 1); diag σ²_kj = (ς + W_kjj + c_k b_kj²) / (ν + n_k + 3); spherical
+///   σ²_k = (ς + tr W_k + c_k ‖b_k‖²) / (ν + (n_k + 1) d + 2);
+/// - plus `reg_covar` on the diagonal (0 by default with a prior, which is the regularisation).
+pub(crate) fn map_moments(stats: &SuffStats, centres: &[f64], prior: &MapPrior, reg_covar: f64, mix: &mut Mixture) {
+    let (k_n, d) = (mix.n_components, mix.n_features);
+    debug_assert!(stats.has_shape(mix.cov_type, k_n, d));
+    let nks: Vec<f64> = stats.s0.iter().map(|s| s + NK_EPS).collect();
+    let n: f64 = nks.iter().sum();
+    let kappa = prior.shrinkage;
+    for (k, &nk) in nks.iter().enumerate() {
+        mix.weights[k] = match prior.weights {
+            Some(alpha) => (nk + alpha - 1.0) / (n + k_n as f64 * (alpha - 1.0)),
+            None => nk / n,
+        };
+    }
+    let s2_len = SuffStats::s2_len(mix.cov_type, d);
+    if mix.cov_type == CovarianceType::Tied {
+        mix.covariances.copy_from_slice(&prior.scale);
+    }
+    for (k, &nk) in nks.iter().enumerate() {
+        let s0 = stats.s0[k];
+        let s1 = &stats.s1[k * d..(k + 1) * d];
+        let s2 = &stats.s2[k * s2_len..(k + 1) * s2_len];
+        let centre = &centres[k * d..(k + 1) * d];
+        let delta = |i: usize| s1[i] / nk;
+        // b_k = x̄_k − μ_P, from the centre's offset (small where the centre is near the data).
+        let b: Vec<f64> = (0..d).map(|i| (centre[i] - prior.mean[i]) + delta(i)).collect();
+        for i in 0..d {
+            // (n_k x̄_k + κ μ_P)/(n_k + κ) = x̄_k − κ b_k/(n_k + κ).
+            mix.means[k * d + i] = centre[i] + delta(i) - kappa * b[i] / (nk + kappa);
+        }
+        let c = kappa * nk / (kappa + nk);
+        // W_k + c_k b bᵀ at (i, j), from the scatter around x̄_k (as the ML M-step forms it).
+        let term = |i: usize, j: usize, s2ij: f64| {
+            let (di, dj) = (delta(i), delta(j));
+            s2ij - di * s1[j] - s1[i] * dj + s0 * di * dj + c * b[i] * b[j]
+        };
+        match mix.cov_type {
+            CovarianceType::Full => {
+                let denom = prior.dof + nk + d as f64 + 2.0;
+                let cov = &mut mix.covariances[k * d * d..(k + 1) * d * d];
+                set_symmetric(cov, d, reg_covar, |i, j| {
+                    (prior.scale[i * d + j] + term(i, j, s2[packed_index(i, j, d)])) / denom
+                });
+            }
+            CovarianceType::Tied => {
+                for i in 0..d {
+                    for j in i..d {
+                        mix.covariances[i * d + j] += term(i, j, s2[packed_index(i, j, d)]);
+                    }
+                }
+            }
+            CovarianceType::Diag => {
+                let denom = prior.dof + nk + 3.0;
+                for (i, (cov, &s2i)) in mix.covariances[k * d..(k + 1) * d].iter_mut().zip(s2).enumerate() {
+                    *cov = (prior.scale[0] + term(i, i, s2i)) / denom + reg_covar;
+                }
+            }
+            CovarianceType::Spherical => {
+                let denom = prior.dof + (nk + 1.0) * d as f64 + 2.0;
+                let trace = (0..d).fold(s2[0], |t, i| t + term(i, i, 0.0));
+                mix.covariances[k] = (prior.scale[0] + trace) / denom + reg_covar;
+            }
+        }
+    }
+    if mix.cov_type == CovarianceType::Tied {
+        divide_upper(
+            &mut mix.covariances,
+            d,
+            prior.dof + n + k_n as f64 + d as f64 + 1.0,
+            reg_covar,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Six points in 2-D, hard-assigned to two components (three each), with a prior chosen by hand.
+    const X: [[f64; 2]; 6] = [
+        [0.0, 1.0],
+        [1.0, 3.0],
+        [2.0, 2.0],
+        [10.0, 0.0],
+        [12.0, 1.0],
+        [11.0, 5.0],
+    ];
+
+    fn prior(kind: CovarianceType) -> MapPrior {
+        let scale = match kind {
+            CovarianceType::Full | CovarianceType::Tied => vec![2.0, 0.5, 0.5, 3.0],
+            _ => vec![1.5],
+        };
+        MapPrior {
+            shrinkage: 0.5,
+            mean: vec![4.0, 1.0],
+            dof: 4.0,
+            scale,
+            weights: None,
+        }
+    }
+
+    /// The statistics of X under the hard assignment, around centres (1, 1) and (10, 2).
+    fn stats(kind: CovarianceType) -> (SuffStats, Vec<f64>) {
+        let centres = vec![1.0, 1.0, 10.0, 2.0];
+        let mut s = SuffStats::new(kind, 2, 2);
+        let s2_len = SuffStats::s2_len(kind, 2);
+        for (i, x) in X.iter().enumerate() {
+            let k = i / 3;
+            let z = [x[0] - centres[2 * k], x[1] - centres[2 * k + 1]];
+            s.s0[k] += 1.0;
+            s.s1[2 * k] += z[0];
+            s.s1[2 * k + 1] += z[1];
+            let s2 = &mut s.s2[k * s2_len..(k + 1) * s2_len];
+            match kind {
+                CovarianceType::Full | CovarianceType::Tied => {
+                    s2[0] += z[0] * z[0];
+                    s2[1] += z[0] * z[1];
+                    s2[2] += z[1] * z[1];
+                }
+                CovarianceType::Diag => {
+                    s2[0] += z[0] * z[0];
+                    s2[1] += z[1] * z[1];
+                }
+                CovarianceType::Spherical => s2[0] += z[0] * z[0] + z[1] * z[1],
+            }
+        }
+        (s, centres)
+    }
+
+    fn close(got: f64, want: f64, what: &str) {
+        // The same few operations in another order: a few ulps.
+        assert!(
+            (got - want).abs() <= 1e-13 * want.abs().max(1.0),
+            "{what}: {got} vs {want}"
+        );
+    }
+
+    /// By hand: component 0 has x̄ = (1, 2), W = [[2, 1], [1, 2]]; component 1 x̄ = (11, 2),
+    /// W = [[2, 1], [1, 14]]; b = x̄ − μ_P = (−3, 1) and (7, 1); c = 0.5·3/3.5 = 3/7.
+    #[test]
+    fn one_map_m_step_by_hand() {
+        let c = 3.0 / 7.0;
+        let mu = [
+            [1.0 - 0.5 * -3.0 / 3.5, 2.0 - 0.5 / 3.5],
+            [11.0 - 0.5 * 7.0 / 3.5, 2.0 - 0.5 / 3.5],
+        ];
+        let w = [[2.0, 1.0, 1.0, 2.0], [2.0, 1.0, 1.0, 14.0]];
+        let b = [[-3.0, 1.0], [7.0, 1.0]];
+        let lam = [2.0, 0.5, 0.5, 3.0];
+        for kind in CovarianceType::ALL {
+            let (s, centres) = stats(kind);
+            let mut mix = Mixture::zeros(kind, 2, 2);
+            map_moments(&s, &centres, &prior(kind), 0.0, &mut mix);
+            for (k, mu_k) in mu.iter().enumerate() {
+                close(mix.weights[k], 0.5, "weight");
+                for (i, &m) in mu_k.iter().enumerate() {
+                    close(mix.means[2 * k + i], m, &format!("{kind} mean {k},{i}"));
+                }
+            }
+            let want: Vec<f64> = match kind {
+                // ν + n_k + d + 2 = 4 + 3 + 2 + 2 = 11.
+                CovarianceType::Full => (0..2)
+                    .flat_map(|k| (0..4).map(move |ij| (lam[ij] + w[k][ij] + c * b[k][ij / 2] * b[k][ij % 2]) / 11.0))
+                    .collect(),
+                // ν + n + K + d + 1 = 4 + 6 + 2 + 2 + 1 = 15.
+                CovarianceType::Tied => (0..4)
+                    .map(|ij| {
+                        (lam[ij] + (0..2).map(|k| w[k][ij] + c * b[k][ij / 2] * b[k][ij % 2]).sum::<f64>()) / 15.0
+                    })
+                    .collect(),
+                // ν + n_k + 3 = 10.
+                CovarianceType::Diag => (0..2)
+                    .flat_map(|k| (0..2).map(move |i| (1.5 + w[k][3 * i] + c * b[k][i] * b[k][i]) / 10.0))
+                    .collect(),
+                // ν + (n_k + 1)·d + 2 = 4 + 8 + 2 = 14.
+                CovarianceType::Spherical => (0..2)
+                    .map(|k| (1.5 + w[k][0] + w[k][3] + c * (b[k][0] * b[k][0] + b[k][1] * b[k][1])) / 14.0)
+                    .collect(),
+            };
+            for (i, (&g, &e)) in mix.covariances.iter().zip(&want).enumerate() {
+                close(g, e, &format!("{kind} covariance [{i}]"));
+            }
+        }
+    }
+
+    /// The Dirichlet prior on the weights: π_k = (n_k + α − 1)/(n + K(α − 1)); here n_k = 3, 3
+    /// for a 2 : 4 split moved to 2 and 4 (components 0 and 1), with α = 3: (2 + 2)/(6 + 4).
+    #[test]
+    fn a_dirichlet_prior_pulls_the_weights_together() {
+        let (mut s, centres) = stats(CovarianceType::Diag);
+        s.s0 = vec![2.0, 4.0];
+        let p = MapPrior {
+            weights: Some(3.0),
+            ..prior(CovarianceType::Diag)
+        };
+        let mut mix = Mixture::zeros(CovarianceType::Diag, 2, 2);
+        map_moments(&s, &centres, &p, 0.0, &mut mix);
+        close(mix.weights[0], 0.4, "π_0");
+        close(mix.weights[1], 0.6, "π_1");
+    }
+
+    /// mclust's defaults: κ 0.01, the column means, ν = d + 2, and var/G^(2/d) (n − 1 denominator),
+    /// the diagonal alone where n <= d; for diag and spherical the mean column variance.
+    #[test]
+    fn the_default_prior_is_mclusts() {
+        let (mean, cov) = ([1.0, 2.0], [4.0, 1.0, 1.0, 9.0]);
+        let full = MapPrior::default_of(&mean, &cov, 100, 4, CovarianceType::Full);
+        assert_eq!((full.shrinkage, full.dof, full.weights), (0.01, 4.0, None));
+        assert_eq!(full.mean, mean);
+        // G^(2/d) = 4 at d = 2.
+        assert_eq!(full.scale, [1.0, 0.25, 0.25, 2.25]);
+        let few = MapPrior::default_of(&mean, &cov, 2, 4, CovarianceType::Tied);
+        assert_eq!(few.scale, [1.0, 0.0, 0.0, 2.25]);
+        let diag = MapPrior::default_of(&mean, &cov, 100, 4, CovarianceType::Diag);
+        assert_eq!(diag.scale, [6.5 / 4.0]);
+        // d = 1: ν = 3, ς = var / G².
+        let one = MapPrior::default_of(&[0.0], &[8.0], 50, 2, CovarianceType::Spherical);
+        assert_eq!((one.dof, one.scale.as_slice()), (3.0, [2.0].as_slice()));
+    }
+}
