@@ -132,6 +132,121 @@ pub(crate) fn map_moments(stats: &SuffStats, centres: &[f64], prior: &MapPrior, 
     }
 }
 
+/// ln Γ(x) for x > 0: Lanczos' approximation (g = 7, 9 terms), about 1e-15 relative, with the
+/// reflection-free recurrence below 0.5.
+pub(crate) fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Γ(x) = Γ(x + 1)/x.
+        return ln_gamma(x + 1.0) - x.ln();
+    }
+    let x = x - 1.0;
+    let t = x + G + 0.5;
+    let sum = C[1..]
+        .iter()
+        .enumerate()
+        .fold(C[0], |s, (i, c)| s + c / (x + i as f64 + 1.0));
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+impl MapPrior {
+    /// ln p(θ): the prior's log density at `mix` (whose precision factors must be current), the
+    /// term MAP-EM adds to the log-likelihood so that the bound it climbs (the log-posterior, up to
+    /// the evidence) is monotone. Per component (tied: the scale's term once):
+    /// - full and tied: ln N(μ_k | μ_P, Σ/κ) + ln IW(Σ | ν, Λ), with
+    ///   ln IW = (ν/2) ln|Λ| − (νd/2) ln 2 − ln Γ_d(ν/2) − ((ν + d + 1)/2) ln|Σ| − ½ tr(Λ Σ⁻¹);
+    /// - diag: per feature ln N(μ_kj | μ_Pj, σ²_kj/κ) + ln InvGamma(σ²_kj | ν/2, ς/2);
+    /// - spherical: Σ_j ln N(μ_kj | μ_Pj, σ²_k/κ) + ln InvGamma(σ²_k | ν/2, ς/2),
+    ///
+    /// with ln InvGamma(x | a, b) = a ln b − ln Γ(a) − (a + 1) ln x − b/x; and with a Dirichlet prior
+    /// on the weights, ln Dir(π | α) = ln Γ(Kα) − K ln Γ(α) + (α − 1) Σ ln π_k.
+    pub fn log_density(&self, mix: &Mixture) -> f64 {
+        let (k_n, d) = (mix.n_components, mix.n_features);
+        let df = d as f64;
+        let (kappa, nu) = (self.shrinkage, self.dof);
+        let ln_2pi = (2.0 * std::f64::consts::PI).ln();
+        let inv_gamma = |x: f64, a: f64, b: f64| a * b.ln() - ln_gamma(a) - (a + 1.0) * x.ln() - b / x;
+        let mut total = 0.0;
+        match mix.cov_type {
+            CovarianceType::Full | CovarianceType::Tied => {
+                // ln|Λ| from its Cholesky factor (the scale is positive definite once checked).
+                let mut l = vec![0.0; d * d];
+                crate::linalg::cholesky_lower(&self.scale, d, &mut l);
+                let ln_det_scale: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
+                let ln_multigamma: f64 = df * (df - 1.0) / 4.0 * std::f64::consts::PI.ln()
+                    + (0..d).map(|j| ln_gamma(nu / 2.0 - j as f64 / 2.0)).sum::<f64>();
+                let n_scales = if mix.cov_type == CovarianceType::Tied { 1 } else { k_n };
+                for k in 0..k_n {
+                    // Σ⁻¹ = U Uᵀ, so ln|Σ| = −2 Σ ln U_ii and xᵀΣ⁻¹x = ‖Uᵀx‖².
+                    let u = mix.precision_factor(k);
+                    let ln_det: f64 = -(0..d).map(|i| 2.0 * u[i * d + i].ln()).sum::<f64>();
+                    let m = &mix.means[k * d..(k + 1) * d];
+                    let maha: f64 = (0..d)
+                        .map(|j| {
+                            (0..=j)
+                                .map(|i| u[i * d + j] * (m[i] - self.mean[i]))
+                                .sum::<f64>()
+                                .powi(2)
+                        })
+                        .sum();
+                    total += -0.5 * df * ln_2pi + 0.5 * df * kappa.ln() - 0.5 * ln_det - 0.5 * kappa * maha;
+                    if k < n_scales {
+                        // tr(Λ U Uᵀ) = Σ_ij Λ_ij (U Uᵀ)_ji.
+                        let trace: f64 = (0..d)
+                            .flat_map(|i| (0..d).map(move |j| (i, j)))
+                            .map(|(i, j)| {
+                                self.scale[i * d + j] * (0..d).map(|p| u[j * d + p] * u[i * d + p]).sum::<f64>()
+                            })
+                            .sum();
+                        total += 0.5 * nu * ln_det_scale
+                            - 0.5 * nu * df * 2f64.ln()
+                            - ln_multigamma
+                            - 0.5 * (nu + df + 1.0) * ln_det
+                            - 0.5 * trace;
+                    }
+                }
+            }
+            CovarianceType::Diag | CovarianceType::Spherical => {
+                let (a, b) = (nu / 2.0, self.scale[0] / 2.0);
+                for k in 0..k_n {
+                    for j in 0..d {
+                        let var = if mix.cov_type == CovarianceType::Diag {
+                            mix.covariances[k * d + j]
+                        } else {
+                            mix.covariances[k]
+                        };
+                        let z = mix.means[k * d + j] - self.mean[j];
+                        total += -0.5 * ln_2pi + 0.5 * (kappa / var).ln() - 0.5 * kappa * z * z / var;
+                        if mix.cov_type == CovarianceType::Diag {
+                            total += inv_gamma(var, a, b);
+                        }
+                    }
+                    if mix.cov_type == CovarianceType::Spherical {
+                        total += inv_gamma(mix.covariances[k], a, b);
+                    }
+                }
+            }
+        }
+        if let Some(alpha) = self.weights {
+            let kf = k_n as f64;
+            total += ln_gamma(kf * alpha) - kf * ln_gamma(alpha)
+                + (alpha - 1.0) * mix.weights.iter().map(|w| w.ln()).sum::<f64>();
+        }
+        total
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +392,95 @@ mod tests {
         // d = 1: ν = 3, ς = var / G².
         let one = MapPrior::default_of(&[0.0], &[8.0], 50, 2, CovarianceType::Spherical);
         assert_eq!((one.dof, one.scale.as_slice()), (3.0, [2.0].as_slice()));
+    }
+
+    #[test]
+    fn ln_gamma_at_known_points() {
+        // Γ(1/2) = √π, Γ(5) = 24, Γ(1) = Γ(2) = 1, Γ(0.1) = 9.513507698668732.
+        for (x, want) in [
+            (0.5, 0.5 * std::f64::consts::PI.ln()),
+            (5.0, 24f64.ln()),
+            (1.0, 0.0),
+            (2.0, 0.0),
+            (0.1, 9.513_507_698_668_732_f64.ln()),
+            (30.5, 72.953_471_184_169_4),
+        ] {
+            assert!(
+                (ln_gamma(x) - want).abs() <= 1e-13 * want.abs().max(1.0),
+                "ln Γ({x}) = {} vs {want}",
+                ln_gamma(x)
+            );
+        }
+    }
+
+    /// The objective MAP-EM's M-step maximises for fixed responsibilities: Σ_i Σ_k r_ik [ln π_k +
+    /// ln N(x_i | μ_k, Σ_k)] + ln p(θ), evaluated directly from X.
+    fn objective(mix: &Mixture, prior: &MapPrior) -> f64 {
+        let mut q = 0.0;
+        for (i, x) in X.iter().enumerate() {
+            let k = i / 3;
+            let cov = mix.dense_covariance(k);
+            let det = cov[0] * cov[3] - cov[1] * cov[2];
+            let z = [x[0] - mix.means[2 * k], x[1] - mix.means[2 * k + 1]];
+            let maha = (cov[3] * z[0] * z[0] - 2.0 * cov[1] * z[0] * z[1] + cov[0] * z[1] * z[1]) / det;
+            q += mix.weights[k].ln() - (2.0 * std::f64::consts::PI).ln() - 0.5 * det.ln() - 0.5 * maha;
+        }
+        q + prior.log_density(mix)
+    }
+
+    /// The MAP M-step maximises the objective, which checks the step and the density against each
+    /// other: every small move of a mean or a covariance entry (kept symmetric and positive
+    /// definite) lowers it, and the density's gradient there is what the step's formulas solve.
+    #[test]
+    fn the_map_step_maximises_the_log_posterior_objective() {
+        for kind in CovarianceType::ALL {
+            let (s, centres) = stats(kind);
+            let p = MapPrior {
+                weights: Some(2.0),
+                ..prior(kind)
+            };
+            let mut mix = Mixture::zeros(kind, 2, 2);
+            map_moments(&s, &centres, &p, 0.0, &mut mix);
+            mix.set_precisions_from_covariances(&mut [0.0; 4]).unwrap();
+            let best = objective(&mix, &p);
+            // Weight moved between the two components (the sum stays 1).
+            for step in [1e-4, -1e-4] {
+                let mut moved = mix.clone();
+                moved.weights[0] += step;
+                moved.weights[1] -= step;
+                assert!(
+                    objective(&moved, &p) < best - 1e-12,
+                    "{kind}: moving weight by {step} raised it"
+                );
+            }
+            let n_params = mix.means.len() + mix.covariances.len();
+            for at in 0..n_params {
+                for step in [1e-4, -1e-4] {
+                    let mut moved = mix.clone();
+                    if at < mix.means.len() {
+                        moved.means[at] += step;
+                    } else {
+                        let c = at - mix.means.len();
+                        moved.covariances[c] += step;
+                        // Keep full and tied covariances symmetric.
+                        if matches!(kind, CovarianceType::Full | CovarianceType::Tied) {
+                            let (m, ij) = (c / 4, c % 4);
+                            let ji = (ij % 2) * 2 + ij / 2;
+                            if ji != ij {
+                                moved.covariances[m * 4 + ji] += step;
+                            }
+                        }
+                    }
+                    moved.set_precisions_from_covariances(&mut [0.0; 4]).unwrap();
+                    let value = objective(&moved, &p);
+                    // A maximum: second order in the step (seen: at least 4.2e-9), far above
+                    // the objective's rounding (~1e-14).
+                    assert!(
+                        value < best - 1e-12,
+                        "{kind}: moving parameter {at} by {step} raised it: {value} vs {best}"
+                    );
+                }
+            }
+        }
     }
 }
