@@ -359,20 +359,20 @@ mod tests {
         }
     }
 
-    /// The Dirichlet prior on the weights: π_k = (n_k + α − 1)/(n + K(α − 1)); here n_k = 3, 3
-    /// for a 2 : 4 split moved to 2 and 4 (components 0 and 1), with α = 3: (2 + 2)/(6 + 4).
+    /// The Dirichlet prior on the weights: π_k = (n_k + α − 1)/(n + K(α − 1)); here n_k = 2 and 4
+    /// with α = 4: (2 + 3)/(6 + 6) and (4 + 3)/12.
     #[test]
     fn a_dirichlet_prior_pulls_the_weights_together() {
         let (mut s, centres) = stats(CovarianceType::Diag);
         s.s0 = vec![2.0, 4.0];
         let p = MapPrior {
-            weights: Some(3.0),
+            weights: Some(4.0),
             ..prior(CovarianceType::Diag)
         };
         let mut mix = Mixture::zeros(CovarianceType::Diag, 2, 2);
         map_moments(&s, &centres, &p, 0.0, &mut mix);
-        close(mix.weights[0], 0.4, "π_0");
-        close(mix.weights[1], 0.6, "π_1");
+        close(mix.weights[0], 5.0 / 12.0, "π_0");
+        close(mix.weights[1], 7.0 / 12.0, "π_1");
     }
 
     /// mclust's defaults: κ 0.01, the column means, ν = d + 2, and var/G^(2/d) (n − 1 denominator),
@@ -385,6 +385,13 @@ mod tests {
         assert_eq!(full.mean, mean);
         // G^(2/d) = 4 at d = 2.
         assert_eq!(full.scale, [1.0, 0.25, 0.25, 2.25]);
+        // d = 3, G = 8: G^(2/3) = 4 (powf's, to an ulp); every entry of the 3 × 3 covariance scaled.
+        let cov3: Vec<f64> = (0..9).map(|v| v as f64 * 4.0).collect();
+        let three = MapPrior::default_of(&[0.0; 3], &cov3, 10, 8, CovarianceType::Full);
+        for (ij, &v) in three.scale.iter().enumerate() {
+            close(v, ij as f64, &format!("scale [{ij}]"));
+        }
+        assert_eq!(three.dof, 5.0);
         let few = MapPrior::default_of(&mean, &cov, 2, 4, CovarianceType::Tied);
         assert_eq!(few.scale, [1.0, 0.0, 0.0, 2.25]);
         let diag = MapPrior::default_of(&mean, &cov, 100, 4, CovarianceType::Diag);
@@ -480,6 +487,105 @@ mod tests {
                         "{kind}: moving parameter {at} by {step} raised it: {value} vs {best}"
                     );
                 }
+            }
+        }
+    }
+
+    /// Against the design note's formulas evaluated directly from samples and soft responsibilities
+    /// (x̄_k, W_k and b_k from the rows, no statistics), at d = 3 and K = 3, every covariance type.
+    #[test]
+    fn the_map_step_from_statistics_equals_the_formulas_from_samples() {
+        use rand::rngs::StdRng;
+        use rand::{RngExt, SeedableRng};
+        let (n, d, k_n) = (40, 3, 3);
+        let mut rng = StdRng::seed_from_u64(7);
+        let x: Vec<f64> = (0..n * d).map(|i| rng.random::<f64>() * 4.0 + (i % d) as f64).collect();
+        let mut r: Vec<f64> = (0..n * k_n).map(|_| rng.random::<f64>() + 0.1).collect();
+        for row in r.chunks_mut(k_n) {
+            let s: f64 = row.iter().sum();
+            row.iter_mut().for_each(|v| *v /= s);
+        }
+        let centres: Vec<f64> = (0..k_n * d).map(|i| 1.0 + 0.3 * i as f64).collect();
+        for kind in CovarianceType::ALL {
+            let scale = match kind {
+                CovarianceType::Full | CovarianceType::Tied => vec![2.0, 0.3, 0.1, 0.3, 1.5, 0.2, 0.1, 0.2, 1.0],
+                _ => vec![0.7],
+            };
+            let p = MapPrior {
+                shrinkage: 0.2,
+                mean: vec![1.0, 2.0, 3.0],
+                dof: 5.5,
+                scale,
+                weights: None,
+            };
+            // Statistics around the centres, summed naively.
+            let mut s = SuffStats::new(kind, k_n, d);
+            let s2_len = SuffStats::s2_len(kind, d);
+            for (row, resp) in x.chunks(d).zip(r.chunks(k_n)) {
+                for k in 0..k_n {
+                    let z: Vec<f64> = (0..d).map(|i| row[i] - centres[k * d + i]).collect();
+                    s.s0[k] += resp[k];
+                    (0..d).for_each(|i| s.s1[k * d + i] += resp[k] * z[i]);
+                    let s2 = &mut s.s2[k * s2_len..(k + 1) * s2_len];
+                    match kind {
+                        CovarianceType::Full | CovarianceType::Tied => {
+                            (0..d).for_each(|i| (i..d).for_each(|j| s2[packed_index(i, j, d)] += resp[k] * z[i] * z[j]))
+                        }
+                        CovarianceType::Diag => (0..d).for_each(|i| s2[i] += resp[k] * z[i] * z[i]),
+                        CovarianceType::Spherical => s2[0] += resp[k] * z.iter().map(|v| v * v).sum::<f64>(),
+                    }
+                }
+            }
+            let mut mix = Mixture::zeros(kind, k_n, d);
+            map_moments(&s, &centres, &p, 0.0, &mut mix);
+            // The formulas, from the rows.
+            let nk: Vec<f64> = (0..k_n).map(|k| r.iter().skip(k).step_by(k_n).sum::<f64>()).collect();
+            let n_tot: f64 = nk.iter().sum();
+            let mut want_cov = vec![0.0; mix.covariances.len()];
+            let mut tied = p.scale.clone();
+            for k in 0..k_n {
+                let xbar: Vec<f64> = (0..d)
+                    .map(|i| {
+                        x.chunks(d)
+                            .zip(r.chunks(k_n))
+                            .map(|(row, rr)| rr[k] * row[i])
+                            .sum::<f64>()
+                            / nk[k]
+                    })
+                    .collect();
+                let mut w = vec![0.0; d * d];
+                for (row, rr) in x.chunks(d).zip(r.chunks(k_n)) {
+                    (0..d * d)
+                        .for_each(|ij| w[ij] += rr[k] * (row[ij / d] - xbar[ij / d]) * (row[ij % d] - xbar[ij % d]));
+                }
+                let b: Vec<f64> = (0..d).map(|i| xbar[i] - p.mean[i]).collect();
+                let c = p.shrinkage * nk[k] / (p.shrinkage + nk[k]);
+                for (i, (&xb, &m)) in xbar.iter().zip(&p.mean).enumerate() {
+                    let mu = (nk[k] * xb + p.shrinkage * m) / (nk[k] + p.shrinkage);
+                    close(mix.means[k * d + i], mu, &format!("{kind} mean {k},{i}"));
+                }
+                close(mix.weights[k], nk[k] / n_tot, "weight");
+                let wb = |ij: usize| w[ij] + c * b[ij / d] * b[ij % d];
+                match kind {
+                    CovarianceType::Full => (0..d * d).for_each(|ij| {
+                        want_cov[k * d * d + ij] = (p.scale[ij] + wb(ij)) / (p.dof + nk[k] + d as f64 + 2.0)
+                    }),
+                    CovarianceType::Tied => (0..d * d).for_each(|ij| tied[ij] += wb(ij)),
+                    CovarianceType::Diag => {
+                        (0..d).for_each(|i| want_cov[k * d + i] = (p.scale[0] + wb(i * d + i)) / (p.dof + nk[k] + 3.0))
+                    }
+                    CovarianceType::Spherical => {
+                        want_cov[k] = (p.scale[0] + (0..d).map(|i| wb(i * d + i)).sum::<f64>())
+                            / (p.dof + (nk[k] + 1.0) * d as f64 + 2.0)
+                    }
+                }
+            }
+            if kind == CovarianceType::Tied {
+                let denom = p.dof + n_tot + k_n as f64 + d as f64 + 1.0;
+                want_cov = tied.iter().map(|v| v / denom).collect();
+            }
+            for (i, (&g, &e)) in mix.covariances.iter().zip(&want_cov).enumerate() {
+                close(g, e, &format!("{kind} covariance [{i}]"));
             }
         }
     }
