@@ -111,13 +111,20 @@ pub(crate) fn divide_upper(cov: &mut [f64], d: usize, denom: f64, reg: f64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
     /// Statistics of `x` (N x d) under responsibilities `r` (N x K) around `centres`, summed naively.
-    fn naive_stats(kind: CovarianceType, x: &[f64], r: &[f64], centres: &[f64], k_n: usize, d: usize) -> SuffStats {
+    pub(crate) fn naive_stats(
+        kind: CovarianceType,
+        x: &[f64],
+        r: &[f64],
+        centres: &[f64],
+        k_n: usize,
+        d: usize,
+    ) -> SuffStats {
         let mut s = SuffStats::new(kind, k_n, d);
         let s2_len = SuffStats::s2_len(kind, d);
         for (row, resp) in x.chunks(d).zip(r.chunks(k_n)) {

@@ -519,23 +519,7 @@ mod tests {
                 weights: None,
             };
             // Statistics around the centres, summed naively.
-            let mut s = SuffStats::new(kind, k_n, d);
-            let s2_len = SuffStats::s2_len(kind, d);
-            for (row, resp) in x.chunks(d).zip(r.chunks(k_n)) {
-                for k in 0..k_n {
-                    let z: Vec<f64> = (0..d).map(|i| row[i] - centres[k * d + i]).collect();
-                    s.s0[k] += resp[k];
-                    (0..d).for_each(|i| s.s1[k * d + i] += resp[k] * z[i]);
-                    let s2 = &mut s.s2[k * s2_len..(k + 1) * s2_len];
-                    match kind {
-                        CovarianceType::Full | CovarianceType::Tied => {
-                            (0..d).for_each(|i| (i..d).for_each(|j| s2[packed_index(i, j, d)] += resp[k] * z[i] * z[j]))
-                        }
-                        CovarianceType::Diag => (0..d).for_each(|i| s2[i] += resp[k] * z[i] * z[i]),
-                        CovarianceType::Spherical => s2[0] += resp[k] * z.iter().map(|v| v * v).sum::<f64>(),
-                    }
-                }
-            }
+            let s = crate::mstep::tests::naive_stats(kind, &x, &r, &centres, k_n, d);
             let mut mix = Mixture::zeros(kind, k_n, d);
             map_moments(&s, &centres, &p, 0.0, &mut mix);
             // The formulas, from the rows.
