@@ -10,8 +10,8 @@ use crate::backend::{Backend, FitInfo};
 use crate::error::GmmError;
 use crate::init::initialise;
 use crate::mixture::Mixture;
-use crate::mstep::m_step;
 use crate::params::GmmParams;
+use crate::prior::{MapPrior, m_step_with};
 use crate::stats::SuffStats;
 
 /// What a fit produces, before it becomes a [`crate::GmmModel`].
@@ -23,6 +23,10 @@ pub(crate) struct FitOutcome {
     pub lower_bound: f64,
     pub lower_bounds: Vec<f64>,
     pub info: FitInfo,
+    /// A MAP fit's prior, resolved against the data.
+    pub prior: Option<MapPrior>,
+    /// The mean log-likelihood of the last E-step (the lower bound less the prior's term).
+    pub log_likelihood: f64,
 }
 
 /// One EM iteration's news, for progress displays.
@@ -116,6 +120,12 @@ pub(crate) fn fit<B: Backend>(
     let mut centres = vec![0.0; k * d];
     let mut scratch = vec![0.0; d * d];
     let mut best: Option<FitOutcome> = None;
+    // A MAP fit's hyperparameters, from the data (over every rank) where the user left them.
+    let prior = match &params.prior {
+        Some(p) => Some(p.resolve(backend, sample_weight, k, params.covariance_type)?),
+        None => None,
+    };
+    let prior = prior.as_ref();
     let mut send = |event: FitEvent, iteration: usize| match monitor(&event) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(()) => Err(GmmError::Interrupted {
@@ -134,7 +144,7 @@ pub(crate) fn fit<B: Backend>(
         let (mut mixture, mut lower_bound) = match &warm {
             Some(w) => (w.mixture.clone(), w.lower_bound),
             None => (
-                initialise(params, backend, sample_weight, init_seed)?,
+                initialise(params, prior, backend, sample_weight, init_seed)?,
                 f64::NEG_INFINITY,
             ),
         };
@@ -143,6 +153,7 @@ pub(crate) fn fit<B: Backend>(
         let mut lower_bounds = Vec::with_capacity(params.max_iter.min(10_000));
         let mut converged = false;
         let mut n_iter = 0;
+        let mut log_likelihood = f64::NEG_INFINITY;
         // A backend in fast arithmetic that may escalate (GpuPrecision::Auto) gets the iterates
         // to go back to: the one this E-step uses, and the previous one.
         let mut iterates = backend.escalation_floor().map(|_| (mixture.clone(), mixture.clone()));
@@ -163,14 +174,20 @@ pub(crate) fn fit<B: Backend>(
                 centres.copy_from_slice(&mixture.means);
                 backend.guard(&mixture)?;
                 backend.em_statistics(&mixture, &centres, &mut stats)?;
-                lower_bound = stats.score_sum / stats.weight_sum;
+                log_likelihood = stats.score_sum / stats.weight_sum;
+                // MAP-EM climbs the log-posterior, not the log-likelihood: the bound adds the
+                // prior's log density at the parameters of this E-step, per unit of weight.
+                lower_bound = match prior {
+                    Some(p) => (stats.score_sum + p.log_density(&mixture)) / stats.weight_sum,
+                    None => log_likelihood,
+                };
                 let fell = iter > 1 && backend.escalation_floor().is_some_and(|f| lower_bound < previous - f);
                 let trouble = if !lower_bound.is_finite() {
                     Trouble::NonFinite
                 } else if fell {
                     Trouble::Fell
                 } else {
-                    match m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch) {
+                    match m_step_with(prior, &stats, &centres, params.reg_covar, &mut mixture, &mut scratch) {
                         Ok(()) => break,
                         Err(e) => Trouble::MStep(e),
                     }
@@ -195,7 +212,7 @@ pub(crate) fn fit<B: Backend>(
                         n_iter = iter;
                     }
                     (Trouble::Fell, false, _) => {
-                        m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch)?;
+                        m_step_with(prior, &stats, &centres, params.reg_covar, &mut mixture, &mut scratch)?;
                         break;
                     }
                     (_, true, Some((this, _))) => mixture.copy_from(this),
@@ -262,6 +279,8 @@ pub(crate) fn fit<B: Backend>(
                 n_iter,
                 lower_bound,
                 lower_bounds,
+                prior: prior.cloned(),
+                log_likelihood,
             });
         }
     }
@@ -496,7 +515,7 @@ pub(crate) mod tests {
         let view = DataView::from_f64(&x, 2).unwrap();
         let mut rng = StdRng::seed_from_u64(params.seed);
         let seeds: Vec<u64> = (0..3).map(|_| rng.random()).collect();
-        let init = |seed| initialise(&params, &mut CpuBackend::new(view, None), None, seed).unwrap();
+        let init = |seed| initialise(&params, None, &mut CpuBackend::new(view, None), None, seed).unwrap();
         let (first, last) = (init(seeds[0]), init(seeds[2]));
         assert_ne!(
             first.means, last.means,

@@ -21,6 +21,45 @@ pub enum GmmError {
     /// `reg_covar` was negative or not finite.
     #[error("reg_covar is {value}: it must be a finite number >= 0 (scikit-learn's default is 1e-6)")]
     InvalidRegCovar { value: f64 },
+    /// The prior's shrinkage κ is not a finite number > 0.
+    #[error("the prior's shrinkage is {value}: it must be a finite number > 0 (mclust's default is 0.01)")]
+    PriorShrinkage { value: f64 },
+    /// The prior's degrees of freedom ν are not finite, or not above d − 1.
+    #[error("the prior's degrees of freedom are {value}: {}", match n_features {
+        Some(d) => format!("with {d} features they must be > {} (mclust's default is d + 2 = {})", *d as f64 - 1.0, d + 2),
+        None => "they must be a finite number > d - 1 (mclust's default is d + 2)".to_string(),
+    })]
+    PriorDof { value: f64, n_features: Option<usize> },
+    /// The weights' Dirichlet concentration α is not a finite number ≥ 1.
+    #[error(
+        "the prior's weight concentration is {value}: it must be a finite number >= 1 (1 is no prior on the weights)"
+    )]
+    PriorWeights { value: f64 },
+    /// An entry of the prior's mean or scale is not finite.
+    #[error("the prior's {field}[{index}] is {value}: every entry must be finite")]
+    PriorNotFinite {
+        field: &'static str,
+        index: usize,
+        value: f64,
+    },
+    /// The prior's mean has the wrong length.
+    #[error("the prior's mean has {got} values but the data has {expected} features; give one value per feature")]
+    PriorMeanLength { expected: usize, got: usize },
+    /// The prior's scale has the wrong shape for the covariance type.
+    #[error(
+        "the prior's scale has {got} values but {covariance_type:?} covariances need {expected} (a d x d matrix for full and tied, one number for diag and spherical)"
+    )]
+    PriorScaleShape {
+        covariance_type: CovarianceType,
+        expected: usize,
+        got: usize,
+    },
+    /// The prior's scale is not symmetric positive definite (or, for diag and spherical, not > 0).
+    #[error("the prior's scale is not positive definite: for {covariance_type:?} covariances it must be {}", match covariance_type {
+        CovarianceType::Full | CovarianceType::Tied => "a symmetric positive-definite d x d matrix",
+        _ => "a number > 0",
+    })]
+    PriorScaleNotPositiveDefinite { covariance_type: CovarianceType },
     /// `n_init` was 0.
     #[error("n_init is 0: at least one initialisation is needed; pass n_init >= 1")]
     ZeroNInit,

@@ -46,9 +46,6 @@ mod mstep;
 mod ndarray;
 mod nested;
 mod params;
-// Issue 27, first step: the MAP M-step and mclust's default prior, tested against the formulas;
-// the EM driver, the parameters and the log-posterior take it up next.
-#[cfg_attr(not(test), allow(dead_code))]
 mod prior;
 mod stats;
 
@@ -65,6 +62,7 @@ pub use mapped::{MappedData, Precision};
 pub use model::GmmModel;
 pub use nested::{ShapeError, flatten_nested};
 pub use params::{GmmParams, GmmParamsBuilder};
+pub use prior::Prior;
 pub use stats::pairwise_sum;
 
 pub use em::FitEvent;

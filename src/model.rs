@@ -17,6 +17,7 @@ use crate::kinds::CovarianceType;
 use crate::linalg;
 use crate::mixture::Mixture;
 use crate::nested::flatten_nested;
+use crate::prior::{MapPrior, Prior};
 use crate::stats::pairwise_sum;
 
 /// A fitted Gaussian mixture.
@@ -37,6 +38,10 @@ pub struct GmmModel {
     pub(crate) traffic: Option<Traffic>,
     pub(crate) fallback: Option<String>,
     pub(crate) gpu_precision: Option<PrecisionRecord>,
+    /// A MAP fit's prior, resolved against the data.
+    pub(crate) prior: Option<MapPrior>,
+    /// A MAP fit's mean log-likelihood at its last E-step (its lower bound adds the prior).
+    pub(crate) log_likelihood: Option<f64>,
 }
 
 impl GmmModel {
@@ -112,9 +117,30 @@ impl GmmModel {
         self.n_iter
     }
     /// The mean per-sample log-likelihood computed in the last iteration's E-step, before its M-step
-    /// (scikit-learn's `lower_bound_`); −∞ when max_iter was 0.
+    /// (scikit-learn's `lower_bound_`); −∞ when max_iter was 0. For a MAP fit, the mean
+    /// log-posterior: that log-likelihood plus the prior's log density over Σw.
     pub fn lower_bound(&self) -> f64 {
         self.lower_bound
+    }
+    /// The mean per-sample log-likelihood of the last iteration's E-step: the lower bound, less
+    /// the prior's term for a MAP fit.
+    pub fn log_likelihood(&self) -> f64 {
+        self.log_likelihood.unwrap_or(self.lower_bound)
+    }
+    /// A MAP fit's prior, every hyperparameter as the fit used it (the data's defaults filled in);
+    /// `None` for maximum likelihood.
+    pub fn prior(&self) -> Option<Prior> {
+        self.prior.as_ref().map(|p| {
+            let prior = Prior::mclust()
+                .shrinkage(p.shrinkage)
+                .mean(p.mean.clone())
+                .dof(p.dof)
+                .scale(p.scale.clone());
+            match p.weights {
+                Some(alpha) => prior.weights(alpha),
+                None => prior,
+            }
+        })
     }
     /// The lower bound after every iteration of the best initialisation (`lower_bounds_`).
     pub fn lower_bounds(&self) -> &[f64] {
@@ -332,6 +358,8 @@ impl GmmModel {
             traffic: None,
             fallback: None,
             gpu_precision: None,
+            prior: None,
+            log_likelihood: None,
         })
     }
 
@@ -374,6 +402,8 @@ impl GmmModel {
             traffic: o.info.traffic,
             fallback: o.info.fallback,
             gpu_precision: o.info.precision,
+            log_likelihood: o.prior.is_some().then_some(o.log_likelihood),
+            prior: o.prior,
         }
     }
 }
@@ -404,8 +434,70 @@ pub(crate) struct ModelFile {
     /// A GPU fit's arithmetic: asked for, used, and each switch with its reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gpu_precision: Option<PrecisionRecord>,
+    /// A MAP fit's prior: shrinkage, mean, dof, scale (d x d, or one number) and the weights'
+    /// Dirichlet concentration (null for none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prior: Option<PriorFile>,
+    /// A MAP fit's mean log-likelihood at its last E-step (`lower_bound` is the log-posterior).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log_likelihood: Option<f64>,
     #[serde(default)]
     gmm_gpu_version: String,
+}
+
+/// The JSON form of a resolved prior.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriorFile {
+    shrinkage: f64,
+    mean: Vec<f64>,
+    dof: f64,
+    scale: Value,
+    weights: Option<f64>,
+}
+
+impl PriorFile {
+    fn new(p: MapPrior) -> Self {
+        let d = p.mean.len();
+        let scale = match p.scale.len() {
+            1 => Value::from(p.scale[0]),
+            _ => nest(&p.scale, &[d, d]),
+        };
+        Self {
+            shrinkage: p.shrinkage,
+            mean: p.mean,
+            dof: p.dof,
+            scale,
+            weights: p.weights,
+        }
+    }
+
+    /// The prior of a model of `d` features and covariance type `cov`, checked as a user's.
+    fn read(self, cov: CovarianceType, d: usize) -> Result<MapPrior, GmmError> {
+        let scale = match (&self.scale, cov) {
+            (Value::Number(x), CovarianceType::Diag | CovarianceType::Spherical) => {
+                vec![x.as_f64().unwrap_or(f64::NAN)]
+            }
+            _ => flatten(&self.scale, &[d, d], "prior.scale")?,
+        };
+        let mut user = Prior::mclust()
+            .shrinkage(self.shrinkage)
+            .mean(self.mean.clone())
+            .dof(self.dof)
+            .scale(scale.clone());
+        if let Some(alpha) = self.weights {
+            user = user.weights(alpha);
+        }
+        user.check()?;
+        user.check_against(cov, d)?;
+        Ok(MapPrior {
+            shrinkage: self.shrinkage,
+            mean: self.mean,
+            dof: self.dof,
+            scale,
+            weights: self.weights,
+        })
+    }
 }
 
 fn default_backend() -> String {
@@ -431,6 +523,8 @@ impl From<GmmModel> for ModelFile {
             adapter: m.adapter,
             fallback: m.fallback,
             gpu_precision: m.gpu_precision,
+            prior: m.prior.map(PriorFile::new),
+            log_likelihood: m.log_likelihood,
             gmm_gpu_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -493,6 +587,8 @@ impl TryFrom<ModelFile> for GmmModel {
             traffic: None,
             fallback: f.fallback,
             gpu_precision: f.gpu_precision,
+            prior: f.prior.map(|p| p.read(cov, d)).transpose()?,
+            log_likelihood: f.log_likelihood,
         })
     }
 }

@@ -5,6 +5,7 @@ use crate::gpu::GpuPrecision;
 use crate::gpu::plan::GpuKernels;
 use crate::kinds::{BackendKind, CovarianceType, InitMethod};
 use crate::linalg;
+use crate::prior::Prior;
 
 /// Validated fit parameters. Build them with [`GmmParams::builder`].
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +29,7 @@ pub struct GmmParams {
     pub(crate) max_device_bytes: Option<u64>,
     pub(crate) gpu_kernels: GpuKernels,
     pub(crate) gpu_precision: GpuPrecision,
+    pub(crate) prior: Option<Prior>,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -36,7 +38,8 @@ pub struct GmmParamsBuilder {
     n_components: usize,
     covariance_type: CovarianceType,
     tol: f64,
-    reg_covar: f64,
+    /// `None` until set: 1e-6, or 0 with a prior.
+    reg_covar: Option<f64>,
     max_iter: usize,
     n_init: usize,
     init_method: InitMethod,
@@ -50,6 +53,7 @@ pub struct GmmParamsBuilder {
     max_device_bytes: Option<u64>,
     gpu_kernels: GpuKernels,
     gpu_precision: GpuPrecision,
+    prior: Option<Prior>,
 }
 
 impl GmmParams {
@@ -60,7 +64,7 @@ impl GmmParams {
             n_components,
             covariance_type: CovarianceType::Full,
             tol: 1e-3,
-            reg_covar: 1e-6,
+            reg_covar: None,
             max_iter: 100,
             n_init: 1,
             init_method: InitMethod::KMeans,
@@ -74,7 +78,13 @@ impl GmmParams {
             max_device_bytes: None,
             gpu_kernels: GpuKernels::Auto,
             gpu_precision: GpuPrecision::Auto,
+            prior: None,
         }
+    }
+
+    /// The conjugate prior of a MAP fit, if any (as given: unset hyperparameters come from the data).
+    pub fn prior(&self) -> Option<&Prior> {
+        self.prior.as_ref()
     }
 
     /// Where the E-step and statistics run (default the CPU).
@@ -118,7 +128,8 @@ impl GmmParams {
     pub fn tol(&self) -> f64 {
         self.tol
     }
-    /// Non-negative regularisation added to the diagonal of each covariance.
+    /// Non-negative regularisation added to the diagonal of each covariance (1e-6 by default, 0
+    /// by default with a prior).
     pub fn reg_covar(&self) -> f64 {
         self.reg_covar
     }
@@ -170,9 +181,18 @@ impl GmmParamsBuilder {
         self.tol = tol;
         self
     }
-    /// Sets the regularisation added to covariance diagonals (default 1e-6).
+    /// Sets the regularisation added to covariance diagonals (default 1e-6; 0 with a prior, which
+    /// is the regularisation, but a value given here still adds to it).
     pub fn reg_covar(mut self, reg_covar: f64) -> Self {
-        self.reg_covar = reg_covar;
+        self.reg_covar = Some(reg_covar);
+        self
+    }
+    /// Fits the maximum a posteriori estimate under a conjugate prior (mclust's `priorControl()`)
+    /// instead of maximum likelihood. The lower bound becomes the mean log-posterior per sample
+    /// (log-likelihood plus the prior's log density, over Σw), which MAP-EM never lowers; the
+    /// score and the BIC stay the log-likelihood, as in mclust.
+    pub fn prior(mut self, prior: Prior) -> Self {
+        self.prior = Some(prior);
         self
     }
     /// Sets the maximum number of EM iterations (default 100; 0 returns the initialisation).
@@ -266,8 +286,12 @@ impl GmmParamsBuilder {
         if !(self.tol.is_finite() && self.tol >= 0.0) {
             return Err(GmmError::InvalidTol { value: self.tol });
         }
-        if !(self.reg_covar.is_finite() && self.reg_covar >= 0.0) {
-            return Err(GmmError::InvalidRegCovar { value: self.reg_covar });
+        let reg_covar = self.reg_covar.unwrap_or(if self.prior.is_some() { 0.0 } else { 1e-6 });
+        if !(reg_covar.is_finite() && reg_covar >= 0.0) {
+            return Err(GmmError::InvalidRegCovar { value: reg_covar });
+        }
+        if let Some(p) = &self.prior {
+            p.check()?;
         }
         if self.n_init == 0 {
             return Err(GmmError::ZeroNInit);
@@ -305,7 +329,7 @@ impl GmmParamsBuilder {
             n_components: k,
             covariance_type: self.covariance_type,
             tol: self.tol,
-            reg_covar: self.reg_covar,
+            reg_covar,
             max_iter: self.max_iter,
             n_init: self.n_init,
             init_method: self.init_method,
@@ -319,6 +343,7 @@ impl GmmParamsBuilder {
             max_device_bytes: self.max_device_bytes,
             gpu_kernels: self.gpu_kernels,
             gpu_precision: self.gpu_precision,
+            prior: self.prior,
         })
     }
 }
