@@ -445,6 +445,43 @@ pub(crate) mod tests {
             .fold(0.0, f64::max)
     }
 
+    /// A MAP fit's default prior comes from every rank's data: its hyperparameters and the fit
+    /// equal the one-process fit's, for every covariance type.
+    #[test]
+    fn a_map_fit_over_ranks_takes_its_prior_from_every_rank() {
+        use crate::{CovarianceType, GmmParams, Prior};
+        let x = data(3000);
+        let view = crate::DataView::from_f64(&x, 3).unwrap();
+        for cov in CovarianceType::ALL {
+            let params = GmmParams::builder(3)
+                .covariance_type(cov)
+                .prior(Prior::mclust())
+                .seed(2)
+                .max_iter(30)
+                .build()
+                .unwrap();
+            let one = params.fit(&view).unwrap();
+            let (p1, s1) = (one.prior().unwrap(), one.prior().unwrap().get_scale().unwrap().to_vec());
+            for p in [2, 3] {
+                let m = fit_on(p, &params, &x).remove(0).unwrap();
+                let prior = m.prior().unwrap();
+                // The same sums in another order: 1e-13 for the moments, 1e-10 after a whole
+                // fit (k-means then EM, as in the test above).
+                assert!(
+                    max_rel(prior.get_mean().unwrap(), p1.get_mean().unwrap()) <= 1e-13,
+                    "{cov} P={p}"
+                );
+                assert!(max_rel(prior.get_scale().unwrap(), &s1) <= 1e-13, "{cov} P={p}");
+                let e = max_rel(m.means(), one.means()).max(max_rel(m.covariances(), one.covariances()));
+                assert!(e <= 1e-10, "{cov} P={p}: differ by {e:e}");
+                assert!(
+                    max_rel(&[m.lower_bound()], &[one.lower_bound()]) <= 1e-10,
+                    "{cov} P={p}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn fits_split_over_ranks_equal_the_one_process_fit() {
         use crate::{CovarianceType, GmmParams, InitMethod};

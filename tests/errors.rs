@@ -622,3 +622,136 @@ fn covariance_matrix_of_a_component_past_the_last_panics() {
     assert_eq!(model.covariance_matrix(1), model.covariances());
     model.covariance_matrix(2);
 }
+
+// ---- the prior (MAP) ----------------------------------------------------------------------
+
+fn prior_build_err(prior: gmm_gpu::Prior) -> GmmError {
+    build_err(|b| b.prior(prior))
+}
+
+fn prior_fit_err(cov: CovarianceType, prior: gmm_gpu::Prior) -> GmmError {
+    let params = GmmParams::builder(2).covariance_type(cov).prior(prior).build().unwrap();
+    fit_err(params, &ok_data(), 2)
+}
+
+#[test]
+fn prior_shrinkage_not_positive() {
+    for v in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let e = prior_build_err(gmm_gpu::Prior::mclust().shrinkage(v));
+        assert!(
+            matches!(e, GmmError::PriorShrinkage { value } if value.to_bits() == v.to_bits()),
+            "{e}"
+        );
+        says(&e, &["shrinkage", "> 0"]);
+    }
+}
+
+#[test]
+fn prior_dof_not_above_d_minus_one() {
+    for v in [0.0, -2.0, f64::NAN] {
+        let e = prior_build_err(gmm_gpu::Prior::mclust().dof(v));
+        assert!(matches!(e, GmmError::PriorDof { n_features: None, .. }), "{e}");
+        says(&e, &["degrees of freedom", "d - 1"]);
+    }
+    // With d = 2 known at the fit: ν = 1 = d − 1 is refused, ν = 1.5 is not.
+    let e = prior_fit_err(CovarianceType::Full, gmm_gpu::Prior::mclust().dof(1.0));
+    assert!(
+        matches!(
+            e,
+            GmmError::PriorDof {
+                value: 1.0,
+                n_features: Some(2)
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["2 features", "> 1"]);
+    let params = GmmParams::builder(2)
+        .prior(gmm_gpu::Prior::mclust().dof(1.5))
+        .build()
+        .unwrap();
+    params.fit(&DataView::from_f64(&ok_data(), 2).unwrap()).unwrap();
+}
+
+#[test]
+fn prior_weights_below_one() {
+    for v in [0.5, 0.0, f64::NAN, f64::INFINITY] {
+        let e = prior_build_err(gmm_gpu::Prior::mclust().weights(v));
+        assert!(
+            matches!(e, GmmError::PriorWeights { value } if value.to_bits() == v.to_bits()),
+            "{e}"
+        );
+        says(&e, &["weight concentration", ">= 1"]);
+    }
+}
+
+#[test]
+fn prior_entries_not_finite() {
+    let e = prior_build_err(gmm_gpu::Prior::mclust().mean(vec![0.0, f64::NAN]));
+    assert!(
+        matches!(
+            e,
+            GmmError::PriorNotFinite {
+                field: "mean",
+                index: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = prior_build_err(gmm_gpu::Prior::mclust().scale(vec![1.0, 0.0, 0.0, f64::INFINITY]));
+    assert!(
+        matches!(
+            e,
+            GmmError::PriorNotFinite {
+                field: "scale",
+                index: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["scale[3]", "finite"]);
+}
+
+#[test]
+fn prior_mean_of_the_wrong_length() {
+    let e = prior_fit_err(CovarianceType::Diag, gmm_gpu::Prior::mclust().mean(vec![0.0, 1.0, 2.0]));
+    assert!(matches!(e, GmmError::PriorMeanLength { expected: 2, got: 3 }), "{e}");
+    says(&e, &["mean", "3 values", "2 features"]);
+}
+
+#[test]
+fn prior_scale_of_the_wrong_shape() {
+    for (cov, scale, expected) in [
+        (CovarianceType::Full, vec![1.0], 4),
+        (CovarianceType::Tied, vec![1.0; 3], 4),
+        (CovarianceType::Diag, vec![1.0, 0.0, 0.0, 1.0], 1),
+        (CovarianceType::Spherical, vec![1.0, 1.0], 1),
+    ] {
+        let got = scale.len();
+        let e = prior_fit_err(cov, gmm_gpu::Prior::mclust().scale(scale));
+        assert!(
+            matches!(e, GmmError::PriorScaleShape { covariance_type, expected: x, got: g } if covariance_type == cov && x == expected && g == got),
+            "{cov}: {e}"
+        );
+        says(&e, &["scale", &format!("{got} values")]);
+    }
+}
+
+#[test]
+fn prior_scale_not_positive_definite() {
+    for (cov, scale) in [
+        (CovarianceType::Full, vec![1.0, 2.0, 2.0, 1.0]),
+        (CovarianceType::Tied, vec![1.0, 0.5, 0.0, 1.0]),
+        (CovarianceType::Diag, vec![-1.0]),
+        (CovarianceType::Spherical, vec![0.0]),
+    ] {
+        let e = prior_fit_err(cov, gmm_gpu::Prior::mclust().scale(scale));
+        assert!(
+            matches!(e, GmmError::PriorScaleNotPositiveDefinite { covariance_type } if covariance_type == cov),
+            "{cov}: {e}"
+        );
+        says(&e, &["scale", "positive definite"]);
+    }
+}

@@ -99,3 +99,72 @@ fn a_model_started_from_precisions_reads_back() {
     let back = GmmModel::from_json(&m.to_json()).unwrap();
     assert_eq!(back, m);
 }
+
+/// A MAP fit's file carries its resolved prior (scale nested d × d, or one number) and its
+/// log-likelihood beside the log-posterior lower bound, and reads back exactly.
+#[test]
+fn a_map_fit_records_its_prior_and_log_likelihood() {
+    let x = blobs(200, &[0.0, 0.0, 5.0, 5.0], 2, 1.0, 3);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let m = GmmParams::builder(2)
+            .covariance_type(cov)
+            .prior(gmm_gpu::Prior::mclust().weights(2.0))
+            .build()
+            .unwrap()
+            .fit(&data)
+            .unwrap();
+        let text = m.to_json();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let prior = m.prior().unwrap();
+        assert_eq!(v["prior"]["shrinkage"], 0.01, "{cov}");
+        assert_eq!(v["prior"]["dof"], 4.0, "{cov}");
+        assert_eq!(v["prior"]["weights"], 2.0, "{cov}");
+        assert_eq!(v["log_likelihood"].as_f64(), Some(m.log_likelihood()), "{cov}");
+        assert_ne!(v["lower_bound"].as_f64(), Some(m.log_likelihood()), "{cov}");
+        let scale = &v["prior"]["scale"];
+        match cov {
+            CovarianceType::Full | CovarianceType::Tied => {
+                let rows: Vec<Vec<f64>> = serde_json::from_value(scale.clone()).unwrap();
+                assert_eq!(rows.concat(), prior.get_scale().unwrap(), "{cov}");
+            }
+            _ => assert_eq!(scale.as_f64(), Some(prior.get_scale().unwrap()[0]), "{cov}"),
+        }
+        let back = GmmModel::from_json(&text).unwrap();
+        assert_eq!(back, m, "{cov}");
+        // A maximum-likelihood fit writes neither field.
+        let ml = GmmParams::builder(2)
+            .covariance_type(cov)
+            .build()
+            .unwrap()
+            .fit(&data)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&ml.to_json()).unwrap();
+        assert!(v.get("prior").is_none() && v.get("log_likelihood").is_none(), "{cov}");
+        assert_eq!(ml.log_likelihood(), ml.lower_bound());
+    }
+}
+
+/// A prior edited into a model file is checked as a user's prior.
+#[test]
+fn a_bad_prior_in_a_model_file_is_a_typed_error() {
+    let x = blobs(100, &[0.0, 0.0, 5.0, 5.0], 2, 1.0, 4);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    let m = GmmParams::builder(2)
+        .prior(gmm_gpu::Prior::mclust())
+        .build()
+        .unwrap()
+        .fit(&data)
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+    v["prior"]["scale"] = serde_json::json!([[1.0, 2.0], [2.0, 1.0]]);
+    let e = GmmModel::from_json(&v.to_string()).unwrap_err();
+    assert!(
+        matches!(e, gmm_gpu::GmmError::PriorScaleNotPositiveDefinite { .. }),
+        "{e}"
+    );
+    v["prior"]["scale"] = serde_json::json!([[1.0, 0.0], [0.0, 1.0]]);
+    v["prior"]["dof"] = serde_json::json!(0.5);
+    let e = GmmModel::from_json(&v.to_string()).unwrap_err();
+    assert!(matches!(e, gmm_gpu::GmmError::PriorDof { .. }), "{e}");
+}

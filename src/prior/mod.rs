@@ -26,7 +26,9 @@ use map::map_moments;
 /// starts: κ = 0.01, μ_P the column means, ν = d + 2, and the scale var(X)/K^(2/d) (full and
 /// tied: the covariance matrix, its diagonal alone when there are no more samples than
 /// features; diag and spherical: the mean column variance). With sample weights the moments are
-/// weighted, the covariance with the unbiased denominator Σw − Σw²/Σw (n − 1 for unit weights).
+/// weighted and n is Σw, so that integer weights give what duplicated rows give (the covariance's
+/// denominator Σw − 1); weights that do not count samples (Σw²/Σw < 1, such as weights summing
+/// to 1) use the unbiased denominator of reliability weights, Σw − Σw²/Σw, and n = (Σw)²/Σw².
 /// There is no Dirichlet prior unless [`Prior::weights`] asks for one, as in mclust.
 ///
 /// ```
@@ -232,7 +234,8 @@ fn check_scale(s: &[f64], kind: CovarianceType, d: usize) -> Result<(), GmmError
 
 /// The data's weighted column means, its covariance (d × d, row-major; the diagonal alone for
 /// diag, and the trace spread evenly over it for spherical, which is all their priors use) with
-/// the denominator Σw − Σw²/Σw, and the effective sample count (Σw)²/Σw², from two passes of the
+/// the denominator Σw − 1 (or Σw − Σw²/Σw where that is larger, see [`Prior`]), and the sample
+/// count that goes with it, from two passes of the
 /// backend's k-means statistics with every centroid equal (so every sample goes to the first):
 /// the first around the origin for the mean, the second around the mean.
 fn data_moments<B: Backend>(
@@ -253,7 +256,14 @@ fn data_moments<B: Backend>(
     let (sw, s1) = (stats.s0[0], &stats.s1[..d]);
     // Σw² on the host (a distributed fit carries no sample weights: there it is Σw).
     let sw2 = sample_weight.map_or(sw, |w| w.iter().map(|v| v * v).sum());
-    let denominator = sw - sw2 / sw;
+    // Counts (every weight >= 1, so Σw²/Σw >= 1) take Σw − 1, as duplicated rows would; other
+    // weights the reliability weights' Σw − Σw²/Σw, which no rescaling of them changes.
+    let counts = sw2 / sw >= 1.0;
+    let (denominator, n) = if counts {
+        (sw - 1.0, sw)
+    } else {
+        (sw - sw2 / sw, sw * sw / sw2)
+    };
     let mut covariance = vec![0.0; d * d];
     let s2_len = SuffStats::s2_len(kind, d);
     let s2 = &stats.s2[..s2_len];
@@ -272,8 +282,7 @@ fn data_moments<B: Backend>(
             };
         }
     }
-    let n_effective = (sw * sw / sw2).round() as usize;
-    Ok((mean, covariance, n_effective))
+    Ok((mean, covariance, n.round() as usize))
 }
 
 /// The M-step of a fit: maximum likelihood's, or the MAP step under a resolved prior; then the
