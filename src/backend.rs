@@ -1,6 +1,7 @@
 //! The seam between the shared EM driver and a compute backend: parameters and data in, sufficient statistics out.
 
 use crate::error::GmmError;
+use crate::given::{GivenStart, given_statistics};
 use crate::mixture::Mixture;
 use crate::stats::SuffStats;
 
@@ -38,6 +39,23 @@ pub(crate) trait Backend {
     /// init), drawn from a counter-based hash of (seed, sample, component) so that any backend can
     /// reproduce them.
     fn random_statistics(&mut self, seed: u64, centres: &[f64], stats: &mut SuffStats) -> Result<(), GmmError>;
+
+    /// Statistics of the responsibilities the user gave (`start`, over the samples this backend
+    /// holds), weighted by `sample_weight`, around `centres`: a fit's start from responsibilities
+    /// or labels. Once per initialisation, so by default the rows are read back in blocks and
+    /// summed on the host in f64.
+    fn given_statistics(
+        &mut self,
+        start: &GivenStart,
+        sample_weight: Option<&[f64]>,
+        centres: &[f64],
+        stats: &mut SuffStats,
+    ) -> Result<(), GmmError> {
+        let n = self.n_samples();
+        given_statistics(start, n, sample_weight, centres, stats, &mut |rows, out| {
+            self.gather_rows(rows, out)
+        })
+    }
 
     /// An initialisation of `n_init` begins. A backend whose arithmetic adapts during a fit
     /// (`GpuPrecision::Auto` on the GPU) starts each afresh, so that one start's troubles do not

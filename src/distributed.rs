@@ -22,6 +22,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use crate::backend::{Backend, FitInfo, Output};
 use crate::error::GmmError;
+use crate::given::GivenStart;
 use crate::mixture::Mixture;
 use crate::stats::SuffStats;
 
@@ -255,6 +256,22 @@ impl<B: Backend> Backend for DistributedBackend<'_, B> {
         Ok(())
     }
 
+    fn given_statistics(
+        &mut self,
+        start: &GivenStart,
+        sample_weight: Option<&[f64]>,
+        centres: &[f64],
+        stats: &mut SuffStats,
+    ) -> Result<(), GmmError> {
+        // Every rank holds the whole start; each sums its own rows.
+        debug_assert!(sample_weight.is_none(), "a distributed fit carries no sample weights");
+        let mine = start.rows(self.offset, self.local.n_samples(), stats.n_components);
+        let local = self.local.given_statistics(&mine, None, centres, stats);
+        self.agree(local)?;
+        self.combine(stats);
+        Ok(())
+    }
+
     fn per_sample_outputs(&mut self, mixture: &Mixture, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
         self.local.per_sample_outputs(mixture, output, out)
     }
@@ -443,6 +460,31 @@ pub(crate) mod tests {
             .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
             .map(|r| if r.is_nan() { f64::INFINITY } else { r })
             .fold(0.0, f64::max)
+    }
+
+    /// A start from given responsibilities: every rank holds them all and sums its own rows.
+    #[test]
+    fn a_start_from_responsibilities_over_ranks_equals_the_one_process_start() {
+        use crate::{CovarianceType, GmmParams};
+        let x = data(2000);
+        let view = crate::DataView::from_f64(&x, 3).unwrap();
+        let r: Vec<f64> = (0..2000 * 3).map(|i| [0.2, 0.3, 0.5][(i + i / 3) % 3]).collect();
+        for cov in CovarianceType::ALL {
+            let params = GmmParams::builder(3)
+                .covariance_type(cov)
+                .init_responsibilities(r.clone())
+                .max_iter(3)
+                .tol(0.0)
+                .build()
+                .unwrap();
+            let one = params.fit(&view).unwrap();
+            for p in [2, 3] {
+                let m = fit_on(p, &params, &x).remove(0).unwrap();
+                // The same sums in another order: 1e-12.
+                let e = max_rel(m.means(), one.means()).max(max_rel(m.covariances(), one.covariances()));
+                assert!(e <= 1e-12, "{cov} P={p}: differ by {e:e}");
+            }
+        }
     }
 
     /// A MAP fit's default prior comes from every rank's data: its hyperparameters and the fit

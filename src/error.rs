@@ -21,6 +21,40 @@ pub enum GmmError {
     /// `reg_covar` was negative or not finite.
     #[error("reg_covar is {value}: it must be a finite number >= 0 (scikit-learn's default is 1e-6)")]
     InvalidRegCovar { value: f64 },
+    /// `InitMethod::Responsibilities` was chosen without responsibilities or labels.
+    #[error(
+        "init method 'responsibilities' needs the responsibilities: give them with init_responsibilities (N x K) or init_labels (N)"
+    )]
+    InitResponsibilitiesMissing,
+    /// The initial responsibilities cannot be read as rows of n_components.
+    #[error(
+        "the initial responsibilities have {got} values, not a whole number of rows of n_components = {n_components}; give an N x K array"
+    )]
+    InitResponsibilitiesShape { n_components: usize, got: usize },
+    /// The initial responsibilities (or labels) cover another number of samples than the data.
+    #[error("the initial {what} cover {got} samples but the data has {expected}; give one row per sample")]
+    InitResponsibilitiesRows {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// An initial responsibility is negative or not finite.
+    #[error(
+        "the initial responsibility of sample {row} for component {component} is {value}: every responsibility must be a finite number >= 0"
+    )]
+    InitResponsibilitiesNegative { row: usize, component: usize, value: f64 },
+    /// A row of initial responsibilities does not sum to 1.
+    #[error("the initial responsibilities of sample {row} sum to {sum}, not 1: normalise each row")]
+    InitResponsibilitiesRowSum { row: usize, sum: f64 },
+    /// An initial label names no component.
+    #[error(
+        "the initial label of sample {row} is {label}, but the components are 0..{n_components}; give labels below n_components"
+    )]
+    InitLabelOutOfRange {
+        row: usize,
+        label: usize,
+        n_components: usize,
+    },
     /// The prior's shrinkage κ is not a finite number > 0.
     #[error("the prior's shrinkage is {value}: it must be a finite number > 0 (mclust's default is 0.01)")]
     PriorShrinkage { value: f64 },

@@ -10,7 +10,7 @@ use crate::error::GmmError;
 use crate::kinds::InitMethod;
 use crate::kmeans::{SeedSet, kmeans_plusplus, lloyd};
 use crate::mixture::Mixture;
-use crate::mstep::estimate_moments;
+use crate::mstep::{NK_EPS, estimate_moments};
 use crate::params::GmmParams;
 use crate::prior::MapPrior;
 use crate::prior::map::map_moments;
@@ -67,6 +67,19 @@ pub(crate) fn initialise<B: Backend>(
                 let mut rows = vec![0.0; k * d];
                 backend.gather_rows(&picked, &mut rows)?;
                 rows
+            }
+            InitMethod::Responsibilities => {
+                // As the random start: the first pass finds the means, the second centres on them.
+                let given = params
+                    .init_given
+                    .as_ref()
+                    .ok_or(GmmError::InitResponsibilitiesMissing)?;
+                let zeros = vec![0.0; k * d];
+                backend.given_statistics(given, sample_weight, &zeros, &mut stats)?;
+                // An empty column has mean 0, as scikit-learn (its n_k is 10·eps).
+                let means: Vec<f64> = (0..k * d).map(|i| stats.s1[i] / (stats.s0[i / d] + NK_EPS)).collect();
+                backend.given_statistics(given, sample_weight, &means, &mut stats)?;
+                means
             }
             InitMethod::Random => {
                 // Two passes: the first finds each component's mean, the second centres the moments on it.
@@ -130,7 +143,6 @@ mod tests {
     use crate::cpu::CpuBackend;
     use crate::data::DataView;
     use crate::kinds::CovarianceType;
-    use crate::mstep::NK_EPS;
     use rand::RngExt;
 
     const K: usize = 3;

@@ -114,6 +114,11 @@ pub enum InitMethod {
     Random,
     /// K distinct data points chosen uniformly become the means.
     RandomFromData,
+    /// The user's responsibilities or labels
+    /// ([`crate::GmmParamsBuilder::init_responsibilities`], [`crate::GmmParamsBuilder::init_labels`]):
+    /// the fit starts with an M-step from them, as scikit-learn's `_initialize(X, resp)` and
+    /// mclust's `me*`. Choosing it without giving them is [`crate::GmmError::InitResponsibilitiesMissing`].
+    Responsibilities,
 }
 
 impl InitMethod {
@@ -124,6 +129,7 @@ impl InitMethod {
             Self::KMeansPlusPlus => "k-means++",
             Self::Random => "random",
             Self::RandomFromData => "random_from_data",
+            Self::Responsibilities => "responsibilities",
         }
     }
 }

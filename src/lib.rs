@@ -31,6 +31,7 @@ mod data;
 pub mod distributed;
 mod em;
 mod error;
+mod given;
 pub mod gpu;
 mod init;
 mod kinds;
@@ -416,6 +417,18 @@ fn check_shapes<'m>(
         return Err(GmmError::FewerSamplesThanComponents {
             n_samples: n,
             n_components: k,
+        });
+    }
+    if let Some(given) = &params.init_given
+        && given.n_rows(k) != n
+    {
+        return Err(GmmError::InitResponsibilitiesRows {
+            what: match given {
+                given::GivenStart::Responsibilities(_) => "responsibilities",
+                given::GivenStart::Labels(_) => "labels",
+            },
+            expected: n,
+            got: given.n_rows(k),
         });
     }
     let mismatch = |what, expected| GmmError::FeatureMismatch { what, expected, got: d };

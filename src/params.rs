@@ -1,6 +1,7 @@
 //! Fit parameters with scikit-learn's meaning and defaults, set through a builder that validates them once.
 
 use crate::error::GmmError;
+use crate::given::GivenStart;
 use crate::gpu::GpuPrecision;
 use crate::gpu::plan::GpuKernels;
 use crate::kinds::{BackendKind, CovarianceType, InitMethod};
@@ -30,6 +31,8 @@ pub struct GmmParams {
     pub(crate) gpu_kernels: GpuKernels,
     pub(crate) gpu_precision: GpuPrecision,
     pub(crate) prior: Option<Prior>,
+    /// The user's starting responsibilities or labels (with `InitMethod::Responsibilities`).
+    pub(crate) init_given: Option<GivenStart>,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -54,6 +57,7 @@ pub struct GmmParamsBuilder {
     gpu_kernels: GpuKernels,
     gpu_precision: GpuPrecision,
     prior: Option<Prior>,
+    init_given: Option<GivenStart>,
 }
 
 impl GmmParams {
@@ -79,6 +83,7 @@ impl GmmParams {
             gpu_kernels: GpuKernels::Auto,
             gpu_precision: GpuPrecision::Auto,
             prior: None,
+            init_given: None,
         }
     }
 
@@ -210,6 +215,23 @@ impl GmmParamsBuilder {
         self.init_method = init_method;
         self
     }
+    /// Starts from the user's responsibilities, row-major N × K (each row >= 0, summing to 1):
+    /// the fit's first step is an M-step from them, as scikit-learn's `_initialize(X, resp)` and
+    /// mclust's `me*` (with a prior, the MAP step). Sets the init method to
+    /// [`InitMethod::Responsibilities`]; a later `init_method` of another kind sets them aside.
+    /// Weights, means or precisions given too replace what the responsibilities imply.
+    pub fn init_responsibilities(mut self, responsibilities: Vec<f64>) -> Self {
+        self.init_given = Some(GivenStart::Responsibilities(responsibilities.into()));
+        self.init_method = InitMethod::Responsibilities;
+        self
+    }
+    /// Starts from a label per sample (each below K): responsibilities of 1 for the sample's
+    /// component and 0 elsewhere, as [`GmmParamsBuilder::init_responsibilities`].
+    pub fn init_labels(mut self, labels: Vec<usize>) -> Self {
+        self.init_given = Some(GivenStart::Labels(labels.into()));
+        self.init_method = InitMethod::Responsibilities;
+        self
+    }
     /// Gives initial weights (length K, positive, summing to 1), as scikit-learn's `weights_init`.
     pub fn weights_init(mut self, weights: Vec<f64>) -> Self {
         self.weights_init = Some(weights);
@@ -293,6 +315,14 @@ impl GmmParamsBuilder {
         if let Some(p) = &self.prior {
             p.check()?;
         }
+        let init_given = match (self.init_method, self.init_given) {
+            (InitMethod::Responsibilities, None) => return Err(GmmError::InitResponsibilitiesMissing),
+            (InitMethod::Responsibilities, Some(given)) => {
+                given.check(k)?;
+                Some(given)
+            }
+            (_, _) => None,
+        };
         if self.n_init == 0 {
             return Err(GmmError::ZeroNInit);
         }
@@ -344,6 +374,7 @@ impl GmmParamsBuilder {
             gpu_kernels: self.gpu_kernels,
             gpu_precision: self.gpu_precision,
             prior: self.prior,
+            init_given,
         })
     }
 }

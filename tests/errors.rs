@@ -755,3 +755,111 @@ fn prior_scale_not_positive_definite() {
         says(&e, &["scale", "positive definite"]);
     }
 }
+
+// ---- initial responsibilities -----------------------------------------------------------
+
+#[test]
+fn init_responsibilities_of_the_wrong_shape() {
+    let e = build_err(|b| b.init_responsibilities(vec![0.5; 5]));
+    assert!(
+        matches!(
+            e,
+            GmmError::InitResponsibilitiesShape {
+                n_components: 2,
+                got: 5
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["5 values", "N x K"]);
+    // 19 rows of 2 against 20 samples.
+    let params = GmmParams::builder(2)
+        .init_responsibilities(vec![0.5; 38])
+        .build()
+        .unwrap();
+    let e = fit_err(params, &ok_data(), 2);
+    assert!(
+        matches!(
+            e,
+            GmmError::InitResponsibilitiesRows {
+                what: "responsibilities",
+                expected: 20,
+                got: 19
+            }
+        ),
+        "{e}"
+    );
+    let params = GmmParams::builder(2).init_labels(vec![0; 21]).build().unwrap();
+    let e = fit_err(params, &ok_data(), 2);
+    assert!(
+        matches!(
+            e,
+            GmmError::InitResponsibilitiesRows {
+                what: "labels",
+                expected: 20,
+                got: 21
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["21 samples", "20"]);
+}
+
+#[test]
+fn init_responsibilities_negative() {
+    for v in [-0.25, f64::NAN] {
+        let mut r = vec![0.5; 40];
+        r[7] = v;
+        let e = build_err(|b| b.init_responsibilities(r));
+        assert!(
+            matches!(
+                e,
+                GmmError::InitResponsibilitiesNegative {
+                    row: 3,
+                    component: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        says(&e, &["sample 3", "component 1", ">= 0"]);
+    }
+}
+
+#[test]
+fn init_responsibilities_rows_not_summing_to_one() {
+    let mut r = vec![0.5; 40];
+    r[10] = 0.6;
+    let e = build_err(|b| b.init_responsibilities(r));
+    assert!(
+        matches!(e, GmmError::InitResponsibilitiesRowSum { row: 5, sum } if (sum - 1.1).abs() < 1e-12),
+        "{e}"
+    );
+    says(&e, &["sample 5", "normalise"]);
+}
+
+#[test]
+fn init_label_out_of_range() {
+    let mut labels = vec![0; 20];
+    labels[4] = 2;
+    let e = build_err(|b| b.init_labels(labels));
+    assert!(
+        matches!(
+            e,
+            GmmError::InitLabelOutOfRange {
+                row: 4,
+                label: 2,
+                n_components: 2
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["sample 4", "below n_components"]);
+}
+
+#[test]
+fn init_method_responsibilities_without_them() {
+    let e = build_err(|b| b.init_method(gmm_gpu::InitMethod::Responsibilities));
+    assert!(matches!(e, GmmError::InitResponsibilitiesMissing), "{e}");
+    says(&e, &["init_responsibilities", "init_labels"]);
+}
