@@ -8,11 +8,13 @@ use rand::{RngExt, SeedableRng};
 
 use crate::backend::{Backend, FitInfo};
 use crate::error::GmmError;
+use crate::estimator::Estimator;
 use crate::init::initialise;
 use crate::mixture::Mixture;
 use crate::params::GmmParams;
-use crate::prior::{MapPrior, m_step_with};
+use crate::prior::MapPrior;
 use crate::stats::SuffStats;
+use crate::variational::{VbPrior, bound};
 
 /// What a fit produces, before it becomes a [`crate::GmmModel`].
 #[derive(Clone, Debug)]
@@ -25,6 +27,8 @@ pub(crate) struct FitOutcome {
     pub info: FitInfo,
     /// A MAP fit's prior, resolved against the data.
     pub prior: Option<MapPrior>,
+    /// A variational fit's priors, resolved against the data.
+    pub variational: Option<VbPrior>,
     /// The mean log-likelihood of the last E-step (the lower bound less the prior's term).
     pub log_likelihood: f64,
 }
@@ -121,11 +125,8 @@ pub(crate) fn fit<B: Backend>(
     let mut scratch = vec![0.0; d * d];
     let mut best: Option<FitOutcome> = None;
     // A MAP fit's hyperparameters, from the data (over every rank) where the user left them.
-    let prior = match &params.prior {
-        Some(p) => Some(p.resolve(backend, sample_weight, k, params.covariance_type)?),
-        None => None,
-    };
-    let prior = prior.as_ref();
+    let mut estimator = Estimator::resolve(params, backend, sample_weight)?;
+    let variational = estimator.is_variational();
     let mut send = |event: FitEvent, iteration: usize| match monitor(&event) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(()) => Err(GmmError::Interrupted {
@@ -144,7 +145,7 @@ pub(crate) fn fit<B: Backend>(
         let (mut mixture, mut lower_bound) = match &warm {
             Some(w) => (w.mixture.clone(), w.lower_bound),
             None => (
-                initialise(params, prior, backend, sample_weight, init_seed)?,
+                initialise(params, &mut estimator, backend, sample_weight, init_seed)?,
                 f64::NEG_INFINITY,
             ),
         };
@@ -175,21 +176,46 @@ pub(crate) fn fit<B: Backend>(
                 backend.guard(&mixture)?;
                 backend.em_statistics(&mixture, &centres, &mut stats)?;
                 log_likelihood = stats.score_sum / stats.weight_sum;
-                // MAP-EM climbs the log-posterior, not the log-likelihood: the bound adds the
-                // prior's log density at the parameters of this E-step, per unit of weight.
-                lower_bound = match prior {
-                    Some(p) => (stats.score_sum + p.log_density(&mixture)) / stats.weight_sum,
-                    None => log_likelihood,
-                };
-                let fell = iter > 1 && backend.escalation_floor().is_some_and(|f| lower_bound < previous - f);
-                let trouble = if !lower_bound.is_finite() {
+                // The fast arithmetic's noise in the bound: per sample, and for the variational
+                // bound (a total) times the weight.
+                let noise = backend
+                    .escalation_floor()
+                    .map(|f| if variational { f * stats.weight_sum } else { f });
+                let trouble = if !log_likelihood.is_finite() {
                     Trouble::NonFinite
-                } else if fell {
-                    Trouble::Fell
-                } else {
-                    match m_step_with(prior, &stats, &centres, params.reg_covar, &mut mixture, &mut scratch) {
-                        Ok(()) => break,
+                } else if variational {
+                    // scikit-learn's order: the bound of this E-step's responsibilities and the
+                    // parameters of the M-step that follows it, so the M-step runs first.
+                    let entropy = bound::entropy_sum(&stats, &mixture);
+                    match estimator.m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch) {
                         Err(e) => Trouble::MStep(e),
+                        Ok(()) => {
+                            lower_bound = bound::lower_bound(entropy, &mixture);
+                            if !lower_bound.is_finite() {
+                                Trouble::NonFinite
+                            } else if iter > 1 && noise.is_some_and(|f| lower_bound < previous - f) {
+                                Trouble::Fell
+                            } else {
+                                break;
+                            }
+                        }
+                    }
+                } else {
+                    // MAP-EM climbs the log-posterior, not the log-likelihood: the bound adds the
+                    // prior's log density at the parameters of this E-step, per unit of weight.
+                    lower_bound = match estimator.map_prior() {
+                        Some(p) => (stats.score_sum + p.log_density(&mixture)) / stats.weight_sum,
+                        None => log_likelihood,
+                    };
+                    if !lower_bound.is_finite() {
+                        Trouble::NonFinite
+                    } else if iter > 1 && noise.is_some_and(|f| lower_bound < previous - f) {
+                        Trouble::Fell
+                    } else {
+                        match estimator.m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch) {
+                            Ok(()) => break,
+                            Err(e) => Trouble::MStep(e),
+                        }
                     }
                 };
                 // Fast arithmetic that may escalate continues from its last good iterate in exact
@@ -199,7 +225,7 @@ pub(crate) fn fit<B: Backend>(
                     None => false,
                 };
                 match (trouble, escalated, iterates.as_mut()) {
-                    (Trouble::Fell, true, Some((this, before))) => {
+                    (Trouble::Fell, true, Some((this, before))) if !variational => {
                         // The previous M-step made things worse: redo the previous iteration, from
                         // the iterate before it (it keeps its number, so the fit still runs
                         // max_iter iterations), against the bound that iteration started from.
@@ -211,10 +237,15 @@ pub(crate) fn fit<B: Backend>(
                         iter -= 1;
                         n_iter = iter;
                     }
+                    // A variational bound is measured after its own M-step, which keeps going
+                    // where nothing can switch.
+                    (Trouble::Fell, false, _) if variational => break,
                     (Trouble::Fell, false, _) => {
-                        m_step_with(prior, &stats, &centres, params.reg_covar, &mut mixture, &mut scratch)?;
+                        estimator.m_step(&stats, &centres, params.reg_covar, &mut mixture, &mut scratch)?;
                         break;
                     }
+                    // Redo this iteration exactly, from the iterate its E-step used (for a
+                    // variational fall too: its own statistics made the bound fall).
                     (_, true, Some((this, _))) => mixture.copy_from(this),
                     (t, _, _) => return Err(t.into_error(iter)),
                 }
@@ -241,7 +272,9 @@ pub(crate) fn fit<B: Backend>(
                 break;
             }
             // A tol below the fast arithmetic's noise: the last iterations run exact.
-            if let Some(floor) = backend.escalation_floor()
+            if let Some(floor) = backend
+                .escalation_floor()
+                .map(|f| if variational { f * stats.weight_sum } else { f })
                 && params.tol < floor
                 && change.abs() < floor
             {
@@ -279,7 +312,8 @@ pub(crate) fn fit<B: Backend>(
                 n_iter,
                 lower_bound,
                 lower_bounds,
-                prior: prior.cloned(),
+                prior: estimator.map_prior().cloned(),
+                variational: estimator.variational_prior().cloned(),
                 log_likelihood,
             });
         }
@@ -515,7 +549,16 @@ pub(crate) mod tests {
         let view = DataView::from_f64(&x, 2).unwrap();
         let mut rng = StdRng::seed_from_u64(params.seed);
         let seeds: Vec<u64> = (0..3).map(|_| rng.random()).collect();
-        let init = |seed| initialise(&params, None, &mut CpuBackend::new(view, None), None, seed).unwrap();
+        let init = |seed| {
+            initialise(
+                &params,
+                &mut Estimator::MaximumLikelihood,
+                &mut CpuBackend::new(view, None),
+                None,
+                seed,
+            )
+            .unwrap()
+        };
         let (first, last) = (init(seeds[0]), init(seeds[2]));
         assert_ne!(
             first.means, last.means,

@@ -76,24 +76,48 @@ pub enum GmmError {
         index: usize,
         value: f64,
     },
-    /// The prior's mean has the wrong length.
-    #[error("the prior's mean has {got} values but the data has {expected} features; give one value per feature")]
-    PriorMeanLength { expected: usize, got: usize },
-    /// The prior's scale has the wrong shape for the covariance type.
-    #[error(
-        "the prior's scale has {got} values but {covariance_type:?} covariances need {expected} (a d x d matrix for full and tied, one number for diag and spherical)"
-    )]
+    /// The prior's mean (`mean`, or a variational fit's `mean_prior`) has the wrong length.
+    #[error("the prior's {field} has {got} values but the data has {expected} features; give one value per feature")]
+    PriorMeanLength {
+        field: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// The prior's scale (`scale`, or a variational fit's `covariance_prior`) has the wrong
+    /// shape for the covariance type.
+    #[error("the prior's {field} has {got} values but {covariance_type} covariances need {expected}")]
     PriorScaleShape {
+        field: &'static str,
         covariance_type: CovarianceType,
         expected: usize,
         got: usize,
     },
-    /// The prior's scale is not symmetric positive definite (or, for diag and spherical, not > 0).
-    #[error("the prior's scale is not positive definite: for {covariance_type:?} covariances it must be {}", match covariance_type {
+    /// The prior's scale is not symmetric positive definite (or its values not > 0).
+    #[error("the prior's {field} is not positive definite: for {covariance_type} covariances it must be {}", match covariance_type {
         CovarianceType::Full | CovarianceType::Tied => "a symmetric positive-definite d x d matrix",
-        _ => "a number > 0",
+        _ => "made of numbers > 0",
     })]
-    PriorScaleNotPositiveDefinite { covariance_type: CovarianceType },
+    PriorScaleNotPositiveDefinite {
+        field: &'static str,
+        covariance_type: CovarianceType,
+    },
+    /// A variational prior that must be positive (`weight_concentration_prior`,
+    /// `mean_precision_prior`) is not a finite number > 0.
+    #[error("{field} is {value}: it must be a finite number > 0")]
+    VariationalPriorNotPositive { field: &'static str, value: f64 },
+    /// A variational fit's `degrees_of_freedom_prior` is not finite, or not above d − 1.
+    #[error("degrees_of_freedom_prior is {value}: {}", match n_features {
+        Some(d) => format!("with {d} features it must be > {} (scikit-learn's default is d = {d})", *d as f64 - 1.0),
+        None => "it must be a finite number > d - 1 (scikit-learn's default is d)".to_string(),
+    })]
+    VariationalDof { value: f64, n_features: Option<usize> },
+    /// A fit was given both a MAP prior and a variational posterior.
+    #[error("a fit takes a MAP prior (prior) or a variational posterior (variational), not both")]
+    PriorAndVariational,
+    /// A variational fit was given initial weights, means or precisions, which scikit-learn's
+    /// BayesianGaussianMixture does not take.
+    #[error("a variational fit takes no {field}: start it from responsibilities or labels instead, or set the priors")]
+    VariationalInitialParameters { field: &'static str },
     /// `n_init` was 0.
     #[error("n_init is 0: at least one initialisation is needed; pass n_init >= 1")]
     ZeroNInit,

@@ -7,19 +7,19 @@ use rand::seq::index;
 
 use crate::backend::Backend;
 use crate::error::GmmError;
+use crate::estimator::Estimator;
 use crate::kinds::InitMethod;
 use crate::kmeans::{SeedSet, kmeans_plusplus, lloyd};
 use crate::mixture::Mixture;
 use crate::mstep::{NK_EPS, estimate_moments};
 use crate::params::GmmParams;
-use crate::prior::MapPrior;
 use crate::prior::map::map_moments;
 use crate::stats::SuffStats;
 
 /// The starting mixture for one initialisation, drawn from `seed`.
 pub(crate) fn initialise<B: Backend>(
     params: &GmmParams,
-    prior: Option<&MapPrior>,
+    estimator: &mut Estimator,
     backend: &mut B,
     sample_weight: Option<&[f64]>,
     seed: u64,
@@ -96,12 +96,16 @@ pub(crate) fn initialise<B: Backend>(
                 means
             }
         };
-        // A MAP fit starts from the MAP step of these responsibilities, as mclust's me* does.
-        match prior {
-            Some(p) => map_moments(&stats, &centres, p, params.reg_covar, &mut mix),
-            None => estimate_moments(&stats, &centres, params.reg_covar, &mut mix),
+        // A MAP fit starts from the MAP step of these responsibilities, as mclust's me* does; a
+        // variational one from the variational step, as scikit-learn's _initialize.
+        match estimator {
+            Estimator::Variational { .. } => {
+                estimator.m_step(&stats, &centres, params.reg_covar, &mut mix, &mut scratch)?;
+            }
+            Estimator::Map(p) => map_moments(&stats, &centres, p, params.reg_covar, &mut mix),
+            Estimator::MaximumLikelihood => estimate_moments(&stats, &centres, params.reg_covar, &mut mix),
         }
-        if params.precisions_init.is_none() {
+        if params.precisions_init.is_none() && !estimator.is_variational() {
             mix.set_precisions_from_covariances(&mut scratch)?;
         }
     }
@@ -161,7 +165,13 @@ mod tests {
 
     fn init(params: GmmParams, x: &[f64], w: Option<&[f64]>) -> Result<Mixture, GmmError> {
         let view = DataView::from_f64(x, D).unwrap();
-        initialise(&params, None, &mut CpuBackend::new(view, w), w, 9)
+        initialise(
+            &params,
+            &mut Estimator::MaximumLikelihood,
+            &mut CpuBackend::new(view, w),
+            w,
+            9,
+        )
     }
 
     fn builder() -> crate::params::GmmParamsBuilder {
@@ -229,7 +239,14 @@ mod tests {
         for seed in 0..8 {
             let params = builder().init_method(InitMethod::RandomFromData).build().unwrap();
             let view = DataView::from_f64(&x, D).unwrap();
-            let mix = initialise(&params, None, &mut CpuBackend::new(view, Some(&w)), Some(&w), seed).unwrap();
+            let mix = initialise(
+                &params,
+                &mut Estimator::MaximumLikelihood,
+                &mut CpuBackend::new(view, Some(&w)),
+                Some(&w),
+                seed,
+            )
+            .unwrap();
             for m in mix.means.chunks(D) {
                 let row = x.chunks(D).position(|r| r == m).unwrap();
                 assert!(w[row] > 0.0, "seed {seed}: row {row} weighs nothing");

@@ -31,6 +31,7 @@ mod data;
 pub mod distributed;
 mod em;
 mod error;
+mod estimator;
 mod given;
 pub mod gpu;
 mod init;
@@ -49,6 +50,7 @@ mod nested;
 mod params;
 mod prior;
 mod stats;
+mod variational;
 
 pub use backend::Traffic;
 pub use data::{DataView, Element, SampleWeights, Samples};
@@ -65,6 +67,7 @@ pub use nested::{ShapeError, flatten_nested};
 pub use params::{GmmParams, GmmParamsBuilder};
 pub use prior::Prior;
 pub use stats::pairwise_sum;
+pub use variational::{Variational, WeightPrior};
 
 pub use em::FitEvent;
 

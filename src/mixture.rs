@@ -3,6 +3,7 @@
 use crate::error::GmmError;
 use crate::kinds::CovarianceType;
 use crate::linalg;
+use crate::variational::Posterior;
 
 /// ½·log(2π).
 pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
@@ -24,6 +25,9 @@ pub(crate) struct Mixture {
     pub covariances: Vec<f64>,
     pub precisions_cholesky: Vec<f64>,
     pub log_consts: Vec<f64>,
+    /// A variational posterior's extra parameters, whose constants c_k take the place of ln w_k
+    /// in the E-step (scikit-learn's `BayesianGaussianMixture`); `None` for a plain mixture.
+    pub variational: Option<Posterior>,
 }
 
 impl Mixture {
@@ -39,6 +43,7 @@ impl Mixture {
             covariances: vec![0.0; len],
             precisions_cholesky: vec![0.0; len],
             log_consts: vec![0.0; n_components],
+            variational: None,
         }
     }
 
@@ -52,6 +57,7 @@ impl Mixture {
         self.covariances.clone_from(&other.covariances);
         self.precisions_cholesky.clone_from(&other.precisions_cholesky);
         self.log_consts.clone_from(&other.log_consts);
+        self.variational.clone_from(&other.variational);
     }
 
     /// The precision factor that component k uses: d x d for full and tied, d for diag, 1 for spherical.
@@ -66,6 +72,15 @@ impl Mixture {
         }
     }
 
+    /// The E-step's additive constant of component `k`: ln w_k, or a variational posterior's c_k.
+    #[inline]
+    pub fn log_weight(&self, k: usize) -> f64 {
+        match &self.variational {
+            Some(v) => v.log_weights[k],
+            None => self.weights[k].ln(),
+        }
+    }
+
     /// Recomputes `log_consts` from the weights and the precision factors.
     pub fn refresh(&mut self) {
         let d = self.n_features;
@@ -76,7 +91,7 @@ impl Mixture {
                 CovarianceType::Diag => u.iter().map(|p| p.ln()).sum::<f64>(),
                 CovarianceType::Spherical => d as f64 * u[0].ln(),
             };
-            self.log_consts[k] = self.weights[k].ln() - d as f64 * HALF_LN_2PI + log_det;
+            self.log_consts[k] = self.log_weight(k) - d as f64 * HALF_LN_2PI + log_det;
         }
     }
 

@@ -19,6 +19,8 @@ use crate::mixture::Mixture;
 use crate::nested::flatten_nested;
 use crate::prior::{MapPrior, Prior};
 use crate::stats::pairwise_sum;
+use crate::variational::step::set_weights_and_constants;
+use crate::variational::{Posterior, Variational, VbPrior, WeightPrior};
 
 /// A fitted Gaussian mixture.
 ///
@@ -42,6 +44,8 @@ pub struct GmmModel {
     pub(crate) prior: Option<MapPrior>,
     /// A MAP fit's mean log-likelihood at its last E-step (its lower bound adds the prior).
     pub(crate) log_likelihood: Option<f64>,
+    /// A variational fit's priors, resolved against the data (its posterior is in the mixture).
+    pub(crate) variational_prior: Option<VbPrior>,
 }
 
 impl GmmModel {
@@ -127,6 +131,27 @@ impl GmmModel {
     pub fn log_likelihood(&self) -> f64 {
         self.log_likelihood.unwrap_or(self.lower_bound)
     }
+    /// A variational fit's prior on the weights; `None` for maximum likelihood and MAP.
+    pub fn weight_prior(&self) -> Option<WeightPrior> {
+        self.mixture.variational.as_ref().map(|v| v.weight_prior)
+    }
+    /// A variational fit's `weight_concentration_`: the Dirichlet's α_k (K), or for the process
+    /// the Beta distributions' (a_k, b_k).
+    pub fn weight_concentration(&self) -> Option<(&[f64], Option<&[f64]>)> {
+        self.mixture.variational.as_ref().map(|v| {
+            let b = (v.weight_prior == WeightPrior::DirichletProcess).then_some(v.concentration_b.as_slice());
+            (v.concentration_a.as_slice(), b)
+        })
+    }
+    /// A variational fit's `mean_precision_` β_k (K).
+    pub fn mean_precision(&self) -> Option<&[f64]> {
+        self.mixture.variational.as_ref().map(|v| v.mean_precision.as_slice())
+    }
+    /// A variational fit's `degrees_of_freedom_` ν_k (K; one value for tied).
+    pub fn degrees_of_freedom(&self) -> Option<&[f64]> {
+        self.mixture.variational.as_ref().map(|v| v.dof.as_slice())
+    }
+
     /// A MAP fit's prior, every hyperparameter as the fit used it (the data's defaults filled in);
     /// `None` for maximum likelihood.
     pub fn prior(&self) -> Option<Prior> {
@@ -360,6 +385,7 @@ impl GmmModel {
             gpu_precision: None,
             prior: None,
             log_likelihood: None,
+            variational_prior: None,
         })
     }
 
@@ -404,6 +430,7 @@ impl GmmModel {
             gpu_precision: o.info.precision,
             log_likelihood: o.prior.is_some().then_some(o.log_likelihood),
             prior: o.prior,
+            variational_prior: o.variational,
         }
     }
 }
@@ -441,8 +468,34 @@ pub(crate) struct ModelFile {
     /// A MAP fit's mean log-likelihood at its last E-step (`lower_bound` is the log-posterior).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     log_likelihood: Option<f64>,
+    /// A variational fit's posterior beyond the means and covariances, under scikit-learn's
+    /// names, and its priors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weight_concentration_prior_type: Option<WeightPrior>,
+    /// The Dirichlet's α (K), or for the process `[[a…], [b…]]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weight_concentration: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mean_precision: Option<Vec<f64>>,
+    /// ν_k (K), or one number for tied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    degrees_of_freedom: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    variational_prior: Option<VbPriorFile>,
     #[serde(default)]
     gmm_gpu_version: String,
+}
+
+/// The JSON form of a variational fit's priors (scikit-learn's `*_prior_` attributes).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VbPriorFile {
+    weight_concentration_prior: f64,
+    mean_precision_prior: f64,
+    mean_prior: Vec<f64>,
+    degrees_of_freedom_prior: f64,
+    /// d × d (full, tied), d (diag) or one number (spherical).
+    covariance_prior: Value,
 }
 
 /// The JSON form of a resolved prior.
@@ -525,6 +578,29 @@ impl From<GmmModel> for ModelFile {
             gpu_precision: m.gpu_precision,
             prior: m.prior.map(PriorFile::new),
             log_likelihood: m.log_likelihood,
+            weight_concentration_prior_type: m.mixture.variational.as_ref().map(|v| v.weight_prior),
+            weight_concentration: m.mixture.variational.as_ref().map(|v| match v.weight_prior {
+                WeightPrior::DirichletProcess => {
+                    Value::from(vec![v.concentration_a.clone(), v.concentration_b.clone()])
+                }
+                WeightPrior::DirichletDistribution => Value::from(v.concentration_a.clone()),
+            }),
+            mean_precision: m.mixture.variational.as_ref().map(|v| v.mean_precision.clone()),
+            degrees_of_freedom: m.mixture.variational.as_ref().map(|v| match cov {
+                CovarianceType::Tied => Value::from(v.dof[0]),
+                _ => Value::from(v.dof.clone()),
+            }),
+            variational_prior: m.variational_prior.map(|p| VbPriorFile {
+                weight_concentration_prior: p.weight_concentration,
+                mean_precision_prior: p.mean_precision,
+                mean_prior: p.mean,
+                degrees_of_freedom_prior: p.dof,
+                covariance_prior: match cov {
+                    CovarianceType::Full | CovarianceType::Tied => nest(&p.covariance, &[d, d]),
+                    CovarianceType::Diag => Value::from(p.covariance),
+                    CovarianceType::Spherical => Value::from(p.covariance[0]),
+                },
+            }),
             gmm_gpu_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -575,8 +651,49 @@ impl TryFrom<ModelFile> for GmmModel {
                 }
             }
         }
+        let variational_prior = match f.variational_prior {
+            Some(p) => {
+                let psi = match (&p.covariance_prior, cov) {
+                    (Value::Number(x), CovarianceType::Spherical) => vec![x.as_f64().unwrap_or(f64::NAN)],
+                    (_, CovarianceType::Full | CovarianceType::Tied) => {
+                        flatten(&p.covariance_prior, &[d, d], "variational_prior.covariance_prior")?
+                    }
+                    _ => flatten(&p.covariance_prior, &[d], "variational_prior.covariance_prior")?,
+                };
+                let user = Variational::dirichlet_process()
+                    .weight_concentration_prior(p.weight_concentration_prior)
+                    .mean_precision_prior(p.mean_precision_prior)
+                    .mean_prior(p.mean_prior.clone())
+                    .degrees_of_freedom_prior(p.degrees_of_freedom_prior)
+                    .covariance_prior(psi.clone());
+                user.check()?;
+                user.check_against(cov, d)?;
+                Some(VbPrior {
+                    weight_prior: f.weight_concentration_prior_type.unwrap_or_default(),
+                    weight_concentration: p.weight_concentration_prior,
+                    mean_precision: p.mean_precision_prior,
+                    mean: p.mean_prior,
+                    dof: p.degrees_of_freedom_prior,
+                    covariance: psi,
+                })
+            }
+            None => None,
+        };
+        if let Some(weight_prior) = f.weight_concentration_prior_type {
+            mixture.variational = Some(read_posterior(
+                weight_prior,
+                f.weight_concentration.as_ref(),
+                f.mean_precision,
+                f.degrees_of_freedom.as_ref(),
+                cov,
+                k,
+                d,
+                &mut mixture.weights,
+            )?);
+        }
         mixture.refresh();
         Ok(Self {
+            variational_prior,
             mixture,
             converged: f.converged,
             n_iter: f.n_iter,
@@ -591,6 +708,70 @@ impl TryFrom<ModelFile> for GmmModel {
             log_likelihood: f.log_likelihood,
         })
     }
+}
+
+/// A variational posterior from a model file: its concentrations and mean precisions (K each,
+/// > 0) and degrees of freedom (> d − 1), with the E-step's constants and the weights recomputed.
+#[allow(clippy::too_many_arguments)]
+fn read_posterior(
+    weight_prior: WeightPrior,
+    concentration: Option<&Value>,
+    mean_precision: Option<Vec<f64>>,
+    dof: Option<&Value>,
+    cov: CovarianceType,
+    k: usize,
+    d: usize,
+    weights: &mut [f64],
+) -> Result<Posterior, GmmError> {
+    let missing = |field: &'static str| GmmError::ModelShape {
+        field,
+        expected: "present in a variational model (beside weight_concentration_prior_type)".to_string(),
+        found: "nothing".to_string(),
+    };
+    let concentration = concentration.ok_or_else(|| missing("weight_concentration"))?;
+    let (a, b) = match weight_prior {
+        WeightPrior::DirichletProcess => {
+            let ab = flatten(concentration, &[2, k], "weight_concentration")?;
+            (ab[..k].to_vec(), ab[k..].to_vec())
+        }
+        WeightPrior::DirichletDistribution => (flatten(concentration, &[k], "weight_concentration")?, Vec::new()),
+    };
+    let mean_precision = mean_precision.ok_or_else(|| missing("mean_precision"))?;
+    if mean_precision.len() != k {
+        return Err(GmmError::ModelShape {
+            field: "mean_precision",
+            expected: format!("[{k}]"),
+            found: format!("{} values", mean_precision.len()),
+        });
+    }
+    let dof = match (dof.ok_or_else(|| missing("degrees_of_freedom"))?, cov) {
+        (Value::Number(x), CovarianceType::Tied) => vec![x.as_f64().unwrap_or(f64::NAN)],
+        (v, _) => flatten(v, &[k], "degrees_of_freedom")?,
+    };
+    for (field, values, low) in [
+        ("weight_concentration", [a.as_slice(), b.as_slice()].concat(), 0.0),
+        ("mean_precision", mean_precision.clone(), 0.0),
+        ("degrees_of_freedom", dof.clone(), d as f64 - 1.0),
+    ] {
+        if let Some(index) = values.iter().position(|v| !(v.is_finite() && *v > low)) {
+            return Err(GmmError::ModelValue {
+                field,
+                index,
+                value: values[index],
+                reason: "a variational posterior's concentrations and mean precisions are > 0, its degrees of freedom > d - 1",
+            });
+        }
+    }
+    let mut post = Posterior {
+        weight_prior,
+        concentration_a: a,
+        concentration_b: b,
+        mean_precision,
+        dof,
+        log_weights: vec![0.0; k],
+    };
+    set_weights_and_constants(&mut post, weights, d);
+    Ok(post)
 }
 
 /// Checks that a model of `k` components and `d` features has something to model.

@@ -7,6 +7,7 @@ use crate::gpu::plan::GpuKernels;
 use crate::kinds::{BackendKind, CovarianceType, InitMethod};
 use crate::linalg;
 use crate::prior::Prior;
+use crate::variational::Variational;
 
 /// Validated fit parameters. Build them with [`GmmParams::builder`].
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +34,7 @@ pub struct GmmParams {
     pub(crate) prior: Option<Prior>,
     /// The user's starting responsibilities or labels (with `InitMethod::Responsibilities`).
     pub(crate) init_given: Option<GivenStart>,
+    pub(crate) variational: Option<Variational>,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -58,6 +60,7 @@ pub struct GmmParamsBuilder {
     gpu_precision: GpuPrecision,
     prior: Option<Prior>,
     init_given: Option<GivenStart>,
+    variational: Option<Variational>,
 }
 
 impl GmmParams {
@@ -84,12 +87,17 @@ impl GmmParams {
             gpu_precision: GpuPrecision::Auto,
             prior: None,
             init_given: None,
+            variational: None,
         }
     }
 
     /// The conjugate prior of a MAP fit, if any (as given: unset hyperparameters come from the data).
     pub fn prior(&self) -> Option<&Prior> {
         self.prior.as_ref()
+    }
+    /// The priors of a variational fit, if any (as given).
+    pub fn variational(&self) -> Option<&Variational> {
+        self.variational.as_ref()
     }
 
     /// Where the E-step and statistics run (default the CPU).
@@ -190,6 +198,16 @@ impl GmmParamsBuilder {
     /// is the regularisation, but a value given here still adds to it).
     pub fn reg_covar(mut self, reg_covar: f64) -> Self {
         self.reg_covar = Some(reg_covar);
+        self
+    }
+    /// Fits scikit-learn's `BayesianGaussianMixture` (variational Bayesian inference) with these
+    /// priors instead of maximum likelihood, on the same EM driver and backends: the E-step runs
+    /// the same kernels with the posterior's expected log weights, and the lower bound is
+    /// scikit-learn's evidence lower bound, a total over the samples. It takes no initial
+    /// weights, means or precisions (start it from responsibilities or labels instead), and no
+    /// MAP [`prior`](GmmParamsBuilder::prior).
+    pub fn variational(mut self, variational: Variational) -> Self {
+        self.variational = Some(variational);
         self
     }
     /// Fits the maximum a posteriori estimate under a conjugate prior (mclust's `priorControl()`)
@@ -315,6 +333,21 @@ impl GmmParamsBuilder {
         if let Some(p) = &self.prior {
             p.check()?;
         }
+        if let Some(v) = &self.variational {
+            if self.prior.is_some() {
+                return Err(GmmError::PriorAndVariational);
+            }
+            for (field, given) in [
+                ("weights_init", self.weights_init.is_some()),
+                ("means_init", self.means_init.is_some()),
+                ("precisions_init", self.precisions_init.is_some()),
+            ] {
+                if given {
+                    return Err(GmmError::VariationalInitialParameters { field });
+                }
+            }
+            v.check()?;
+        }
         let init_given = match (self.init_method, self.init_given) {
             (InitMethod::Responsibilities, None) => return Err(GmmError::InitResponsibilitiesMissing),
             (InitMethod::Responsibilities, Some(given)) => {
@@ -375,6 +408,7 @@ impl GmmParamsBuilder {
             gpu_precision: self.gpu_precision,
             prior: self.prior,
             init_given,
+            variational: self.variational,
         })
     }
 }

@@ -717,7 +717,17 @@ fn prior_entries_not_finite() {
 #[test]
 fn prior_mean_of_the_wrong_length() {
     let e = prior_fit_err(CovarianceType::Diag, gmm_gpu::Prior::mclust().mean(vec![0.0, 1.0, 2.0]));
-    assert!(matches!(e, GmmError::PriorMeanLength { expected: 2, got: 3 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            GmmError::PriorMeanLength {
+                field: "mean",
+                expected: 2,
+                got: 3
+            }
+        ),
+        "{e}"
+    );
     says(&e, &["mean", "3 values", "2 features"]);
 }
 
@@ -732,7 +742,7 @@ fn prior_scale_of_the_wrong_shape() {
         let got = scale.len();
         let e = prior_fit_err(cov, gmm_gpu::Prior::mclust().scale(scale));
         assert!(
-            matches!(e, GmmError::PriorScaleShape { covariance_type, expected: x, got: g } if covariance_type == cov && x == expected && g == got),
+            matches!(e, GmmError::PriorScaleShape { covariance_type, expected: x, got: g, .. } if covariance_type == cov && x == expected && g == got),
             "{cov}: {e}"
         );
         says(&e, &["scale", &format!("{got} values")]);
@@ -749,7 +759,7 @@ fn prior_scale_not_positive_definite() {
     ] {
         let e = prior_fit_err(cov, gmm_gpu::Prior::mclust().scale(scale));
         assert!(
-            matches!(e, GmmError::PriorScaleNotPositiveDefinite { covariance_type } if covariance_type == cov),
+            matches!(e, GmmError::PriorScaleNotPositiveDefinite { covariance_type, .. } if covariance_type == cov),
             "{cov}: {e}"
         );
         says(&e, &["scale", "positive definite"]);

@@ -4,17 +4,9 @@
 
 mod common;
 
-use common::{assert_close, max_rel};
+use common::{assert_close, flat, max_rel};
 use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, GpuPrecision, Prior};
 use serde_json::Value;
-
-fn flat(v: &Value) -> Vec<f64> {
-    match v {
-        Value::Array(a) => a.iter().flat_map(flat).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap()],
-        other => panic!("unexpected fixture value {other}"),
-    }
-}
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("fixtures/mclust_map.json")).unwrap()

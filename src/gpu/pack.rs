@@ -200,7 +200,7 @@ impl ModelPack {
         for (c, det) in log_det.iter().enumerate() {
             // g_k = log π_k + log det U'_k, as a high and a low f32: the shader's log p carries both,
             // so the rounding of g never reaches the log-likelihood.
-            let g = mix.weights[c].ln() + det;
+            let g = mix.log_weight(c) + det;
             let hi = checked(g, c, "log-density constant")?;
             self.host[self.offsets[3] + c] = hi;
             self.host[self.offsets[3] + k + c] = (g - f64::from(hi)) as f32;

@@ -10,11 +10,8 @@ use crate::backend::Backend;
 use crate::error::GmmError;
 use crate::kinds::CovarianceType;
 use crate::linalg::{cholesky_lower, packed_index};
-use crate::mixture::Mixture;
-use crate::mstep::m_step;
 use crate::stats::SuffStats;
 pub(crate) use map::MapPrior;
-use map::map_moments;
 
 /// A conjugate prior on the means and covariances, for maximum a posteriori (MAP) estimation
 /// as R's mclust (`priorControl()`; Fraley & Raftery 2007): a normal prior on each mean with
@@ -143,14 +140,6 @@ impl Prior {
     /// The checks that need the feature count d: the mean has d values, ν > d − 1, and the
     /// scale has the covariance type's shape and is positive definite.
     pub(crate) fn check_against(&self, kind: CovarianceType, d: usize) -> Result<(), GmmError> {
-        if let Some(m) = &self.mean
-            && m.len() != d
-        {
-            return Err(GmmError::PriorMeanLength {
-                expected: d,
-                got: m.len(),
-            });
-        }
         if let Some(nu) = self.dof
             && nu <= d as f64 - 1.0
         {
@@ -159,10 +148,14 @@ impl Prior {
                 n_features: Some(d),
             });
         }
-        match &self.scale {
-            Some(s) => check_scale(s, kind, d),
-            None => Ok(()),
-        }
+        check_mean_and_scale(
+            self.mean.as_deref(),
+            self.scale.as_deref(),
+            kind,
+            d,
+            ("mean", "scale"),
+            1,
+        )
     }
 
     /// The hyperparameters for a fit of `k` components of type `kind` to the data `backend`
@@ -201,15 +194,36 @@ impl Prior {
     }
 }
 
-/// A user's scale must be d × d, symmetric and positive definite (full, tied), or one positive
-/// number (diag, spherical).
-fn check_scale(s: &[f64], kind: CovarianceType, d: usize) -> Result<(), GmmError> {
+/// The checks of a prior's mean and scale that need d, shared by the MAP prior and the
+/// variational one: the mean has d values; the scale is d × d, symmetric and positive definite
+/// (full, tied), or `diag_len` positive values (diag: 1 for MAP's ς, d for a variational Ψ0),
+/// or one (spherical). `fields` name the two in errors.
+pub(crate) fn check_mean_and_scale(
+    mean: Option<&[f64]>,
+    scale: Option<&[f64]>,
+    kind: CovarianceType,
+    d: usize,
+    fields: (&'static str, &'static str),
+    diag_len: usize,
+) -> Result<(), GmmError> {
+    if let Some(m) = mean
+        && m.len() != d
+    {
+        return Err(GmmError::PriorMeanLength {
+            field: fields.0,
+            expected: d,
+            got: m.len(),
+        });
+    }
+    let Some(s) = scale else { return Ok(()) };
     let expected = match kind {
         CovarianceType::Full | CovarianceType::Tied => d * d,
-        CovarianceType::Diag | CovarianceType::Spherical => 1,
+        CovarianceType::Diag => diag_len,
+        CovarianceType::Spherical => 1,
     };
     if s.len() != expected {
         return Err(GmmError::PriorScaleShape {
+            field: fields.1,
             covariance_type: kind,
             expected,
             got: s.len(),
@@ -223,12 +237,15 @@ fn check_scale(s: &[f64], kind: CovarianceType, d: usize) -> Result<(), GmmError
             let mut l = vec![0.0; d * d];
             symmetric && cholesky_lower(s, d, &mut l)
         }
-        CovarianceType::Diag | CovarianceType::Spherical => s[0] > 0.0,
+        CovarianceType::Diag | CovarianceType::Spherical => s.iter().all(|&v| v > 0.0),
     };
     if positive_definite {
         Ok(())
     } else {
-        Err(GmmError::PriorScaleNotPositiveDefinite { covariance_type: kind })
+        Err(GmmError::PriorScaleNotPositiveDefinite {
+            field: fields.1,
+            covariance_type: kind,
+        })
     }
 }
 
@@ -238,7 +255,7 @@ fn check_scale(s: &[f64], kind: CovarianceType, d: usize) -> Result<(), GmmError
 /// count that goes with it, from two passes of the
 /// backend's k-means statistics with every centroid equal (so every sample goes to the first):
 /// the first around the origin for the mean, the second around the mean.
-fn data_moments<B: Backend>(
+pub(crate) fn data_moments<B: Backend>(
     backend: &mut B,
     sample_weight: Option<&[f64]>,
     k: usize,
@@ -283,23 +300,4 @@ fn data_moments<B: Backend>(
         }
     }
     Ok((mean, covariance, n.round() as usize))
-}
-
-/// The M-step of a fit: maximum likelihood's, or the MAP step under a resolved prior; then the
-/// precision factors.
-pub(crate) fn m_step_with(
-    prior: Option<&MapPrior>,
-    stats: &SuffStats,
-    centres: &[f64],
-    reg_covar: f64,
-    mix: &mut Mixture,
-    scratch: &mut [f64],
-) -> Result<(), GmmError> {
-    match prior {
-        None => m_step(stats, centres, reg_covar, mix, scratch),
-        Some(p) => {
-            map_moments(stats, centres, p, reg_covar, mix);
-            mix.set_precisions_from_covariances(scratch)
-        }
-    }
 }

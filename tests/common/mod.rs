@@ -218,3 +218,12 @@ pub fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'stat
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("a rank panicked (see above)"),
     }
 }
+
+/// Every number of a fixture's nested JSON arrays, in order (row-major).
+pub fn flat(v: &serde_json::Value) -> Vec<f64> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().flat_map(flat).collect(),
+        serde_json::Value::Number(n) => vec![n.as_f64().unwrap()],
+        other => panic!("unexpected fixture value {other}"),
+    }
+}

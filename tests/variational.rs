@@ -1,0 +1,254 @@
+//! Variational Bayesian fits against scikit-learn's `BayesianGaussianMixture`
+//! (tests/fixtures/sklearn_bayesian.json, written by tests/fixtures/make_sklearn_bayesian.py):
+//! from the same responsibilities, after 1, 5 and 30 iterations, every fitted attribute, the lower
+//! bound and the variational predictions, for every covariance type and both weight priors; the
+//! GPU against the same fixtures; and the process prior emptying the components it does not need.
+
+mod common;
+
+use common::{flat, max_rel};
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, GpuPrecision, Variational, WeightPrior};
+use serde_json::Value;
+
+fn fixture() -> Value {
+    serde_json::from_str(include_str!("fixtures/sklearn_bayesian.json")).unwrap()
+}
+
+struct Case {
+    name: String,
+    cov: CovarianceType,
+    prior: WeightPrior,
+    k: usize,
+    value: Value,
+}
+
+fn cases() -> (Vec<f64>, Vec<Case>) {
+    let f = fixture();
+    let x = flat(&f["X"]);
+    let cases = f["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let cov: CovarianceType = c["covariance_type"].as_str().unwrap().parse().unwrap();
+            let prior: WeightPrior = c["weight_concentration_prior_type"].as_str().unwrap().parse().unwrap();
+            Case {
+                name: format!("{cov} {}", prior.as_str()),
+                cov,
+                prior,
+                k: c["n_components"].as_u64().unwrap() as usize,
+                value: c.clone(),
+            }
+        })
+        .collect();
+    (x, cases)
+}
+
+impl Case {
+    fn params(&self, iters: usize) -> gmm_gpu::GmmParamsBuilder {
+        GmmParams::builder(self.k)
+            .covariance_type(self.cov)
+            .tol(0.0)
+            .max_iter(iters)
+            .init_responsibilities(flat(&self.value["resp"]))
+            .variational(Variational::dirichlet_process().weight_prior(self.prior))
+    }
+
+    /// The worst relative difference from scikit-learn's run after `iters` iterations, over every
+    /// attribute, the lower bound and the predictions (entries near zero against a floor of the
+    /// array's largest magnitude), with what it was.
+    fn worst(&self, m: &GmmModel, data: &DataView, iters: usize) -> (f64, String) {
+        let run = self.value["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["iterations"].as_u64() == Some(iters as u64))
+            .unwrap();
+        let (a, b) = m.weight_concentration().unwrap();
+        let concentration: Vec<f64> = a.iter().chain(b.unwrap_or(&[])).copied().collect();
+        let checks = [
+            (
+                "weight_concentration",
+                concentration,
+                flat(&run["weight_concentration"]),
+            ),
+            (
+                "mean_precision",
+                m.mean_precision().unwrap().to_vec(),
+                flat(&run["mean_precision"]),
+            ),
+            ("means", m.means().to_vec(), flat(&run["means"])),
+            (
+                "degrees_of_freedom",
+                m.degrees_of_freedom().unwrap().to_vec(),
+                flat(&run["degrees_of_freedom"]),
+            ),
+            ("covariances", m.covariances().to_vec(), flat(&run["covariances"])),
+            (
+                "precisions_cholesky",
+                m.precisions_cholesky().to_vec(),
+                flat(&run["precisions_cholesky"]),
+            ),
+            ("weights", m.weights().to_vec(), flat(&run["weights"])),
+            (
+                "lower_bound",
+                vec![m.lower_bound()],
+                vec![run["lower_bound"].as_f64().unwrap()],
+            ),
+            (
+                "score_samples",
+                m.score_samples(data).unwrap(),
+                flat(&run["score_samples"]),
+            ),
+            (
+                "predict_proba",
+                m.predict_proba(data).unwrap(),
+                flat(&run["predict_proba"]),
+            ),
+        ];
+        checks
+            .iter()
+            .map(|(what, got, want)| {
+                let floor = want.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                (
+                    max_rel(got, want, floor),
+                    format!("{} after {iters}: {what}", self.name),
+                )
+            })
+            .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a })
+    }
+}
+
+/// The tolerance against scikit-learn (the issue asks for 1e-8): the same f64 formulas in another
+/// order (we centre the moments and form the entropy from the statistics), amplified over 30
+/// iterations. The worst seen is 1.7e-13 (full dirichlet_distribution after 30, predict_proba), so
+/// 1e-12 is the tightest round number that holds; the test prints the worst per run.
+const RTOL: f64 = 1e-12;
+
+#[test]
+fn cpu_equals_scikit_learn_from_the_same_responsibilities() {
+    let (x, cases) = cases();
+    let data = DataView::from_f64(&x, 3).unwrap();
+    let mut report = Vec::new();
+    for case in &cases {
+        for iters in [1, 5, 30] {
+            let m = case.params(iters).build().unwrap().fit(&data).unwrap();
+            assert_eq!(m.n_iter(), iters, "{}", case.name);
+            let (worst, what) = case.worst(&m, &data, iters);
+            report.push(format!("{what}: {worst:.1e}"));
+            assert!(worst <= RTOL, "{what}: {worst:.3e} > {RTOL:e}\n{}", report.join("\n"));
+        }
+    }
+    println!("{}", report.join("\n"));
+}
+
+/// The GPU in every arithmetic, against the same fixtures after 30 iterations (the issue asks for
+/// 1e-3): the worst seen on lavapipe is 9.7e-6 (tied, Fast: the means), so 1e-4 holds with room
+/// for other hardware's rounding; the test prints the worst per case.
+#[test]
+fn gpu_equals_scikit_learn_from_the_same_responsibilities() {
+    let Some(ctx) = common::gpu() else { return };
+    let (x, cases) = cases();
+    let data = DataView::from_f64(&x, 3).unwrap();
+    let mut report = Vec::new();
+    for precision in [GpuPrecision::Fast, GpuPrecision::Exact, GpuPrecision::Auto] {
+        for case in &cases {
+            let m = case
+                .params(30)
+                .gpu_precision(precision)
+                .build()
+                .unwrap()
+                .fit_on(ctx, &data)
+                .unwrap();
+            let (worst, what) = case.worst(&m, &data, 30);
+            report.push(format!("{precision:?} {what}: {worst:.1e}"));
+            assert!(
+                worst <= 1e-4,
+                "{precision:?} {what}: {worst:.3e}\n{}",
+                report.join("\n")
+            );
+        }
+    }
+    println!("{}", report.join("\n"));
+}
+
+/// A variational model file carries scikit-learn's attributes (the process's concentration as
+/// `[[a…], [b…]]`, one ν for tied) and its priors, and reads back exactly: the same
+/// predictions, through the same E-step constants.
+#[test]
+fn a_variational_model_file_round_trips() {
+    let (x, cases) = cases();
+    let data = DataView::from_f64(&x, 3).unwrap();
+    for case in &cases {
+        let m = case.params(5).build().unwrap().fit(&data).unwrap();
+        let text = m.to_json();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v["weight_concentration_prior_type"],
+            case.prior.as_str(),
+            "{}",
+            case.name
+        );
+        let (a, b) = m.weight_concentration().unwrap();
+        match case.prior {
+            WeightPrior::DirichletProcess => {
+                assert_eq!(flat(&v["weight_concentration"][0]), a, "{}", case.name);
+                assert_eq!(flat(&v["weight_concentration"][1]), b.unwrap(), "{}", case.name);
+            }
+            WeightPrior::DirichletDistribution => assert_eq!(flat(&v["weight_concentration"]), a),
+        }
+        assert_eq!(
+            v["degrees_of_freedom"].is_number(),
+            case.cov == CovarianceType::Tied,
+            "{}",
+            case.name
+        );
+        let p = &case.value["priors"];
+        // numpy's mean and ours sum in another order: 1e-14.
+        let mean_prior = flat(&v["variational_prior"]["mean_prior"]);
+        assert!(
+            max_rel(&mean_prior, &flat(&p["mean_prior"]), 1.0) <= 1e-14,
+            "{}",
+            case.name
+        );
+        let psi = flat(&v["variational_prior"]["covariance_prior"]);
+        assert!(
+            max_rel(&psi, &flat(&p["covariance_prior"]), 1.0) <= 1e-14,
+            "{}",
+            case.name
+        );
+        let back = GmmModel::from_json(&text).unwrap();
+        assert_eq!(back, m, "{}", case.name);
+        assert_eq!(back.score_samples(&data).unwrap(), m.score_samples(&data).unwrap());
+    }
+}
+
+/// With three clusters and K = 12 under the process prior, the components the data do not need
+/// are emptied: started from the clusters' labels in the first three components (the other nine
+/// empty at the stick's end), their weights fall below 1e-4 and stay there, on the CPU and the
+/// GPU. (Where an empty component sits before a used one, its expected stick share keeps a
+/// weight near 1/N, in scikit-learn as here: the fixtures above cover that order.)
+#[test]
+fn the_process_prior_empties_the_components_it_does_not_need() {
+    let x = common::blobs(300, &[0.0, 0.0, 6.0, 0.0, 0.0, 6.0], 2, 1.0, 5);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    // common::blobs cycles through the centres, sample by sample.
+    let labels: Vec<usize> = (0..x.len() / 2).map(|i| i % 3).collect();
+    let params = GmmParams::builder(12)
+        // α0 = 0.01, a process that favours few components (scikit-learn's example's choice):
+        // the first empty one keeps about α0/N of the stick.
+        .variational(Variational::dirichlet_process().weight_concentration_prior(0.01))
+        .init_labels(labels)
+        .max_iter(500)
+        .build()
+        .unwrap();
+    let mut fits = vec![("cpu", params.fit(&data).unwrap())];
+    if let Some(ctx) = common::gpu() {
+        fits.push(("gpu", params.fit_on(ctx, &data).unwrap()));
+    }
+    for (name, m) in fits {
+        assert!(m.converged(), "{name}");
+        let used: Vec<usize> = (0..12).filter(|&k| m.weights()[k] >= 1e-4).collect();
+        assert_eq!(used, [0, 1, 2], "{name}: weights {:?}", m.weights());
+    }
+}
