@@ -1575,3 +1575,61 @@ fn select_with_the_default_prior_ranks_data_that_is_singular_for_maximum_likelih
     assert_eq!(written.means(), fit(best.1, true).unwrap().means());
     assert!(written.prior().is_some());
 }
+
+/// `compare --prior default` runs the MAP fit on both sides from one start: the CPU side's
+/// log-posterior and log-likelihood are the library's MAP fit from that start, and the GPU's agree
+/// to the f32 path's tolerance. Needs a GPU adapter.
+#[test]
+fn compare_with_the_default_prior_reports_both_objectives() {
+    let Some(_) = common::gpu() else { return };
+    let dir = tempdir();
+    let x = blobs(400, &[0.0, 0.0, 5.0, 1.0], 2, 1.0, 8);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 2);
+    let argv = [
+        "compare",
+        "x.npy",
+        "-k",
+        "2",
+        "--max-iter",
+        "10",
+        "--tol",
+        "0",
+        "--prior",
+        "default",
+    ];
+    let mut json_argv = argv.to_vec();
+    json_argv.push("--json");
+    let report: serde_json::Value = serde_json::from_str(&gmm_ok(dir.path(), &json_argv)).unwrap();
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let map = || GmmParams::builder(2).prior(Prior::mclust());
+    let start = map().max_iter(0).build().unwrap().fit(&view).unwrap();
+    let cpu = map()
+        .weights_init(start.weights().to_vec())
+        .means_init(start.means().to_vec())
+        .precisions_init(start.precisions())
+        .tol(0.0)
+        .max_iter(10)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    assert_eq!(
+        report["cpu"]["lower_bound"].as_f64(),
+        Some(cpu.lower_bound()),
+        "{report}"
+    );
+    assert_eq!(
+        report["cpu"]["log_likelihood"].as_f64(),
+        Some(cpu.log_likelihood()),
+        "{report}"
+    );
+    for (field, want) in [
+        ("lower_bound", cpu.lower_bound()),
+        ("log_likelihood", cpu.log_likelihood()),
+    ] {
+        let gpu = report["gpu"][field].as_f64().unwrap();
+        assert!(max_rel(&[gpu], &[want], 1.0) < 1e-5, "GPU {field} {gpu} vs {want}");
+    }
+    let table = gmm_ok(dir.path(), &argv);
+    assert!(table.contains(&format!("{}", cpu.log_likelihood())), "{table}");
+}
