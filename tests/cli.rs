@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{assert_close, blobs, heights, iris, max_rel, write_npy_bytes, write_npy_f32, write_npy_f64};
-use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams};
+use gmm_gpu::{CovarianceType, DataView, GmmModel, GmmParams, Prior};
 
 const IRIS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/iris.csv");
 const IRIS_COLUMNS: &str = "sepal_length,sepal_width,petal_length,petal_width";
@@ -1129,4 +1129,507 @@ fn sklearn_scores_a_gmm_model_as_we_do() {
     // differences across platforms while any convention error (a transposed factor, a missing
     // log-determinant term) would be off by far more.
     assert_close("score_samples vs scikit-learn", &ours, &expected, 1e-10, 0.0);
+}
+
+// ---- MAP fits under mclust's conjugate prior ----------------------------------------------
+
+/// The column means and the covariance matrix (denominator n − 1) of row-major `x`, by hand.
+fn moments(x: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len() / d;
+    let mean: Vec<f64> = (0..d)
+        .map(|j| x.iter().skip(j).step_by(d).sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![0.0; d * d];
+    for row in x.chunks_exact(d) {
+        for i in 0..d {
+            for j in 0..d {
+                cov[i * d + j] += (row[i] - mean[i]) * (row[j] - mean[j]) / (n - 1) as f64;
+            }
+        }
+    }
+    (mean, cov)
+}
+
+/// Every number of a nested JSON array, in order.
+fn numbers(v: &serde_json::Value) -> Vec<f64> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().flat_map(numbers).collect(),
+        other => vec![other.as_f64().expect("a number")],
+    }
+}
+
+/// `fit --prior default` writes the library's MAP fit of the same data: the model, its lower bound
+/// (the log-posterior) apart from its log-likelihood, and the prior resolved as mclust's
+/// defaultPrior (κ = 0.01, the column means, ν = d + 2, var(X)/K^(2/d), no prior on the weights),
+/// checked against moments computed here. The summary shows both objectives. With a prior an
+/// unset --reg-covar is 0: `--reg-covar 0` writes the same model.
+#[test]
+fn fit_with_the_default_prior_writes_the_map_model() {
+    let dir = tempdir();
+    let (x, _) = iris();
+    let (k, d) = (3, 4);
+    let base = ["fit", IRIS, "--columns", IRIS_COLUMNS, "-k", "3", "--backend", "cpu"];
+    let run = |extra: &[&str], out: &str| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-o", out]);
+        let output = gmm(dir.path(), &args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let text = fs::read_to_string(dir.path().join(out)).unwrap();
+        (text, String::from_utf8(output.stderr).unwrap())
+    };
+    let (text, stderr) = run(&["--prior", "default"], "map.json");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let written = GmmModel::from_json(&text).unwrap();
+    let expected = GmmParams::builder(k)
+        .prior(Prior::mclust())
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, d).unwrap())
+        .unwrap();
+    assert_eq!(written.weights(), expected.weights());
+    assert_eq!(written.means(), expected.means());
+    assert_eq!(written.covariances(), expected.covariances());
+    assert_eq!(json["lower_bound"].as_f64(), Some(expected.lower_bound()));
+    assert_eq!(json["log_likelihood"].as_f64(), Some(expected.log_likelihood()));
+    assert_ne!(expected.lower_bound(), expected.log_likelihood());
+
+    let prior = &json["prior"];
+    let (mean, cov) = moments(&x, d);
+    assert_eq!(prior["shrinkage"].as_f64(), Some(0.01));
+    assert_close("prior mean", &numbers(&prior["mean"]), &mean, 1e-12, 0.0);
+    assert_eq!(prior["dof"].as_f64(), Some((d + 2) as f64));
+    let scale: Vec<f64> = cov.iter().map(|c| c / (k as f64).powf(2.0 / d as f64)).collect();
+    assert_close("prior scale", &numbers(&prior["scale"]), &scale, 1e-10, 1e-14);
+    assert!(prior["weights"].is_null(), "{prior}");
+
+    // The summary: the library's log-likelihood and log-posterior.
+    let line = |label: &str, value: f64| format!("  {label:<12} {value} ");
+    assert!(
+        stderr.contains(&line("likelihood", expected.log_likelihood())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&line("lower bound", expected.lower_bound())),
+        "{stderr}"
+    );
+
+    // --reg-covar 0 is accepted with a prior, and is what a prior gets by default.
+    let (zero, _) = run(&["--prior", "default", "--reg-covar", "0"], "zero.json");
+    assert_eq!(
+        GmmModel::from_json(&zero).unwrap().covariances(),
+        expected.covariances()
+    );
+    // An explicit --reg-covar still applies with a prior.
+    let (reg, _) = run(&["--prior", "default", "--reg-covar", "0.01"], "reg.json");
+    let regularised = GmmParams::builder(k)
+        .prior(Prior::mclust())
+        .reg_covar(0.01)
+        .build()
+        .unwrap()
+        .fit(&DataView::from_f64(&x, d).unwrap())
+        .unwrap();
+    assert_eq!(
+        GmmModel::from_json(&reg).unwrap().covariances(),
+        regularised.covariances()
+    );
+}
+
+/// Each --prior-* option sets its hyperparameter and implies --prior default: the written model
+/// is the library's fit with the same prior, and the file holds the values given.
+#[test]
+fn prior_options_set_each_hyperparameter() {
+    let dir = tempdir();
+    let (x, _) = iris();
+    let view = DataView::from_f64(&x, 4).unwrap();
+    let scale = [
+        0.5, 0.1, 0.0, 0.0, 0.1, 0.4, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0, 0.2,
+    ];
+    let scale_arg = scale.map(|v| v.to_string()).join(",");
+    let cases: Vec<(CovarianceType, Vec<&str>, Prior)> = vec![
+        (
+            CovarianceType::Full,
+            vec![
+                "--prior-shrinkage",
+                "0.5",
+                "--prior-mean",
+                "5,3,-4,1",
+                "--prior-dof",
+                "7.5",
+            ],
+            Prior::mclust().shrinkage(0.5).mean(vec![5.0, 3.0, -4.0, 1.0]).dof(7.5),
+        ),
+        (
+            CovarianceType::Tied,
+            vec!["--prior-scale", &scale_arg, "--prior-weights", "3"],
+            Prior::mclust().scale(scale.to_vec()).weights(3.0),
+        ),
+        (
+            CovarianceType::Diag,
+            vec!["--prior-scale", "0.25", "--prior-dof", "4"],
+            Prior::mclust().scale(vec![0.25]).dof(4.0),
+        ),
+        (
+            CovarianceType::Spherical,
+            vec!["--prior", "default", "--prior-weights", "1.5"],
+            Prior::mclust().weights(1.5),
+        ),
+    ];
+    for (cov, extra, prior) in cases {
+        let mut args = vec![
+            "fit",
+            IRIS,
+            "--columns",
+            IRIS_COLUMNS,
+            "-k",
+            "3",
+            "--covariance",
+            cov.as_str(),
+            "--backend",
+            "cpu",
+            "-o",
+            "m.json",
+        ];
+        args.extend_from_slice(&extra);
+        gmm_ok(dir.path(), &args);
+        let text = fs::read_to_string(dir.path().join("m.json")).unwrap();
+        let written = GmmModel::from_json(&text).unwrap();
+        let expected = GmmParams::builder(3)
+            .covariance_type(cov)
+            .prior(prior.clone())
+            .build()
+            .unwrap()
+            .fit(&view)
+            .unwrap();
+        assert_eq!(written.means(), expected.means(), "{cov}");
+        assert_eq!(written.covariances(), expected.covariances(), "{cov}");
+        assert_eq!(written.lower_bound(), expected.lower_bound(), "{cov}");
+        let p = written.prior().expect("a MAP model");
+        assert_eq!(p, expected.prior().unwrap(), "{cov}");
+        // The values given are the values used.
+        for (given, used) in [
+            (prior.get_shrinkage(), p.get_shrinkage()),
+            (prior.get_dof(), p.get_dof()),
+            (prior.get_weights(), p.get_weights()),
+        ] {
+            if given.is_some() {
+                assert_eq!(given, used, "{cov}");
+            }
+        }
+        if let Some(m) = prior.get_mean() {
+            assert_eq!(Some(m), p.get_mean(), "{cov}");
+        }
+        if let Some(s) = prior.get_scale() {
+            assert_eq!(Some(s), p.get_scale(), "{cov}");
+        }
+    }
+}
+
+/// A bad --prior-* value: exit status 2, one line naming the option with the library's own error
+/// (from its builder, or from a fit of the same data with the same prior), and no output file.
+/// Also in select and compare, and --prior none beside a --prior-* option.
+#[test]
+fn bad_prior_options_name_the_option() {
+    let dir = tempdir();
+    fs::write(dir.path().join("good.csv"), "a,b,c\n1,2,3\n4,5,6.5\n7,8,9\n").unwrap();
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.5, 7.0, 8.0, 9.0];
+    let view = DataView::from_f64(&x, 3).unwrap();
+    let library = |cov: CovarianceType, prior: Prior| {
+        GmmParams::builder(2)
+            .covariance_type(cov)
+            .prior(prior)
+            .build()
+            .and_then(|p| p.fit(&view))
+            .expect_err("the library rejects the prior")
+            .to_string()
+    };
+    use CovarianceType::{Diag, Full};
+    let m = Prior::mclust;
+    let cases: Vec<(&str, Vec<&str>, &str, CovarianceType, Prior)> = vec![
+        (
+            "fit",
+            vec!["--prior-shrinkage", "0"],
+            "--prior-shrinkage",
+            Full,
+            m().shrinkage(0.0),
+        ),
+        (
+            "fit",
+            vec!["--prior-shrinkage", "-1"],
+            "--prior-shrinkage",
+            Full,
+            m().shrinkage(-1.0),
+        ),
+        ("fit", vec!["--prior-dof", "0"], "--prior-dof", Full, m().dof(0.0)),
+        // ν ≤ d − 1 = 2: found against the data's 3 features.
+        ("fit", vec!["--prior-dof", "2"], "--prior-dof", Full, m().dof(2.0)),
+        (
+            "fit",
+            vec!["--prior-weights", "0.5"],
+            "--prior-weights",
+            Full,
+            m().weights(0.5),
+        ),
+        (
+            "fit",
+            vec!["--prior-mean", "1,nan,3"],
+            "--prior-mean",
+            Full,
+            m().mean(vec![1.0, f64::NAN, 3.0]),
+        ),
+        (
+            "fit",
+            vec!["--prior-mean", "1,2"],
+            "--prior-mean",
+            Full,
+            m().mean(vec![1.0, 2.0]),
+        ),
+        (
+            "fit",
+            vec!["--prior-scale", "inf"],
+            "--prior-scale",
+            Diag,
+            m().scale(vec![f64::INFINITY]),
+        ),
+        (
+            "fit",
+            vec!["--prior-scale", "1,0,0,1"],
+            "--prior-scale",
+            Full,
+            m().scale(vec![1.0, 0.0, 0.0, 1.0]),
+        ),
+        (
+            "fit",
+            vec!["--prior-scale", "1,0,0,0,-1,0,0,0,1"],
+            "--prior-scale",
+            Full,
+            m().scale(vec![1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0]),
+        ),
+        (
+            "fit",
+            vec!["--prior-scale", "-2"],
+            "--prior-scale",
+            Diag,
+            m().scale(vec![-2.0]),
+        ),
+        (
+            "select",
+            vec!["--prior-mean", "1,2"],
+            "--prior-mean",
+            Full,
+            m().mean(vec![1.0, 2.0]),
+        ),
+        (
+            "select",
+            vec!["--prior-weights", "0"],
+            "--prior-weights",
+            Full,
+            m().weights(0.0),
+        ),
+        // compare checks the options before it needs a GPU.
+        (
+            "compare",
+            vec!["--prior-shrinkage", "0"],
+            "--prior-shrinkage",
+            Full,
+            m().shrinkage(0.0),
+        ),
+    ];
+    let before = listing(dir.path());
+    let check = |argv: &[&str], expected: &str| {
+        let out = gmm(dir.path(), argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}: {stderr}");
+        assert_eq!(stderr, format!("gmm: {expected}\n"), "{argv:?}");
+        assert_eq!(listing(dir.path()), before, "{argv:?} left a file behind");
+    };
+    for (command, extra, option, cov, prior) in cases {
+        let k = if command == "select" { "--k" } else { "-k" };
+        let mut argv = vec![command, "good.csv", k, "2", "--covariance", cov.as_str()];
+        // compare has no -o, and runs on the GPU: it must stop before it needs one.
+        if command != "compare" {
+            argv.extend_from_slice(&["--backend", "cpu", "-o", "out.json"]);
+        }
+        argv.extend_from_slice(&extra);
+        check(&argv, &format!("{option}: {}", library(cov, prior)));
+    }
+    let conflict = [
+        "fit",
+        "good.csv",
+        "-k",
+        "2",
+        "--prior",
+        "none",
+        "--prior-dof",
+        "5",
+        "-o",
+        "out.json",
+    ];
+    let out = gmm(dir.path(), &conflict);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("gmm: --prior none contradicts --prior-dof"),
+        "{stderr}"
+    );
+    // A value that is not a number is clap's usage error, naming the option.
+    let out = gmm(dir.path(), &["fit", "good.csv", "-k", "2", "--prior-mean", "1,x,3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--prior-mean") && stderr.contains("'x' is not a number"),
+        "{stderr}"
+    );
+    assert_eq!(listing(dir.path()), before);
+}
+
+/// Four distinct points, each repeated 25 times: maximum likelihood without regularisation is
+/// singular for some K (a component on one distinct point), and `select` reports those K as
+/// failed where the library's fits fail; with `--prior default` (and so reg_covar 0) every K is
+/// ranked, each by the BIC of the library's MAP fit, and the best is written.
+#[test]
+fn select_with_the_default_prior_ranks_data_that_is_singular_for_maximum_likelihood() {
+    let dir = tempdir();
+    let distinct = [0.0, 0.0, 3.0, 0.5, 0.5, 4.0, 4.0, 4.5];
+    let x: Vec<f64> = (0..100)
+        .flat_map(|i| distinct[2 * (i % 4)..2 * (i % 4) + 2].to_vec())
+        .collect();
+    write_npy_f64(&dir.path().join("x.npy"), &x, 2);
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let ks: Vec<usize> = (1..=6).collect();
+    let fit = |k: usize, prior: bool| {
+        let b = GmmParams::builder(k).reg_covar(0.0);
+        let b = if prior { b.prior(Prior::mclust()) } else { b };
+        b.build().unwrap().fit(&view)
+    };
+    // Each table row: K and the BIC, or None where the candidate failed.
+    let rows = |stdout: &str| -> Vec<(usize, Option<f64>)> {
+        stdout
+            .lines()
+            .skip(2)
+            .take(ks.len())
+            .map(|l| {
+                let mut words = l.trim_start_matches(['*', ' ']).split_whitespace();
+                let k = words.next().unwrap().parse().unwrap();
+                let bic = words.nth(1).unwrap();
+                (k, (bic != "failed:").then(|| bic.parse().unwrap()))
+            })
+            .collect()
+    };
+
+    let ml = gmm_ok(
+        dir.path(),
+        &["select", "x.npy", "--k", "1..6", "--reg-covar", "0", "--backend", "cpu"],
+    );
+    let ml_rows = rows(&ml);
+    let failed: Vec<usize> = ks.iter().copied().filter(|&k| fit(k, false).is_err()).collect();
+    assert!(
+        !failed.is_empty(),
+        "the data is singular for maximum likelihood at some K"
+    );
+    assert_eq!(
+        ml_rows
+            .iter()
+            .filter(|r| r.1.is_none())
+            .map(|r| r.0)
+            .collect::<Vec<_>>(),
+        failed,
+        "{ml}"
+    );
+
+    let map = gmm_ok(
+        dir.path(),
+        &[
+            "select",
+            "x.npy",
+            "--k",
+            "1..6",
+            "--prior",
+            "default",
+            "--backend",
+            "cpu",
+            "-o",
+            "best.json",
+        ],
+    );
+    let map_rows = rows(&map);
+    assert_eq!(map_rows.iter().map(|r| r.0).collect::<Vec<_>>(), ks, "{map}");
+    let mut best = (f64::INFINITY, 0);
+    for (k, bic) in map_rows {
+        let model = fit(k, true).unwrap();
+        let expected = model.bic(&view).unwrap();
+        let bic = bic.unwrap_or_else(|| panic!("K = {k} failed with a prior:\n{map}"));
+        assert!(
+            (bic - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+            "K = {k}: {bic} vs {expected}"
+        );
+        if expected < best.0 {
+            best = (expected, k);
+        }
+    }
+    assert!(
+        map.contains(&format!("best by BIC: K = {}, full covariance", best.1)),
+        "{map}"
+    );
+    let written = GmmModel::from_json(&fs::read_to_string(dir.path().join("best.json")).unwrap()).unwrap();
+    assert_eq!(written.means(), fit(best.1, true).unwrap().means());
+    assert!(written.prior().is_some());
+}
+
+/// `compare --prior default` runs the MAP fit on both sides from one start: the CPU side's
+/// log-posterior and log-likelihood are the library's MAP fit from that start, and the GPU's agree
+/// to the f32 path's tolerance. Needs a GPU adapter.
+#[test]
+fn compare_with_the_default_prior_reports_both_objectives() {
+    let Some(_) = common::gpu() else { return };
+    let dir = tempdir();
+    let x = blobs(400, &[0.0, 0.0, 5.0, 1.0], 2, 1.0, 8);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 2);
+    let argv = [
+        "compare",
+        "x.npy",
+        "-k",
+        "2",
+        "--max-iter",
+        "10",
+        "--tol",
+        "0",
+        "--prior",
+        "default",
+    ];
+    let mut json_argv = argv.to_vec();
+    json_argv.push("--json");
+    let report: serde_json::Value = serde_json::from_str(&gmm_ok(dir.path(), &json_argv)).unwrap();
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let map = || GmmParams::builder(2).prior(Prior::mclust());
+    let start = map().max_iter(0).build().unwrap().fit(&view).unwrap();
+    let cpu = map()
+        .weights_init(start.weights().to_vec())
+        .means_init(start.means().to_vec())
+        .precisions_init(start.precisions())
+        .tol(0.0)
+        .max_iter(10)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    assert_eq!(
+        report["cpu"]["lower_bound"].as_f64(),
+        Some(cpu.lower_bound()),
+        "{report}"
+    );
+    assert_eq!(
+        report["cpu"]["log_likelihood"].as_f64(),
+        Some(cpu.log_likelihood()),
+        "{report}"
+    );
+    for (field, want) in [
+        ("lower_bound", cpu.lower_bound()),
+        ("log_likelihood", cpu.log_likelihood()),
+    ] {
+        let gpu = report["gpu"][field].as_f64().unwrap();
+        assert!(max_rel(&[gpu], &[want], 1.0) < 1e-5, "GPU {field} {gpu} vs {want}");
+    }
+    let table = gmm_ok(dir.path(), &argv);
+    assert!(table.contains(&format!("{}", cpu.log_likelihood())), "{table}");
 }

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as _SklearnGaussianMixture
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
@@ -140,6 +140,76 @@ def _check_precisions(precisions, covariance_type, n_components, n_features):
     return precisions
 
 
+_PRIOR_KEYS = ("shrinkage", "mean", "dof", "scale", "weights")
+
+
+def _prior_number(value, name, low, inclusive):
+    """A finite real number above ``low`` (or at it, if ``inclusive``), as a float."""
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and np.isfinite(value)
+        and (value >= low if inclusive else value > low)
+    )
+    if not ok:
+        raise ValueError(
+            "%s must be a finite number %s %s, but got %r."
+            % (name, ">=" if inclusive else ">", low, value)
+        )
+    return float(value)
+
+
+def _check_prior(prior, covariance_type, n_features):
+    """The ``prior`` parameter as the core takes it: None for maximum likelihood, else a dict with
+    every key of ``_PRIOR_KEYS``, None where mclust's defaultPrior takes the value from the data
+    (``scale`` flattened row-major). Each given hyperparameter is checked here, naming it."""
+    if prior is None:
+        return None
+    given = {} if isinstance(prior, str) else prior
+    unknown = [key for key in given if key not in _PRIOR_KEYS]
+    if unknown:
+        raise ValueError(
+            "The 'prior' parameter has unknown key(s) %s; its keys are %s."
+            % (", ".join(repr(k) for k in unknown), ", ".join(repr(k) for k in _PRIOR_KEYS))
+        )
+    given = {key: value for key, value in given.items() if value is not None}
+    core = dict.fromkeys(_PRIOR_KEYS)
+    if "shrinkage" in given:
+        core["shrinkage"] = _prior_number(given["shrinkage"], "prior['shrinkage']", 0, False)
+    if "dof" in given:
+        core["dof"] = _prior_number(
+            given["dof"], "prior['dof'] (with %d features)" % n_features, n_features - 1, False
+        )
+    if "weights" in given:
+        core["weights"] = _prior_number(given["weights"], "prior['weights']", 1, True)
+    if "mean" in given:
+        # The shape first, so that a scalar or a matrix is a ValueError naming the key.
+        mean = np.asarray(given["mean"])
+        _check_shape(mean, (n_features,), "prior['mean']")
+        mean = check_array(mean, dtype=np.float64, ensure_2d=False, input_name="prior['mean']")
+        core["mean"] = mean.tolist()
+    if "scale" in given:
+        if covariance_type in ("full", "tied"):
+            scale = np.asarray(given["scale"])
+            _check_shape(scale, (n_features, n_features), "prior['scale']")
+            scale = check_array(scale, dtype=np.float64, input_name="prior['scale']")
+            if not (
+                np.all(np.isclose(scale, scale.T)) and np.all(np.linalg.eigvalsh(scale) > 0.0)
+            ):
+                raise ValueError(
+                    "prior['scale'] should be symmetric, positive-definite for "
+                    "covariance_type='%s'" % covariance_type
+                )
+            core["scale"] = scale.ravel().tolist()
+        else:
+            scale = given["scale"]
+            if isinstance(scale, np.ndarray) and scale.shape == ():
+                scale = scale.item()
+            name = "prior['scale'] (one number for covariance_type='%s')" % covariance_type
+            core["scale"] = [_prior_number(scale, name, 0, False)]
+    return core
+
+
 def _f64(a):
     return np.ascontiguousarray(a, dtype=np.float64)
 
@@ -191,6 +261,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
       from ``random_state``: an int is the crate's seed, so the same int gives the same fit as
       ``gmm fit --seed`` and the Rust API. They are not scikit-learn's draws, so only fits from
       given ``weights_init``, ``means_init`` and ``precisions_init`` match scikit-learn's numbers.
+    - ``prior`` fits the maximum a posteriori (MAP) estimate under R mclust's conjugate prior
+      instead of maximum likelihood, which keeps covariances positive definite where maximum
+      likelihood goes singular (duplicated points, more components than clusters).
+    - ``reg_covar`` defaults to None: scikit-learn's 1e-6 without a prior, 0 with one (see below).
     - After a fit, ``backend_`` says where it ran ("cpu" or "gpu"), ``adapter_`` on which GPU and
       ``gpu_precision_`` in which arithmetic.
 
@@ -201,7 +275,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     n_components : int, default=1
     covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
     tol : float, default=1e-3
-    reg_covar : float, default=1e-6
+    reg_covar : float or None, default=None
+        Non-negative regularization added to the diagonal of covariance. None is scikit-learn's
+        1e-6 without a prior and 0 with one (the prior is the regularization there, as in
+        mclust); a number is used as given, with or without a prior. The default is None rather
+        than scikit-learn's 1e-6 so that "left at its default" survives ``get_params``,
+        ``set_params`` and ``clone``: an explicit ``reg_covar=1e-6`` adds 1e-6 to a MAP fit too.
     max_iter : int, default=100
     n_init : int, default=1
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
@@ -217,6 +296,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         The GPU's arithmetic (GPU fits only): 'fast' runs plain float32 kernels, 'exact'
         two-float ones, 'auto' fast with a guard that switches to exact where float32 would not
         hold (an ill-conditioned component, a tol below fast's noise, a falling lower bound).
+    prior : None, 'default' or dict, default=None
+        None fits by maximum likelihood. Otherwise EM fits the maximum a posteriori estimate under
+        R mclust's conjugate prior (``priorControl()``; Fraley & Raftery 2007): a normal prior on
+        each mean, an inverse-Wishart (full, tied) or inverse-gamma (diag, spherical) prior on the
+        covariances and, optionally, a Dirichlet prior on the weights. 'default' is mclust's
+        ``defaultPrior``, every hyperparameter from the data; a dict sets any of its keys and
+        leaves the rest (or those given as None) to the default:
+
+        - ``shrinkage``: the means' shrinkage toward the prior mean, > 0 (default 0.01);
+        - ``mean``: the prior mean, shape (n_features,) (default the column means);
+        - ``dof``: the degrees of freedom, > n_features - 1 (default n_features + 2);
+        - ``scale``: an (n_features, n_features) symmetric positive-definite array for 'full'
+          and 'tied', one number > 0 for 'diag' and 'spherical' (default var(X)/K^(2/d): the
+          covariance matrix, or the mean column variance, over n_components^(2/n_features));
+        - ``weights``: a Dirichlet concentration >= 1 on the weights (default none, as in mclust).
+
+        With a prior ``lower_bound_`` is the mean log-posterior per sample, which EM raises and
+        ``tol`` measures; ``score``, ``bic`` and ``aic`` stay the log-likelihood.
 
     Attributes
     ----------
@@ -225,6 +322,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
+        The mean log-likelihood per sample of the best initialisation's last E-step; with a prior,
+        the mean log-posterior (that log-likelihood plus the prior's log density over the weight).
+    log_likelihood_ : float
+        The mean log-likelihood per sample of that E-step (``lower_bound_`` without a prior).
+    prior_ : dict or None
+        A MAP fit's prior with every hyperparameter as the fit used it (the data's defaults
+        filled in): ``shrinkage`` (float), ``mean`` (ndarray (n_features,)), ``dof`` (float),
+        ``scale`` (ndarray (n_features, n_features) for 'full' and 'tied', a float for 'diag' and
+        'spherical') and ``weights`` (float, or None for no prior on the weights); all float64.
+        None without a prior.
     lower_bounds_ : list of float
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -254,8 +361,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         **_SklearnGaussianMixture._parameter_constraints,
+        "reg_covar": [Interval(numbers.Real, 0.0, None, closed="left"), None],
         "backend": [StrOptions({"cpu", "gpu", "auto"})],
         "precision": [StrOptions({"auto", "fast", "exact"})],
+        "prior": [None, StrOptions({"default"}), dict],
     }
 
     def __init__(
@@ -264,7 +373,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         *,
         covariance_type="full",
         tol=1e-3,
-        reg_covar=1e-6,
+        reg_covar=None,
         max_iter=100,
         n_init=1,
         init_params="kmeans",
@@ -277,6 +386,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         backend="cpu",
         precision="auto",
+        prior=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -294,6 +404,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.backend = backend
         self.precision = precision
+        self.prior = prior
 
     # ---- fitting ---------------------------------------------------------------------------
 
@@ -335,6 +446,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 )
             )
         inits = self._check_parameters(X)
+        prior = _check_prior(self.prior, self.covariance_type, X.shape[1])
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         warm = self._core_model() if not do_init else None
@@ -346,7 +458,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 n_components=self.n_components,
                 covariance_type=self.covariance_type,
                 tol=float(self.tol),
-                reg_covar=float(self.reg_covar),
+                reg_covar=None if self.reg_covar is None else float(self.reg_covar),
+                prior=prior,
                 max_iter=self.max_iter,
                 n_init=self.n_init,
                 init_params=self.init_params,
@@ -382,6 +495,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.n_iter_ = model.n_iter
         self.lower_bound_ = model.lower_bound
         self.lower_bounds_ = model.lower_bounds
+        self.log_likelihood_ = model.log_likelihood
+        self.prior_ = model.prior
         self.backend_ = model.backend
         self.adapter_ = model.adapter
         self.gpu_precision_ = model.gpu_precision

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use gmm_gpu::{
     BackendKind, CovarianceType, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, GpuContext,
-    GpuPrecision, InitMethod,
+    GpuPrecision, InitMethod, Prior,
 };
 use numpy::{
     IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
@@ -93,6 +93,40 @@ where
 /// A flat f64 vector as a numpy array of the given shape.
 fn shaped<'py>(py: Python<'py>, v: Vec<f64>, shape: Vec<usize>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
     PyArray1::from_vec(py, v).reshape(shape)
+}
+
+/// A MAP fit's prior as the Python class passes it: a dict with every key, None for the
+/// hyperparameters mclust's defaultPrior takes from the data (`scale` flattened row-major).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct PriorArgs {
+    shrinkage: Option<f64>,
+    mean: Option<Vec<f64>>,
+    dof: Option<f64>,
+    scale: Option<Vec<f64>>,
+    weights: Option<f64>,
+}
+
+impl PriorArgs {
+    fn prior(self) -> Prior {
+        let mut p = Prior::mclust();
+        if let Some(kappa) = self.shrinkage {
+            p = p.shrinkage(kappa);
+        }
+        if let Some(m) = self.mean {
+            p = p.mean(m);
+        }
+        if let Some(nu) = self.dof {
+            p = p.dof(nu);
+        }
+        if let Some(s) = self.scale {
+            p = p.scale(s);
+        }
+        if let Some(alpha) = self.weights {
+            p = p.weights(alpha);
+        }
+        p
+    }
 }
 
 /// The GPU `backend="gpu"` fits on: one device per process, made on first use and shared, so that
@@ -192,6 +226,36 @@ impl Model {
     #[getter]
     fn lower_bound(&self) -> f64 {
         self.model.lower_bound()
+    }
+    /// The mean log-likelihood of the last E-step: the lower bound without a prior; with one,
+    /// the lower bound less the prior's term.
+    #[getter]
+    fn log_likelihood(&self) -> f64 {
+        self.model.log_likelihood()
+    }
+    /// A MAP fit's prior, every hyperparameter as the fit used it, as a dict: "shrinkage" (float),
+    /// "mean" ((n_features,) array), "dof" (float), "scale" ((n_features, n_features) array for
+    /// full and tied, a float for diag and spherical) and "weights" (float, or None for no prior
+    /// on the weights); None for a maximum-likelihood fit or a rebuilt model.
+    #[getter]
+    fn prior<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(p) = self.model.prior() else {
+            return Ok(None);
+        };
+        let d = self.model.n_features();
+        let dict = PyDict::new(py);
+        dict.set_item("shrinkage", p.get_shrinkage())?;
+        dict.set_item("mean", PyArray1::from_slice(py, p.get_mean().unwrap_or_default()))?;
+        dict.set_item("dof", p.get_dof())?;
+        let scale = p.get_scale().unwrap_or_default();
+        match self.model.covariance_type() {
+            CovarianceType::Full | CovarianceType::Tied => {
+                dict.set_item("scale", shaped(py, scale.to_vec(), vec![d, d])?)?
+            }
+            CovarianceType::Diag | CovarianceType::Spherical => dict.set_item("scale", scale.first())?,
+        }
+        dict.set_item("weights", p.get_weights())?;
+        Ok(Some(dict))
     }
     #[getter]
     fn lower_bounds(&self) -> Vec<f64> {
@@ -333,14 +397,15 @@ impl Monitor {
 }
 
 /// Fits a mixture to `x` (float64 or float32, (n_samples, n_features)) by EM, with the GIL
-/// released. Parameters are scikit-learn's, already validated by the Python class; `seed` drives
-/// every random choice; `precision` ("auto", "fast" or "exact") is a GPU fit's arithmetic; `warm`
-/// is the model to continue from (warm start). `monitor`, if given, is
-/// called with ("init_start", init), ("iteration", init, iteration, lower_bound, change) and
+/// released. Parameters are scikit-learn's, already validated by the Python class (`reg_covar`
+/// None: the core's default, 1e-6, or 0 with a prior); `prior` is a MAP fit's [`PriorArgs`];
+/// `seed` drives every random choice; `precision` ("auto", "fast" or "exact") is a GPU fit's
+/// arithmetic; `warm` is the model to continue from (warm start). `monitor`, if given, is called
+/// with ("init_start", init), ("iteration", init, iteration, lower_bound, change) and
 /// ("init_end", init, n_iter, lower_bound, converged); Ctrl-C is checked at each of those points.
 #[pyfunction]
 #[pyo3(signature = (
-    x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar, max_iter, n_init,
+    x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar=None, prior=None, max_iter, n_init,
     init_params, weights_init=None, means_init=None, precisions_init=None, seed, backend,
     precision="auto", warm=None, monitor=None
 ))]
@@ -352,7 +417,8 @@ fn fit<'py>(
     n_components: usize,
     covariance_type: &str,
     tol: f64,
-    reg_covar: f64,
+    reg_covar: Option<f64>,
+    prior: Option<PriorArgs>,
     max_iter: usize,
     n_init: usize,
     init_params: &str,
@@ -369,7 +435,6 @@ fn fit<'py>(
     let mut builder = GmmParams::builder(n_components)
         .covariance_type(parse("covariance_type", covariance_type)?)
         .tol(tol)
-        .reg_covar(reg_covar)
         .max_iter(max_iter)
         .n_init(n_init)
         .init_method(parse::<InitMethod>("init_params", init_params)?)
@@ -377,6 +442,12 @@ fn fit<'py>(
         .warm_start(warm.is_some())
         .backend(backend)
         .gpu_precision(parse::<GpuPrecision>("precision", precision)?);
+    if let Some(r) = reg_covar {
+        builder = builder.reg_covar(r);
+    }
+    if let Some(p) = prior {
+        builder = builder.prior(p.prior());
+    }
     if let Some(w) = &weights_init {
         builder = builder.weights_init(values(w));
     }

@@ -5,6 +5,8 @@ Ctrl-C, and the adapter list."""
 import _thread
 import copy
 import io
+import json
+import pathlib
 import pickle
 import re
 import signal
@@ -339,3 +341,239 @@ def test_ctrl_c_stops_a_long_fit(sigint_raises):
         gm.fit(X)
     assert time.perf_counter() - start < 10, "the interrupt was not seen between iterations"
     assert not hasattr(gm, "means_")
+
+
+# ---- MAP fits under mclust's conjugate prior ------------------------------------------------
+
+MCLUST = json.loads(
+    (pathlib.Path(__file__).parents[2] / "tests" / "fixtures" / "mclust_map.json").read_text()
+)
+
+
+def mclust_start(case):
+    """mclust's start as scikit-learn's weights_init, means_init and precisions_init."""
+    k, cov = case["n_components"], case["covariance_type"]
+    means = np.array(case["start"]["means"], dtype=float)
+    d = means.shape[1]
+    sigma = np.array(case["start"]["covariances"], dtype=float).reshape(k, d, d)
+    precisions = {
+        "full": lambda: np.linalg.inv(sigma),
+        "tied": lambda: np.linalg.inv(sigma[0]),
+        "diag": lambda: 1 / np.diagonal(sigma, axis1=1, axis2=2),
+        "spherical": lambda: 1 / sigma[:, 0, 0],
+    }[cov]()
+    return dict(
+        weights_init=np.array(case["start"]["weights"], dtype=float),
+        means_init=means,
+        precisions_init=precisions,
+    )
+
+
+@pytest.mark.parametrize(
+    "case", MCLUST["cases"], ids=[f"{c['data']}-{c['model']}" for c in MCLUST["cases"]]
+)
+def test_the_default_prior_fits_as_r_mclust(case):
+    """prior="default" from mclust's start: mclust 6.0's defaultPrior and its MAP-EM weights, means
+    and covariances after 1, 5 and 30 iterations (tests/fixtures/make_mclust_fixtures.R)."""
+    X = np.array(MCLUST["data"][case["data"]], dtype=float)
+    k, cov, d = case["n_components"], case["covariance_type"], X.shape[1]
+    for run in case["runs"]:
+        gm = GaussianMixture(
+            k, covariance_type=cov, prior="default", tol=0, max_iter=run["iterations"],
+            **mclust_start(case),
+        ).fit(X)
+        want = case["prior"]
+        assert gm.prior_["shrinkage"] == want["shrinkage"] and gm.prior_["dof"] == want["dof"]
+        assert gm.prior_["weights"] is None
+        assert_allclose(gm.prior_["mean"], want["mean"], rtol=1e-13)
+        assert_allclose(np.ravel(gm.prior_["scale"]), np.ravel(want["scale"]), rtol=1e-12)
+        # Entries near zero (off-diagonals) against the array's largest, as tests/mclust_map.rs.
+        close = lambda got, want: assert_allclose(
+            got, want, rtol=1e-10, atol=1e-10 * np.max(np.abs(want))
+        )
+        close(gm.weights_, run["weights"])
+        close(gm.means_, np.reshape(run["means"], (k, d)))
+        sigma = np.reshape(run["covariances"], (k, d, d))
+        expected = {
+            "full": sigma,
+            "tied": sigma[0],
+            "diag": np.diagonal(sigma, axis1=1, axis2=2),
+            "spherical": sigma[:, 0, 0],
+        }[cov]
+        close(gm.covariances_, expected)
+        # mclust's loglik is the log-likelihood of its final parameters.
+        assert_allclose(gm.score(X) * len(X), run["loglik"], rtol=1e-10)
+
+
+def mixture_log_density(X, weights, means, covs):
+    """log w_k N(x | μ_k, Σ_k), (n, K), by scipy."""
+    from scipy.stats import multivariate_normal
+
+    return np.column_stack(
+        [np.log(w) + multivariate_normal(m, c).logpdf(X) for w, m, c in zip(weights, means, covs)]
+    )
+
+
+def covariance_matrices(precisions, covariance_type, k, d):
+    """K d × d covariance matrices from scikit-learn's precisions of a covariance type."""
+    p = np.asarray(precisions, dtype=float)
+    return {
+        "full": lambda: np.linalg.inv(p),
+        "tied": lambda: np.repeat(np.linalg.inv(p)[None], k, axis=0),
+        "diag": lambda: np.array([np.diag(1 / row) for row in p]),
+        "spherical": lambda: np.array([np.eye(d) / v for v in p]),
+    }[covariance_type]()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_the_default_prior_comes_from_the_data(covariance_type):
+    """mclust's defaultPrior by hand: κ = 0.01, the column means, ν = d + 2, the scale
+    cov(X)/K^(2/d) (full, tied) or the mean column variance over K^(2/d) (diag, spherical). The
+    lower bound is the log-posterior, not the log-likelihood, whose value after one iteration is
+    the start's mean log-likelihood (scipy's)."""
+    X = blobs(400, d=3, k=3, seed=21)
+    k, d = 3, 3
+    start = same_start(X, k, covariance_type)
+    gm = GaussianMixture(
+        k, covariance_type=covariance_type, prior="default", tol=0, max_iter=1, **start
+    ).fit(X)
+    p = gm.prior_
+    assert p["shrinkage"] == 0.01 and p["dof"] == d + 2 and p["weights"] is None
+    assert_allclose(p["mean"], X.mean(0), rtol=1e-12)
+    cov = np.cov(X.T)
+    if covariance_type in ("full", "tied"):
+        assert p["scale"].shape == (d, d)
+        assert_allclose(p["scale"], cov / k ** (2 / d), rtol=1e-10)
+    else:
+        assert_allclose(p["scale"], np.trace(cov) / d / k ** (2 / d), rtol=1e-10)
+    assert gm.lower_bound_ != gm.log_likelihood_
+    covs = covariance_matrices(start["precisions_init"], covariance_type, k, d)
+    logp = mixture_log_density(X, start["weights_init"], start["means_init"], covs)
+    assert_allclose(gm.log_likelihood_, np.mean(np.logaddexp.reduce(logp, axis=1)), rtol=1e-12)
+    # Without a prior there is no prior_, and the lower bound is the log-likelihood.
+    ml = GaussianMixture(k, covariance_type=covariance_type, random_state=0).fit(X)
+    assert ml.prior_ is None and ml.log_likelihood_ == ml.lower_bound_
+
+
+def test_a_dict_prior_sets_each_hyperparameter():
+    """One MAP iteration from a start with every hyperparameter given, against the M-step by hand
+    (Fraley & Raftery 2007) from scipy's responsibilities: π_k = (n_k + α − 1)/(n + K(α − 1)),
+    μ_k = (n_k x̄_k + κ μ_P)/(n_k + κ), Σ_k = (Λ + W_k + κ n_k/(n_k + κ) b_k b_kᵀ)/(ν + n_k + d + 2)
+    with b_k = x̄_k − μ_P."""
+    X = blobs(300, d=2, k=3, seed=22)
+    k, d = 3, 2
+    start = same_start(X, k, "full")
+    kappa, mu_p, nu, alpha = 0.5, np.array([1.0, -2.0]), 6.5, 3.0
+    lam = np.array([[2.0, 0.3], [0.3, 1.0]])
+    prior = dict(shrinkage=kappa, mean=mu_p, dof=nu, scale=lam, weights=alpha)
+    gm = GaussianMixture(k, prior=prior, tol=0, max_iter=1, **start).fit(X)
+    assert gm.prior_["shrinkage"] == kappa and gm.prior_["dof"] == nu
+    assert gm.prior_["weights"] == alpha
+    np.testing.assert_array_equal(gm.prior_["mean"], mu_p)
+    np.testing.assert_array_equal(gm.prior_["scale"], lam)
+
+    logp = mixture_log_density(
+        X, start["weights_init"], start["means_init"], np.linalg.inv(start["precisions_init"])
+    )
+    resp = np.exp(logp - np.logaddexp.reduce(logp, axis=1, keepdims=True))
+    nk = resp.sum(0)
+    xbar = resp.T @ X / nk[:, None]
+    weights = (nk + alpha - 1) / (len(X) + k * (alpha - 1))
+    means = (nk[:, None] * xbar + kappa * mu_p) / (nk + kappa)[:, None]
+    covs = []
+    for j in range(k):
+        c = X - xbar[j]
+        w = (resp[:, j, None] * c).T @ c
+        b = xbar[j] - mu_p
+        shrunk = kappa * nk[j] / (nk[j] + kappa) * np.outer(b, b)
+        covs.append((lam + w + shrunk) / (nu + nk[j] + d + 2))
+    assert_allclose(gm.weights_, weights, rtol=1e-10)
+    assert_allclose(gm.means_, means, rtol=1e-10)
+    assert_allclose(gm.covariances_, np.array(covs), rtol=1e-9)
+
+    # None values and a partial dict leave the rest to the data; "default" is the empty dict.
+    a = GaussianMixture(k, prior="default", random_state=0).fit(X)
+    b = GaussianMixture(k, prior=dict.fromkeys(prior), random_state=0).fit(X)
+    c = GaussianMixture(k, prior={"dof": None}, random_state=0).fit(X)
+    assert_same_fit(a, b, rtol=0, atol=0)
+    assert_same_fit(a, c, rtol=0, atol=0)
+    # A number for diag and spherical scales; a 0-d array too.
+    for covariance_type in ("diag", "spherical"):
+        gm = GaussianMixture(
+            k, covariance_type=covariance_type, prior={"scale": np.float64(0.7)}, random_state=0
+        ).fit(X)
+        assert gm.prior_["scale"] == 0.7
+
+
+def test_reg_covar_defaults_to_zero_with_a_prior():
+    """reg_covar=None (the default) is 0 with a prior and scikit-learn's 1e-6 without one; a
+    number is used as given either way, and clone and get_params keep the None."""
+    X = blobs(300, seed=23)
+    fit = lambda **kw: GaussianMixture(3, random_state=0, tol=0, max_iter=10, **kw).fit(X)
+    assert GaussianMixture().get_params()["reg_covar"] is None
+    assert_same_fit(fit(prior="default"), fit(prior="default", reg_covar=0), rtol=0, atol=0)
+    regularised = fit(prior="default", reg_covar=1e-2)
+    assert not np.allclose(regularised.covariances_, fit(prior="default").covariances_)
+    assert_same_fit(fit(), fit(reg_covar=1e-6), rtol=0, atol=0)
+    gm = GaussianMixture(3, prior="default")
+    assert clone(gm).get_params()["reg_covar"] is None and clone(gm).prior == "default"
+    gm = pickle.loads(pickle.dumps(fit(prior={"weights": 2.0})))
+    assert gm.prior_["weights"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "prior, covariance_type, match",
+    [
+        ({"shrinkage": 0}, "full", r"prior\['shrinkage'\] must be a finite number > 0"),
+        ({"shrinkage": np.inf}, "full", r"prior\['shrinkage'\] must be a finite number > 0"),
+        ({"shrinkage": "a"}, "full", r"prior\['shrinkage'\] must be a finite number"),
+        ({"dof": 1.5}, "full", r"prior\['dof'\] \(with 3 features\) must be a finite number > 2"),
+        ({"weights": 0.5}, "full", r"prior\['weights'\] must be a finite number >= 1"),
+        ({"mean": [1.0, 2.0]}, "full", r"The parameter 'prior\['mean'\]' should have the shape"),
+        ({"mean": [1.0, np.nan, 2.0]}, "full", r"Input prior\['mean'\] contains NaN"),
+        ({"mean": 1.0}, "full", r"The parameter 'prior\['mean'\]' should have the shape"),
+        ({"scale": 2.0}, "tied", r"The parameter 'prior\['scale'\]' should have the shape"),
+        ({"scale": np.full((3, 3), np.inf)}, "full", r"Input prior\['scale'\] contains infinity"),
+        ({"scale": np.eye(2)}, "full", r"The parameter 'prior\['scale'\]' should have the shape"),
+        ({"scale": -np.eye(3)}, "tied", r"prior\['scale'\] should be symmetric, positive-def"),
+        ({"scale": np.eye(3)}, "diag", r"prior\['scale'\] \(one number for covariance_type='diag"),
+        ({"scale": 0.0}, "spherical", r"prior\['scale'\] \(one number .*\) must be a finite num"),
+        ({"mena": [0.0, 0.0, 0.0]}, "full", r"The 'prior' parameter has unknown key\(s\) 'mena'"),
+    ],
+)
+def test_bad_priors_raise_value_errors_naming_the_hyperparameter(prior, covariance_type, match):
+    X = blobs(60, d=3, seed=24)
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2, covariance_type=covariance_type, prior=prior).fit(X)
+
+
+def test_prior_and_reg_covar_are_validated_as_in_scikit_learn():
+    X = blobs(50, seed=25)
+    with pytest.raises(InvalidParameterError, match="The 'prior' parameter"):
+        GaussianMixture(prior="mclust").fit(X)
+    with pytest.raises(InvalidParameterError, match="The 'prior' parameter"):
+        GaussianMixture(prior=[0.01]).fit(X)
+    with pytest.raises(InvalidParameterError, match="The 'reg_covar' parameter"):
+        GaussianMixture(reg_covar=-1.0).fit(X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_prior_fits_data_that_is_singular_for_maximum_likelihood(covariance_type):
+    """Four distinct points, each repeated 50 times, and five components: maximum likelihood
+    without regularisation fails (a component collapses onto one point), and the default prior
+    fits, with finite positive-definite covariances and the log-likelihood that score gives
+    within tol."""
+    distinct = np.array([[0.0, 0.0], [3.0, 0.5], [0.5, 4.0], [4.0, 4.5]])
+    X = np.repeat(distinct, 50, axis=0)
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        GaussianMixture(5, covariance_type=covariance_type, reg_covar=0, random_state=0).fit(X)
+    gm = GaussianMixture(5, covariance_type=covariance_type, prior="default", random_state=0)
+    gm.fit(X)
+    assert gm.converged_
+    assert np.all(np.isfinite(gm.covariances_))
+    precisions = {"full": gm.precisions_, "tied": gm.precisions_[None]}.get(covariance_type)
+    if precisions is not None:
+        assert np.all(np.linalg.eigvalsh(precisions) > 0)
+    else:
+        assert np.all(gm.covariances_ > 0)
+    assert abs(gm.score(X) - gm.log_likelihood_) < 10 * gm.tol

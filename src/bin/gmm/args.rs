@@ -89,12 +89,16 @@ pub struct FitOptions {
     /// Maximum EM iterations per initialisation.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_iter: usize,
-    /// Convergence threshold on the change of the lower bound (mean log-likelihood).
+    /// Convergence threshold on the change of the lower bound (the mean log-likelihood, or the
+    /// mean log-posterior with a prior).
     #[arg(long, default_value_t = 1e-3, value_name = "X", allow_negative_numbers = true)]
     pub tol: f64,
-    /// Added to the diagonal of every covariance.
-    #[arg(long, default_value_t = 1e-6, value_name = "X", allow_negative_numbers = true)]
-    pub reg_covar: f64,
+    /// Added to the diagonal of every covariance [default: 1e-6, or 0 with a prior, which is the
+    /// regularisation; a value given here is added with a prior too].
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    pub reg_covar: Option<f64>,
+    #[command(flatten)]
+    pub prior: PriorOptions,
     /// Random seed of the initialisation.
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub seed: u64,
@@ -115,6 +119,64 @@ pub struct FitOptions {
     /// matters for GPU fits: the CPU path is float64 whatever it says.
     #[arg(long, value_enum, default_value_t = PrecisionArg::Auto, value_name = "PRECISION")]
     pub precision: PrecisionArg,
+}
+
+/// The conjugate prior of a MAP fit (R mclust's `priorControl()`), shared by fit, compare and
+/// select through [`FitOptions`].
+#[derive(Args, Debug, Clone, Default)]
+pub struct PriorOptions {
+    /// Fit the maximum a posteriori estimate under R mclust's conjugate prior: default (mclust's
+    /// defaultPrior: every hyperparameter from the data) or none (maximum likelihood) [default:
+    /// none]. Any --prior-* option implies --prior default. With a prior the lower bound is the
+    /// mean log-posterior; the score, BIC and AIC stay the log-likelihood.
+    #[arg(long, value_enum, value_name = "PRIOR")]
+    pub prior: Option<PriorArg>,
+    /// The prior's shrinkage κ > 0 of the means toward the prior mean [default: 0.01].
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
+    pub prior_shrinkage: Option<f64>,
+    /// The prior mean, one value per feature, comma-separated [default: the column means].
+    #[arg(long, value_name = "M1,M2,...", allow_hyphen_values = true, value_parser = parse_floats)]
+    pub prior_mean: Option<Floats>,
+    /// The prior's degrees of freedom ν > d - 1 [default: d + 2].
+    #[arg(long, value_name = "NU", allow_negative_numbers = true)]
+    pub prior_dof: Option<f64>,
+    /// The prior's scale: one number for diag and spherical covariances, the d x d matrix
+    /// row-major and comma-separated for full and tied [default: var(X)/K^(2/d)].
+    #[arg(long, value_name = "S", allow_hyphen_values = true, value_parser = parse_floats)]
+    pub prior_scale: Option<Floats>,
+    /// A Dirichlet prior of concentration α >= 1 on the weights [default: none, as in mclust].
+    #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
+    pub prior_weights: Option<f64>,
+}
+
+/// `--prior`: maximum likelihood, or mclust's default conjugate prior.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PriorArg {
+    /// Maximum likelihood: no prior.
+    #[value(name = "none")]
+    Off,
+    /// mclust's defaultPrior, every hyperparameter not given by a --prior-* option from the data.
+    #[value(name = "default")]
+    Default,
+}
+
+/// Comma-separated numbers (`--prior-mean`, `--prior-scale`); NaN and infinities parse, for the
+/// library to reject with its own message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Floats(pub Vec<f64>);
+
+fn parse_floats(s: &str) -> Result<Floats, String> {
+    s.split(',')
+        .map(|t| {
+            t.trim().parse::<f64>().map_err(|_| {
+                format!(
+                    "'{}' is not a number; give comma-separated numbers (e.g. 1,0.5,-2)",
+                    t.trim()
+                )
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Floats)
 }
 
 /// A byte count with an optional k, M or G suffix (powers of 1000).

@@ -129,6 +129,11 @@ pub enum CliError {
     /// An option value the library rejected (K of 0, negative tol, ...).
     #[error("{option}: {source}")]
     Option { option: &'static str, source: GmmError },
+    /// `--prior none` beside a `--prior-*` option, which implies a prior.
+    #[error(
+        "--prior none contradicts {option}, which sets a hyperparameter of the prior; drop one of them (any --prior-* option implies --prior default)"
+    )]
+    PriorConflict { option: &'static str },
     /// K above the number of samples.
     #[error(
         "-k {k} is more than the {n} samples in {}; use at most as many components as samples", .path.display()

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use gmm_gpu::{DataView, GmmModel};
 
 use super::common::{self, apply_error, check_model_features, fit_error};
-use super::output::{precision_line, say};
+use super::output::{objective_lines, precision_line, say};
 use crate::args::{Cli, DataArgs, FitArgs, PredictArgs, ScoreArgs};
 use crate::error::CliError;
 use crate::io::{self, Cells, Data, Table, Values};
@@ -346,7 +346,9 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
             }
         }
         eprintln!("  iterations   {}, converged {}", model.n_iter(), model.converged());
-        eprintln!("  lower bound  {}", model.lower_bound());
+        for line in objective_lines(&model) {
+            eprintln!("{line}");
+        }
         eprintln!("  time         {:.2} s", started.elapsed().as_secs_f64());
         match &a.output {
             Some(out) => eprintln!("  model        {}", out.display()),

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use gmm_gpu::{CovarianceType, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext};
+use gmm_gpu::{CovarianceType, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext, Prior};
 use serde_json::Value;
 
-use crate::args::{DataArgs, FitOptions, ModelSpec};
+use crate::args::{DataArgs, FitOptions, ModelSpec, PriorArg, PriorOptions};
 use crate::error::CliError;
 use crate::io::{self, Data};
 
@@ -16,30 +16,90 @@ pub(super) fn read(a: &DataArgs) -> Result<Data, CliError> {
     io::read_data(&a.spec())
 }
 
-/// The builder for K components with the shared fit options.
-pub(super) fn builder(k: usize, covariance: CovarianceType, o: &FitOptions) -> GmmParamsBuilder {
+/// The builder for K components with the shared fit options (an unset --reg-covar is left unset,
+/// so that the library's default applies: 1e-6, or 0 with a prior).
+pub(super) fn builder(k: usize, covariance: CovarianceType, o: &FitOptions) -> Result<GmmParamsBuilder, CliError> {
     let mut b = GmmParams::builder(k)
         .covariance_type(covariance)
         .init_method(o.init)
         .n_init(o.n_init)
         .max_iter(o.max_iter)
         .tol(o.tol)
-        .reg_covar(o.reg_covar)
         .seed(o.seed)
         .backend(o.backend)
         .gpu_precision(o.precision.into());
+    if let Some(r) = o.reg_covar {
+        b = b.reg_covar(r);
+    }
+    if let Some(p) = prior(&o.prior)? {
+        b = b.prior(p);
+    }
     if let Some(c) = o.chunk_size {
         b = b.chunk_size(c);
     }
     if let Some(bytes) = o.device_memory {
         b = b.max_device_bytes(bytes);
     }
-    b
+    Ok(b)
+}
+
+/// The prior the options ask for: none without --prior default or a --prior-* option, else
+/// mclust's default with the hyperparameters given.
+fn prior(o: &PriorOptions) -> Result<Option<Prior>, CliError> {
+    let given = [
+        ("--prior-shrinkage", o.prior_shrinkage.is_some()),
+        ("--prior-mean", o.prior_mean.is_some()),
+        ("--prior-dof", o.prior_dof.is_some()),
+        ("--prior-scale", o.prior_scale.is_some()),
+        ("--prior-weights", o.prior_weights.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(option, set)| set.then_some(option));
+    match (o.prior, given) {
+        (Some(PriorArg::Off), Some(option)) => return Err(CliError::PriorConflict { option }),
+        (None | Some(PriorArg::Off), None) => return Ok(None),
+        _ => {}
+    }
+    let mut p = Prior::mclust();
+    if let Some(kappa) = o.prior_shrinkage {
+        p = p.shrinkage(kappa);
+    }
+    if let Some(m) = &o.prior_mean {
+        p = p.mean(m.0.clone());
+    }
+    if let Some(nu) = o.prior_dof {
+        p = p.dof(nu);
+    }
+    if let Some(s) = &o.prior_scale {
+        p = p.scale(s.0.clone());
+    }
+    if let Some(alpha) = o.prior_weights {
+        p = p.weights(alpha);
+    }
+    Ok(Some(p))
+}
+
+/// The --prior-* option a prior's error comes from, whether the builder or the fit (against the
+/// data's features and the covariance type) found it.
+pub(super) fn prior_option(e: &GmmError) -> Option<&'static str> {
+    Some(match e {
+        GmmError::PriorShrinkage { .. } => "--prior-shrinkage",
+        GmmError::PriorDof { .. } => "--prior-dof",
+        GmmError::PriorWeights { .. } => "--prior-weights",
+        GmmError::PriorNotFinite { field: "mean", .. } | GmmError::PriorMeanLength { .. } => "--prior-mean",
+        GmmError::PriorNotFinite { .. }
+        | GmmError::PriorScaleShape { .. }
+        | GmmError::PriorScaleNotPositiveDefinite { .. } => "--prior-scale",
+        _ => return None,
+    })
 }
 
 /// Builds the parameters, naming the command-line option (or init-file field) a rejected value came from.
 pub(super) fn build(b: GmmParamsBuilder, init_file: Option<&Path>) -> Result<GmmParams, CliError> {
     b.build().map_err(|e| {
+        if let Some(option) = prior_option(&e) {
+            return CliError::Option { option, source: e };
+        }
         let option = match e {
             GmmError::ZeroComponents => "-k",
             GmmError::InvalidTol { .. } => "--tol",
@@ -120,8 +180,12 @@ pub(super) fn apply_init(
     Ok(b)
 }
 
-/// A fit error, naming the data file (K above N gets its own message).
+/// A fit error, naming the data file (K above N gets its own message), or the --prior-* option
+/// whose value does not fit the data (the mean's length, ν against d, the scale's shape).
 pub(super) fn fit_error(path: &Path, e: GmmError) -> CliError {
+    if let Some(option) = prior_option(&e) {
+        return CliError::Option { option, source: e };
+    }
     match e {
         GmmError::FewerSamplesThanComponents {
             n_samples,
@@ -170,7 +234,7 @@ pub(super) fn prepare_builder(
     spec: &ModelSpec,
     adjust: impl Fn(GmmParamsBuilder) -> GmmParamsBuilder,
 ) -> Result<(Data, GmmParamsBuilder), CliError> {
-    let b = adjust(builder(spec.k, spec.covariance, &spec.fit));
+    let b = adjust(builder(spec.k, spec.covariance, &spec.fit)?);
     build(b.clone(), None)?;
     let data = read(&spec.data)?;
     check_k(&data, spec.k)?;
@@ -185,7 +249,7 @@ pub(super) fn prepare_builder(
 /// distributed fit builds on each rank.
 #[cfg(feature = "mpi")]
 pub(super) fn fit_params(spec: &ModelSpec, n_features: usize) -> Result<GmmParams, CliError> {
-    let b = builder(spec.k, spec.covariance, &spec.fit);
+    let b = builder(spec.k, spec.covariance, &spec.fit)?;
     build(b.clone(), None)?;
     let b = match &spec.init_file {
         Some(p) => apply_init(p, b, spec.k, n_features, spec.covariance)?,

@@ -69,6 +69,10 @@ pub(super) fn compare(a: &CompareArgs) -> Result<(), CliError> {
                 "converged": m.converged(),
                 "seconds": t.as_secs_f64(),
             });
+            // A MAP fit's lower bound is its log-posterior: its log-likelihood beside it.
+            if m.prior().is_some() {
+                v["log_likelihood"] = json!(m.log_likelihood());
+            }
             // The GPU side's arithmetic: requested, used and each switch (none on the CPU side).
             if let Some(p) = m.gpu_precision() {
                 v["precision"] = json!(p);
@@ -125,6 +129,14 @@ pub(super) fn compare(a: &CompareArgs) -> Result<(), CliError> {
         cpu.lower_bound(),
         gpu.lower_bound()
     )?;
+    if cpu.prior().is_some() {
+        say!(
+            "{:<12} {:>24} {:>24}",
+            "likelihood",
+            cpu.log_likelihood(),
+            gpu.log_likelihood()
+        )?;
+    }
     let it = |m: &GmmModel| format!("{}{}", m.n_iter(), if m.converged() { " (converged)" } else { "" });
     say!("{:<12} {:>24} {:>24}", "iterations", it(&cpu), it(&gpu))?;
     say!(

@@ -7,7 +7,7 @@ use gmm_gpu::{BackendKind, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{fit_error, prepare};
-use super::output::{backend_line, precision_line, seconds};
+use super::output::{backend_line, objective_lines, precision_line, seconds};
 use crate::args::{Cli, FitArgs};
 use crate::error::CliError;
 use crate::io;
@@ -95,7 +95,9 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
             model.covariance_type()
         );
         eprintln!("  iterations   {}, {converged}", model.n_iter());
-        eprintln!("  lower bound  {}", model.lower_bound());
+        for line in objective_lines(&model) {
+            eprintln!("{line}");
+        }
         eprintln!("  time         {}", seconds(elapsed));
         match &a.output {
             Some(out) => eprintln!("  model        {}", out.display()),

@@ -44,6 +44,29 @@ pub(super) fn precision_line(p: &PrecisionRecord) -> String {
     line
 }
 
+/// The fit summary's lines for what EM maximised: the lower bound (the mean log-likelihood), or
+/// for a MAP fit the prior's scalar hyperparameters, the mean log-likelihood and the lower bound
+/// (the mean log-posterior).
+pub(super) fn objective_lines(model: &GmmModel) -> Vec<String> {
+    let Some(p) = model.prior() else {
+        return vec![format!("  lower bound  {}", model.lower_bound())];
+    };
+    let number = |v: Option<f64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+    vec![
+        format!(
+            "  prior        shrinkage {}, dof {}, weights {} (the mean and scale are in the model file)",
+            number(p.get_shrinkage()),
+            number(p.get_dof()),
+            number(p.get_weights())
+        ),
+        format!(
+            "  likelihood   {} (mean log-likelihood per sample)",
+            model.log_likelihood()
+        ),
+        format!("  lower bound  {} (mean log-posterior per sample)", model.lower_bound()),
+    ]
+}
+
 /// A duration in ms below a second, else in s.
 pub(super) fn seconds(t: Duration) -> String {
     let s = t.as_secs_f64();

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use gmm_gpu::{BackendKind, CovarianceType, GmmError, GmmModel, GpuContext};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::common::{build, builder, check_k, gpu_context, read};
+use super::common::{build, builder, check_k, fit_error, gpu_context, prior_option, read};
 use super::output::say;
 use crate::args::{Cli, Criterion, SelectArgs};
 use crate::error::CliError;
@@ -21,7 +21,7 @@ pub(super) fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
     let ks = &a.k.0;
     let covs = &a.covariance.0;
     for &k in ks {
-        build(builder(k, CovarianceType::Full, &a.fit), None)?;
+        build(builder(k, CovarianceType::Full, &a.fit)?, None)?;
     }
     if let Some(out) = &a.output {
         io::out_dir(out)?;
@@ -56,7 +56,7 @@ pub(super) fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
             if let Some(bar) = &bar {
                 bar.set_message(format!("K = {k}, {covariance}"));
             }
-            let params = build(builder(k, covariance, &a.fit), None)?;
+            let params = build(builder(k, covariance, &a.fit)?, None)?;
             let fitted = match &ctx {
                 Some(ctx)
                     if (k <= gmm_gpu::gpu::MAX_GPU_COMPONENTS
@@ -65,7 +65,18 @@ pub(super) fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
                 {
                     params.fit_on(ctx, &view)
                 }
-                _ => build(builder(k, covariance, &a.fit).backend(BackendKind::Cpu), None)?.fit(&view),
+                _ => build(builder(k, covariance, &a.fit)?.backend(BackendKind::Cpu), None)?.fit(&view),
+            };
+            // A --prior-* value that does not fit the data or this covariance type is the
+            // options' fault, not this candidate's: stop, naming the option.
+            let fitted = match fitted {
+                Err(e) if prior_option(&e).is_some() => {
+                    if let Some(bar) = &bar {
+                        bar.finish_and_clear();
+                    }
+                    return Err(fit_error(&data.path, e));
+                }
+                other => other,
             };
             let outcome = fitted.and_then(|m| {
                 let (bic, aic) = (m.bic(&view)?, m.aic(&view)?);
@@ -123,13 +134,15 @@ pub(super) fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
         data.n_features,
         data.path.display()
     )?;
+    // A MAP fit's lower bound is its mean log-posterior (its BIC and AIC stay the likelihood's).
+    let map = matches!(&candidates[best].outcome, Ok((m, ..)) if m.prior().is_some());
     say!(
         "  {:>4}  {:<10} {:>20} {:>20} {:>20} {:>6}  {}",
         "K",
         "covariance",
         "BIC",
         "AIC",
-        "lower bound",
+        if map { "log-posterior" } else { "lower bound" },
         "iter",
         "converged"
     )?;
