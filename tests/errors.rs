@@ -873,3 +873,168 @@ fn init_method_responsibilities_without_them() {
     assert!(matches!(e, GmmError::InitResponsibilitiesMissing), "{e}");
     says(&e, &["init_responsibilities", "init_labels"]);
 }
+
+// ---- variational fits -------------------------------------------------------------------
+
+fn vb_build_err(v: gmm_gpu::Variational) -> GmmError {
+    build_err(|b| b.variational(v))
+}
+
+fn vb_fit_err(cov: CovarianceType, v: gmm_gpu::Variational) -> GmmError {
+    let params = GmmParams::builder(2)
+        .covariance_type(cov)
+        .variational(v)
+        .build()
+        .unwrap();
+    fit_err(params, &ok_data(), 2)
+}
+
+#[test]
+fn variational_priors_not_positive() {
+    use gmm_gpu::Variational as V;
+    for v in [0.0, -1.0, f64::NAN] {
+        let e = vb_build_err(V::dirichlet_process().weight_concentration_prior(v));
+        assert!(
+            matches!(
+                e,
+                GmmError::VariationalPriorNotPositive {
+                    field: "weight_concentration_prior",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = vb_build_err(V::dirichlet_distribution().mean_precision_prior(v));
+        assert!(
+            matches!(
+                e,
+                GmmError::VariationalPriorNotPositive {
+                    field: "mean_precision_prior",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        says(&e, &["mean_precision_prior", "> 0"]);
+    }
+}
+
+#[test]
+fn variational_dof_not_above_d_minus_one() {
+    let e = vb_build_err(gmm_gpu::Variational::dirichlet_process().degrees_of_freedom_prior(f64::NAN));
+    assert!(matches!(e, GmmError::VariationalDof { n_features: None, .. }), "{e}");
+    let e = vb_fit_err(
+        CovarianceType::Full,
+        gmm_gpu::Variational::dirichlet_process().degrees_of_freedom_prior(1.0),
+    );
+    assert!(
+        matches!(
+            e,
+            GmmError::VariationalDof {
+                value: 1.0,
+                n_features: Some(2)
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["degrees_of_freedom_prior", "> 1"]);
+}
+
+#[test]
+fn variational_mean_prior_of_the_wrong_length() {
+    let e = vb_fit_err(
+        CovarianceType::Diag,
+        gmm_gpu::Variational::dirichlet_process().mean_prior(vec![1.0]),
+    );
+    assert!(
+        matches!(
+            e,
+            GmmError::PriorMeanLength {
+                field: "mean_prior",
+                expected: 2,
+                got: 1
+            }
+        ),
+        "{e}"
+    );
+    says(&e, &["mean_prior", "1 values"]);
+}
+
+#[test]
+fn variational_covariance_prior_of_the_wrong_shape_or_not_positive_definite() {
+    use gmm_gpu::Variational as V;
+    // diag takes d values (scikit-learn's shape), unlike the MAP prior's one number.
+    for (cov, psi, expected) in [
+        (CovarianceType::Full, vec![1.0; 2], 4),
+        (CovarianceType::Diag, vec![1.0], 2),
+        (CovarianceType::Spherical, vec![1.0, 1.0], 1),
+    ] {
+        let got = psi.len();
+        let e = vb_fit_err(cov, V::dirichlet_process().covariance_prior(psi));
+        assert!(
+            matches!(e, GmmError::PriorScaleShape { field: "covariance_prior", expected: x, got: g, .. } if x == expected && g == got),
+            "{cov}: {e}"
+        );
+    }
+    for (cov, psi) in [
+        (CovarianceType::Tied, vec![1.0, 3.0, 3.0, 1.0]),
+        (CovarianceType::Diag, vec![1.0, 0.0]),
+        (CovarianceType::Spherical, vec![-2.0]),
+    ] {
+        let e = vb_fit_err(cov, V::dirichlet_process().covariance_prior(psi));
+        assert!(
+            matches!(
+                e,
+                GmmError::PriorScaleNotPositiveDefinite {
+                    field: "covariance_prior",
+                    ..
+                }
+            ),
+            "{cov}: {e}"
+        );
+        says(&e, &["covariance_prior", "positive definite"]);
+    }
+    let e = vb_build_err(V::dirichlet_process().covariance_prior(vec![f64::INFINITY]));
+    assert!(
+        matches!(
+            e,
+            GmmError::PriorNotFinite {
+                field: "covariance_prior",
+                index: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn variational_with_a_map_prior() {
+    let e = build_err(|b| {
+        b.prior(gmm_gpu::Prior::mclust())
+            .variational(gmm_gpu::Variational::dirichlet_process())
+    });
+    assert!(matches!(e, GmmError::PriorAndVariational), "{e}");
+    says(&e, &["prior", "variational", "not both"]);
+}
+
+#[test]
+fn variational_with_initial_parameters() {
+    let e = build_err(|b| {
+        b.means_init(vec![0.0, 1.0])
+            .variational(gmm_gpu::Variational::dirichlet_process())
+    });
+    assert!(
+        matches!(e, GmmError::VariationalInitialParameters { field: "means_init" }),
+        "{e}"
+    );
+    says(&e, &["means_init", "responsibilities"]);
+    let e = build_err(|b| {
+        b.weights_init(vec![0.5, 0.5])
+            .variational(gmm_gpu::Variational::dirichlet_process())
+    });
+    assert!(
+        matches!(e, GmmError::VariationalInitialParameters { field: "weights_init" }),
+        "{e}"
+    );
+}

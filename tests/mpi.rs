@@ -336,3 +336,53 @@ fn auto_runs_one_arithmetic_on_every_rank_under_mpirun() {
         }
     }
 }
+
+/// `gmm fit --prior default` under mpirun: the prior's defaults come from every rank's data, so
+/// the model (and its recorded prior) equals the library's one-process MAP fit.
+#[test]
+fn a_map_fit_takes_its_prior_from_every_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = blobs(3001, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0, 12.0, -12.0, 12.0], 3, 1.0, 22);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
+    let view = DataView::from_f64(&x, 3).unwrap();
+    let one = GmmParams::builder(3)
+        .prior(gmm_gpu::Prior::mclust())
+        .seed(7)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    for p in [2, 3] {
+        let args = [
+            "-q",
+            "fit",
+            "x.npy",
+            "-k",
+            "3",
+            "--backend",
+            "cpu",
+            "--prior",
+            "default",
+            "--seed",
+            "7",
+            "-o",
+            "map.json",
+        ];
+        let o = mpirun(p, dir.path(), &args);
+        assert!(o.status.success(), "P={p}: {}", String::from_utf8_lossy(&o.stderr));
+        let m = model(dir.path(), "map.json");
+        let (pm, po) = (m.prior().unwrap(), one.prior().unwrap());
+        // The moments' sums in another order: 1e-13; a whole k-means + EM fit: 1e-10.
+        assert!(
+            max_rel(pm.get_scale().unwrap(), po.get_scale().unwrap()) <= 1e-13,
+            "P={p}"
+        );
+        assert!(
+            max_rel(pm.get_mean().unwrap(), po.get_mean().unwrap()) <= 1e-13,
+            "P={p}"
+        );
+        let e = max_rel(m.means(), one.means()).max(max_rel(m.covariances(), one.covariances()));
+        assert!(e <= 1e-10, "P={p}: differ by {e:e}");
+        assert!(max_rel(&[m.lower_bound()], &[one.lower_bound()]) <= 1e-10, "P={p}");
+    }
+}

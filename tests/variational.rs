@@ -252,3 +252,167 @@ fn the_process_prior_empties_the_components_it_does_not_need() {
         assert_eq!(used, [0, 1, 2], "{name}: weights {:?}", m.weights());
     }
 }
+
+/// Blobs in 2-D with a labelling for a start (three clusters, K = 4).
+fn blob_start() -> (Vec<f64>, Vec<usize>) {
+    let x = common::blobs(240, &[0.0, 0.0, 5.0, 1.0, -1.0, 5.0], 2, 1.0, 9);
+    let labels = (0..240).map(|i| if i % 7 == 0 { 3 } else { i % 3 }).collect();
+    (x, labels)
+}
+
+/// Integer sample weights give the variational fit (priors included) that duplicated rows give.
+#[test]
+fn integer_sample_weights_equal_duplicated_rows() {
+    let (x, labels) = blob_start();
+    let w: Vec<f64> = (0..240).map(|i| (i % 3) as f64).collect();
+    let dup: Vec<f64> = x.chunks(2).enumerate().flat_map(|(i, r)| r.repeat(i % 3)).collect();
+    let dup_labels: Vec<usize> = labels.iter().enumerate().flat_map(|(i, &l)| vec![l; i % 3]).collect();
+    for cov in CovarianceType::ALL {
+        for prior in [WeightPrior::DirichletProcess, WeightPrior::DirichletDistribution] {
+            let params = |labels: Vec<usize>| {
+                GmmParams::builder(4)
+                    .covariance_type(cov)
+                    .tol(0.0)
+                    .max_iter(10)
+                    .init_labels(labels)
+                    .variational(Variational::dirichlet_process().weight_prior(prior))
+                    .build()
+                    .unwrap()
+            };
+            let weighted = params(labels.clone())
+                .fit_weighted(&DataView::from_f64(&x, 2).unwrap(), &w)
+                .unwrap();
+            let duplicated = params(dup_labels.clone())
+                .fit(&DataView::from_f64(&dup, 2).unwrap())
+                .unwrap();
+            // The same sums in another order, amplified by 10 iterations: 1e-11.
+            for (what, a, b) in [
+                ("means", weighted.means(), duplicated.means()),
+                ("covariances", weighted.covariances(), duplicated.covariances()),
+                (
+                    "mean precision",
+                    weighted.mean_precision().unwrap(),
+                    duplicated.mean_precision().unwrap(),
+                ),
+                ("bounds", weighted.lower_bounds(), duplicated.lower_bounds()),
+            ] {
+                let e = max_rel(a, b, 1.0);
+                assert!(e <= 1e-11, "{cov} {prior:?} {what}: {e:e}");
+            }
+        }
+    }
+}
+
+/// Two warm-started fits of 3 iterations equal one fit of 6: the posterior carries on.
+#[test]
+fn warm_starts_continue_the_posterior() {
+    let (x, labels) = blob_start();
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let params = |iters| {
+            GmmParams::builder(4)
+                .covariance_type(cov)
+                .tol(0.0)
+                .max_iter(iters)
+                .warm_start(true)
+                .init_labels(labels.clone())
+                .variational(Variational::dirichlet_distribution())
+                .build()
+                .unwrap()
+        };
+        let mut warm = gmm_gpu::GaussianMixture::new(params(3));
+        warm.fit(&data).unwrap();
+        let second = warm.fit(&data).unwrap().clone();
+        let once = params(6).fit(&data).unwrap();
+        assert_eq!(second.means(), once.means(), "{cov}");
+        assert_eq!(second.weight_concentration(), once.weight_concentration(), "{cov}");
+        assert_eq!(second.lower_bound(), once.lower_bound(), "{cov}");
+    }
+}
+
+/// n_init keeps the initialisation with the highest lower bound (scikit-learn's rule), of ends
+/// that differ.
+#[test]
+fn restarts_keep_the_highest_lower_bound() {
+    let (x, _) = blob_start();
+    let data = DataView::from_f64(&x, 2).unwrap();
+    let params = GmmParams::builder(6)
+        .init_method(gmm_gpu::InitMethod::Random)
+        .n_init(4)
+        .variational(Variational::dirichlet_process())
+        .build()
+        .unwrap();
+    let mut ends = Vec::new();
+    let mut gm = gmm_gpu::GaussianMixture::new(params);
+    let m = gm
+        .fit_monitored(&data, None, &mut |e| {
+            if let gmm_gpu::FitEvent::InitEnd { lower_bound, .. } = e {
+                ends.push(*lower_bound);
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap()
+        .clone();
+    let best = ends.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(m.lower_bound(), best, "{ends:?}");
+    assert!(
+        ends.iter().any(|&e| e < best - 1e-6),
+        "the restarts all ended alike: {ends:?}"
+    );
+}
+
+/// The variational bound never falls (beyond rounding) on the CPU.
+#[test]
+fn the_lower_bound_never_falls() {
+    let (x, _) = blob_start();
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        for prior in [Variational::dirichlet_process(), Variational::dirichlet_distribution()] {
+            let m = GmmParams::builder(6)
+                .covariance_type(cov)
+                .init_method(gmm_gpu::InitMethod::Random)
+                .tol(0.0)
+                .max_iter(60)
+                .variational(prior)
+                .build()
+                .unwrap()
+                .fit(&data)
+                .unwrap();
+            for (t, w) in m.lower_bounds().windows(2).enumerate() {
+                // Sums over 240 samples: 1e-12 of the bound.
+                assert!(
+                    w[1] >= w[0] - 1e-12 * w[0].abs(),
+                    "{cov}: fell from {} to {} at {}",
+                    w[0],
+                    w[1],
+                    t + 2
+                );
+            }
+        }
+    }
+}
+
+/// GpuPrecision::Auto on a variational fit: a tol below the fast arithmetic's noise (scaled to
+/// the bound's total) finishes in exact arithmetic, recorded on the model, and ends where the CPU
+/// does.
+#[test]
+fn auto_escalates_a_variational_fit_as_any_other() {
+    let Some(ctx) = common::gpu() else { return };
+    let (x, labels) = blob_start();
+    let data = DataView::from_f64(&x, 2).unwrap();
+    let params = GmmParams::builder(4)
+        .tol(1e-9)
+        .max_iter(300)
+        .init_labels(labels)
+        .variational(Variational::dirichlet_process())
+        .gpu_precision(GpuPrecision::Auto)
+        .build()
+        .unwrap();
+    let gpu = params.fit_on(ctx, &data).unwrap();
+    let cpu = params.fit(&data).unwrap();
+    let record = gpu.gpu_precision().expect("a GPU fit records its arithmetic");
+    assert!(!record.switches.is_empty(), "{record:?}");
+    // Exact (two-float or f64) arithmetic at the end: 1e-6 of the CPU.
+    let e = max_rel(gpu.means(), cpu.means(), 1.0).max(max_rel(gpu.covariances(), cpu.covariances(), 1.0));
+    assert!(e <= 1e-6, "{e:e}");
+}
