@@ -40,7 +40,8 @@ pub struct Progress {
     pub init: usize,
     /// The iteration (1-based) within it.
     pub iteration: usize,
-    /// Its lower bound: the mean log-likelihood of its E-step.
+    /// Its lower bound: the mean log-likelihood of its E-step (a MAP fit's mean log-posterior; a
+    /// variational fit's evidence lower bound, a total over the samples).
     pub lower_bound: f64,
     /// The change from the previous iteration's lower bound (∞ on the first).
     pub change: f64,

@@ -122,7 +122,9 @@ impl GmmModel {
     }
     /// The mean per-sample log-likelihood computed in the last iteration's E-step, before its M-step
     /// (scikit-learn's `lower_bound_`); −∞ when max_iter was 0. For a MAP fit, the mean
-    /// log-posterior: that log-likelihood plus the prior's log density over Σw.
+    /// log-posterior: that log-likelihood plus the prior's log density over Σw. For a
+    /// variational fit, scikit-learn's `BayesianGaussianMixture.lower_bound_`: the evidence lower
+    /// bound (less constant terms) after the last iteration's M-step, a total over the samples.
     pub fn lower_bound(&self) -> f64 {
         self.lower_bound
     }

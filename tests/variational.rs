@@ -342,17 +342,7 @@ fn restarts_keep_the_highest_lower_bound() {
         .variational(Variational::dirichlet_process())
         .build()
         .unwrap();
-    let mut ends = Vec::new();
-    let mut gm = gmm_gpu::GaussianMixture::new(params);
-    let m = gm
-        .fit_monitored(&data, None, &mut |e| {
-            if let gmm_gpu::FitEvent::InitEnd { lower_bound, .. } = e {
-                ends.push(*lower_bound);
-            }
-            std::ops::ControlFlow::Continue(())
-        })
-        .unwrap()
-        .clone();
+    let (m, ends) = common::fit_with_init_ends(params, &data);
     let best = ends.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(m.lower_bound(), best, "{ends:?}");
     assert!(

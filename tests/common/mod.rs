@@ -227,3 +227,20 @@ pub fn flat(v: &serde_json::Value) -> Vec<f64> {
         other => panic!("unexpected fixture value {other}"),
     }
 }
+
+/// Fits `params` and returns the model with every initialisation's final lower bound, as the
+/// monitor reports them (`FitEvent::InitEnd`).
+pub fn fit_with_init_ends(params: gmm_gpu::GmmParams, data: &gmm_gpu::DataView) -> (gmm_gpu::GmmModel, Vec<f64>) {
+    let mut ends = Vec::new();
+    let mut gm = gmm_gpu::GaussianMixture::new(params);
+    let m = gm
+        .fit_monitored(data, None, &mut |e| {
+            if let gmm_gpu::FitEvent::InitEnd { lower_bound, .. } = e {
+                ends.push(*lower_bound);
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap()
+        .clone();
+    (m, ends)
+}
