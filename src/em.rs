@@ -125,7 +125,7 @@ pub(crate) fn fit<B: Backend>(
     let mut centres = vec![0.0; k * d];
     let mut scratch = vec![0.0; d * d];
     let mut best: Option<FitOutcome> = None;
-    // A MAP fit's hyperparameters, from the data (over every rank) where the user left them.
+    // Maximum likelihood, MAP or variational: the priors' defaults from the data (every rank's).
     let mut estimator = Estimator::resolve(params, backend, sample_weight)?;
     let variational = estimator.is_variational();
     let mut send = |event: FitEvent, iteration: usize| match monitor(&event) {
@@ -205,7 +205,7 @@ pub(crate) fn fit<B: Backend>(
                     // MAP-EM climbs the log-posterior, not the log-likelihood: the bound adds the
                     // prior's log density at the parameters of this E-step, per unit of weight.
                     lower_bound = match estimator.map_prior() {
-                        Some(p) => (stats.score_sum + p.log_density(&mixture)) / stats.weight_sum,
+                        Some(p) => (stats.score_sum + p.log_density(&mixture, &mut scratch)) / stats.weight_sum,
                         None => log_likelihood,
                     };
                     if !lower_bound.is_finite() {

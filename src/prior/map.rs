@@ -63,10 +63,10 @@ impl MapPrior {
 pub(crate) fn map_moments(stats: &SuffStats, centres: &[f64], prior: &MapPrior, reg_covar: f64, mix: &mut Mixture) {
     let (k_n, d) = (mix.n_components, mix.n_features);
     debug_assert!(stats.has_shape(mix.cov_type, k_n, d));
-    let nks: Vec<f64> = stats.s0.iter().map(|s| s + NK_EPS).collect();
-    let n: f64 = nks.iter().sum();
+    // n_k on the fly: the M-step allocates nothing.
+    let n: f64 = stats.s0.iter().map(|s| s + NK_EPS).sum();
     let kappa = prior.shrinkage;
-    for (k, &nk) in nks.iter().enumerate() {
+    for (k, nk) in stats.s0.iter().map(|s| s + NK_EPS).enumerate() {
         mix.weights[k] = match prior.weights {
             Some(alpha) => (nk + alpha - 1.0) / (n + k_n as f64 * (alpha - 1.0)),
             None => nk / n,
@@ -76,23 +76,23 @@ pub(crate) fn map_moments(stats: &SuffStats, centres: &[f64], prior: &MapPrior, 
     if mix.cov_type == CovarianceType::Tied {
         mix.covariances.copy_from_slice(&prior.scale);
     }
-    for (k, &nk) in nks.iter().enumerate() {
+    for (k, nk) in stats.s0.iter().map(|s| s + NK_EPS).enumerate() {
         let s0 = stats.s0[k];
         let s1 = &stats.s1[k * d..(k + 1) * d];
         let s2 = &stats.s2[k * s2_len..(k + 1) * s2_len];
         let centre = &centres[k * d..(k + 1) * d];
         let delta = |i: usize| s1[i] / nk;
         // b_k = x̄_k − μ_P, from the centre's offset (small where the centre is near the data).
-        let b: Vec<f64> = (0..d).map(|i| (centre[i] - prior.mean[i]) + delta(i)).collect();
-        for i in 0..d {
+        let b = |i: usize| (centre[i] - prior.mean[i]) + delta(i);
+        for (i, mean) in mix.means[k * d..(k + 1) * d].iter_mut().enumerate() {
             // (n_k x̄_k + κ μ_P)/(n_k + κ) = x̄_k − κ b_k/(n_k + κ).
-            mix.means[k * d + i] = centre[i] + delta(i) - kappa * b[i] / (nk + kappa);
+            *mean = centre[i] + delta(i) - kappa * b(i) / (nk + kappa);
         }
         let c = kappa * nk / (kappa + nk);
         // W_k + c_k b bᵀ at (i, j), from the scatter around x̄_k (as the ML M-step forms it).
         let term = |i: usize, j: usize, s2ij: f64| {
             let (di, dj) = (delta(i), delta(j));
-            s2ij - di * s1[j] - s1[i] * dj + s0 * di * dj + c * b[i] * b[j]
+            s2ij - di * s1[j] - s1[i] * dj + s0 * di * dj + c * b(i) * b(j)
         };
         match mix.cov_type {
             CovarianceType::Full => {
@@ -171,7 +171,8 @@ impl MapPrior {
     ///
     /// with ln InvGamma(x | a, b) = a ln b − ln Γ(a) − (a + 1) ln x − b/x; and with a Dirichlet prior
     /// on the weights, ln Dir(π | α) = ln Γ(Kα) − K ln Γ(α) + (α − 1) Σ ln π_k.
-    pub fn log_density(&self, mix: &Mixture) -> f64 {
+    /// `scratch` holds d × d values (the scale's Cholesky factor).
+    pub fn log_density(&self, mix: &Mixture, scratch: &mut [f64]) -> f64 {
         let (k_n, d) = (mix.n_components, mix.n_features);
         let df = d as f64;
         let (kappa, nu) = (self.shrinkage, self.dof);
@@ -181,8 +182,8 @@ impl MapPrior {
         match mix.cov_type {
             CovarianceType::Full | CovarianceType::Tied => {
                 // ln|Λ| from its Cholesky factor (the scale is positive definite once checked).
-                let mut l = vec![0.0; d * d];
-                crate::linalg::cholesky_lower(&self.scale, d, &mut l);
+                let l = &mut scratch[..d * d];
+                crate::linalg::cholesky_lower(&self.scale, d, l);
                 let ln_det_scale: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
                 let ln_multigamma: f64 = df * (df - 1.0) / 4.0 * std::f64::consts::PI.ln()
                     + (0..d).map(|j| ln_gamma(nu / 2.0 - j as f64 / 2.0)).sum::<f64>();
@@ -432,7 +433,7 @@ mod tests {
             let maha = (cov[3] * z[0] * z[0] - 2.0 * cov[1] * z[0] * z[1] + cov[0] * z[1] * z[1]) / det;
             q += mix.weights[k].ln() - (2.0 * std::f64::consts::PI).ln() - 0.5 * det.ln() - 0.5 * maha;
         }
-        q + prior.log_density(mix)
+        q + prior.log_density(mix, &mut vec![0.0; mix.n_features * mix.n_features])
     }
 
     /// The MAP M-step maximises the objective, which checks the step and the density against each

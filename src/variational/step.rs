@@ -32,8 +32,9 @@ pub(crate) fn vb_m_step(
 ) -> Result<(), GmmError> {
     let (k_n, d) = (mix.n_components, mix.n_features);
     estimate_moments(stats, centres, reg_covar, ml);
-    let nk: Vec<f64> = stats.s0.iter().map(|s| s + NK_EPS).collect();
-    let total: f64 = nk.iter().sum();
+    // N_k on the fly: the M-step allocates nothing after the first.
+    let nk = |k: usize| stats.s0[k] + NK_EPS;
+    let total: f64 = (0..k_n).map(nk).sum();
     let mut post = mix.variational.take().unwrap_or_else(|| Posterior {
         weight_prior: prior.weight_prior,
         concentration_a: vec![0.0; k_n],
@@ -46,8 +47,8 @@ pub(crate) fn vb_m_step(
     match prior.weight_prior {
         WeightPrior::DirichletDistribution => {
             post.concentration_b.clear();
-            for (a, n) in post.concentration_a.iter_mut().zip(&nk) {
-                *a = alpha0 + n;
+            for (k, a) in post.concentration_a.iter_mut().enumerate() {
+                *a = alpha0 + nk(k);
             }
         }
         WeightPrior::DirichletProcess => {
@@ -55,14 +56,15 @@ pub(crate) fn vb_m_step(
             // b_k = α0 + Σ_{j>k} N_j, summed from the last component as scikit-learn's cumsum.
             let mut tail = 0.0;
             for k in (0..k_n).rev() {
-                post.concentration_a[k] = 1.0 + nk[k];
+                post.concentration_a[k] = 1.0 + nk(k);
                 post.concentration_b[k] = alpha0 + tail;
-                tail += nk[k];
+                tail += nk(k);
             }
         }
     }
     let beta0 = prior.mean_precision;
-    for (k, (beta, &n)) in post.mean_precision.iter_mut().zip(&nk).enumerate() {
+    for (k, beta) in post.mean_precision.iter_mut().enumerate() {
+        let n = nk(k);
         *beta = beta0 + n;
         for j in 0..d {
             mix.means[k * d + j] = (beta0 * prior.mean[j] + n * ml.means[k * d + j]) / *beta;
@@ -73,13 +75,13 @@ pub(crate) fn vb_m_step(
     match mix.cov_type {
         CovarianceType::Full => {
             for k in 0..k_n {
-                let nu = prior.dof + nk[k];
+                let nu = prior.dof + nk(k);
                 post.dof[k] = nu;
-                let shrink = nk[k] * beta0 / post.mean_precision[k];
+                let shrink = nk(k) * beta0 / post.mean_precision[k];
                 for ij in 0..d * d {
                     let (i, j) = (ij / d, ij % d);
                     mix.covariances[k * d * d + ij] =
-                        (psi[ij] + nk[k] * ml.covariances[k * d * d + ij] + shrink * dm(k, i) * dm(k, j)) / nu;
+                        (psi[ij] + nk(k) * ml.covariances[k * d * d + ij] + shrink * dm(k, i) * dm(k, j)) / nu;
                 }
             }
         }
@@ -90,29 +92,29 @@ pub(crate) fn vb_m_step(
             for ij in 0..d * d {
                 let (i, j) = (ij / d, ij % d);
                 let spread: f64 = (0..k_n)
-                    .map(|k| nk[k] / post.mean_precision[k] * dm(k, i) * dm(k, j))
+                    .map(|k| nk(k) / post.mean_precision[k] * dm(k, i) * dm(k, j))
                     .sum();
                 mix.covariances[ij] = (psi[ij] + per * ml.covariances[ij] + beta0 / k_n as f64 * spread) / nu;
             }
         }
         CovarianceType::Diag => {
             for k in 0..k_n {
-                let nu = prior.dof + nk[k];
+                let nu = prior.dof + nk(k);
                 post.dof[k] = nu;
                 let shrink = beta0 / post.mean_precision[k];
                 for j in 0..d {
                     let s = ml.covariances[k * d + j] + shrink * dm(k, j) * dm(k, j);
-                    mix.covariances[k * d + j] = (psi[j] + nk[k] * s) / nu;
+                    mix.covariances[k * d + j] = (psi[j] + nk(k) * s) / nu;
                 }
             }
         }
         CovarianceType::Spherical => {
             for k in 0..k_n {
-                let nu = prior.dof + nk[k];
+                let nu = prior.dof + nk(k);
                 post.dof[k] = nu;
                 let spread = (0..d).map(|j| dm(k, j) * dm(k, j)).sum::<f64>() / d as f64;
                 let s = ml.covariances[k] + beta0 / post.mean_precision[k] * spread;
-                mix.covariances[k] = (psi[0] + nk[k] * s) / nu;
+                mix.covariances[k] = (psi[0] + nk(k) * s) / nu;
             }
         }
     }
