@@ -1633,3 +1633,792 @@ fn compare_with_the_default_prior_reports_both_objectives() {
     let table = gmm_ok(dir.path(), &argv);
     assert!(table.contains(&format!("{}", cpu.log_likelihood())), "{table}");
 }
+
+// ---- variational fits (--bayesian) and starts from responsibilities or labels ---------------
+
+/// `gmm fit` of iris's four columns on the CPU with `extra` options, writing `out`: the file's
+/// text and stderr.
+fn fit_iris(dir: &Path, k: usize, extra: &[&str], out: &str) -> (String, String) {
+    let k = k.to_string();
+    let mut args = vec![
+        "fit",
+        IRIS,
+        "--columns",
+        IRIS_COLUMNS,
+        "-k",
+        &k,
+        "--backend",
+        "cpu",
+        "-o",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    let output = gmm(dir, &args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = fs::read_to_string(dir.join(out)).unwrap();
+    (text, String::from_utf8(output.stderr).unwrap())
+}
+
+/// `fit --bayesian` and each of scikit-learn's prior options (alone they imply the Dirichlet
+/// process): the model file is, byte for byte, the library's variational fit with the same
+/// priors, the values given are its `variational_prior`, and the summary gives the weight prior,
+/// the number of components of weight >= 1e-3 (counted here from the library's weights) and the
+/// ELBO.
+#[test]
+fn bayesian_options_write_the_library_variational_model() {
+    use gmm_gpu::{Variational, WeightPrior};
+    let dir = tempdir();
+    let (x, _) = iris();
+    let view = DataView::from_f64(&x, 4).unwrap();
+    let psi = [
+        0.5, 0.1, 0.0, 0.0, 0.1, 0.4, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0, 0.2,
+    ];
+    let psi_arg = psi.map(|v| v.to_string()).join(",");
+    let dp = Variational::dirichlet_process;
+    let dd = Variational::dirichlet_distribution;
+    use CovarianceType::{Diag, Full, Spherical, Tied};
+    // Each case: the covariance type, the options, the library's priors, and the values given
+    // (by the variational_prior key they are written under).
+    type Given = Vec<(&'static str, serde_json::Value)>;
+    let cases: Vec<(CovarianceType, Vec<&str>, Variational, Given)> = vec![
+        (Full, vec!["--bayesian", "dirichlet-process"], dp(), vec![]),
+        (
+            Tied,
+            vec![
+                "--bayesian",
+                "dirichlet-distribution",
+                "--weight-concentration-prior",
+                "0.5",
+                "--mean-precision-prior",
+                "2",
+            ],
+            dd().weight_concentration_prior(0.5).mean_precision_prior(2.0),
+            vec![
+                ("weight_concentration_prior", 0.5.into()),
+                ("mean_precision_prior", 2.0.into()),
+            ],
+        ),
+        (
+            Diag,
+            vec![
+                "--mean-prior",
+                "5,3,-4,1",
+                "--degrees-of-freedom-prior",
+                "6",
+                "--covariance-prior",
+                "0.5,0.4,0.3,0.2",
+            ],
+            dp().mean_prior(vec![5.0, 3.0, -4.0, 1.0])
+                .degrees_of_freedom_prior(6.0)
+                .covariance_prior(vec![0.5, 0.4, 0.3, 0.2]),
+            vec![
+                ("mean_prior", serde_json::json!([5.0, 3.0, -4.0, 1.0])),
+                ("degrees_of_freedom_prior", 6.0.into()),
+                ("covariance_prior", serde_json::json!([0.5, 0.4, 0.3, 0.2])),
+            ],
+        ),
+        (
+            Spherical,
+            vec!["--covariance-prior", "0.3", "--bayesian", "dirichlet_distribution"],
+            dd().covariance_prior(vec![0.3]),
+            vec![("covariance_prior", 0.3.into())],
+        ),
+        (
+            Full,
+            vec!["--covariance-prior", &psi_arg, "--weight-concentration-prior", "3"],
+            dp().covariance_prior(psi.to_vec()).weight_concentration_prior(3.0),
+            vec![("weight_concentration_prior", 3.0.into())],
+        ),
+    ];
+    let k = 5;
+    for (cov, extra, variational, given) in cases {
+        let mut args = vec!["--covariance", cov.as_str()];
+        args.extend_from_slice(&extra);
+        let (text, stderr) = fit_iris(dir.path(), k, &args, "m.json");
+        let expected = GmmParams::builder(k)
+            .covariance_type(cov)
+            .variational(variational.clone())
+            .build()
+            .unwrap()
+            .fit(&view)
+            .unwrap();
+        assert_eq!(text, expected.to_json() + "\n", "{cov} {extra:?}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let prior = variational.get_weight_prior();
+        assert_eq!(json["weight_concentration_prior_type"], prior.as_str(), "{extra:?}");
+        for (key, value) in given {
+            let written = &json["variational_prior"][key];
+            assert_eq!(numbers(written), numbers(&value), "{key} in {extra:?}");
+        }
+        if !extra.contains(&"--bayesian") {
+            assert_eq!(prior, WeightPrior::DirichletProcess, "implied by {extra:?}");
+        }
+        let used = expected.weights().iter().filter(|&&w| w >= 1e-3).count();
+        for line in [
+            format!("  weight prior {} ", prior.as_str()),
+            format!("  effective    {used} of {k} components (weight >= 1e-3)\n"),
+            format!("  ELBO         {} ", expected.lower_bound()),
+        ] {
+            assert!(stderr.contains(&line), "{extra:?}: {line:?} not in\n{stderr}");
+        }
+        assert!(!stderr.contains("\n  lower bound"), "{stderr}");
+    }
+}
+
+/// `predict`, `predict --proba`, `score` (mean and per sample) and `sample` read a variational
+/// model file and give the library model's own predict, predict_proba, score, score_samples and
+/// sample on the same data. The file's posterior matters: the same weights, means and covariances
+/// without it score otherwise.
+#[test]
+fn predict_score_and_sample_read_a_variational_model() {
+    use gmm_gpu::Variational;
+    let dir = tempdir();
+    let x = blobs(300, &[0.0, 0.0, 4.0, 1.0, 1.0, 5.0], 2, 1.0, 5);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 2);
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let model = GmmParams::builder(6)
+        .variational(Variational::dirichlet_process())
+        .seed(4)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    fs::write(dir.path().join("m.json"), model.to_json()).unwrap();
+
+    let labels: Vec<f64> = model.predict(&view).unwrap().into_iter().map(|l| l as f64).collect();
+    let (_, printed) = parse_csv(&gmm_ok(dir.path(), &["predict", "m.json", "x.npy"]));
+    assert_eq!(printed, labels);
+    let (header, printed) = parse_csv(&gmm_ok(dir.path(), &["predict", "m.json", "x.npy", "--proba"]));
+    assert_eq!(header.len(), 6);
+    assert_eq!(printed, model.predict_proba(&view).unwrap());
+
+    let mean: f64 = gmm_ok(dir.path(), &["score", "m.json", "x.npy"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(mean, model.score(&view).unwrap());
+    gmm_ok(dir.path(), &["score", "m.json", "x.npy", "-o", "s.npy"]);
+    let (_, shape, bytes) = read_npy(&dir.path().join("s.npy"));
+    assert_eq!(shape, [300]);
+    let per_sample = model.score_samples(&view).unwrap();
+    assert_eq!(f64s(&bytes), per_sample);
+
+    gmm_ok(
+        dir.path(),
+        &[
+            "sample", "m.json", "-n", "40", "--seed", "7", "-o", "d.csv", "--labels", "l.csv",
+        ],
+    );
+    let (drawn, drawn_labels) = model.sample(40, 7).unwrap();
+    let (_, printed) = parse_csv(&fs::read_to_string(dir.path().join("d.csv")).unwrap());
+    assert_eq!(printed, drawn);
+    let (_, printed) = parse_csv(&fs::read_to_string(dir.path().join("l.csv")).unwrap());
+    let drawn_labels: Vec<f64> = drawn_labels.into_iter().map(|l| l as f64).collect();
+    assert_eq!(printed, drawn_labels);
+
+    // Without the posterior the same parameters are a maximum-likelihood model, which scores
+    // the data otherwise: the CLI's agreement above is the variational model's.
+    let mut json: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
+    for key in [
+        "weight_concentration_prior_type",
+        "weight_concentration",
+        "mean_precision",
+        "degrees_of_freedom",
+        "variational_prior",
+    ] {
+        json.as_object_mut().unwrap().remove(key);
+    }
+    let plain = GmmModel::from_json(&json.to_string()).unwrap();
+    assert!(plain.weight_prior().is_none());
+    assert_ne!(plain.score_samples(&view).unwrap(), per_sample);
+}
+
+/// `--init-resp` (float64 and float32 .npy, and .csv) and `--init-labels` (int64, int32 as a
+/// column, uint8) start the fit the library starts from the same responsibilities or labels:
+/// the model file is the library's, byte for byte, by maximum likelihood, MAP and variational.
+#[test]
+fn init_resp_and_init_labels_start_the_library_fit() {
+    use gmm_gpu::Variational;
+    let dir = tempdir();
+    let p = |name: &str| dir.path().join(name);
+    let (n, k) = (200, 3);
+    let x = blobs(n, &[0.0, 0.0, 4.0, 1.0, 1.0, 5.0], 2, 1.0, 9);
+    write_npy_f64(&p("x.npy"), &x, 2);
+    let view = DataView::from_f64(&x, 2).unwrap();
+    // Rows of positive numbers, each divided by its sum.
+    let resp: Vec<f64> = (0..n)
+        .flat_map(|i| {
+            let row: Vec<f64> = (0..k).map(|c| 1.0 + ((i * 7 + c * 3) % 5) as f64).collect();
+            let sum: f64 = row.iter().sum();
+            row.into_iter().map(move |v| v / sum)
+        })
+        .collect();
+    write_npy_f64(&p("resp.npy"), &resp, k);
+    let resp32: Vec<f32> = resp.iter().map(|&v| v as f32).collect();
+    write_npy_f32(&p("resp32.npy"), &resp32, k);
+    let csv: String = std::iter::once("a,b,c".to_string())
+        .chain(
+            resp.chunks(k)
+                .map(|r| r.iter().map(f64::to_string).collect::<Vec<_>>().join(",")),
+        )
+        .map(|l| l + "\n")
+        .collect();
+    fs::write(p("resp.csv"), csv).unwrap();
+    let labels: Vec<usize> = (0..n).map(|i| (i * 5 % 7) % k).collect();
+    let bytes = |width: usize| -> Vec<u8> {
+        labels
+            .iter()
+            .flat_map(|&l| (l as u64).to_le_bytes()[..width].to_vec())
+            .collect()
+    };
+    write_npy_bytes(&p("l64.npy"), "<i8", &format!("({n},)"), false, &bytes(8));
+    write_npy_bytes(&p("l32.npy"), "<i4", &format!("({n}, 1)"), false, &bytes(4));
+    write_npy_bytes(&p("l8.npy"), "|u1", &format!("({n},)"), false, &bytes(1));
+
+    let base = || GmmParams::builder(k);
+    let widened: Vec<f64> = resp32.iter().map(|&v| f64::from(v)).collect();
+    let cases: Vec<(Vec<&str>, gmm_gpu::GmmParamsBuilder)> = vec![
+        (
+            vec!["--init-resp", "resp.npy"],
+            base().init_responsibilities(resp.clone()),
+        ),
+        (vec!["--init-resp", "resp32.npy"], base().init_responsibilities(widened)),
+        (
+            vec!["--init-resp", "resp.csv"],
+            base().init_responsibilities(resp.clone()),
+        ),
+        (vec!["--init-labels", "l64.npy"], base().init_labels(labels.clone())),
+        (vec!["--init-labels", "l32.npy"], base().init_labels(labels.clone())),
+        (vec!["--init-labels", "l8.npy"], base().init_labels(labels.clone())),
+        (
+            vec![
+                "--init-resp",
+                "resp.npy",
+                "--bayesian",
+                "dirichlet-distribution",
+                "--covariance",
+                "diag",
+            ],
+            base()
+                .covariance_type(CovarianceType::Diag)
+                .variational(Variational::dirichlet_distribution())
+                .init_responsibilities(resp.clone()),
+        ),
+        (
+            vec!["--init-labels", "l64.npy", "--mean-precision-prior", "0.5"],
+            base()
+                .variational(Variational::dirichlet_process().mean_precision_prior(0.5))
+                .init_labels(labels.clone()),
+        ),
+        (
+            vec!["--init-labels", "l8.npy", "--prior", "default", "--covariance", "tied"],
+            base()
+                .covariance_type(CovarianceType::Tied)
+                .prior(Prior::mclust())
+                .init_labels(labels.clone()),
+        ),
+    ];
+    for (extra, builder) in cases {
+        let mut args = vec!["fit", "x.npy", "-k", "3", "--backend", "cpu", "-o", "m.json"];
+        args.extend_from_slice(&extra);
+        gmm_ok(dir.path(), &args);
+        let expected = builder.build().unwrap().fit(&view).unwrap();
+        assert_eq!(
+            fs::read_to_string(p("m.json")).unwrap(),
+            expected.to_json() + "\n",
+            "{extra:?}"
+        );
+    }
+}
+
+/// A bad value of one of scikit-learn's prior options: exit status 2, one line naming the option
+/// with the library's own error (from its builder, or from a fit of the same data), no output
+/// file. Also the options the library refuses together (a MAP prior and --bayesian, --bayesian and
+/// an init file), select, which refuses --bayesian, and a weight prior clap does not know.
+#[test]
+fn bad_bayesian_options_name_the_option() {
+    use gmm_gpu::Variational;
+    let dir = tempdir();
+    fs::write(dir.path().join("good.csv"), "a,b,c\n1,2,3\n4,5,6.5\n7,8,9\n").unwrap();
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.5, 7.0, 8.0, 9.0];
+    let view = DataView::from_f64(&x, 3).unwrap();
+    let library = |cov: CovarianceType, v: Variational| {
+        GmmParams::builder(2)
+            .covariance_type(cov)
+            .variational(v)
+            .build()
+            .and_then(|p| p.fit(&view))
+            .expect_err("the library rejects the prior")
+            .to_string()
+    };
+    use CovarianceType::{Diag, Full, Spherical};
+    let dp = Variational::dirichlet_process;
+    let cases: Vec<(&str, Vec<&str>, &str, CovarianceType, Variational)> = vec![
+        (
+            "fit",
+            vec!["--weight-concentration-prior", "0"],
+            "--weight-concentration-prior",
+            Full,
+            dp().weight_concentration_prior(0.0),
+        ),
+        (
+            "fit",
+            vec![
+                "--bayesian",
+                "dirichlet-distribution",
+                "--weight-concentration-prior",
+                "-1",
+            ],
+            "--weight-concentration-prior",
+            Full,
+            Variational::dirichlet_distribution().weight_concentration_prior(-1.0),
+        ),
+        (
+            "fit",
+            vec!["--mean-precision-prior", "0"],
+            "--mean-precision-prior",
+            Full,
+            dp().mean_precision_prior(0.0),
+        ),
+        (
+            "fit",
+            vec!["--mean-precision-prior", "nan"],
+            "--mean-precision-prior",
+            Full,
+            dp().mean_precision_prior(f64::NAN),
+        ),
+        // ν0 ≤ d − 1 = 2: found against the data's 3 features.
+        (
+            "fit",
+            vec!["--degrees-of-freedom-prior", "2"],
+            "--degrees-of-freedom-prior",
+            Full,
+            dp().degrees_of_freedom_prior(2.0),
+        ),
+        (
+            "fit",
+            vec!["--degrees-of-freedom-prior", "inf"],
+            "--degrees-of-freedom-prior",
+            Full,
+            dp().degrees_of_freedom_prior(f64::INFINITY),
+        ),
+        (
+            "fit",
+            vec!["--mean-prior", "1,nan,3"],
+            "--mean-prior",
+            Full,
+            dp().mean_prior(vec![1.0, f64::NAN, 3.0]),
+        ),
+        (
+            "fit",
+            vec!["--mean-prior", "1,2"],
+            "--mean-prior",
+            Full,
+            dp().mean_prior(vec![1.0, 2.0]),
+        ),
+        (
+            "fit",
+            vec!["--covariance-prior", "inf"],
+            "--covariance-prior",
+            Diag,
+            dp().covariance_prior(vec![f64::INFINITY]),
+        ),
+        (
+            "fit",
+            vec!["--covariance-prior", "1,2"],
+            "--covariance-prior",
+            Diag,
+            dp().covariance_prior(vec![1.0, 2.0]),
+        ),
+        (
+            "fit",
+            vec!["--covariance-prior", "1,0,0,1"],
+            "--covariance-prior",
+            Full,
+            dp().covariance_prior(vec![1.0, 0.0, 0.0, 1.0]),
+        ),
+        (
+            "fit",
+            vec!["--covariance-prior", "1,0,0,0,-1,0,0,0,1"],
+            "--covariance-prior",
+            Full,
+            dp().covariance_prior(vec![1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0]),
+        ),
+        (
+            "fit",
+            vec!["--covariance-prior", "-2"],
+            "--covariance-prior",
+            Spherical,
+            dp().covariance_prior(vec![-2.0]),
+        ),
+        // compare checks the options before it needs a GPU.
+        (
+            "compare",
+            vec!["--mean-precision-prior", "0"],
+            "--mean-precision-prior",
+            Full,
+            dp().mean_precision_prior(0.0),
+        ),
+    ];
+    let before = listing(dir.path());
+    let run = |argv: &[&str]| {
+        let out = gmm(dir.path(), argv);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{argv:?}: {stderr}");
+        assert_eq!(listing(dir.path()), before, "{argv:?} left a file behind");
+        stderr
+    };
+    let fit_argv = |command: &'static str, cov: CovarianceType, extra: &[&'static str]| {
+        let k = if command == "select" { "--k" } else { "-k" };
+        let mut argv = vec![command, "good.csv", k, "2", "--covariance", cov.as_str()];
+        // compare has no -o, and runs on the GPU: it must stop before it needs one.
+        if command != "compare" {
+            argv.extend_from_slice(&["--backend", "cpu", "-o", "out.json"]);
+        }
+        argv.extend_from_slice(extra);
+        argv
+    };
+    for (command, extra, option, cov, v) in cases {
+        let argv = fit_argv(command, cov, &extra);
+        assert_eq!(run(&argv), format!("gmm: {option}: {}\n", library(cov, v)), "{argv:?}");
+    }
+
+    // A MAP prior and a variational fit: the library's refusal, naming the option behind each.
+    let both = GmmParams::builder(2)
+        .prior(Prior::mclust())
+        .variational(dp())
+        .build()
+        .expect_err("the library refuses both")
+        .to_string();
+    for (extra, named) in [
+        (
+            vec!["--bayesian", "dirichlet-process", "--prior", "default"],
+            "--prior default and --bayesian",
+        ),
+        (
+            vec!["--prior-dof", "5", "--mean-prior", "1,2,3"],
+            "--prior-dof and --mean-prior",
+        ),
+    ] {
+        let stderr = run(&fit_argv("fit", Full, &extra));
+        assert!(stderr.starts_with(&format!("gmm: {named}: {both}; ")), "{stderr}");
+    }
+    // `--prior none` asks for no prior, so it goes with --bayesian.
+    let out = gmm(
+        dir.path(),
+        &fit_argv("fit", Full, &["--prior", "none", "--bayesian", "dirichlet-process"]),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    fs::remove_file(dir.path().join("out.json")).unwrap();
+
+    // An init file's means, which a variational fit does not take: the library's error, named
+    // --init-file.
+    let means = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+    fs::write(
+        dir.path().join("init.json"),
+        serde_json::json!({ "means": means }).to_string(),
+    )
+    .unwrap();
+    let before = listing(dir.path());
+    let refused = GmmParams::builder(2)
+        .variational(dp())
+        .means_init(means.concat())
+        .build()
+        .expect_err("a variational fit takes no means")
+        .to_string();
+    let out = gmm(
+        dir.path(),
+        &fit_argv(
+            "fit",
+            Full,
+            &["--bayesian", "dirichlet-process", "--init-file", "init.json"],
+        ),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("gmm: --init-file: {refused}\n")
+    );
+    assert_eq!(listing(dir.path()), before);
+
+    // select ranks by BIC or AIC, which a variational fit does not have.
+    for (extra, option) in [
+        (vec!["--bayesian", "dirichlet-process"], "--bayesian"),
+        (vec!["--covariance-prior", "1"], "--covariance-prior"),
+    ] {
+        let out = gmm(dir.path(), &fit_argv("select", Full, &extra));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("gmm: {option}: gmm select ranks by BIC or AIC")),
+            "{stderr}"
+        );
+        assert_eq!(listing(dir.path()), before);
+    }
+    // A weight prior that is not one: clap's usage error, naming the option and the choices.
+    let out = gmm(dir.path(), &fit_argv("fit", Full, &["--bayesian", "pitman-yor"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--bayesian")
+            && stderr.contains("dirichlet-process")
+            && stderr.contains("dirichlet-distribution"),
+        "{stderr}"
+    );
+    assert_eq!(listing(dir.path()), before);
+}
+
+/// A bad --init-resp or --init-labels file: exit status 2, one line naming the option (and the
+/// file), with the library's own error where the library finds it; a wrong number of rows names
+/// both files and both counts. No output file is left. The two options exclude each other and
+/// --init, and select (whose K varies) takes neither.
+#[test]
+fn bad_init_resp_and_labels_name_the_option() {
+    let dir = tempdir();
+    let p = |name: &str| dir.path().join(name);
+    fs::write(p("good.csv"), "a,b,c\n1,2,3\n4,5,6.5\n7,8,9\n").unwrap();
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.5, 7.0, 8.0, 9.0];
+    let view = DataView::from_f64(&x, 3).unwrap();
+    let good = [0.5, 0.5, 1.0, 0.0, 0.25, 0.75];
+    write_npy_f64(&p("r.npy"), &good, 2);
+    write_npy_f64(&p("r_cols.npy"), &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], 3);
+    write_npy_f64(&p("r_rows.npy"), &[good.as_slice(), &[1.0, 0.0]].concat(), 2);
+    let negative = [0.5, 0.5, 1.5, -0.5, 0.25, 0.75];
+    write_npy_f64(&p("r_neg.npy"), &negative, 2);
+    let sum = [0.5, 0.5, 0.5, 0.6, 0.25, 0.75];
+    write_npy_f64(&p("r_sum.npy"), &sum, 2);
+    write_npy_f64(&p("r_nan.npy"), &[0.5, 0.5, f64::NAN, 0.5, 0.25, 0.75], 2);
+    write_npy_bytes(&p("r_int.npy"), "<i4", "(3, 2)", false, &[0; 24]);
+    let i64s = |v: &[i64]| -> Vec<u8> { v.iter().flat_map(|l| l.to_le_bytes()).collect() };
+    write_npy_bytes(&p("l_neg.npy"), "<i8", "(3,)", false, &i64s(&[0, -1, 1]));
+    write_npy_bytes(&p("l_big.npy"), "<i8", "(3,)", false, &i64s(&[0, 2, 1]));
+    write_npy_bytes(&p("l_rows.npy"), "<i8", "(2,)", false, &i64s(&[0, 1]));
+    write_npy_bytes(&p("l_float.npy"), "<f8", "(3,)", false, &[0; 24]);
+    write_npy_bytes(&p("l_2d.npy"), "<i8", "(3, 2)", false, &[0; 48]);
+    write_npy_bytes(&p("l_short.npy"), "<i8", "(3,)", false, &[0; 16]);
+    write_npy_bytes(&p("l_big_endian.npy"), ">i8", "(3,)", false, &[0; 24]);
+    fs::write(p("l_text.npy"), "0\n1\n1\n").unwrap();
+
+    let library = |b: gmm_gpu::GmmParamsBuilder| {
+        b.build()
+            .and_then(|p| p.fit(&view))
+            .expect_err("the library rejects the start")
+            .to_string()
+    };
+    let k2 = || GmmParams::builder(2);
+    let exact = |option: &str, error: String| vec![format!("gmm: {option}: {error}")];
+    let has = |fragments: &[&str]| fragments.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    let cases: Vec<(Vec<&str>, Vec<String>)> = vec![
+        (
+            vec!["--init-resp", "r_cols.npy"],
+            has(&["--init-resp r_cols.npy has 3 columns but -k is 2"]),
+        ),
+        (
+            vec!["--init-resp", "r_rows.npy"],
+            has(&["--init-resp r_rows.npy has 4 rows but good.csv has 3 samples"]),
+        ),
+        (
+            vec!["--init-resp", "r_neg.npy"],
+            exact("--init-resp", library(k2().init_responsibilities(negative.to_vec()))),
+        ),
+        (
+            vec!["--init-resp", "r_sum.npy"],
+            exact("--init-resp", library(k2().init_responsibilities(sum.to_vec()))),
+        ),
+        (
+            vec!["--init-resp", "r_nan.npy"],
+            has(&["--init-resp: r_nan.npy has a non-finite value (NaN) at sample 1, feature 0"]),
+        ),
+        (
+            vec!["--init-resp", "r_int.npy"],
+            has(&["--init-resp: r_int.npy has dtype '<i4'"]),
+        ),
+        (
+            vec!["--init-resp", "missing.npy"],
+            has(&["--init-resp: cannot open missing.npy"]),
+        ),
+        (
+            vec!["--init-labels", "l_neg.npy"],
+            has(&["--init-labels l_neg.npy: the label of sample 1 is -1", "never negative"]),
+        ),
+        (
+            vec!["--init-labels", "l_big.npy"],
+            exact("--init-labels", library(k2().init_labels(vec![0, 2, 1]))),
+        ),
+        (
+            vec!["--init-labels", "l_rows.npy"],
+            has(&["--init-labels l_rows.npy has 2 rows but good.csv has 3 samples"]),
+        ),
+        (
+            vec!["--init-labels", "l_float.npy"],
+            has(&["--init-labels l_float.npy: has dtype '<f8'", "integers"]),
+        ),
+        (
+            vec!["--init-labels", "l_big_endian.npy"],
+            has(&["--init-labels l_big_endian.npy: has dtype '>i8'"]),
+        ),
+        (
+            vec!["--init-labels", "l_2d.npy"],
+            has(&["--init-labels l_2d.npy: holds an array of shape [3, 2]"]),
+        ),
+        (
+            vec!["--init-labels", "l_short.npy"],
+            has(&["--init-labels l_short.npy: holds 16 bytes of data", "needs 24"]),
+        ),
+        (
+            vec!["--init-labels", "l_text.npy"],
+            has(&["--init-labels l_text.npy: is not a valid .npy file"]),
+        ),
+        (
+            vec!["--init-labels", "missing.npy"],
+            has(&["--init-labels: cannot open missing.npy"]),
+        ),
+    ];
+    let before = listing(dir.path());
+    for (extra, expected) in cases {
+        for command in ["fit", "compare"] {
+            let mut argv = vec![command, "good.csv", "-k", "2"];
+            if command == "fit" {
+                argv.extend_from_slice(&["--backend", "cpu", "-o", "out.json"]);
+            }
+            argv.extend_from_slice(&extra);
+            let out = gmm(dir.path(), &argv);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{argv:?}: {stderr}");
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "{argv:?}: one line, got {stderr}");
+            if expected.len() == 1 && expected[0].starts_with("gmm: ") {
+                assert_eq!(lines[0], expected[0], "{argv:?}");
+            } else {
+                for f in &expected {
+                    assert!(
+                        lines[0].starts_with("gmm: ") && lines[0].contains(f.as_str()),
+                        "{argv:?}: {f:?} not in {stderr}"
+                    );
+                }
+            }
+            assert_eq!(listing(dir.path()), before, "{argv:?} left a file behind");
+        }
+    }
+    // clap's usage errors: the options exclude each other and --init; select takes neither.
+    for (argv, fragments) in [
+        (
+            vec![
+                "fit",
+                "good.csv",
+                "-k",
+                "2",
+                "--init-resp",
+                "r.npy",
+                "--init-labels",
+                "l_big.npy",
+            ],
+            ["--init-resp", "--init-labels"],
+        ),
+        (
+            vec!["fit", "good.csv", "-k", "2", "--init-resp", "r.npy", "--init", "random"],
+            ["--init-resp", "--init <METHOD>"],
+        ),
+        (
+            vec![
+                "fit",
+                "good.csv",
+                "-k",
+                "2",
+                "--init",
+                "kmeans",
+                "--init-labels",
+                "l_big.npy",
+            ],
+            ["--init-labels", "--init <METHOD>"],
+        ),
+        (
+            vec!["select", "good.csv", "--k", "1..2", "--init-resp", "r.npy"],
+            ["--init-resp", "unexpected argument"],
+        ),
+    ] {
+        let out = gmm(dir.path(), &argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}: {stderr}");
+        for f in fragments {
+            assert!(stderr.contains(f), "{argv:?}: {f:?} not in {stderr}");
+        }
+        assert_eq!(listing(dir.path()), before, "{argv:?} left a file behind");
+    }
+    // The good file starts the fit.
+    gmm_ok(
+        dir.path(),
+        &["fit", "good.csv", "-k", "2", "--backend", "cpu", "--init-resp", "r.npy"],
+    );
+}
+
+/// `compare --bayesian` starts both sides from one start, which a variational fit takes as
+/// responsibilities: the start's own (its posterior's predict_proba), or the user's labels. The
+/// CPU side's ELBO is the library's fit from that start, the GPU's agrees to the f32 path's
+/// tolerance, and the table calls it the ELBO. Needs a GPU adapter.
+#[test]
+fn compare_bayesian_starts_both_sides_from_one_start() {
+    use gmm_gpu::Variational;
+    let Some(_) = common::gpu() else { return };
+    let dir = tempdir();
+    let x = blobs(400, &[0.0, 0.0, 5.0, 1.0, 1.0, 6.0], 2, 1.0, 8);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 2);
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let labels: Vec<usize> = (0..400).map(|i| i % 3).collect();
+    let label_bytes: Vec<u8> = labels.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
+    write_npy_bytes(&dir.path().join("l.npy"), "<i8", "(400,)", false, &label_bytes);
+    let vb = || {
+        GmmParams::builder(3)
+            .variational(Variational::dirichlet_distribution())
+            .tol(0.0)
+            .max_iter(10)
+    };
+    let start = vb().max_iter(0).build().unwrap().fit(&view).unwrap();
+    let from_start = vb()
+        .init_responsibilities(start.predict_proba(&view).unwrap())
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    let from_labels = vb().init_labels(labels).build().unwrap().fit(&view).unwrap();
+    for (extra, cpu) in [(vec![], from_start), (vec!["--init-labels", "l.npy"], from_labels)] {
+        let mut argv = vec![
+            "compare",
+            "x.npy",
+            "-k",
+            "3",
+            "--max-iter",
+            "10",
+            "--tol",
+            "0",
+            "--bayesian",
+            "dirichlet-distribution",
+        ];
+        argv.extend_from_slice(&extra);
+        let mut json_argv = argv.clone();
+        json_argv.push("--json");
+        let report: serde_json::Value = serde_json::from_str(&gmm_ok(dir.path(), &json_argv)).unwrap();
+        assert_eq!(
+            report["cpu"]["lower_bound"].as_f64(),
+            Some(cpu.lower_bound()),
+            "{extra:?}: {report}"
+        );
+        assert_eq!(
+            report["cpu"]["weight_concentration_prior_type"],
+            "dirichlet_distribution"
+        );
+        let gpu = report["gpu"]["lower_bound"].as_f64().unwrap();
+        assert!(
+            max_rel(&[gpu], &[cpu.lower_bound()], 1.0) < 1e-5,
+            "{extra:?}: GPU ELBO {gpu} vs {}",
+            cpu.lower_bound()
+        );
+        let table = gmm_ok(dir.path(), &argv);
+        let row = format!("{:<12} {:>24}", "ELBO", cpu.lower_bound());
+        assert!(table.contains(&row), "{row:?} not in\n{table}");
+    }
+}

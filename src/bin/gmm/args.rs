@@ -89,8 +89,8 @@ pub struct FitOptions {
     /// Maximum EM iterations per initialisation.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_iter: usize,
-    /// Convergence threshold on the change of the lower bound (the mean log-likelihood, or the
-    /// mean log-posterior with a prior).
+    /// Convergence threshold on the change of the lower bound (the mean log-likelihood, the mean
+    /// log-posterior with a prior, or with --bayesian the ELBO, a total over the samples).
     #[arg(long, default_value_t = 1e-3, value_name = "X", allow_negative_numbers = true)]
     pub tol: f64,
     /// Added to the diagonal of every covariance [default: 1e-6, or 0 with a prior, which is the
@@ -99,6 +99,8 @@ pub struct FitOptions {
     pub reg_covar: Option<f64>,
     #[command(flatten)]
     pub prior: PriorOptions,
+    #[command(flatten)]
+    pub variational: VariationalOptions,
     /// Random seed of the initialisation.
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub seed: u64,
@@ -147,6 +149,58 @@ pub struct PriorOptions {
     /// A Dirichlet prior of concentration α >= 1 on the weights [default: none, as in mclust].
     #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
     pub prior_weights: Option<f64>,
+}
+
+/// Variational Bayesian estimation (scikit-learn's `BayesianGaussianMixture`, with its priors under
+/// its names), shared by fit, compare and select through [`FitOptions`]; select refuses it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct VariationalOptions {
+    /// Fit scikit-learn's BayesianGaussianMixture by variational inference instead of maximum
+    /// likelihood, with this prior on the weights: dirichlet-process (stick-breaking: K is an upper
+    /// bound, and components the data do not need are emptied) or dirichlet-distribution. Any of
+    /// the five prior options below implies --bayesian dirichlet-process, scikit-learn's default.
+    /// The lower bound is then the ELBO (a total over the samples). Not with --prior or
+    /// --init-file; start it from --init-resp or --init-labels instead. Not in select.
+    #[arg(long, value_enum, value_name = "WEIGHT_PRIOR")]
+    pub bayesian: Option<BayesianArg>,
+    /// The weights' concentration α0 > 0 [default: 1/K]; implies --bayesian.
+    #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
+    pub weight_concentration_prior: Option<f64>,
+    /// The means' precision β0 > 0 [default: 1]; implies --bayesian.
+    #[arg(long, value_name = "BETA", allow_negative_numbers = true)]
+    pub mean_precision_prior: Option<f64>,
+    /// The means' prior m0, one value per feature, comma-separated [default: the column means];
+    /// implies --bayesian.
+    #[arg(long, value_name = "M1,M2,...", allow_hyphen_values = true, value_parser = parse_floats)]
+    pub mean_prior: Option<Floats>,
+    /// The Wishart's degrees of freedom ν0 > d - 1 [default: d]; implies --bayesian.
+    #[arg(long, value_name = "NU", allow_negative_numbers = true)]
+    pub degrees_of_freedom_prior: Option<f64>,
+    /// The covariance prior Ψ0: the d x d matrix row-major and comma-separated for full and tied,
+    /// d values for diag, one for spherical [default: the data's covariance, variances, or their
+    /// mean]; implies --bayesian.
+    #[arg(long, value_name = "PSI", allow_hyphen_values = true, value_parser = parse_floats)]
+    pub covariance_prior: Option<Floats>,
+}
+
+/// `--bayesian`: the prior on the weights (gmm_gpu::WeightPrior on the command line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BayesianArg {
+    /// A Dirichlet process by stick-breaking (scikit-learn's default).
+    #[value(name = "dirichlet-process", alias = "dirichlet_process")]
+    DirichletProcess,
+    /// A Dirichlet distribution on the K weights.
+    #[value(name = "dirichlet-distribution", alias = "dirichlet_distribution")]
+    DirichletDistribution,
+}
+
+impl From<BayesianArg> for gmm_gpu::WeightPrior {
+    fn from(b: BayesianArg) -> Self {
+        match b {
+            BayesianArg::DirichletProcess => gmm_gpu::WeightPrior::DirichletProcess,
+            BayesianArg::DirichletDistribution => gmm_gpu::WeightPrior::DirichletDistribution,
+        }
+    }
 }
 
 /// `--prior`: maximum likelihood, or mclust's default conjugate prior.
@@ -211,6 +265,15 @@ pub struct ModelSpec {
     /// (scikit-learn's precisions_init shape for the covariance type); the rest comes from --init.
     #[arg(long, value_name = "INIT.json")]
     pub init_file: Option<PathBuf>,
+    /// Start from these responsibilities: an N x K array, .npy (float32 or float64) or .csv, each
+    /// row >= 0 summing to 1. The fit's first step is an M-step from them (scikit-learn's
+    /// _initialize(X, resp)); instead of --init.
+    #[arg(long, value_name = "RESP.npy", conflicts_with_all = ["init", "init_labels"])]
+    pub init_resp: Option<PathBuf>,
+    /// Start from a label per sample: a .npy array of N integers in 0..K (int8 to int64, uint8 to
+    /// uint64), each sample's responsibility 1 for its label's component; instead of --init.
+    #[arg(long, value_name = "LABELS.npy", conflicts_with = "init")]
+    pub init_labels: Option<PathBuf>,
     #[command(flatten)]
     pub fit: FitOptions,
 }

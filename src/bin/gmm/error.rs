@@ -134,6 +134,21 @@ pub enum CliError {
         "--prior none contradicts {option}, which sets a hyperparameter of the prior; drop one of them (any --prior-* option implies --prior default)"
     )]
     PriorConflict { option: &'static str },
+    /// A MAP prior option (`--prior default`, `--prior-*`) beside a variational one, which the
+    /// library refuses (a fit takes one or the other).
+    #[error(
+        "{prior} and {variational}: {source}; drop one of them (any --prior-* option implies --prior default, any of scikit-learn's prior options --bayesian)"
+    )]
+    PriorAndVariational {
+        prior: &'static str,
+        variational: &'static str,
+        source: GmmError,
+    },
+    /// `gmm select` with `--bayesian` or a variational prior option.
+    #[error(
+        "{option}: gmm select ranks by BIC or AIC, which a variational fit does not have (scikit-learn's BayesianGaussianMixture has no bic, and its ELBO drops terms that depend on K); fit the largest K with gmm fit --bayesian dirichlet-process instead: its summary counts the components the data use"
+    )]
+    SelectVariational { option: &'static str },
     /// K above the number of samples.
     #[error(
         "-k {k} is more than the {n} samples in {}; use at most as many components as samples", .path.display()
@@ -153,6 +168,32 @@ pub enum CliError {
     /// An output folder that does not exist.
     #[error("cannot write {}: the folder {} does not exist; create it first", .path.display(), .dir.display())]
     OutputFolder { path: PathBuf, dir: PathBuf },
+
+    // ---- starting responsibilities and labels -------------------------------------------
+    /// An --init-resp or --init-labels file that cannot be opened or read (for --init-resp, as an
+    /// array of numbers); the reader's error names the file.
+    #[error("{option}: {source}")]
+    StartFile {
+        option: &'static str,
+        source: Box<CliError>,
+    },
+    /// An --init-resp array with another number of columns than components.
+    #[error("--init-resp {} has {columns} columns but -k is {k}; give one column per component", .path.display())]
+    InitRespColumns { path: PathBuf, columns: usize, k: usize },
+    /// An --init-labels file that is not a 1-D .npy array of non-negative integers.
+    #[error("--init-labels {}: {problem}", .path.display())]
+    InitLabelsFile { path: PathBuf, problem: LabelsProblem },
+    /// Starting responsibilities or labels for another number of samples than the data holds.
+    #[error(
+        "{option} {} has {got} rows but {} has {expected} samples; give one row per sample", .path.display(), .data.display()
+    )]
+    InitRows {
+        option: &'static str,
+        path: PathBuf,
+        got: usize,
+        data: PathBuf,
+        expected: usize,
+    },
 
     // ---- JSON ----------------------------------------------------------------------------
     /// A model file that is not a valid model.
@@ -223,4 +264,26 @@ pub enum CliError {
     /// The plot could not be drawn.
     #[error("cannot draw {}: {source}", .path.display())]
     Plot { path: PathBuf, source: PlotError },
+}
+
+/// Why an --init-labels file cannot be read as labels.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelsProblem {
+    /// Not a .npy file, or a header that does not parse.
+    #[error("is not a valid .npy file ({reason}); write it with numpy.save")]
+    Header { reason: &'static str },
+    /// A dtype that is not a little-endian integer.
+    #[error(
+        "has dtype '{descr}', but labels are little-endian integers (int8 to int64, uint8 to uint64); convert them with labels.astype(numpy.int64)"
+    )]
+    Dtype { descr: String },
+    /// Not a 1-D array (or N x 1).
+    #[error("holds an array of shape {shape:?}; labels are a 1-D array of one integer per sample")]
+    Shape { shape: Vec<usize> },
+    /// Another number of data bytes than the header's shape needs.
+    #[error("holds {actual} bytes of data where its header's shape needs {expected}; rewrite the file")]
+    Size { expected: usize, actual: usize },
+    /// A negative label.
+    #[error("the label of sample {row} is {value}; labels are component indices 0 to K - 1, never negative")]
+    Negative { row: usize, value: i64 },
 }

@@ -6,12 +6,14 @@
 //! command leaves no partial file.
 //!
 //! Modules, each using only those listed after it: `commands` (one file per subcommand, over
-//! `commands::common` and `commands::output`), `args` (the grammar), `io`, `error`, `plot`.
+//! `commands::common` and `commands::output`), `args` (the grammar), `labels` (the integer .npy
+//! of `--init-labels`), `io`, `error`, `plot`.
 
 mod args;
 mod commands;
 mod error;
 mod io;
+mod labels;
 mod plot;
 
 use std::process::ExitCode;

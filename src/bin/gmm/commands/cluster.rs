@@ -269,7 +269,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
             io::out_dir(out)?;
         }
         let data = read_part(&spec.data, world)?;
-        let params = common::fit_params(spec, data.n_features)?;
+        let params = common::fit_params(spec, &data)?;
         Ok((data, params))
     })();
     let (data, params) = shared(world, prepared)?;

@@ -1,13 +1,15 @@
-//! What several subcommands share: reading the data, the fit parameters from the options and an
-//! init file, the checks of K and of a model against its data, and the errors of fitting and of
-//! applying a model, each naming the file or option at fault. It uses no subcommand file.
+//! What several subcommands share: reading the data, the fit parameters from the options (a MAP
+//! prior, or a variational fit), a start file and an init file, the checks of K and of a model
+//! against its data, and the errors of fitting and of applying a model, each naming the file or
+//! option at fault. It uses no subcommand file.
 
 use std::path::Path;
 
-use gmm_gpu::{CovarianceType, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext, Prior};
+use gmm_gpu::{CovarianceType, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext, Prior, Variational};
 use serde_json::Value;
 
-use crate::args::{DataArgs, FitOptions, ModelSpec, PriorArg, PriorOptions};
+use super::start::Start;
+use crate::args::{BayesianArg, DataArgs, FitOptions, ModelSpec, PriorArg, PriorOptions, VariationalOptions};
 use crate::error::CliError;
 use crate::io::{self, Data};
 
@@ -31,8 +33,20 @@ pub(super) fn builder(k: usize, covariance: CovarianceType, o: &FitOptions) -> R
     if let Some(r) = o.reg_covar {
         b = b.reg_covar(r);
     }
+    // The library refuses a MAP prior beside a variational fit; the options that asked for each
+    // are named here, where they are known.
+    if let (Some(prior), Some(variational)) = (prior_asked(&o.prior), variational_asked(&o.variational)) {
+        return Err(CliError::PriorAndVariational {
+            prior,
+            variational,
+            source: GmmError::PriorAndVariational,
+        });
+    }
     if let Some(p) = prior(&o.prior)? {
         b = b.prior(p);
+    }
+    if let Some(v) = variational(&o.variational) {
+        b = b.variational(v);
     }
     if let Some(c) = o.chunk_size {
         b = b.chunk_size(c);
@@ -43,10 +57,9 @@ pub(super) fn builder(k: usize, covariance: CovarianceType, o: &FitOptions) -> R
     Ok(b)
 }
 
-/// The prior the options ask for: none without --prior default or a --prior-* option, else
-/// mclust's default with the hyperparameters given.
-fn prior(o: &PriorOptions) -> Result<Option<Prior>, CliError> {
-    let given = [
+/// The --prior-* options given, by name.
+fn prior_options_given(o: &PriorOptions) -> Option<&'static str> {
+    [
         ("--prior-shrinkage", o.prior_shrinkage.is_some()),
         ("--prior-mean", o.prior_mean.is_some()),
         ("--prior-dof", o.prior_dof.is_some()),
@@ -54,8 +67,22 @@ fn prior(o: &PriorOptions) -> Result<Option<Prior>, CliError> {
         ("--prior-weights", o.prior_weights.is_some()),
     ]
     .into_iter()
-    .find_map(|(option, set)| set.then_some(option));
-    match (o.prior, given) {
+    .find_map(|(option, set)| set.then_some(option))
+}
+
+/// The option that asks for a MAP prior (`--prior default`, else the first --prior-* given), if any.
+fn prior_asked(o: &PriorOptions) -> Option<&'static str> {
+    match o.prior {
+        Some(PriorArg::Default) => Some("--prior default"),
+        Some(PriorArg::Off) => None,
+        None => prior_options_given(o),
+    }
+}
+
+/// The prior the options ask for: none without --prior default or a --prior-* option, else
+/// mclust's default with the hyperparameters given.
+fn prior(o: &PriorOptions) -> Result<Option<Prior>, CliError> {
+    match (o.prior, prior_options_given(o)) {
         (Some(PriorArg::Off), Some(option)) => return Err(CliError::PriorConflict { option }),
         (None | Some(PriorArg::Off), None) => return Ok(None),
         _ => {}
@@ -79,13 +106,78 @@ fn prior(o: &PriorOptions) -> Result<Option<Prior>, CliError> {
     Ok(Some(p))
 }
 
-/// The --prior-* option a prior's error comes from, whether the builder or the fit (against the
-/// data's features and the covariance type) found it.
+/// The option that asks for a variational fit (`--bayesian`, else the first of scikit-learn's
+/// prior options given), if any.
+pub(super) fn variational_asked(o: &VariationalOptions) -> Option<&'static str> {
+    [
+        ("--bayesian", o.bayesian.is_some()),
+        ("--weight-concentration-prior", o.weight_concentration_prior.is_some()),
+        ("--mean-precision-prior", o.mean_precision_prior.is_some()),
+        ("--mean-prior", o.mean_prior.is_some()),
+        ("--degrees-of-freedom-prior", o.degrees_of_freedom_prior.is_some()),
+        ("--covariance-prior", o.covariance_prior.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(option, set)| set.then_some(option))
+}
+
+/// The variational fit the options ask for: none without --bayesian or a prior option, else the
+/// weight prior given (a prior option alone implies scikit-learn's default, the Dirichlet
+/// process) with the priors given, the rest from the data.
+fn variational(o: &VariationalOptions) -> Option<Variational> {
+    variational_asked(o)?;
+    let mut v =
+        Variational::dirichlet_process().weight_prior(o.bayesian.unwrap_or(BayesianArg::DirichletProcess).into());
+    if let Some(alpha) = o.weight_concentration_prior {
+        v = v.weight_concentration_prior(alpha);
+    }
+    if let Some(beta) = o.mean_precision_prior {
+        v = v.mean_precision_prior(beta);
+    }
+    if let Some(m) = &o.mean_prior {
+        v = v.mean_prior(m.0.clone());
+    }
+    if let Some(nu) = o.degrees_of_freedom_prior {
+        v = v.degrees_of_freedom_prior(nu);
+    }
+    if let Some(psi) = &o.covariance_prior {
+        v = v.covariance_prior(psi.0.clone());
+    }
+    Some(v)
+}
+
+/// The option a prior's error comes from (a --prior-* option for a MAP fit, one of scikit-learn's
+/// names for a variational one), whether the builder or the fit (against the data's features and
+/// the covariance type) found it.
 pub(super) fn prior_option(e: &GmmError) -> Option<&'static str> {
     Some(match e {
         GmmError::PriorShrinkage { .. } => "--prior-shrinkage",
         GmmError::PriorDof { .. } => "--prior-dof",
         GmmError::PriorWeights { .. } => "--prior-weights",
+        GmmError::VariationalPriorNotPositive {
+            field: "weight_concentration_prior",
+            ..
+        } => "--weight-concentration-prior",
+        GmmError::VariationalPriorNotPositive { .. } => "--mean-precision-prior",
+        GmmError::VariationalDof { .. } => "--degrees-of-freedom-prior",
+        GmmError::PriorNotFinite {
+            field: "mean_prior", ..
+        }
+        | GmmError::PriorMeanLength {
+            field: "mean_prior", ..
+        } => "--mean-prior",
+        GmmError::PriorNotFinite {
+            field: "covariance_prior",
+            ..
+        }
+        | GmmError::PriorScaleShape {
+            field: "covariance_prior",
+            ..
+        }
+        | GmmError::PriorScaleNotPositiveDefinite {
+            field: "covariance_prior",
+            ..
+        } => "--covariance-prior",
         GmmError::PriorNotFinite { field: "mean", .. } | GmmError::PriorMeanLength { .. } => "--prior-mean",
         GmmError::PriorNotFinite { .. }
         | GmmError::PriorScaleShape { .. }
@@ -94,13 +186,30 @@ pub(super) fn prior_option(e: &GmmError) -> Option<&'static str> {
     })
 }
 
+/// The option a starting responsibilities' or labels' error comes from.
+fn start_option(e: &GmmError) -> Option<&'static str> {
+    Some(match e {
+        GmmError::InitResponsibilitiesShape { .. }
+        | GmmError::InitResponsibilitiesNegative { .. }
+        | GmmError::InitResponsibilitiesRowSum { .. }
+        | GmmError::InitResponsibilitiesRows {
+            what: "responsibilities",
+            ..
+        } => "--init-resp",
+        GmmError::InitLabelOutOfRange { .. } | GmmError::InitResponsibilitiesRows { .. } => "--init-labels",
+        _ => return None,
+    })
+}
+
 /// Builds the parameters, naming the command-line option (or init-file field) a rejected value came from.
 pub(super) fn build(b: GmmParamsBuilder, init_file: Option<&Path>) -> Result<GmmParams, CliError> {
     b.build().map_err(|e| {
-        if let Some(option) = prior_option(&e) {
+        if let Some(option) = prior_option(&e).or_else(|| start_option(&e)) {
             return CliError::Option { option, source: e };
         }
         let option = match e {
+            // Initial weights, means or precisions can only have come from the init file.
+            GmmError::VariationalInitialParameters { .. } => "--init-file",
             GmmError::ZeroComponents => "-k",
             GmmError::InvalidTol { .. } => "--tol",
             GmmError::InvalidRegCovar { .. } => "--reg-covar",
@@ -180,10 +289,11 @@ pub(super) fn apply_init(
     Ok(b)
 }
 
-/// A fit error, naming the data file (K above N gets its own message), or the --prior-* option
-/// whose value does not fit the data (the mean's length, ν against d, the scale's shape).
+/// A fit error, naming the data file (K above N gets its own message), or the prior option whose
+/// value does not fit the data (the mean's length, ν against d, the scale's shape), or the start
+/// option whose file does not.
 pub(super) fn fit_error(path: &Path, e: GmmError) -> CliError {
-    if let Some(option) = prior_option(&e) {
+    if let Some(option) = prior_option(&e).or_else(|| start_option(&e)) {
         return CliError::Option { option, source: e };
     }
     match e {
@@ -228,16 +338,19 @@ pub(super) fn check_model_features(model_path: &Path, model: &GmmModel, data: &D
     Ok(())
 }
 
-/// Checks the options (before a large file loads), reads the data, checks K against it and adds the
-/// init file: the builder that fit and compare start from.
+/// Checks the options and the start file (before a large file loads), reads the data, checks K
+/// and the start's rows against it and adds the init file: the builder that fit and compare start
+/// from.
 pub(super) fn prepare_builder(
     spec: &ModelSpec,
     adjust: impl Fn(GmmParamsBuilder) -> GmmParamsBuilder,
 ) -> Result<(Data, GmmParamsBuilder), CliError> {
-    let b = adjust(builder(spec.k, spec.covariance, &spec.fit)?);
-    build(b.clone(), None)?;
+    let (b, start) = checked_start(spec, adjust(builder(spec.k, spec.covariance, &spec.fit)?))?;
     let data = read(&spec.data)?;
     check_k(&data, spec.k)?;
+    if let Some(s) = &start {
+        s.check_rows(&data)?;
+    }
     let b = match &spec.init_file {
         Some(p) => apply_init(p, b, spec.k, data.n_features, spec.covariance)?,
         None => b,
@@ -245,14 +358,32 @@ pub(super) fn prepare_builder(
     Ok((data, b))
 }
 
-/// The parameters of `spec` for data of `n_features` (the options, then the init file): what a
-/// distributed fit builds on each rank.
-#[cfg(feature = "mpi")]
-pub(super) fn fit_params(spec: &ModelSpec, n_features: usize) -> Result<GmmParams, CliError> {
-    let b = builder(spec.k, spec.covariance, &spec.fit)?;
+/// Checks the options, then reads the start file, if any, and checks its values: the builder with
+/// the start, and the start (whose rows the data decides).
+fn checked_start(spec: &ModelSpec, b: GmmParamsBuilder) -> Result<(GmmParamsBuilder, Option<Start>), CliError> {
     build(b.clone(), None)?;
+    let start = Start::read(spec)?;
+    let b = match &start {
+        Some(s) => {
+            let b = s.apply(b);
+            build(b.clone(), None)?;
+            b
+        }
+        None => b,
+    };
+    Ok((b, start))
+}
+
+/// The parameters of `spec` for `data` (one rank's part of a file): the options, the start file,
+/// then the init file; what a distributed fit builds on each rank.
+#[cfg(feature = "mpi")]
+pub(super) fn fit_params(spec: &ModelSpec, data: &Data) -> Result<GmmParams, CliError> {
+    let (b, start) = checked_start(spec, builder(spec.k, spec.covariance, &spec.fit)?)?;
+    if let Some(s) = &start {
+        s.check_rows(data)?;
+    }
     let b = match &spec.init_file {
-        Some(p) => apply_init(p, b, spec.k, n_features, spec.covariance)?,
+        Some(p) => apply_init(p, b, spec.k, data.n_features, spec.covariance)?,
         None => b,
     };
     build(b, spec.init_file.as_deref())

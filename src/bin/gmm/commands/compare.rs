@@ -42,13 +42,20 @@ pub(super) fn compare(a: &CompareArgs) -> Result<(), CliError> {
     )?
     .fit(&view)
     .map_err(|e| fit_error(&data.path, e))?;
-    let params = build(
+    let base = if a.init_resp.is_some() || a.init_labels.is_some() {
+        // The user's responsibilities or labels: already one start for both sides.
+        base
+    } else if start.weight_prior().is_some() {
+        // A variational fit takes no initial parameters: both sides start from the
+        // responsibilities of the start's posterior.
+        let resp = start.predict_proba(&view).map_err(|e| fit_error(&data.path, e))?;
+        base.init_responsibilities(resp)
+    } else {
         base.weights_init(start.weights().to_vec())
             .means_init(start.means().to_vec())
             .precisions_init(start.precisions())
-            .backend(BackendKind::Cpu),
-        a.init_file.as_deref(),
-    )?;
+    };
+    let params = build(base.backend(BackendKind::Cpu), a.init_file.as_deref())?;
     let t = Instant::now();
     let cpu = params.fit(&view).map_err(|e| fit_error(&data.path, e))?;
     let cpu_time = t.elapsed();
@@ -72,6 +79,10 @@ pub(super) fn compare(a: &CompareArgs) -> Result<(), CliError> {
             // A MAP fit's lower bound is its log-posterior: its log-likelihood beside it.
             if m.prior().is_some() {
                 v["log_likelihood"] = json!(m.log_likelihood());
+            }
+            // A variational fit's lower bound is its ELBO: say which weight prior.
+            if let Some(w) = m.weight_prior() {
+                v["weight_concentration_prior_type"] = json!(w.as_str());
             }
             // The GPU side's arithmetic: requested, used and each switch (none on the CPU side).
             if let Some(p) = m.gpu_precision() {
@@ -125,7 +136,11 @@ pub(super) fn compare(a: &CompareArgs) -> Result<(), CliError> {
     say!("{:<12} {:>24} {:>24}", "", "CPU (f64)", gpu_arith)?;
     say!(
         "{:<12} {:>24} {:>24}",
-        "lower bound",
+        if cpu.weight_prior().is_some() {
+            "ELBO"
+        } else {
+            "lower bound"
+        },
         cpu.lower_bound(),
         gpu.lower_bound()
     )?;

@@ -1,6 +1,6 @@
-//! The subcommands, a file each. They share `common` (data, parameters, checks and their errors)
-//! and `output` (stdout and the words for a model's backend and arithmetic), which use no
-//! subcommand file; `cluster` (feature `mpi`) is fit, predict and score under mpirun, which those
+//! The subcommands, a file each. They share `common` (data, parameters, checks and their errors,
+//! over `start`: the files a fit can start from) and `output` (stdout and the words for a model's
+//! backend, arithmetic and objective), which use no subcommand file; `cluster` (feature `mpi`) is fit, predict and score under mpirun, which those
 //! three hand over to.
 
 mod bench;
@@ -17,6 +17,7 @@ mod predict;
 mod sample;
 mod score;
 mod select;
+mod start;
 
 use crate::args::{Cli, Command};
 use crate::error::CliError;

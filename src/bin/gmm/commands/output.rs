@@ -44,10 +44,32 @@ pub(super) fn precision_line(p: &PrecisionRecord) -> String {
     line
 }
 
-/// The fit summary's lines for what EM maximised: the lower bound (the mean log-likelihood), or
-/// for a MAP fit the prior's scalar hyperparameters, the mean log-likelihood and the lower bound
-/// (the mean log-posterior).
+/// A variational fit's components with at least this weight count as used (the Dirichlet process
+/// empties those the data do not need, to weights near its prior's share, not to 0).
+pub(super) const EFFECTIVE_WEIGHT: f64 = 1e-3;
+
+/// The fit summary's lines for what EM maximised: the lower bound (the mean log-likelihood); for a
+/// MAP fit the prior's scalar hyperparameters, the mean log-likelihood and the lower bound (the
+/// mean log-posterior); for a variational fit the weight prior, the components it uses and the
+/// ELBO.
 pub(super) fn objective_lines(model: &GmmModel) -> Vec<String> {
+    if let Some(w) = model.weight_prior() {
+        let used = model.weights().iter().filter(|&&v| v >= EFFECTIVE_WEIGHT).count();
+        return vec![
+            format!(
+                "  weight prior {} (the priors and the posterior are in the model file)",
+                w.as_str()
+            ),
+            format!(
+                "  effective    {used} of {} components (weight >= {EFFECTIVE_WEIGHT:e})",
+                model.n_components()
+            ),
+            format!(
+                "  ELBO         {} (scikit-learn's lower bound: a total over the samples, less constants)",
+                model.lower_bound()
+            ),
+        ];
+    }
     let Some(p) = model.prior() else {
         return vec![format!("  lower bound  {}", model.lower_bound())];
     };

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use gmm_gpu::{BackendKind, CovarianceType, GmmError, GmmModel, GpuContext};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::common::{build, builder, check_k, fit_error, gpu_context, prior_option, read};
+use super::common::{build, builder, check_k, fit_error, gpu_context, prior_option, read, variational_asked};
 use super::output::say;
 use crate::args::{Cli, Criterion, SelectArgs};
 use crate::error::CliError;
@@ -18,6 +18,12 @@ struct Candidate {
 }
 
 pub(super) fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
+    // BIC and AIC need the likelihood's parameter count and maximum; a variational fit has
+    // neither (scikit-learn's BayesianGaussianMixture has no bic), and its ELBO, less constants
+    // that depend on K, cannot rank K either.
+    if let Some(option) = variational_asked(&a.fit.variational) {
+        return Err(CliError::SelectVariational { option });
+    }
     let ks = &a.k.0;
     let covs = &a.covariance.0;
     for &k in ks {
