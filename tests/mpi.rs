@@ -386,3 +386,55 @@ fn a_map_fit_takes_its_prior_from_every_rank() {
         assert!(max_rel(&[m.lower_bound()], &[one.lower_bound()]) <= 1e-10, "P={p}");
     }
 }
+
+/// `gmm fit --bayesian` from `--init-labels` under mpirun: every rank reads the labels and sums
+/// its own rows, so the variational model equals the library's one-process fit.
+#[test]
+fn a_variational_fit_from_labels_equals_the_library_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = blobs(2001, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0, 12.0, -12.0, 12.0], 3, 1.0, 23);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
+    let labels: Vec<usize> = (0..2001).map(|i| (i % 3 + i % 5) % 4).collect();
+    let bytes: Vec<u8> = labels.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect();
+    common::write_npy_bytes(&dir.path().join("labels.npy"), "<i8", "(2001,)", false, &bytes);
+    let view = DataView::from_f64(&x, 3).unwrap();
+    let one = GmmParams::builder(4)
+        .variational(gmm_gpu::Variational::dirichlet_process())
+        .init_labels(labels)
+        .tol(0.0)
+        .max_iter(12)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    for p in [2, 3] {
+        let args = [
+            "-q",
+            "fit",
+            "x.npy",
+            "-k",
+            "4",
+            "--backend",
+            "cpu",
+            "--bayesian",
+            "dirichlet-process",
+            "--init-labels",
+            "labels.npy",
+            "--tol",
+            "0",
+            "--max-iter",
+            "12",
+            "-o",
+            "vb.json",
+        ];
+        let o = mpirun(p, dir.path(), &args);
+        assert!(o.status.success(), "P={p}: {}", String::from_utf8_lossy(&o.stderr));
+        let m = model(dir.path(), "vb.json");
+        // The same sums in another order over 12 iterations: 1e-11.
+        let e = max_rel(m.means(), one.means())
+            .max(max_rel(m.covariances(), one.covariances()))
+            .max(max_rel(m.mean_precision().unwrap(), one.mean_precision().unwrap()))
+            .max(max_rel(m.lower_bounds(), one.lower_bounds()));
+        assert!(e <= 1e-11, "P={p}: differ by {e:e}");
+    }
+}
