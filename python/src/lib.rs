@@ -206,7 +206,9 @@ impl Model {
     /// start continues from (-inf for none); a variational model's posterior as a
     /// [`PosteriorArgs`] dict (its weights are then recomputed from the concentrations).
     #[new]
-    #[pyo3(signature = (covariance_type, weights, means, covariances, precisions_cholesky, lower_bound, posterior=None))]
+    #[pyo3(signature = (
+        covariance_type, weights, means, covariances, precisions_cholesky, lower_bound, posterior=None
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -500,10 +502,11 @@ impl Monitor {
 /// None: the core's default, 1e-6, or 0 with a prior); `prior` is a MAP fit's [`PriorArgs`],
 /// `variational` a variational fit's [`VariationalArgs`]; `init_responsibilities` ((n_samples,
 /// n_components) float64) or `init_labels` ((n_samples,) int64) start the fit with an M-step
-/// from them, in place of `init_params`; `seed` drives every random choice; `precision` ("auto", "fast" or "exact") is a GPU fit's
-/// arithmetic; `warm` is the model to continue from (warm start). `monitor`, if given, is called
-/// with ("init_start", init), ("iteration", init, iteration, lower_bound, change) and
-/// ("init_end", init, n_iter, lower_bound, converged); Ctrl-C is checked at each of those points.
+/// from them, in place of `init_params`; `seed` drives every random choice; `precision`
+/// ("auto", "fast" or "exact") is a GPU fit's arithmetic; `warm` is the model to continue from
+/// (warm start). `monitor`, if given, is called with ("init_start", init), ("iteration", init,
+/// iteration, lower_bound, change) and ("init_end", init, n_iter, lower_bound, converged); Ctrl-C
+/// is checked at each of those points.
 #[pyfunction]
 #[pyo3(signature = (
     x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar=None, prior=None, variational=None,
