@@ -391,6 +391,64 @@ impl GmmModel {
         })
     }
 
+    /// This model with a variational posterior, as scikit-learn's `BayesianGaussianMixture` holds
+    /// it beside the means and precision factors: `weight_concentration` the Dirichlet's α (K) for
+    /// [`WeightPrior::DirichletDistribution`], or the process's Beta parameters (a, b) (K each);
+    /// `mean_precision` β (K); `degrees_of_freedom` ν (K, or one value for tied). Predictions then
+    /// use the variational E-step, and a warm start from the model continues a variational fit;
+    /// the weights are recomputed from the concentrations, as scikit-learn's `weights_` are.
+    ///
+    /// Checked as [`GmmModel::from_json`] checks a file's posterior: [`GmmError::ModelShape`] for
+    /// arrays of the wrong lengths, [`GmmError::ModelValue`] for concentrations or mean precisions
+    /// not > 0, or degrees of freedom not > d − 1.
+    pub fn with_variational_posterior(
+        mut self,
+        weight_prior: WeightPrior,
+        weight_concentration: (Vec<f64>, Option<Vec<f64>>),
+        mean_precision: Vec<f64>,
+        degrees_of_freedom: Vec<f64>,
+    ) -> Result<Self, GmmError> {
+        let (k, d, cov) = (self.n_components(), self.n_features(), self.covariance_type());
+        let concentration = match (weight_prior, weight_concentration) {
+            (WeightPrior::DirichletProcess, (a, Some(b))) => Value::from(vec![a, b]),
+            (WeightPrior::DirichletDistribution, (a, None)) => Value::from(a),
+            (prior, (_, b)) => {
+                return Err(GmmError::ModelShape {
+                    field: "weight_concentration",
+                    expected: match prior {
+                        WeightPrior::DirichletProcess => format!("[2, {k}] (a and b)"),
+                        WeightPrior::DirichletDistribution => format!("[{k}] (one array)"),
+                    },
+                    found: if b.is_some() { "two arrays" } else { "one array" }.to_string(),
+                });
+            }
+        };
+        let dof = match (cov, degrees_of_freedom.as_slice()) {
+            (CovarianceType::Tied, [nu]) => Value::from(*nu),
+            (CovarianceType::Tied, values) => {
+                return Err(GmmError::ModelShape {
+                    field: "degrees_of_freedom",
+                    expected: "one value (tied)".to_string(),
+                    found: format!("{} values", values.len()),
+                });
+            }
+            (_, _) => Value::from(degrees_of_freedom),
+        };
+        let posterior = read_posterior(
+            weight_prior,
+            Some(&concentration),
+            Some(mean_precision),
+            Some(&dof),
+            cov,
+            k,
+            d,
+            &mut self.mixture.weights,
+        )?;
+        self.mixture.variational = Some(posterior);
+        self.mixture.refresh();
+        Ok(self)
+    }
+
     /// Serialises to JSON with scikit-learn's attribute names and shapes (nested arrays).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a model always serialises")

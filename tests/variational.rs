@@ -223,6 +223,116 @@ fn a_variational_model_file_round_trips() {
     }
 }
 
+/// A variational model rebuilt from its parameters and its posterior (as the Python package
+/// rebuilds one from scikit-learn's attributes) predicts exactly as the fitted one, and a warm
+/// start from it continues the fit: 5 iterations, then 25 from the rebuilt model, are scikit-learn's
+/// 30. Posteriors of the wrong shape or values are refused.
+#[test]
+fn a_variational_model_rebuilt_from_its_parameters_predicts_and_warm_starts_as_fitted() {
+    let (x, cases) = cases();
+    let data = DataView::from_f64(&x, 3).unwrap();
+    let rebuild = |m: &GmmModel| {
+        let (a, b) = m.weight_concentration().unwrap();
+        GmmModel::from_parameters(
+            m.covariance_type(),
+            m.n_features(),
+            m.weights().to_vec(),
+            m.means().to_vec(),
+            m.covariances().to_vec(),
+            m.precisions_cholesky().to_vec(),
+            m.lower_bound(),
+        )
+        .unwrap()
+        .with_variational_posterior(
+            m.weight_prior().unwrap(),
+            (a.to_vec(), b.map(<[f64]>::to_vec)),
+            m.mean_precision().unwrap().to_vec(),
+            m.degrees_of_freedom().unwrap().to_vec(),
+        )
+    };
+    for case in &cases {
+        let m = case.params(5).build().unwrap().fit(&data).unwrap();
+        let back = rebuild(&m).unwrap();
+        assert_eq!(back.weights(), m.weights(), "{}", case.name);
+        assert_eq!(
+            back.score_samples(&data).unwrap(),
+            m.score_samples(&data).unwrap(),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            back.predict_proba(&data).unwrap(),
+            m.predict_proba(&data).unwrap(),
+            "{}",
+            case.name
+        );
+
+        let mut warm = gmm_gpu::GaussianMixture::new(case.params(25).warm_start(true).build().unwrap());
+        warm.set_model(Some(back));
+        let continued = warm.fit(&data).unwrap();
+        let (worst, what) = case.worst(continued, &data, 30);
+        assert!(worst <= RTOL, "{what}: {worst:e}");
+
+        let (a, b) = m.weight_concentration().unwrap();
+        let (beta, nu) = (
+            m.mean_precision().unwrap().to_vec(),
+            m.degrees_of_freedom().unwrap().to_vec(),
+        );
+        let plain = || {
+            GmmModel::from_parameters(
+                m.covariance_type(),
+                3,
+                m.weights().to_vec(),
+                m.means().to_vec(),
+                m.covariances().to_vec(),
+                m.precisions_cholesky().to_vec(),
+                f64::NEG_INFINITY,
+            )
+            .unwrap()
+        };
+        let missing_b = match case.prior {
+            WeightPrior::DirichletProcess => (a.to_vec(), None),
+            WeightPrior::DirichletDistribution => (a.to_vec(), Some(a.to_vec())),
+        };
+        let err = plain().with_variational_posterior(case.prior, missing_b, beta.clone(), nu.clone());
+        assert!(matches!(
+            err,
+            Err(gmm_gpu::GmmError::ModelShape {
+                field: "weight_concentration",
+                ..
+            })
+        ));
+        let mut negative = beta.clone();
+        negative[1] = -1.0;
+        let err =
+            plain().with_variational_posterior(case.prior, (a.to_vec(), b.map(<[f64]>::to_vec)), negative, nu.clone());
+        assert!(matches!(
+            err,
+            Err(gmm_gpu::GmmError::ModelValue {
+                field: "mean_precision",
+                ..
+            })
+        ));
+        let wrong_nu = if case.cov == CovarianceType::Tied {
+            vec![nu[0]; 4]
+        } else {
+            vec![nu[0]]
+        };
+        let err = plain().with_variational_posterior(case.prior, (a.to_vec(), b.map(<[f64]>::to_vec)), beta, wrong_nu);
+        assert!(
+            matches!(
+                err,
+                Err(gmm_gpu::GmmError::ModelShape {
+                    field: "degrees_of_freedom",
+                    ..
+                })
+            ),
+            "{}",
+            case.name
+        );
+    }
+}
+
 /// With three clusters and K = 12 under the process prior, the components the data do not need
 /// are emptied: started from the clusters' labels in the first three components (the other nine
 /// empty at the stick's end), their weights fall below 1e-4 and stay there, on the CPU and the

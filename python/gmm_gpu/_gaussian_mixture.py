@@ -6,24 +6,22 @@ scikit-learn's own tests see the same errors and messages.
 """
 
 import numbers
-import time
-import warnings
 
 import numpy as np
-from sklearn import get_config
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as _SklearnGaussianMixture
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    _num_samples,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import _num_samples
 
 from gmm_gpu import _core
+from gmm_gpu._base import (
+    _EXTRA_CONSTRAINTS,
+    _BaseMixture,
+    _check_precision_matrix,
+    _check_precision_positivity,
+    _check_shape,
+    _f64,
+)
 
 _PRECISIONS_SHAPE = {
     "full": lambda k, d: (k, d, d),
@@ -31,48 +29,6 @@ _PRECISIONS_SHAPE = {
     "diag": lambda k, d: (k, d),
     "spherical": lambda k, d: (k,),
 }
-
-_ILL_DEFINED = (
-    "Fitting the mixture model failed because some components have "
-    "ill-defined empirical covariance (for instance caused by singleton "
-    "or collapsed samples). Try to decrease the number of components, "
-    "increase reg_covar, or scale the input data."
-)
-
-# Core errors about the GPU itself (rather than the data or the parameters): RuntimeError.
-_GPU_KINDS = {
-    "NoAdapter",
-    "SoftwareAdapterOnly",
-    "RequestDevice",
-    "DeviceLost",
-    "GpuOutOfMemory",
-    "LimitsTooSmall",
-    "GpuModelTooLarge",
-    "TooManyFeaturesForGpu",
-    "TooManyComponentsForGpu",
-    "GpuInternal",
-}
-
-
-def adapters():
-    """The GPU adapters wgpu finds, hardware first, as dicts.
-
-    Each has ``name``, ``backend`` (vulkan, metal, dx12, ...), ``device_type`` (DiscreteGpu,
-    IntegratedGpu, VirtualGpu, Cpu for a software rasteriser such as llvmpipe, Other),
-    ``driver``, ``driver_info``, ``vendor`` and ``device``. ``backend="gpu"`` fits on the first;
-    ``backend="auto"`` on the first that is not a software rasteriser, else on the CPU.
-    WGPU_BACKEND and WGPU_ADAPTER_NAME narrow the choice, as for the ``gmm`` command.
-    """
-    return _core.adapters()
-
-
-def _check_shape(param, param_shape, name):
-    if param.shape != param_shape:
-        raise ValueError(
-            "The parameter '%s' should have the shape of %s, but got %s"
-            % (name, param_shape, param.shape)
-        )
-
 
 def _check_weights(weights, n_components):
     weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
@@ -96,21 +52,6 @@ def _check_means(means, n_components, n_features):
     means = check_array(means, dtype=[np.float64, np.float32], ensure_2d=False)
     _check_shape(means, (n_components, n_features), "means")
     return means
-
-
-def _check_precision_positivity(precision, covariance_type):
-    if np.any(np.less_equal(precision, 0.0)):
-        raise ValueError("'%s precision' should be positive" % covariance_type)
-
-
-def _check_precision_matrix(precision, covariance_type):
-    if not (
-        np.all(np.isclose(precision, precision.T))
-        and np.all(np.linalg.eigvalsh(precision) > 0.0)
-    ):
-        raise ValueError(
-            "'%s precision' should be symmetric, positive-definite" % covariance_type
-        )
 
 
 def _check_precisions_full(precisions, covariance_type):
@@ -210,37 +151,7 @@ def _check_prior(prior, covariance_type, n_features):
     return core
 
 
-def _f64(a):
-    return np.ascontiguousarray(a, dtype=np.float64)
-
-
-def _seed(random_state):
-    """The core's 64-bit seed: an int random_state is the seed itself (so that
-    ``random_state=7`` fits as the crate's ``seed(7)`` and the CLI's ``--seed 7``); otherwise it is
-    drawn from the RandomState (None: numpy's global one), as scikit-learn draws from it."""
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state)
-    rng = check_random_state(random_state)
-    return int(rng.randint(np.iinfo(np.int64).max, dtype=np.int64))
-
-
-def _translate(err, dtype):
-    """A core error as scikit-learn would raise it."""
-    kind = getattr(err, "kind", "")
-    if kind == "IllDefinedCovariance":
-        message = _ILL_DEFINED
-        if dtype == np.float32:
-            message += (
-                " The numerical accuracy can also be improved by passing float64"
-                " data instead of float32."
-            )
-        return ValueError(message)
-    if kind in _GPU_KINDS:
-        return RuntimeError(str(err))
-    return err
-
-
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(_BaseMixture):
     """Gaussian Mixture, fitted by EM in the gmm-gpu crate.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same parameters and
@@ -260,7 +171,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     - The initialisations (k-means, k-means++, random, random_from_data) are the crate's, drawn
       from ``random_state``: an int is the crate's seed, so the same int gives the same fit as
       ``gmm fit --seed`` and the Rust API. They are not scikit-learn's draws, so only fits from
-      given ``weights_init``, ``means_init`` and ``precisions_init`` match scikit-learn's numbers.
+      given ``weights_init``, ``means_init`` and ``precisions_init``, or from given
+      responsibilities, match scikit-learn's numbers.
+    - ``init_params`` may also be an array: (n_samples, n_components) responsibilities (rows
+      >= 0 summing to 1) or (n_samples,) integer labels. The fit then starts with an M-step from
+      them, as scikit-learn's ``_initialize(X, resp)`` does after its own initialisation.
     - ``prior`` fits the maximum a posteriori (MAP) estimate under R mclust's conjugate prior
       instead of maximum likelihood, which keeps covariances positive definite where maximum
       likelihood goes singular (duplicated points, more components than clusters).
@@ -283,7 +198,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ``set_params`` and ``clone``: an explicit ``reg_covar=1e-6`` adds 1e-6 to a MAP fit too.
     max_iter : int, default=100
     n_init : int, default=1
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'} or array-like, \
+default='kmeans'
+        A method, as in scikit-learn, or the start itself: an (n_samples, n_components) float
+        array of responsibilities, or an (n_samples,) integer array of labels (a responsibility
+        of 1 for the sample's component). X must have n_samples rows; a warm start ignores it.
+        Given weights_init, means_init or precisions_init replace what it implies.
     weights_init : array-like of shape (n_components,), default=None
     means_init : array-like of shape (n_components, n_features), default=None
     precisions_init : array-like, default=None
@@ -361,9 +281,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         **_SklearnGaussianMixture._parameter_constraints,
+        **_EXTRA_CONSTRAINTS,
         "reg_covar": [Interval(numbers.Real, 0.0, None, closed="left"), None],
-        "backend": [StrOptions({"cpu", "gpu", "auto"})],
-        "precision": [StrOptions({"auto", "fast", "exact"})],
         "prior": [None, StrOptions({"default"}), dict],
     }
 
@@ -406,103 +325,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.precision = precision
         self.prior = prior
 
-    # ---- fitting ---------------------------------------------------------------------------
+    # ---- the base's hooks ------------------------------------------------------------------
 
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate model parameters with the EM algorithm.
-
-        As scikit-learn's ``GaussianMixture.fit``; ``sample_weight`` (array-like of shape
-        (n_samples,), non-negative) weighs each sample's log-likelihood.
-
-        Returns
-        -------
-        self : object
-            The fitted mixture.
-        """
-        self.fit_predict(X, y, sample_weight=sample_weight)
-        return self
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Estimate model parameters using X and predict the labels for X.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Component labels.
-        """
-        if not get_config()["skip_parameter_validation"]:
-            self._validate_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        if X.shape[0] < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, "
-                f"n_samples = {X.shape[0]}"
-            )
-        if sample_weight is not None:
-            sample_weight = _f64(
-                _check_sample_weight(
-                    sample_weight, X, dtype=np.float64, ensure_non_negative=True
-                )
-            )
+    def _core_args(self, X, sample_weight):
+        """The core's arguments for this fit: reg_covar, the prior and the initial parameters."""
         inits = self._check_parameters(X)
         prior = _check_prior(self.prior, self.covariance_type, X.shape[1])
+        reg_covar = None if self.reg_covar is None else float(self.reg_covar)
+        return dict(reg_covar=reg_covar, prior=prior, **inits)
 
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
-        warm = self._core_model() if not do_init else None
-        monitor = self._verbose_monitor() if self.verbose else None
-        try:
-            model = _core.fit(
-                X,
-                sample_weight,
-                n_components=self.n_components,
-                covariance_type=self.covariance_type,
-                tol=float(self.tol),
-                reg_covar=None if self.reg_covar is None else float(self.reg_covar),
-                prior=prior,
-                max_iter=self.max_iter,
-                n_init=self.n_init,
-                init_params=self.init_params,
-                seed=_seed(self.random_state),
-                backend=self.backend,
-                precision=self.precision,
-                warm=warm,
-                monitor=monitor,
-                **inits,
-            )
-        except _core.CoreError as e:
-            translated = _translate(e, X.dtype)
-            if translated is e:
-                raise
-            raise translated from e
-
-        self.converged_ = model.converged
-        if not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                (
-                    "Best performing initialization did not converge. "
-                    "Try different init parameters, or increase max_iter, "
-                    "tol, or check for degenerate data."
-                ),
-                ConvergenceWarning,
-            )
-        dtype = X.dtype
-        self.weights_ = model.weights.astype(dtype, copy=False)
-        self.means_ = model.means.astype(dtype, copy=False)
-        self.covariances_ = model.covariances.astype(dtype, copy=False)
-        self.precisions_cholesky_ = model.precisions_cholesky.astype(dtype, copy=False)
-        self.precisions_ = model.precisions.astype(dtype, copy=False)
-        self.n_iter_ = model.n_iter
-        self.lower_bound_ = model.lower_bound
-        self.lower_bounds_ = model.lower_bounds
+    def _set_fitted(self, model, dtype):
+        self._set_mixture(model, dtype)
         self.log_likelihood_ = model.log_likelihood
         self.prior_ = model.prior
-        self.backend_ = model.backend
-        self.adapter_ = model.adapter
-        self.gpu_precision_ = model.gpu_precision
-        # Labelled by the parameters as stored (in X's dtype), so that fit_predict(X) always
-        # equals fit(X).predict(X).
-        return self._core_model().predict(X)
 
     def _check_parameters(self, X):
         """scikit-learn's checks of the initial parameters; returns them as float64 arrays."""
@@ -527,109 +362,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return inits
 
-    def _verbose_monitor(self):
-        """The callback that prints scikit-learn's verbose output as the core reports progress."""
-        verbose, interval = self.verbose, self.verbose_interval
-        clock = {}
-
-        def monitor(event, *args):
-            if event == "init_start":
-                (init,) = args
-                print("Initialization %d" % init)
-                clock["init"] = clock["iter"] = time.time()
-            elif event == "iteration":
-                _, n_iter, _, change = args
-                if n_iter % interval == 0:
-                    if verbose == 1:
-                        print("  Iteration %d" % n_iter)
-                    else:
-                        now = time.time()
-                        print(
-                            "  Iteration %d\t time lapse %.5fs\t ll change %.5f"
-                            % (n_iter, now - clock["iter"], change)
-                        )
-                        clock["iter"] = now
-            elif event == "init_end":
-                _, _, lower_bound, converged = args
-                converged_msg = "converged" if converged else "did not converge"
-                if verbose == 1:
-                    print(f"Initialization {converged_msg}.")
-                else:
-                    t = time.time() - clock["init"]
-                    print(
-                        f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound"
-                        f" {lower_bound:.5f}."
-                    )
-
-        return monitor
-
-    # ---- the fitted model ----------------------------------------------------------------
-
     def _core_model(self):
         """The fitted parameters, as they are now, as a core model (float64)."""
-        return _core.Model(
-            self.covariance_type,
-            _f64(self.weights_),
-            _f64(self.means_),
-            _f64(self.covariances_),
-            _f64(self.precisions_cholesky_),
-            float(getattr(self, "lower_bound_", -np.inf)),
-        )
-
-    def _validate_x(self, X):
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-
-    def _out_dtype(self, X):
-        return np.result_type(X.dtype, self.means_.dtype)
-
-    def score_samples(self, X):
-        """Compute the log-likelihood of each sample.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        X = self._validate_x(X)
-        return self._core_model().score_samples(X).astype(self._out_dtype(X), copy=False)
-
-    def score(self, X, y=None):
-        """Compute the per-sample average log-likelihood of the given data X."""
-        return float(np.mean(self.score_samples(X)))
-
-    def predict(self, X):
-        """Predict the labels for the data samples in X using the trained model."""
-        check_is_fitted(self)
-        X = self._validate_x(X)
-        return self._core_model().predict(X)
-
-    def predict_proba(self, X):
-        """Evaluate the components' density for each sample.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-        """
-        check_is_fitted(self)
-        X = self._validate_x(X)
-        return self._core_model().predict_proba(X).astype(self._out_dtype(X), copy=False)
-
-    def sample(self, n_samples=1):
-        """Generate random samples from the fitted Gaussian distribution.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            Component labels, grouped by component.
-        """
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(
-                "Invalid value for 'n_samples': %d . The sampling requires at "
-                "least one sample." % (self.n_components)
-            )
-        return self._core_model().sample(int(n_samples), _seed(self.random_state))
+        return _core.Model(*self._mixture_args())
 
     def _n_parameters(self):
         """Return the number of free parameters in the model."""

@@ -3,7 +3,8 @@
 //! A thin layer over the gmm-gpu crate: `fit` runs EM (with the GIL released, checking for Ctrl-C
 //! between iterations), `Model` holds a fitted or rebuilt mixture and answers the per-sample
 //! queries, and `adapters` lists the GPUs. Parameter checks with scikit-learn's wording, dtype
-//! handling and everything else scikit-learn users see live in the pure-Python `GaussianMixture`.
+//! handling and everything else scikit-learn users see live in the pure-Python `GaussianMixture` and
+//! `BayesianGaussianMixture`.
 
 use std::borrow::Cow;
 use std::ops::ControlFlow;
@@ -11,7 +12,7 @@ use std::sync::OnceLock;
 
 use gmm_gpu::{
     BackendKind, CovarianceType, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, GpuContext,
-    GpuPrecision, InitMethod, Prior,
+    GpuPrecision, InitMethod, Prior, Variational, WeightPrior,
 };
 use numpy::{
     IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
@@ -19,7 +20,7 @@ use numpy::{
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 pyo3::create_exception!(
     _core,
@@ -129,6 +130,57 @@ impl PriorArgs {
     }
 }
 
+/// A variational fit's priors as the Python class passes them: a dict with every key, under
+/// scikit-learn's names, None for a prior the core takes from the data (`covariance_prior`
+/// flattened row-major: d × d for full and tied, d values for diag, one for spherical).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct VariationalArgs {
+    weight_concentration_prior_type: String,
+    weight_concentration_prior: Option<f64>,
+    mean_precision_prior: Option<f64>,
+    mean_prior: Option<Vec<f64>>,
+    degrees_of_freedom_prior: Option<f64>,
+    covariance_prior: Option<Vec<f64>>,
+}
+
+impl VariationalArgs {
+    fn variational(self) -> PyResult<Variational> {
+        let prior: WeightPrior = parse("weight_concentration_prior_type", &self.weight_concentration_prior_type)?;
+        let mut v = Variational::dirichlet_process().weight_prior(prior);
+        if let Some(alpha) = self.weight_concentration_prior {
+            v = v.weight_concentration_prior(alpha);
+        }
+        if let Some(beta) = self.mean_precision_prior {
+            v = v.mean_precision_prior(beta);
+        }
+        if let Some(m) = self.mean_prior {
+            v = v.mean_prior(m);
+        }
+        if let Some(nu) = self.degrees_of_freedom_prior {
+            v = v.degrees_of_freedom_prior(nu);
+        }
+        if let Some(psi) = self.covariance_prior {
+            v = v.covariance_prior(psi);
+        }
+        Ok(v)
+    }
+}
+
+/// A variational posterior as the Python class passes it to rebuild a model: a dict with
+/// "weight_concentration_prior_type", "weight_concentration" (α, or the process's a),
+/// "weight_concentration_b" (the process's b, else None), "mean_precision" and
+/// "degrees_of_freedom" (one value for tied).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct PosteriorArgs {
+    weight_concentration_prior_type: String,
+    weight_concentration: Vec<f64>,
+    weight_concentration_b: Option<Vec<f64>>,
+    mean_precision: Vec<f64>,
+    degrees_of_freedom: Vec<f64>,
+}
+
 /// The GPU `backend="gpu"` fits on: one device per process, made on first use and shared, so that
 /// its compiled pipelines serve every later fit.
 fn gpu_context() -> Result<&'static GpuContext, GmmError> {
@@ -151,8 +203,13 @@ struct Model {
 #[pymethods]
 impl Model {
     /// Rebuilds a model from scikit-learn-shaped float64 parameters and the lower bound a warm
-    /// start continues from (-inf for none).
+    /// start continues from (-inf for none); a variational model's posterior as a
+    /// [`PosteriorArgs`] dict (its weights are then recomputed from the concentrations).
     #[new]
+    #[pyo3(signature = (
+        covariance_type, weights, means, covariances, precisions_cholesky, lower_bound, posterior=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         covariance_type: &str,
@@ -161,6 +218,7 @@ impl Model {
         covariances: PyReadonlyArrayDyn<'_, f64>,
         precisions_cholesky: PyReadonlyArrayDyn<'_, f64>,
         lower_bound: f64,
+        posterior: Option<PosteriorArgs>,
     ) -> PyResult<Self> {
         let cov: CovarianceType = parse("covariance_type", covariance_type)?;
         let shape = means.shape();
@@ -179,6 +237,20 @@ impl Model {
             lower_bound,
         )
         .map_err(|e| to_py(py, &e))?;
+        let model = match posterior {
+            None => model,
+            Some(p) => {
+                let prior: WeightPrior = parse("weight_concentration_prior_type", &p.weight_concentration_prior_type)?;
+                model
+                    .with_variational_posterior(
+                        prior,
+                        (p.weight_concentration, p.weight_concentration_b),
+                        p.mean_precision,
+                        p.degrees_of_freedom,
+                    )
+                    .map_err(|e| to_py(py, &e))?
+            }
+        };
         Ok(Self { model })
     }
 
@@ -256,6 +328,35 @@ impl Model {
         }
         dict.set_item("weights", p.get_weights())?;
         Ok(Some(dict))
+    }
+    /// A variational fit's prior on the weights ("dirichlet_process" or
+    /// "dirichlet_distribution"); None for maximum likelihood and MAP.
+    #[getter]
+    fn weight_concentration_prior_type(&self) -> Option<&'static str> {
+        self.model.weight_prior().map(WeightPrior::as_str)
+    }
+    /// A variational fit's `weight_concentration_`: the Dirichlet's α ((K,) array), or for the
+    /// process the Beta parameters as a tuple (a, b) of (K,) arrays; None otherwise.
+    #[getter]
+    fn weight_concentration<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some((a, b)) = self.model.weight_concentration() else {
+            return Ok(None);
+        };
+        let a = PyArray1::from_slice(py, a).into_any();
+        Ok(Some(match b {
+            Some(b) => PyTuple::new(py, [a, PyArray1::from_slice(py, b).into_any()])?.into_any(),
+            None => a,
+        }))
+    }
+    /// A variational fit's `mean_precision_` ((K,) array); None otherwise.
+    #[getter]
+    fn mean_precision<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.model.mean_precision().map(|m| PyArray1::from_slice(py, m))
+    }
+    /// A variational fit's `degrees_of_freedom_` ((K,) array; one value for tied); None otherwise.
+    #[getter]
+    fn degrees_of_freedom<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.model.degrees_of_freedom().map(|m| PyArray1::from_slice(py, m))
     }
     #[getter]
     fn lower_bounds(&self) -> Vec<f64> {
@@ -398,16 +499,19 @@ impl Monitor {
 
 /// Fits a mixture to `x` (float64 or float32, (n_samples, n_features)) by EM, with the GIL
 /// released. Parameters are scikit-learn's, already validated by the Python class (`reg_covar`
-/// None: the core's default, 1e-6, or 0 with a prior); `prior` is a MAP fit's [`PriorArgs`];
-/// `seed` drives every random choice; `precision` ("auto", "fast" or "exact") is a GPU fit's
-/// arithmetic; `warm` is the model to continue from (warm start). `monitor`, if given, is called
-/// with ("init_start", init), ("iteration", init, iteration, lower_bound, change) and
-/// ("init_end", init, n_iter, lower_bound, converged); Ctrl-C is checked at each of those points.
+/// None: the core's default, 1e-6, or 0 with a prior); `prior` is a MAP fit's [`PriorArgs`],
+/// `variational` a variational fit's [`VariationalArgs`]; `init_responsibilities` ((n_samples,
+/// n_components) float64) or `init_labels` ((n_samples,) int64) start the fit with an M-step
+/// from them, in place of `init_params`; `seed` drives every random choice; `precision`
+/// ("auto", "fast" or "exact") is a GPU fit's arithmetic; `warm` is the model to continue from
+/// (warm start). `monitor`, if given, is called with ("init_start", init), ("iteration", init,
+/// iteration, lower_bound, change) and ("init_end", init, n_iter, lower_bound, converged); Ctrl-C
+/// is checked at each of those points.
 #[pyfunction]
 #[pyo3(signature = (
-    x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar=None, prior=None, max_iter, n_init,
-    init_params, weights_init=None, means_init=None, precisions_init=None, seed, backend,
-    precision="auto", warm=None, monitor=None
+    x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar=None, prior=None, variational=None,
+    max_iter, n_init, init_params, init_responsibilities=None, init_labels=None, weights_init=None,
+    means_init=None, precisions_init=None, seed, backend, precision="auto", warm=None, monitor=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -419,9 +523,12 @@ fn fit<'py>(
     tol: f64,
     reg_covar: Option<f64>,
     prior: Option<PriorArgs>,
+    variational: Option<VariationalArgs>,
     max_iter: usize,
     n_init: usize,
     init_params: &str,
+    init_responsibilities: Option<PyReadonlyArray2<'py, f64>>,
+    init_labels: Option<PyReadonlyArray1<'py, i64>>,
     weights_init: Option<PyReadonlyArrayDyn<'py, f64>>,
     means_init: Option<PyReadonlyArrayDyn<'py, f64>>,
     precisions_init: Option<PyReadonlyArrayDyn<'py, f64>>,
@@ -447,6 +554,21 @@ fn fit<'py>(
     }
     if let Some(p) = prior {
         builder = builder.prior(p.prior());
+    }
+    if let Some(v) = variational {
+        builder = builder.variational(v.variational()?);
+    }
+    if let Some(r) = &init_responsibilities {
+        builder = builder.init_responsibilities(rows(r).into_owned());
+    }
+    if let Some(l) = &init_labels {
+        let labels = l
+            .as_array()
+            .iter()
+            .map(|&c| usize::try_from(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| PyValueError::new_err("init_labels: a label is negative"))?;
+        builder = builder.init_labels(labels);
     }
     if let Some(w) = &weights_init {
         builder = builder.weights_init(values(w));

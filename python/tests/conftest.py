@@ -37,3 +37,14 @@ def gpu_required():
     """With CI=true (or 1) or GMM_REQUIRE_GPU=1 a missing GPU fails a test instead of skipping it,
     as in the Rust tests."""
     return os.environ.get("CI") in ("true", "1") or os.environ.get("GMM_REQUIRE_GPU") == "1"
+
+
+def have_gpu():
+    """Whether a GPU adapter exists; with CI=true (or GMM_REQUIRE_GPU=1) its absence fails."""
+    import gmm_gpu
+
+    if gmm_gpu.adapters():
+        return True
+    if gpu_required():
+        pytest.fail("a GPU adapter is required here (CI=true or GMM_REQUIRE_GPU=1); none found")
+    pytest.skip("no GPU adapter (install mesa-vulkan-drivers for lavapipe)")

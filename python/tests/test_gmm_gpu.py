@@ -16,7 +16,7 @@ from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
-from conftest import gpu_required
+from conftest import have_gpu
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
@@ -48,15 +48,6 @@ def same_start(X, k, covariance_type, seed=0):
         means_init=init.means_,
         precisions_init=init.precisions_,
     )
-
-
-def have_gpu():
-    """Whether a GPU adapter exists; with CI=true (or GMM_REQUIRE_GPU=1) its absence fails."""
-    if gmm_gpu.adapters():
-        return True
-    if gpu_required():
-        pytest.fail("a GPU adapter is required here (CI=true or GMM_REQUIRE_GPU=1); none found")
-    pytest.skip("no GPU adapter (install mesa-vulkan-drivers for lavapipe)")
 
 
 FITTED = ["weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"]
