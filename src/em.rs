@@ -553,7 +553,7 @@ pub(crate) mod tests {
         let init = |seed| {
             initialise(
                 &params,
-                &mut Estimator::MaximumLikelihood,
+                &mut Estimator::MaximumLikelihood(Default::default()),
                 &mut CpuBackend::new(view, None),
                 None,
                 seed,

@@ -111,6 +111,17 @@ pub enum GmmError {
         None => "it must be a finite number > d - 1 (scikit-learn's default is d)".to_string(),
     })]
     VariationalDof { value: f64, n_features: Option<usize> },
+    /// A parameter to freeze has no initial value to keep.
+    #[error("{parameter} are frozen but have no initial value: give {init} (or freeze only what you give)")]
+    FrozenWithoutInitial {
+        parameter: crate::kinds::Parameter,
+        init: &'static str,
+    },
+    /// Frozen parameters were asked of a MAP or variational fit.
+    #[error(
+        "frozen parameters apply to maximum-likelihood fits only: drop the prior (or the variational posterior), or freeze nothing"
+    )]
+    FrozenWithPrior,
     /// A fit was given both a MAP prior and a variational posterior.
     #[error("a fit takes a MAP prior (prior) or a variational posterior (variational), not both")]
     PriorAndVariational,

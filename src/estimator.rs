@@ -4,7 +4,7 @@
 use crate::backend::Backend;
 use crate::error::GmmError;
 use crate::mixture::Mixture;
-use crate::mstep::m_step;
+use crate::mstep::{Frozen, m_step_frozen};
 use crate::params::GmmParams;
 use crate::prior::MapPrior;
 use crate::prior::map::map_moments;
@@ -14,7 +14,8 @@ use crate::variational::step::vb_m_step;
 
 /// A fit's estimator, its data-dependent defaults filled in.
 pub(crate) enum Estimator {
-    MaximumLikelihood,
+    /// With the parameters its M-step keeps.
+    MaximumLikelihood(Frozen),
     Map(MapPrior),
     /// The priors, and scratch for the maximum-likelihood moments the variational step starts from.
     Variational {
@@ -38,7 +39,7 @@ impl Estimator {
                 prior: Box::new(v.resolve(backend, sample_weight, k, kind)?),
                 ml: Box::new(Mixture::zeros(kind, k, backend.n_features())),
             },
-            (None, None) => Self::MaximumLikelihood,
+            (None, None) => Self::MaximumLikelihood(params.frozen),
         })
     }
 
@@ -73,7 +74,7 @@ impl Estimator {
         scratch: &mut [f64],
     ) -> Result<(), GmmError> {
         match self {
-            Self::MaximumLikelihood => m_step(stats, centres, reg_covar, mix, scratch),
+            Self::MaximumLikelihood(frozen) => m_step_frozen(stats, centres, reg_covar, mix, scratch, *frozen),
             Self::Map(p) => {
                 map_moments(stats, centres, p, reg_covar, mix);
                 mix.set_precisions_from_covariances(scratch)

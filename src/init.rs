@@ -103,7 +103,7 @@ pub(crate) fn initialise<B: Backend>(
                 estimator.m_step(&stats, &centres, params.reg_covar, &mut mix, &mut scratch)?;
             }
             Estimator::Map(p) => map_moments(&stats, &centres, p, params.reg_covar, &mut mix),
-            Estimator::MaximumLikelihood => estimate_moments(&stats, &centres, params.reg_covar, &mut mix),
+            Estimator::MaximumLikelihood(_) => estimate_moments(&stats, &centres, params.reg_covar, &mut mix),
         }
         if params.precisions_init.is_none() && !estimator.is_variational() {
             mix.set_precisions_from_covariances(&mut scratch)?;
@@ -167,7 +167,7 @@ mod tests {
         let view = DataView::from_f64(x, D).unwrap();
         initialise(
             &params,
-            &mut Estimator::MaximumLikelihood,
+            &mut Estimator::MaximumLikelihood(Default::default()),
             &mut CpuBackend::new(view, w),
             w,
             9,
@@ -241,7 +241,7 @@ mod tests {
             let view = DataView::from_f64(&x, D).unwrap();
             let mix = initialise(
                 &params,
-                &mut Estimator::MaximumLikelihood,
+                &mut Estimator::MaximumLikelihood(Default::default()),
                 &mut CpuBackend::new(view, Some(&w)),
                 Some(&w),
                 seed,

@@ -200,3 +200,44 @@ impl FromStr for BackendKind {
             })
     }
 }
+
+/// A mixture's parameter, as named by [`crate::GmmParamsBuilder::freeze`] (`gmm fit --freeze`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parameter {
+    /// The mixture weights.
+    Weights,
+    /// The component means.
+    Means,
+    /// The covariances (and with them the precisions).
+    Covariances,
+}
+
+impl Parameter {
+    /// The name in the CLI and in Python.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Weights => "weights",
+            Self::Means => "means",
+            Self::Covariances => "covariances",
+        }
+    }
+}
+
+impl fmt::Display for Parameter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Parameter {
+    type Err = ParseNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "weights" => Ok(Self::Weights),
+            "means" => Ok(Self::Means),
+            "covariances" | "precisions" => Ok(Self::Covariances),
+            _ => Err(ParseNameError::new("parameter", s, "weights, means, covariances")),
+        }
+    }
+}

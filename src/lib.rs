@@ -60,7 +60,7 @@ pub use gpu::{
     DeviceSamples, GpuContext, GpuKernels, GpuModel, GpuPrecision, InferOutputs, Inference, OutputBuffer,
     PrecisionRecord,
 };
-pub use kinds::{BackendKind, CovarianceType, InitMethod, ParseNameError};
+pub use kinds::{BackendKind, CovarianceType, InitMethod, Parameter, ParseNameError};
 pub use mapped::{MappedData, Precision};
 pub use model::GmmModel;
 pub use nested::{ShapeError, flatten_nested};

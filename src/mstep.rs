@@ -6,6 +6,14 @@ use crate::linalg::packed_index;
 use crate::mixture::Mixture;
 use crate::stats::SuffStats;
 
+/// Which parameters the M-step keeps at their current values (`GmmParamsBuilder::freeze`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Frozen {
+    pub weights: bool,
+    pub means: bool,
+    pub covariances: bool,
+}
+
 /// scikit-learn adds 10·eps to every N_k so that an empty component does not divide by zero.
 pub(crate) const NK_EPS: f64 = 10.0 * f64::EPSILON;
 
@@ -26,22 +34,63 @@ pub(crate) fn m_step(
     mix: &mut Mixture,
     scratch: &mut [f64],
 ) -> Result<(), GmmError> {
-    estimate_moments(stats, centres, reg_covar, mix);
-    mix.set_precisions_from_covariances(scratch)
+    m_step_frozen(stats, centres, reg_covar, mix, scratch, Frozen::default())
+}
+
+/// [`m_step`] keeping the `frozen` parameters at their current values: the constrained
+/// maximiser, since the means' update does not depend on the covariances, and with frozen means
+/// (which are then the E-step's centres) the covariances are the scatter around them.
+pub(crate) fn m_step_frozen(
+    stats: &SuffStats,
+    centres: &[f64],
+    reg_covar: f64,
+    mix: &mut Mixture,
+    scratch: &mut [f64],
+    frozen: Frozen,
+) -> Result<(), GmmError> {
+    estimate_moments_frozen(stats, centres, reg_covar, mix, frozen);
+    if frozen.covariances {
+        // The precision factors stay bitwise as they were; the constants follow the weights.
+        mix.refresh();
+        Ok(())
+    } else {
+        mix.set_precisions_from_covariances(scratch)
+    }
 }
 
 /// The weights, means and covariances of the M-step, without factoring the covariances.
 pub(crate) fn estimate_moments(stats: &SuffStats, centres: &[f64], reg_covar: f64, mix: &mut Mixture) {
+    estimate_moments_frozen(stats, centres, reg_covar, mix, Frozen::default());
+}
+
+/// [`estimate_moments`], leaving the `frozen` parameters as they are; with frozen means the
+/// scatter is taken around the centres, which are those means.
+pub(crate) fn estimate_moments_frozen(
+    stats: &SuffStats,
+    centres: &[f64],
+    reg_covar: f64,
+    mix: &mut Mixture,
+    frozen: Frozen,
+) {
     let (k_n, d) = (mix.n_components, mix.n_features);
     debug_assert!(stats.has_shape(mix.cov_type, k_n, d));
     let total: f64 = stats.s0.iter().map(|s| s + NK_EPS).sum();
     for k in 0..k_n {
         let nk = stats.s0[k] + NK_EPS;
-        mix.weights[k] = nk / total;
-        for i in 0..d {
-            mix.means[k * d + i] = centres[k * d + i] + stats.s1[k * d + i] / nk;
+        if !frozen.weights {
+            mix.weights[k] = nk / total;
+        }
+        if !frozen.means {
+            for i in 0..d {
+                mix.means[k * d + i] = centres[k * d + i] + stats.s1[k * d + i] / nk;
+            }
         }
     }
+    if frozen.covariances {
+        return;
+    }
+    // The offset of the new means from the centres, per unit of S1: none where the means stay.
+    let shift = if frozen.means { 0.0 } else { 1.0 };
     let s2_len = SuffStats::s2_len(mix.cov_type, d);
     if mix.cov_type == CovarianceType::Tied {
         mix.covariances.fill(0.0);
@@ -51,9 +100,10 @@ pub(crate) fn estimate_moments(stats: &SuffStats, centres: &[f64], reg_covar: f6
         let s0 = stats.s0[k];
         let s1 = &stats.s1[k * d..(k + 1) * d];
         let s2 = &stats.s2[k * s2_len..(k + 1) * s2_len];
-        // Scatter around the new mean: S2 − δS1ᵀ − S1δᵀ + S0·δδᵀ, with δ = S1 / N_k.
+        // Scatter around the new mean: S2 − δS1ᵀ − S1δᵀ + S0·δδᵀ, with δ = S1 / N_k (0 where
+        // the means are frozen at the centres).
         let scatter = |i: usize, j: usize, s2ij: f64| {
-            let (di, dj) = (s1[i] / nk, s1[j] / nk);
+            let (di, dj) = (shift * s1[i] / nk, shift * s1[j] / nk);
             s2ij - di * s1[j] - s1[i] * dj + s0 * di * dj
         };
         match mix.cov_type {

@@ -4,8 +4,9 @@ use crate::error::GmmError;
 use crate::given::GivenStart;
 use crate::gpu::GpuPrecision;
 use crate::gpu::plan::GpuKernels;
-use crate::kinds::{BackendKind, CovarianceType, InitMethod};
+use crate::kinds::{BackendKind, CovarianceType, InitMethod, Parameter};
 use crate::linalg;
+use crate::mstep::Frozen;
 use crate::prior::Prior;
 use crate::variational::Variational;
 
@@ -35,6 +36,7 @@ pub struct GmmParams {
     /// The user's starting responsibilities or labels (with `InitMethod::Responsibilities`).
     pub(crate) init_given: Option<GivenStart>,
     pub(crate) variational: Option<Variational>,
+    pub(crate) frozen: Frozen,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -61,6 +63,7 @@ pub struct GmmParamsBuilder {
     prior: Option<Prior>,
     init_given: Option<GivenStart>,
     variational: Option<Variational>,
+    frozen: Frozen,
 }
 
 impl GmmParams {
@@ -88,12 +91,25 @@ impl GmmParams {
             prior: None,
             init_given: None,
             variational: None,
+            frozen: Frozen::default(),
         }
     }
 
     /// The conjugate prior of a MAP fit, if any (as given: unset hyperparameters come from the data).
     pub fn prior(&self) -> Option<&Prior> {
         self.prior.as_ref()
+    }
+    /// The parameters the fit keeps at their initial values.
+    pub fn frozen(&self) -> Vec<Parameter> {
+        let f = self.frozen;
+        [
+            (f.weights, Parameter::Weights),
+            (f.means, Parameter::Means),
+            (f.covariances, Parameter::Covariances),
+        ]
+        .into_iter()
+        .filter_map(|(on, p)| on.then_some(p))
+        .collect()
     }
     /// The priors of a variational fit, if any (as given).
     pub fn variational(&self) -> Option<&Variational> {
@@ -198,6 +214,20 @@ impl GmmParamsBuilder {
     /// is the regularisation, but a value given here still adds to it).
     pub fn reg_covar(mut self, reg_covar: f64) -> Self {
         self.reg_covar = Some(reg_covar);
+        self
+    }
+    /// Keeps the given parameters at their initial values while the rest are fitted (the
+    /// constrained maximum-likelihood M-step: with frozen means the covariances are the scatter
+    /// around them): known components with unknown weights (unmixing), or known covariances
+    /// (transfer). Each frozen parameter needs its initial value (`weights_init`, `means_init`,
+    /// `precisions_init`), and a prior or a variational fit takes none. Any subset; none (the
+    /// default) is the ordinary fit.
+    pub fn freeze(mut self, parameters: &[Parameter]) -> Self {
+        self.frozen = Frozen {
+            weights: parameters.contains(&Parameter::Weights),
+            means: parameters.contains(&Parameter::Means),
+            covariances: parameters.contains(&Parameter::Covariances),
+        };
         self
     }
     /// Fits scikit-learn's `BayesianGaussianMixture` (variational Bayesian inference) with these
@@ -348,6 +378,29 @@ impl GmmParamsBuilder {
             }
             v.check()?;
         }
+        let f = self.frozen;
+        if f != Frozen::default() && (self.prior.is_some() || self.variational.is_some()) {
+            return Err(GmmError::FrozenWithPrior);
+        }
+        for (frozen, given, parameter, init) in [
+            (
+                f.weights,
+                self.weights_init.is_some(),
+                Parameter::Weights,
+                "weights_init",
+            ),
+            (f.means, self.means_init.is_some(), Parameter::Means, "means_init"),
+            (
+                f.covariances,
+                self.precisions_init.is_some(),
+                Parameter::Covariances,
+                "precisions_init",
+            ),
+        ] {
+            if frozen && !given {
+                return Err(GmmError::FrozenWithoutInitial { parameter, init });
+            }
+        }
         let init_given = match (self.init_method, self.init_given) {
             (InitMethod::Responsibilities, None) => return Err(GmmError::InitResponsibilitiesMissing),
             (InitMethod::Responsibilities, Some(given)) => {
@@ -409,6 +462,7 @@ impl GmmParamsBuilder {
             prior: self.prior,
             init_given,
             variational: self.variational,
+            frozen: self.frozen,
         })
     }
 }
