@@ -487,25 +487,31 @@ pub(crate) mod tests {
         }
     }
 
+    /// Parameters that start from the k-means initialisation of `view`, given as initial
+    /// weights, means and precisions.
+    fn given_start(view: &crate::DataView, cov: crate::CovarianceType) -> crate::GmmParamsBuilder {
+        let start = crate::GmmParams::builder(3)
+            .covariance_type(cov)
+            .max_iter(0)
+            .build()
+            .unwrap()
+            .fit(view)
+            .unwrap();
+        crate::GmmParams::builder(3)
+            .covariance_type(cov)
+            .weights_init(start.weights().to_vec())
+            .means_init(start.means().to_vec())
+            .precisions_init(start.precisions())
+    }
+
     /// Frozen parameters over ranks: kept bitwise, the rest equal to the one-process fit.
     #[test]
     fn a_frozen_fit_over_ranks_equals_the_one_process_fit() {
-        use crate::{CovarianceType, GmmParams, Parameter};
+        use crate::{CovarianceType, Parameter};
         let x = data(3000);
         let view = crate::DataView::from_f64(&x, 3).unwrap();
         for cov in CovarianceType::ALL {
-            let start = GmmParams::builder(3)
-                .covariance_type(cov)
-                .max_iter(0)
-                .build()
-                .unwrap()
-                .fit(&view)
-                .unwrap();
-            let params = GmmParams::builder(3)
-                .covariance_type(cov)
-                .weights_init(start.weights().to_vec())
-                .means_init(start.means().to_vec())
-                .precisions_init(start.precisions())
+            let params = given_start(&view, cov)
                 .freeze(&[Parameter::Means, Parameter::Weights])
                 .tol(0.0)
                 .max_iter(10)
@@ -598,22 +604,7 @@ pub(crate) mod tests {
         for cov in CovarianceType::ALL {
             // From a given start, the sums differ only in order: 1e-12 relative holds, with
             // tol 0 so that both run the same 20 iterations.
-            let start = GmmParams::builder(3)
-                .covariance_type(cov)
-                .max_iter(0)
-                .build()
-                .unwrap()
-                .fit(&view)
-                .unwrap();
-            let given = GmmParams::builder(3)
-                .covariance_type(cov)
-                .weights_init(start.weights().to_vec())
-                .means_init(start.means().to_vec())
-                .precisions_init(start.precisions())
-                .tol(0.0)
-                .max_iter(20)
-                .build()
-                .unwrap();
+            let given = given_start(&view, cov).tol(0.0).max_iter(20).build().unwrap();
             let one = given.fit(&view).unwrap();
             for p in 1..=3 {
                 let models = fit_on(p, &given, &x);
