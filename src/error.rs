@@ -111,6 +111,16 @@ pub enum GmmError {
         None => "it must be a finite number > d - 1 (scikit-learn's default is d)".to_string(),
     })]
     VariationalDof { value: f64, n_features: Option<usize> },
+    /// An online schedule's value is out of range.
+    #[error("the online {field} is {value}: it must be {must}")]
+    InvalidOnline {
+        field: &'static str,
+        value: f64,
+        must: &'static str,
+    },
+    /// An online fit was asked of a MAP or variational fit.
+    #[error("online (stepwise) EM fits maximum likelihood only: drop the prior (or the variational posterior)")]
+    OnlineWithPrior,
     /// A parameter to freeze has no initial value to keep.
     #[error("{parameter} are frozen but have no initial value: give {init} (or freeze only what you give)")]
     FrozenWithoutInitial {

@@ -47,6 +47,7 @@ mod mstep;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 mod nested;
+mod online;
 mod params;
 mod prior;
 mod stats;
@@ -64,6 +65,7 @@ pub use kinds::{BackendKind, CovarianceType, InitMethod, Parameter, ParseNameErr
 pub use mapped::{MappedData, Precision};
 pub use model::GmmModel;
 pub use nested::{ShapeError, flatten_nested};
+pub use online::Online;
 pub use params::{GmmParams, GmmParamsBuilder};
 pub use prior::Prior;
 pub use stats::pairwise_sum;
@@ -223,6 +225,8 @@ pub struct GaussianMixture {
     params: GmmParams,
     model: Option<GmmModel>,
     ctx: Option<GpuContext>,
+    /// An online fit's state between batches.
+    online: Option<online::OnlineState>,
 }
 
 impl GaussianMixture {
@@ -232,6 +236,7 @@ impl GaussianMixture {
             params,
             model: None,
             ctx: None,
+            online: None,
         }
     }
 
@@ -241,6 +246,7 @@ impl GaussianMixture {
             params,
             model: None,
             ctx: Some(ctx),
+            online: None,
         }
     }
 
@@ -294,6 +300,65 @@ impl GaussianMixture {
         self.model = model;
     }
 
+    /// One step of stepwise (online) EM on `batch` (scikit-learn's `partial_fit`, as
+    /// MiniBatchKMeans'): its E-step at the current parameters, blended into the running
+    /// statistics with step γ_t = (t + t₀)^(−α) ([`Online`], from the parameters, else its
+    /// defaults), then the M-step. The first call initialises from its batch (by the init
+    /// method, or from the given initial parameters), or continues the current model with
+    /// `warm_start`. The model's lower bound is the last batch's mean log-likelihood (before its
+    /// M-step), and `n_iter` counts the steps. On the CPU for now.
+    pub fn partial_fit(&mut self, batch: &DataView) -> Result<&GmmModel, GmmError> {
+        self.partial_fit_inner(batch, None)
+    }
+
+    /// As [`GaussianMixture::partial_fit`], with sample weights for the batch.
+    pub fn partial_fit_weighted(&mut self, batch: &DataView, sample_weight: &[f64]) -> Result<&GmmModel, GmmError> {
+        let w = SampleWeights::new(sample_weight, batch.n_samples())?;
+        self.partial_fit_inner(batch, Some(w.as_slice()))
+    }
+
+    fn partial_fit_inner(&mut self, batch: &DataView, w: Option<&[f64]>) -> Result<&GmmModel, GmmError> {
+        let schedule = self.params.online.unwrap_or_default();
+        if batch.n_samples() == 0 {
+            return Err(GmmError::TooFewSamples { n_samples: 0 });
+        }
+        if self.params.prior.is_some() || self.params.variational.is_some() {
+            return Err(GmmError::OnlineWithPrior);
+        }
+        match (&self.online, &self.model) {
+            (Some(s), _) => batch.check_features("the online model", s.mixture.n_features)?,
+            (None, Some(m)) if self.params.warm_start => {
+                batch.check_features("the warm-started model", m.n_features())?;
+                self.online = Some(online::OnlineState::continuing(&m.mixture));
+            }
+            (None, _) => {
+                check_shapes(&self.params, batch.n_samples(), batch.n_features(), None)?;
+            }
+        }
+        online::step(&self.params, &schedule, &mut self.online, batch, w)?;
+        let model = self.online.as_ref().expect("a step leaves a state").model();
+        Ok(self.model.insert(model))
+    }
+
+    /// Stepwise EM over `data`: `passes` passes of consecutive mini-batches (the last one
+    /// shorter), as successive [`GaussianMixture::partial_fit`] calls from a fresh start (or
+    /// the current model with `warm_start`).
+    fn fit_online(&mut self, data: &DataView, w: Option<&[f64]>, schedule: Online) -> Result<&GmmModel, GmmError> {
+        if !self.params.warm_start {
+            self.online = None;
+            self.model = None;
+        }
+        let (n, b) = (data.n_samples(), schedule.get_batch_size());
+        for _ in 0..schedule.get_passes() {
+            for first in (0..n).step_by(b) {
+                let m = b.min(n - first);
+                let batch = online::rows(data, first, m)?;
+                self.partial_fit_inner(&batch, w.map(|w| &w[first..first + m]))?;
+            }
+        }
+        Ok(self.model.as_ref().expect("a pass fits at least one batch"))
+    }
+
     /// Fits, then labels the samples with the fitted model (equal to `fit` then `predict`).
     pub fn fit_predict(&mut self, data: &DataView) -> Result<Vec<usize>, GmmError> {
         self.fit(data)?.predict(data)
@@ -309,6 +374,9 @@ impl GaussianMixture {
         w: Option<&[f64]>,
         monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()>,
     ) -> Result<&GmmModel, GmmError> {
+        if let Some(schedule) = self.params.online {
+            return self.fit_online(data, w, schedule);
+        }
         let previous = if self.params.warm_start {
             self.model.as_ref()
         } else {

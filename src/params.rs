@@ -7,6 +7,7 @@ use crate::gpu::plan::GpuKernels;
 use crate::kinds::{BackendKind, CovarianceType, InitMethod, Parameter};
 use crate::linalg;
 use crate::mstep::Frozen;
+use crate::online::Online;
 use crate::prior::Prior;
 use crate::variational::Variational;
 
@@ -37,6 +38,7 @@ pub struct GmmParams {
     pub(crate) init_given: Option<GivenStart>,
     pub(crate) variational: Option<Variational>,
     pub(crate) frozen: Frozen,
+    pub(crate) online: Option<Online>,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -64,6 +66,7 @@ pub struct GmmParamsBuilder {
     init_given: Option<GivenStart>,
     variational: Option<Variational>,
     frozen: Frozen,
+    online: Option<Online>,
 }
 
 impl GmmParams {
@@ -92,12 +95,17 @@ impl GmmParams {
             init_given: None,
             variational: None,
             frozen: Frozen::default(),
+            online: None,
         }
     }
 
     /// The conjugate prior of a MAP fit, if any (as given: unset hyperparameters come from the data).
     pub fn prior(&self) -> Option<&Prior> {
         self.prior.as_ref()
+    }
+    /// The online schedule, if `fit` runs stepwise EM.
+    pub fn online(&self) -> Option<&Online> {
+        self.online.as_ref()
     }
     /// The parameters the fit keeps at their initial values.
     pub fn frozen(&self) -> Vec<Parameter> {
@@ -214,6 +222,13 @@ impl GmmParamsBuilder {
     /// is the regularisation, but a value given here still adds to it).
     pub fn reg_covar(mut self, reg_covar: f64) -> Self {
         self.reg_covar = Some(reg_covar);
+        self
+    }
+    /// Makes [`crate::GaussianMixture::fit`] run stepwise (online) EM over mini-batches of the
+    /// data, each seen once per pass, instead of batch EM; [`crate::GaussianMixture::partial_fit`]
+    /// takes its step sizes from it. Maximum likelihood only.
+    pub fn online(mut self, online: Online) -> Self {
+        self.online = Some(online);
         self
     }
     /// Keeps the given parameters at their initial values while the rest are fitted (the
@@ -378,6 +393,12 @@ impl GmmParamsBuilder {
             }
             v.check()?;
         }
+        if let Some(o) = &self.online {
+            o.check()?;
+            if self.prior.is_some() || self.variational.is_some() {
+                return Err(GmmError::OnlineWithPrior);
+            }
+        }
         let f = self.frozen;
         if f != Frozen::default() && (self.prior.is_some() || self.variational.is_some()) {
             return Err(GmmError::FrozenWithPrior);
@@ -463,6 +484,7 @@ impl GmmParamsBuilder {
             init_given,
             variational: self.variational,
             frozen: self.frozen,
+            online: self.online,
         })
     }
 }

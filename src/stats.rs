@@ -94,6 +94,53 @@ impl SuffStats {
         self.weight_sum += other.weight_sum;
     }
 
+    /// Moves the centres the sums are taken around from `from` to `to` (K × d each), exactly in
+    /// exact arithmetic: with δ = from − to, x − to = (x − from) + δ, so S1 += S0·δ and
+    /// S2 += δS1ᵀ + S1δᵀ + S0·δδᵀ (its diagonal for diag, its trace for spherical).
+    pub(crate) fn recentre(&mut self, from: &[f64], to: &[f64]) {
+        let (k_n, d) = (self.n_components, self.n_features);
+        let s2_len = Self::s2_len(self.kind, d);
+        for k in 0..k_n {
+            let delta = |i: usize| from[k * d + i] - to[k * d + i];
+            let s0 = self.s0[k];
+            let s1 = &mut self.s1[k * d..(k + 1) * d];
+            let s2 = &mut self.s2[k * s2_len..(k + 1) * s2_len];
+            match self.kind {
+                CovarianceType::Full | CovarianceType::Tied => {
+                    for i in 0..d {
+                        for j in i..d {
+                            s2[crate::linalg::packed_index(i, j, d)] +=
+                                delta(i) * s1[j] + s1[i] * delta(j) + s0 * delta(i) * delta(j);
+                        }
+                    }
+                }
+                CovarianceType::Diag => {
+                    for (i, v) in s2.iter_mut().enumerate() {
+                        *v += 2.0 * delta(i) * s1[i] + s0 * delta(i) * delta(i);
+                    }
+                }
+                CovarianceType::Spherical => {
+                    s2[0] += (0..d)
+                        .map(|i| 2.0 * delta(i) * s1[i] + s0 * delta(i) * delta(i))
+                        .sum::<f64>();
+                }
+            }
+            for (i, v) in s1.iter_mut().enumerate() {
+                *v += s0 * delta(i);
+            }
+        }
+    }
+
+    /// self ← a·self + b·other, entry by entry (the score and the weight are other's).
+    pub(crate) fn blend(&mut self, a: f64, other: &SuffStats, b: f64) {
+        let mix = |x: &mut [f64], y: &[f64]| x.iter_mut().zip(y).for_each(|(u, v)| *u = a * *u + b * v);
+        mix(&mut self.s0, &other.s0);
+        mix(&mut self.s1, &other.s1);
+        mix(&mut self.s2, &other.s2);
+        self.score_sum = other.score_sum;
+        self.weight_sum = other.weight_sum;
+    }
+
     /// Copies another set of statistics of the same shape, keeping this allocation.
     pub fn copy_from(&mut self, other: &SuffStats) {
         self.s0.copy_from_slice(&other.s0);
