@@ -306,7 +306,8 @@ impl GaussianMixture {
     /// defaults), then the M-step. The first call initialises from its batch (by the init
     /// method, or from the given initial parameters), or continues the current model with
     /// `warm_start`. The model's lower bound is the last batch's mean log-likelihood (before its
-    /// M-step), and `n_iter` counts the steps. On the CPU for now.
+    /// M-step), and `n_iter` counts the steps. It runs on the GPU of [`GaussianMixture::on_gpu`]
+    /// or with `BackendKind::Gpu` (each batch uploaded to the device), else on the CPU.
     pub fn partial_fit(&mut self, batch: &DataView) -> Result<&GmmModel, GmmError> {
         self.partial_fit_inner(batch, None)
     }
@@ -335,7 +336,11 @@ impl GaussianMixture {
                 check_shapes(&self.params, batch.n_samples(), batch.n_features(), None)?;
             }
         }
-        online::step(&self.params, &schedule, &mut self.online, batch, w)?;
+        // A GPU fit keeps one context for every batch (its pipelines are built once).
+        if self.ctx.is_none() && self.params.backend == BackendKind::Gpu {
+            self.ctx = Some(GpuContext::new()?);
+        }
+        online::step(&self.params, &schedule, &mut self.online, batch, w, self.ctx.as_ref())?;
         let model = self.online.as_ref().expect("a step leaves a state").model();
         Ok(self.model.insert(model))
     }

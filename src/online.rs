@@ -2,11 +2,13 @@
 //! statistics ŝ_t are blended into running statistics, s ← (1 − γ_t)·s + γ_t·ŝ_t with
 //! γ_t = (t + t₀)^(−α), and the M-step runs from s after every batch, so data seen once suffices.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, FitInfo};
 use crate::cpu::CpuBackend;
 use crate::data::{DataView, Samples};
 use crate::error::GmmError;
 use crate::estimator::Estimator;
+use crate::gpu::GpuContext;
+use crate::gpu::backend::{GpuBackend, Source};
 use crate::init::initialise;
 use crate::mixture::Mixture;
 use crate::mstep::m_step_frozen;
@@ -100,20 +102,46 @@ pub(crate) struct OnlineState {
     /// The weight of the last batch: the running statistics are kept in its units.
     pub last_weight: f64,
     pub lower_bounds: Vec<f64>,
+    /// The backend of the last step.
+    pub backend: FitInfo,
 }
 
-/// One step of stepwise EM on `batch`: the first step initialises from it (or starts from
-/// `state`'s model); then its E-step at the current parameters, the blend into the running
-/// statistics, and the M-step from them.
+/// One step of stepwise EM on `batch`, on the GPU of `ctx` if given, else the CPU: the first
+/// step initialises from its batch (or starts from `state`'s model); then the batch's E-step at
+/// the current parameters, the blend into the running statistics, and the M-step from them.
 pub(crate) fn step(
     params: &GmmParams,
     online: &Online,
     state: &mut Option<OnlineState>,
     batch: &DataView,
     sample_weight: Option<&[f64]>,
+    ctx: Option<&GpuContext>,
 ) -> Result<(), GmmError> {
-    let (k, d) = (params.n_components, batch.n_features());
-    let mut backend = CpuBackend::new(*batch, sample_weight);
+    let (k, kind) = (params.n_components, params.covariance_type);
+    match ctx {
+        // The pipelines are the context's, built once; the batch is uploaded to new buffers.
+        Some(ctx) => {
+            let mut backend = GpuBackend::new(ctx, Source::Host(*batch), k, kind, sample_weight, params.budget())?;
+            step_on(params, online, state, &mut backend, sample_weight)
+        }
+        None => step_on(
+            params,
+            online,
+            state,
+            &mut CpuBackend::new(*batch, sample_weight),
+            sample_weight,
+        ),
+    }
+}
+
+fn step_on<B: Backend>(
+    params: &GmmParams,
+    online: &Online,
+    state: &mut Option<OnlineState>,
+    backend: &mut B,
+    sample_weight: Option<&[f64]>,
+) -> Result<(), GmmError> {
+    let (k, d) = (params.n_components, backend.n_features());
     let mut estimator = Estimator::MaximumLikelihood(params.frozen);
     let state = match state {
         Some(s) => s,
@@ -122,18 +150,13 @@ pub(crate) fn step(
             let seed = rand::RngExt::random::<u64>(&mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
                 params.seed,
             ));
-            let mixture = initialise(params, &mut estimator, &mut backend, sample_weight, seed)?;
-            state.insert(OnlineState {
-                mixture,
-                stats: SuffStats::new(params.covariance_type, k, d),
-                steps: 0,
-                last_weight: 0.0,
-                lower_bounds: Vec::new(),
-            })
+            let mixture = initialise(params, &mut estimator, backend, sample_weight, seed)?;
+            state.insert(OnlineState::continuing(&mixture))
         }
     };
     let mut batch_stats = SuffStats::new(params.covariance_type, k, d);
     let centres = state.mixture.means.clone();
+    backend.guard(&state.mixture)?;
     backend.em_statistics(&state.mixture, &centres, &mut batch_stats)?;
     let log_likelihood = batch_stats.score_sum / batch_stats.weight_sum;
     if !log_likelihood.is_finite() {
@@ -163,6 +186,7 @@ pub(crate) fn step(
     // Keep the running sums around the means the next E-step uses.
     state.stats.recentre(&centres, &state.mixture.means);
     state.lower_bounds.push(log_likelihood);
+    state.backend = backend.info();
     Ok(())
 }
 
@@ -186,6 +210,7 @@ impl OnlineState {
             steps: 0,
             last_weight: 0.0,
             lower_bounds: Vec::new(),
+            backend: CpuBackend::INFO,
         }
     }
 
@@ -197,13 +222,7 @@ impl OnlineState {
             n_iter: self.steps as usize,
             lower_bound: self.lower_bounds.last().copied().unwrap_or(f64::NEG_INFINITY),
             lower_bounds: self.lower_bounds.clone(),
-            info: crate::backend::FitInfo {
-                backend: "cpu",
-                adapter: None,
-                traffic: None,
-                fallback: None,
-                precision: None,
-            },
+            info: self.backend.clone(),
             prior: None,
             variational: None,
             log_likelihood: f64::NEG_INFINITY,
@@ -242,7 +261,15 @@ mod tests {
             let mut ml = Estimator::MaximumLikelihood(Default::default());
             let mut used = vec![initialise(&params, &mut ml, &mut CpuBackend::new(view0, None), None, seed).unwrap()];
             for b in &batches {
-                step(&params, &online, &mut state, &DataView::from_f64(b, 2).unwrap(), None).unwrap();
+                step(
+                    &params,
+                    &online,
+                    &mut state,
+                    &DataView::from_f64(b, 2).unwrap(),
+                    None,
+                    None,
+                )
+                .unwrap();
                 used.push(state.as_ref().unwrap().mixture.clone());
             }
             let t_max = batches.len();

@@ -154,3 +154,52 @@ fn bad_online_schedules_are_typed_errors() {
     let e = gm.partial_fit(&DataView::from_f64(&[], 2).unwrap()).unwrap_err();
     assert!(matches!(e, GmmError::TooFewSamples { n_samples: 0 }), "{e}");
 }
+
+/// The GPU steps as the CPU does, step by step: exact arithmetic to 1e-10, fast to 1e-4. The CPU
+/// runs on each batch's f32 image (the values the GPU holds after centring and scaling that batch
+/// in its own frame), so that only the arithmetic differs; both from a given start.
+#[test]
+fn the_gpu_matches_the_cpu_per_step() {
+    let Some(ctx) = common::gpu() else { return };
+    let x = blobs(3000, &[0.0, 0.0, 5.0, 1.0, -2.0, 6.0], 2, 1.0, 11);
+    let data = DataView::from_f64(&x, 2).unwrap();
+    for cov in CovarianceType::ALL {
+        let start = GmmParams::builder(3)
+            .covariance_type(cov)
+            .max_iter(0)
+            .build()
+            .unwrap()
+            .fit(&data)
+            .unwrap();
+        for (precision, tol) in [
+            (gmm_gpu::GpuPrecision::Exact, 1e-10),
+            (gmm_gpu::GpuPrecision::Fast, 1e-4),
+        ] {
+            let params = GmmParams::builder(3)
+                .covariance_type(cov)
+                .weights_init(start.weights().to_vec())
+                .means_init(start.means().to_vec())
+                .precisions_init(start.precisions())
+                .gpu_precision(precision)
+                .online(Online::default().batch_size(500))
+                .build()
+                .unwrap();
+            let mut cpu = GaussianMixture::new(params.clone());
+            let mut gpu = GaussianMixture::on_gpu(params, ctx.clone());
+            for first in (0..3000).step_by(500) {
+                let batch = DataView::from_f64(&x[first * 2..(first + 500) * 2], 2).unwrap();
+                let image = gmm_gpu::gpu::f32_image(&batch).unwrap();
+                let a = gpu.partial_fit(&batch).unwrap().clone();
+                let b = cpu
+                    .partial_fit(&DataView::from_f64(&image, 2).unwrap())
+                    .unwrap()
+                    .clone();
+                let e = common::max_rel(a.means(), b.means(), 1.0)
+                    .max(common::max_rel(a.covariances(), b.covariances(), 1.0))
+                    .max(common::max_rel(a.weights(), b.weights(), 1.0));
+                assert!(e <= tol, "{cov} {precision:?} step {}: {e:e}", first / 500 + 1);
+                assert_eq!(a.backend(), "gpu");
+            }
+        }
+    }
+}

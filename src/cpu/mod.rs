@@ -58,6 +58,15 @@ pub(crate) struct CpuBackend<'a> {
 }
 
 impl<'a> CpuBackend<'a> {
+    /// What a CPU fit records of its backend.
+    pub(crate) const INFO: FitInfo = FitInfo {
+        backend: "cpu",
+        adapter: None,
+        traffic: None,
+        fallback: None,
+        precision: None,
+    };
+
     pub fn new(data: DataView<'a>, sample_weight: Option<&'a [f64]>) -> Self {
         Self {
             data,
@@ -245,13 +254,7 @@ impl Backend for CpuBackend<'_> {
     }
 
     fn info(&self) -> FitInfo {
-        FitInfo {
-            backend: "cpu",
-            adapter: None,
-            traffic: None,
-            fallback: None,
-            precision: None,
-        }
+        Self::INFO
     }
 
     fn per_sample_outputs(&mut self, mixture: &Mixture, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
