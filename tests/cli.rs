@@ -2556,3 +2556,65 @@ fn freeze_errors_name_the_option_and_leave_no_output() {
         assert_eq!(listing(dir.path()), before, "{argv:?} left a file behind");
     }
 }
+
+/// `gmm compare --freeze means`: both sides keep the init file's means (no difference at all)
+/// and the CPU side is the library's frozen fit from the same start. Needs a GPU adapter.
+#[test]
+fn compare_with_frozen_means_keeps_them_on_both_sides() {
+    let Some(_) = common::gpu() else { return };
+    let dir = tempdir();
+    let x = blobs(400, &[0.0, 0.0, 5.0, 1.0], 2, 1.0, 8);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 2);
+    let (weights, means, precisions) = (vec![0.5, 0.5], vec![0.5, 0.0, 4.0, 1.5], vec![1.0, 1.0, 4.0, 4.0]);
+    let init = serde_json::json!({
+        "weights": weights,
+        "means": means.chunks(2).collect::<Vec<_>>(),
+        "precisions": precisions.chunks(2).collect::<Vec<_>>(),
+    });
+    fs::write(dir.path().join("init.json"), init.to_string()).unwrap();
+    let out = gmm_ok(
+        dir.path(),
+        &[
+            "compare",
+            "x.npy",
+            "-k",
+            "2",
+            "--covariance",
+            "diag",
+            "--init-file",
+            "init.json",
+            "--freeze",
+            "means",
+            "--max-iter",
+            "10",
+            "--tol",
+            "0",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let cpu = GmmParams::builder(2)
+        .covariance_type(CovarianceType::Diag)
+        .weights_init(weights)
+        .means_init(means.clone())
+        .precisions_init(precisions)
+        .freeze(&[gmm_gpu::Parameter::Means])
+        .tol(0.0)
+        .max_iter(10)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    assert_eq!(cpu.means(), &means[..]);
+    assert_eq!(
+        report["cpu"]["lower_bound"].as_f64(),
+        Some(cpu.lower_bound()),
+        "{report}"
+    );
+    assert_eq!(report["max_rel_diff"]["means"].as_f64(), Some(0.0), "{report}");
+    for field in ["weights", "covariances"] {
+        let rel = report["max_rel_diff"][field].as_f64().unwrap();
+        assert!(rel < 1e-3, "{field}: max relative difference {rel}");
+    }
+}
