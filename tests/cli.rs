@@ -2422,3 +2422,199 @@ fn compare_bayesian_starts_both_sides_from_one_start() {
         assert!(table.contains(&row), "{row:?} not in\n{table}");
     }
 }
+
+/// `--freeze means` with the means (and the rest) in the init file: the library's fit with the
+/// same frozen parameters, bitwise, the means exactly the file's; `--freeze means,weights` (with
+/// `precisions` accepted for covariances) likewise.
+#[test]
+fn fit_with_frozen_parameters_writes_the_library_model() {
+    use gmm_gpu::Parameter;
+    let dir = tempdir();
+    let (x, _) = iris();
+    let view = DataView::from_f64(&x, 4).unwrap();
+    let weights = vec![0.25, 0.25, 0.5];
+    let means: Vec<f64> = [0usize, 60, 120]
+        .iter()
+        .flat_map(|&i| x[i * 4..i * 4 + 4].to_vec())
+        .collect();
+    let precisions = vec![4.0, 4.0, 16.0, 16.0, 1.0, 1.0, 1.0, 1.0, 2.25, 2.25, 2.25, 2.25];
+    let init = serde_json::json!({
+        "weights": weights,
+        "means": means.chunks(4).collect::<Vec<_>>(),
+        "precisions": precisions.chunks(4).collect::<Vec<_>>(),
+    });
+    fs::write(dir.path().join("init.json"), init.to_string()).unwrap();
+    for (names, frozen) in [
+        ("means", vec![Parameter::Means]),
+        ("means,weights", vec![Parameter::Means, Parameter::Weights]),
+        ("precisions", vec![Parameter::Covariances]),
+    ] {
+        gmm_ok(
+            dir.path(),
+            &[
+                "fit",
+                IRIS,
+                "--columns",
+                IRIS_COLUMNS,
+                "-k",
+                "3",
+                "--covariance",
+                "diag",
+                "--init-file",
+                "init.json",
+                "--freeze",
+                names,
+                "--backend",
+                "cpu",
+                "-o",
+                "m.json",
+            ],
+        );
+        let written = GmmModel::from_json(&fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+        let expected = GmmParams::builder(3)
+            .covariance_type(CovarianceType::Diag)
+            .weights_init(weights.clone())
+            .means_init(means.clone())
+            .precisions_init(precisions.clone())
+            .freeze(&frozen)
+            .build()
+            .unwrap()
+            .fit(&view)
+            .unwrap();
+        assert_eq!(written.weights(), expected.weights(), "{names}");
+        assert_eq!(written.means(), expected.means(), "{names}");
+        assert_eq!(written.covariances(), expected.covariances(), "{names}");
+        assert_eq!(written.lower_bounds(), expected.lower_bounds(), "{names}");
+        assert_eq!(written.n_iter(), expected.n_iter(), "{names}");
+        if frozen.contains(&Parameter::Means) {
+            assert_eq!(written.means(), &means[..], "{names}: the means moved");
+        } else {
+            assert_ne!(written.means(), &means[..], "{names}: the means did not move");
+        }
+        if frozen.contains(&Parameter::Weights) {
+            assert_eq!(written.weights(), &weights[..], "{names}: the weights moved");
+        }
+    }
+}
+
+/// `--freeze` errors: an unknown name (clap's usage error), a frozen parameter the init file
+/// does not give (or no init file at all), and a prior: each exits non-zero naming --freeze (and
+/// the missing field), leaving no output file.
+#[test]
+fn freeze_errors_name_the_option_and_leave_no_output() {
+    let dir = tempdir();
+    let p = |name: &str| dir.path().join(name);
+    fs::write(p("good.csv"), "a,b,c\n1,2,3\n4,5,6.5\n7,8,9\n2,1,0\n").unwrap();
+    fs::write(
+        p("means.json"),
+        serde_json::json!({"means": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]}).to_string(),
+    )
+    .unwrap();
+    let fit = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["fit", "good.csv", "-k", "2", "--backend", "cpu", "-o", "out.json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let cases: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            fit(&["--freeze", "means,mean"]),
+            vec!["--freeze".into(), "mean".into(), "weights, means, covariances".into()],
+        ),
+        (
+            fit(&["--init-file", "means.json", "--freeze", "means,weights"]),
+            vec!["gmm: --freeze weights: means.json has no 'weights' field".into()],
+        ),
+        (
+            fit(&["--freeze", "covariances"]),
+            vec![
+                "gmm: --freeze covariances: ".into(),
+                "--init-file (its 'precisions' field)".into(),
+            ],
+        ),
+        (
+            fit(&["--init-file", "means.json", "--freeze", "means", "--prior", "default"]),
+            vec!["gmm: --freeze: frozen parameters apply to maximum-likelihood fits only".into()],
+        ),
+        (
+            fit(&["--freeze", "means", "--bayesian", "dirichlet-process"]),
+            vec!["gmm: --freeze: frozen parameters apply to maximum-likelihood fits only".into()],
+        ),
+    ];
+    let before = listing(dir.path());
+    for (case, fragments) in &cases {
+        let argv: Vec<&str> = case.iter().map(String::as_str).collect();
+        let out = gmm(dir.path(), &argv);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{argv:?} panicked: {stderr}");
+        for f in fragments {
+            assert!(stderr.contains(f.as_str()), "{argv:?}: expected {f:?} in {stderr}");
+        }
+        assert_eq!(listing(dir.path()), before, "{argv:?} left a file behind");
+    }
+}
+
+/// `gmm compare --freeze means`: both sides keep the init file's means (no difference at all)
+/// and the CPU side is the library's frozen fit from the same start. Needs a GPU adapter.
+#[test]
+fn compare_with_frozen_means_keeps_them_on_both_sides() {
+    let Some(_) = common::gpu() else { return };
+    let dir = tempdir();
+    let x = blobs(400, &[0.0, 0.0, 5.0, 1.0], 2, 1.0, 8);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 2);
+    let (weights, means, precisions) = (vec![0.5, 0.5], vec![0.5, 0.0, 4.0, 1.5], vec![1.0, 1.0, 4.0, 4.0]);
+    let init = serde_json::json!({
+        "weights": weights,
+        "means": means.chunks(2).collect::<Vec<_>>(),
+        "precisions": precisions.chunks(2).collect::<Vec<_>>(),
+    });
+    fs::write(dir.path().join("init.json"), init.to_string()).unwrap();
+    let out = gmm_ok(
+        dir.path(),
+        &[
+            "compare",
+            "x.npy",
+            "-k",
+            "2",
+            "--covariance",
+            "diag",
+            "--init-file",
+            "init.json",
+            "--freeze",
+            "means",
+            "--max-iter",
+            "10",
+            "--tol",
+            "0",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let view = DataView::from_f64(&x, 2).unwrap();
+    let cpu = GmmParams::builder(2)
+        .covariance_type(CovarianceType::Diag)
+        .weights_init(weights)
+        .means_init(means.clone())
+        .precisions_init(precisions)
+        .freeze(&[gmm_gpu::Parameter::Means])
+        .tol(0.0)
+        .max_iter(10)
+        .build()
+        .unwrap()
+        .fit(&view)
+        .unwrap();
+    assert_eq!(cpu.means(), &means[..]);
+    assert_eq!(
+        report["cpu"]["lower_bound"].as_f64(),
+        Some(cpu.lower_bound()),
+        "{report}"
+    );
+    assert_eq!(report["max_rel_diff"]["means"].as_f64(), Some(0.0), "{report}");
+    for field in ["weights", "covariances"] {
+        let rel = report["max_rel_diff"][field].as_f64().unwrap();
+        assert!(rel < 1e-3, "{field}: max relative difference {rel}");
+    }
+}

@@ -30,6 +30,40 @@ _PRECISIONS_SHAPE = {
     "spherical": lambda k, d: (k,),
 }
 
+# freeze's names, each with the initial value it keeps.
+_FREEZE_INITS = {
+    "weights": "weights_init",
+    "means": "means_init",
+    "covariances": "precisions_init",
+    "precisions": "precisions_init",
+}
+
+
+def _check_freeze(freeze, inits, prior):
+    """``freeze``'s names as a list for the core, each checked, and checked to have its initial
+    value (among ``inits``, the checked ``*_init`` arrays) and to come without a prior."""
+    names = []
+    for name in freeze:
+        if not isinstance(name, str) or name not in _FREEZE_INITS:
+            raise ValueError(
+                "The 'freeze' parameter of GaussianMixture must be a tuple or list of "
+                "'weights', 'means', 'covariances' or 'precisions'. Got %r instead." % (name,)
+            )
+        if _FREEZE_INITS[name] not in inits:
+            raise ValueError(
+                "freeze=%r keeps the %s at their initial value, but %s is None; give %s, "
+                "or freeze only what you give." % (tuple(freeze), name, _FREEZE_INITS[name],
+                                                  _FREEZE_INITS[name])
+            )
+        names.append(name)
+    if names and prior is not None:
+        raise ValueError(
+            "freeze=%r: frozen parameters apply to maximum-likelihood fits only; "
+            "set prior=None or freeze=()." % (tuple(freeze),)
+        )
+    return names
+
+
 def _check_weights(weights, n_components):
     weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
     _check_shape(weights, (n_components,), "weights")
@@ -179,6 +213,8 @@ class GaussianMixture(_BaseMixture):
     - ``prior`` fits the maximum a posteriori (MAP) estimate under R mclust's conjugate prior
       instead of maximum likelihood, which keeps covariances positive definite where maximum
       likelihood goes singular (duplicated points, more components than clusters).
+    - ``freeze`` keeps any of the weights, means and covariances at their given initial values
+      and fits the rest (see below).
     - ``reg_covar`` defaults to None: scikit-learn's 1e-6 without a prior, 0 with one (see below).
     - After a fit, ``backend_`` says where it ran ("cpu" or "gpu"), ``adapter_`` on which GPU and
       ``gpu_precision_`` in which arithmetic.
@@ -235,6 +271,14 @@ default='kmeans'
         With a prior ``lower_bound_`` is the mean log-posterior per sample, which EM raises and
         ``tol`` measures; ``score``, ``bic`` and ``aic`` stay the log-likelihood.
 
+    freeze : tuple or list of str, default=()
+        The parameters EM keeps at their initial values, fitting the rest by maximum likelihood
+        under that constraint: any of ``"weights"``, ``"means"`` and ``"covariances"`` (or its
+        synonym ``"precisions"``). Each needs its initial value (``weights_init``,
+        ``means_init``, ``precisions_init``), and freezing needs ``prior=None``. With the
+        components known (means and precisions frozen), for instance, the fit unmixes the data:
+        it estimates the weights alone.
+
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
@@ -284,6 +328,7 @@ default='kmeans'
         **_EXTRA_CONSTRAINTS,
         "reg_covar": [Interval(numbers.Real, 0.0, None, closed="left"), None],
         "prior": [None, StrOptions({"default"}), dict],
+        "freeze": [tuple, list],
     }
 
     def __init__(
@@ -306,6 +351,7 @@ default='kmeans'
         backend="cpu",
         precision="auto",
         prior=None,
+        freeze=(),
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -324,6 +370,7 @@ default='kmeans'
         self.backend = backend
         self.precision = precision
         self.prior = prior
+        self.freeze = freeze
 
     # ---- the base's hooks ------------------------------------------------------------------
 
@@ -331,8 +378,9 @@ default='kmeans'
         """The core's arguments for this fit: reg_covar, the prior and the initial parameters."""
         inits = self._check_parameters(X)
         prior = _check_prior(self.prior, self.covariance_type, X.shape[1])
+        freeze = _check_freeze(self.freeze, inits, prior)
         reg_covar = None if self.reg_covar is None else float(self.reg_covar)
-        return dict(reg_covar=reg_covar, prior=prior, **inits)
+        return dict(reg_covar=reg_covar, prior=prior, freeze=freeze, **inits)
 
     def _set_fitted(self, model, dtype):
         self._set_mixture(model, dtype)

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use gmm_gpu::{
     BackendKind, CovarianceType, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, GpuContext,
-    GpuPrecision, InitMethod, Prior, Variational, WeightPrior,
+    GpuPrecision, InitMethod, Parameter, Prior, Variational, WeightPrior,
 };
 use numpy::{
     IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
@@ -502,16 +502,18 @@ impl Monitor {
 /// None: the core's default, 1e-6, or 0 with a prior); `prior` is a MAP fit's [`PriorArgs`],
 /// `variational` a variational fit's [`VariationalArgs`]; `init_responsibilities` ((n_samples,
 /// n_components) float64) or `init_labels` ((n_samples,) int64) start the fit with an M-step
-/// from them, in place of `init_params`; `seed` drives every random choice; `precision`
-/// ("auto", "fast" or "exact") is a GPU fit's arithmetic; `warm` is the model to continue from
-/// (warm start). `monitor`, if given, is called with ("init_start", init), ("iteration", init,
-/// iteration, lower_bound, change) and ("init_end", init, n_iter, lower_bound, converged); Ctrl-C
-/// is checked at each of those points.
+/// from them, in place of `init_params`; `freeze` names the parameters ("weights", "means",
+/// "covariances" or "precisions") kept at their `*_init` values; `seed` drives every random
+/// choice; `precision` ("auto", "fast" or "exact") is a GPU fit's arithmetic; `warm` is the model
+/// to continue from (warm start). `monitor`, if given, is called with ("init_start", init),
+/// ("iteration", init, iteration, lower_bound, change) and ("init_end", init, n_iter,
+/// lower_bound, converged); Ctrl-C is checked at each of those points.
 #[pyfunction]
 #[pyo3(signature = (
     x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar=None, prior=None, variational=None,
     max_iter, n_init, init_params, init_responsibilities=None, init_labels=None, weights_init=None,
-    means_init=None, precisions_init=None, seed, backend, precision="auto", warm=None, monitor=None
+    means_init=None, precisions_init=None, freeze=Vec::new(), seed, backend, precision="auto", warm=None,
+    monitor=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -532,6 +534,7 @@ fn fit<'py>(
     weights_init: Option<PyReadonlyArrayDyn<'py, f64>>,
     means_init: Option<PyReadonlyArrayDyn<'py, f64>>,
     precisions_init: Option<PyReadonlyArrayDyn<'py, f64>>,
+    freeze: Vec<String>,
     seed: u64,
     backend: &str,
     precision: &str,
@@ -578,6 +581,13 @@ fn fit<'py>(
     }
     if let Some(p) = &precisions_init {
         builder = builder.precisions_init(values(p));
+    }
+    if !freeze.is_empty() {
+        let frozen = freeze
+            .iter()
+            .map(|name| parse::<Parameter>("freeze", name))
+            .collect::<PyResult<Vec<_>>>()?;
+        builder = builder.freeze(&frozen);
     }
     let params = builder.build().map_err(|e| to_py(py, &e))?;
     let previous = warm.map(|m| m.model.clone());

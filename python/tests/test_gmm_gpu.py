@@ -568,3 +568,97 @@ def test_a_prior_fits_data_that_is_singular_for_maximum_likelihood(covariance_ty
     else:
         assert np.all(gm.covariances_ > 0)
     assert abs(gm.score(X) - gm.log_likelihood_) < 10 * gm.tol
+
+
+# ---- frozen parameters -----------------------------------------------------------------------
+
+FREEZE_SUBSETS = [
+    ("weights",),
+    ("means",),
+    ("covariances",),
+    ("weights", "means"),
+    ["means", "precisions"],
+    ("weights", "means", "covariances"),
+]
+
+
+def _frozen_start(n_features=3):
+    """Initial values kept exactly by a frozen fit: weights summing to 1 in binary, diag
+    precisions whose square roots are exact."""
+    weights = np.array([0.25, 0.25, 0.5])
+    means = np.array([[-6.0, 0.0, 2.0], [0.0, 5.0, -3.0], [6.0, -4.0, 1.0]])[:, :n_features]
+    precisions = np.array([[1.0, 4.0, 0.25], [2.25, 1.0, 1.0], [0.25, 0.25, 4.0]])[:, :n_features]
+    return weights, means, precisions
+
+
+@pytest.mark.parametrize("freeze", FREEZE_SUBSETS)
+def test_frozen_parameters_stay_exactly_as_given(freeze):
+    X = blobs(600, seed=31)
+    weights, means, precisions = _frozen_start()
+    gm = GaussianMixture(
+        3,
+        covariance_type="diag",
+        weights_init=weights,
+        means_init=means,
+        precisions_init=precisions,
+        freeze=freeze,
+        max_iter=20,
+    ).fit(X)
+    kept = {"precisions" if name == "covariances" else name for name in freeze}
+    for name, given in [("weights", weights), ("means", means), ("precisions", precisions)]:
+        fitted = getattr(gm, name + "_")
+        if name in kept:
+            np.testing.assert_array_equal(fitted, given, err_msg=f"{freeze}: {name} moved")
+        elif len(kept) < 3:
+            assert not np.array_equal(fitted, given), f"{freeze}: {name} did not move"
+    if "precisions" in kept:
+        np.testing.assert_array_equal(gm.covariances_, 1.0 / precisions)
+
+
+def test_known_components_unmix_to_the_true_weights():
+    """Means and precisions frozen at the truth of a known mixture (exactly 600, 900 and 1500
+    draws of each component): the fitted weights are the true ones within 5e-3."""
+    rng = np.random.RandomState(7)
+    means = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    precisions = np.array([[1.0, 1.0], [4.0, 4.0], [1.5625, 1.5625]])
+    sds = 1.0 / np.sqrt(precisions)
+    counts = [600, 900, 1500]
+    X = np.concatenate(
+        [m + s * rng.normal(size=(n, 2)) for m, s, n in zip(means, sds, counts)]
+    )
+    gm = GaussianMixture(
+        3,
+        covariance_type="diag",
+        weights_init=np.full(3, 1 / 3),
+        means_init=means,
+        precisions_init=precisions,
+        freeze=("means", "precisions"),
+        max_iter=200,
+        tol=1e-8,
+    ).fit(X)
+    np.testing.assert_array_equal(gm.means_, means)
+    np.testing.assert_array_equal(gm.precisions_, precisions)
+    assert_allclose(gm.weights_, np.array(counts) / sum(counts), atol=5e-3)
+
+
+def test_freeze_is_validated_as_in_scikit_learn():
+    X = blobs(60, seed=32)
+    weights, means, precisions = _frozen_start()
+    with pytest.raises(InvalidParameterError, match="The 'freeze' parameter"):
+        GaussianMixture(3, means_init=means, freeze="means").fit(X)
+    for bad in [("mean",), ["means", "weight"], (None,)]:
+        with pytest.raises(ValueError, match="The 'freeze' parameter"):
+            GaussianMixture(3, means_init=means, freeze=bad).fit(X)
+    for freeze, missing in [
+        (("weights",), "weights_init"),
+        (("means",), "means_init"),
+        (("covariances",), "precisions_init"),
+        (("precisions",), "precisions_init"),
+    ]:
+        with pytest.raises(ValueError, match=r"freeze=.*%s is None" % missing):
+            GaussianMixture(3, freeze=freeze).fit(X)
+    with pytest.raises(ValueError, match="freeze=.*maximum-likelihood fits only"):
+        GaussianMixture(3, means_init=means, freeze=("means",), prior="default").fit(X)
+    # The default freezes nothing, and clone keeps what is given.
+    assert GaussianMixture().get_params()["freeze"] == ()
+    assert clone(GaussianMixture(freeze=("means",))).freeze == ("means",)

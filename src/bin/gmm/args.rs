@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gmm_gpu::{BackendKind, CovarianceType, InitMethod};
+use gmm_gpu::{BackendKind, CovarianceType, InitMethod, Parameter};
 
 use crate::io::{DataFormat, DataSpec};
 
@@ -265,6 +265,11 @@ pub struct ModelSpec {
     /// (scikit-learn's precisions_init shape for the covariance type); the rest comes from --init.
     #[arg(long, value_name = "INIT.json")]
     pub init_file: Option<PathBuf>,
+    /// Keep these parameters at their values in --init-file and fit the rest: any of weights,
+    /// means and covariances (or precisions), comma-separated. Maximum likelihood only (not with
+    /// --prior or --bayesian); each needs its field (weights, means, precisions) in --init-file.
+    #[arg(long, value_name = "PARAMS", value_delimiter = ',')]
+    pub freeze: Vec<Parameter>,
     /// Start from these responsibilities: an N x K array, .npy (float32 or float64) or .csv, each
     /// row >= 0 summing to 1. The fit's first step is an M-step from them (scikit-learn's
     /// _initialize(X, resp)); instead of --init.

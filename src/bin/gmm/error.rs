@@ -129,6 +129,22 @@ pub enum CliError {
     /// An option value the library rejected (K of 0, negative tol, ...).
     #[error("{option}: {source}")]
     Option { option: &'static str, source: GmmError },
+    /// `--freeze` of a parameter the init file (or its absence) gives no initial value for.
+    #[error("--freeze {parameter}: {}", match .init_file {
+        Some(path) => format!(
+            "{} has no '{field}' field, the initial value frozen {parameter} keep; add it, or freeze only what the file gives",
+            path.display()
+        ),
+        None => format!(
+            "frozen {parameter} keep their initial value, which comes from --init-file (its '{field}' field); give one, or drop --freeze"
+        ),
+    })]
+    FrozenWithoutInitial {
+        parameter: gmm_gpu::Parameter,
+        field: &'static str,
+        init_file: Option<PathBuf>,
+        source: GmmError,
+    },
     /// `--prior none` beside a `--prior-*` option, which implies a prior.
     #[error(
         "--prior none contradicts {option}, which sets a hyperparameter of the prior; drop one of them (any --prior-* option implies --prior default)"

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use gmm_gpu::{CovarianceType, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext, Prior, Variational};
+use gmm_gpu::{
+    CovarianceType, GmmError, GmmModel, GmmParams, GmmParamsBuilder, GpuContext, Parameter, Prior, Variational,
+};
 use serde_json::Value;
 
 use super::start::Start;
@@ -207,7 +209,21 @@ pub(super) fn build(b: GmmParamsBuilder, init_file: Option<&Path>) -> Result<Gmm
         if let Some(option) = prior_option(&e).or_else(|| start_option(&e)) {
             return CliError::Option { option, source: e };
         }
+        if let GmmError::FrozenWithoutInitial { parameter, .. } = e {
+            let field = match parameter {
+                Parameter::Weights => "weights",
+                Parameter::Means => "means",
+                Parameter::Covariances => "precisions",
+            };
+            return CliError::FrozenWithoutInitial {
+                parameter,
+                field,
+                init_file: init_file.map(Path::to_path_buf),
+                source: e,
+            };
+        }
         let option = match e {
+            GmmError::FrozenWithPrior => "--freeze",
             // Initial weights, means or precisions can only have come from the init file.
             GmmError::VariationalInitialParameters { .. } => "--init-file",
             GmmError::ZeroComponents => "-k",
@@ -351,17 +367,42 @@ pub(super) fn prepare_builder(
     if let Some(s) = &start {
         s.check_rows(&data)?;
     }
+    let b = with_init(spec, b, data.n_features)?;
+    Ok((data, b))
+}
+
+/// Adds the init file, if any, for `d` features, then the parameters --freeze keeps at its values
+/// (after the file, so that the builder's check of a frozen parameter's initial value sees them).
+fn with_init(spec: &ModelSpec, b: GmmParamsBuilder, d: usize) -> Result<GmmParamsBuilder, CliError> {
     let b = match &spec.init_file {
-        Some(p) => apply_init(p, b, spec.k, data.n_features, spec.covariance)?,
+        Some(p) => apply_init(p, b, spec.k, d, spec.covariance)?,
         None => b,
     };
-    Ok((data, b))
+    Ok(if spec.freeze.is_empty() {
+        b
+    } else {
+        b.freeze(&spec.freeze)
+    })
 }
 
 /// Checks the options, then reads the start file, if any, and checks its values: the builder with
 /// the start, and the start (whose rows the data decides).
 fn checked_start(spec: &ModelSpec, b: GmmParamsBuilder) -> Result<(GmmParamsBuilder, Option<Start>), CliError> {
     build(b.clone(), None)?;
+    // Freezing beside a prior, or without an init file to give the values, fails whatever the
+    // files hold: say so before reading them.
+    if !spec.freeze.is_empty() {
+        match build(b.clone().freeze(&spec.freeze), None) {
+            Err(e @ CliError::FrozenWithoutInitial { .. }) if spec.init_file.is_none() => return Err(e),
+            Err(
+                e @ CliError::Option {
+                    source: GmmError::FrozenWithPrior,
+                    ..
+                },
+            ) => return Err(e),
+            _ => {}
+        }
+    }
     let start = Start::read(spec)?;
     let b = match &start {
         Some(s) => {
@@ -382,10 +423,7 @@ pub(super) fn fit_params(spec: &ModelSpec, data: &Data) -> Result<GmmParams, Cli
     if let Some(s) = &start {
         s.check_rows(data)?;
     }
-    let b = match &spec.init_file {
-        Some(p) => apply_init(p, b, spec.k, data.n_features, spec.covariance)?,
-        None => b,
-    };
+    let b = with_init(spec, b, data.n_features)?;
     build(b, spec.init_file.as_deref())
 }
 
