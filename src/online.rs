@@ -104,6 +104,9 @@ pub(crate) struct OnlineState {
     pub lower_bounds: Vec<f64>,
     /// The backend of the last step.
     pub backend: FitInfo,
+    /// Each step's working memory, allocated once: the batch's statistics, the centres of its
+    /// E-step, and the M-step's scratch.
+    work: (SuffStats, Vec<f64>, Vec<f64>),
 }
 
 /// One step of stepwise EM on `batch`, on the GPU of `ctx` if given, else the CPU: the first
@@ -141,7 +144,6 @@ fn step_on<B: Backend>(
     backend: &mut B,
     sample_weight: Option<&[f64]>,
 ) -> Result<(), GmmError> {
-    let (k, d) = (params.n_components, backend.n_features());
     let mut estimator = Estimator::MaximumLikelihood(params.frozen);
     let state = match state {
         Some(s) => s,
@@ -154,10 +156,10 @@ fn step_on<B: Backend>(
             state.insert(OnlineState::continuing(&mixture))
         }
     };
-    let mut batch_stats = SuffStats::new(params.covariance_type, k, d);
-    let centres = state.mixture.means.clone();
+    let (batch_stats, centres, scratch) = &mut state.work;
+    centres.copy_from_slice(&state.mixture.means);
     backend.guard(&state.mixture)?;
-    backend.em_statistics(&state.mixture, &centres, &mut batch_stats)?;
+    backend.em_statistics(&state.mixture, centres, batch_stats)?;
     let log_likelihood = batch_stats.score_sum / batch_stats.weight_sum;
     if !log_likelihood.is_finite() {
         return Err(GmmError::NonFiniteLikelihood {
@@ -167,24 +169,23 @@ fn step_on<B: Backend>(
     state.steps += 1;
     let gamma = online.step_size(state.steps);
     if state.steps == 1 || gamma >= 1.0 {
-        state.stats.copy_from(&batch_stats);
+        state.stats.copy_from(batch_stats);
     } else {
         // In the units of this batch's weight: the M-step depends only on ratios of the sums.
         let a = (1.0 - gamma) * batch_stats.weight_sum / state.last_weight;
-        state.stats.blend(a, &batch_stats, gamma);
+        state.stats.blend(a, batch_stats, gamma);
     }
     state.last_weight = batch_stats.weight_sum;
-    let mut scratch = vec![0.0; d * d];
     m_step_frozen(
         &state.stats,
-        &centres,
+        centres,
         params.reg_covar,
         &mut state.mixture,
-        &mut scratch,
+        scratch,
         params.frozen,
     )?;
     // Keep the running sums around the means the next E-step uses.
-    state.stats.recentre(&centres, &state.mixture.means);
+    state.stats.recentre(centres, &state.mixture.means);
     state.lower_bounds.push(log_likelihood);
     state.backend = backend.info();
     Ok(())
@@ -211,6 +212,11 @@ impl OnlineState {
             last_weight: 0.0,
             lower_bounds: Vec::new(),
             backend: CpuBackend::INFO,
+            work: (
+                SuffStats::new(mixture.cov_type, k, d),
+                vec![0.0; k * d],
+                vec![0.0; d * d],
+            ),
         }
     }
 
