@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import have_gpu
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils._testing import assert_allclose
@@ -147,3 +148,34 @@ def test_warm_start_continues_from_the_fitted_model():
     gm.partial_fit(X[600:])
     assert gm.n_iter_ == 1
     assert_allclose(gm.lower_bound_, fitted.score(X[600:]), rtol=1e-12)
+
+
+def test_frozen_parameters_stay_at_their_initial_values():
+    X = blobs(seed=5)
+    start = same_start(X, 3, "diag")
+    gm = GaussianMixture(3, covariance_type="diag", freeze=("means",), **start)
+    for first in range(0, len(X), 300):
+        gm.partial_fit(X[first : first + 300])
+    assert np.array_equal(gm.means_, start["means_init"])
+    assert gm.n_iter_ == 3
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_gpu_steps_agree_with_the_cpus(covariance_type):
+    have_gpu()
+    X = blobs(1500, d=4, seed=6, dtype=np.float32)
+    w = np.random.RandomState(7).uniform(0, 2, size=len(X))
+    start = same_start(X.astype(np.float64), 3, covariance_type)
+    gpu = GaussianMixture(3, covariance_type=covariance_type, backend="gpu", **start)
+    cpu = GaussianMixture(3, covariance_type=covariance_type, **start)
+    for first in range(0, len(X), 500):
+        rows, wb = X[first : first + 500], w[first : first + 500]
+        gpu.partial_fit(rows, sample_weight=wb)
+        cpu.partial_fit(rows.astype(np.float64), sample_weight=wb)
+    assert gpu.backend_ == "gpu" and gpu.adapter_
+    assert cpu.backend_ == "cpu"
+    assert gpu.n_iter_ == cpu.n_iter_ == 3
+    for name in FITTED:
+        assert getattr(gpu, name).dtype == np.float32, name
+        assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=1e-4, atol=1e-5, err_msg=name)
+    assert_allclose(gpu.lower_bound_, cpu.lower_bound_, rtol=1e-4)
