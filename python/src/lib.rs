@@ -676,14 +676,19 @@ impl Online {
             builder = builder.freeze(&frozen(&freeze)?);
         }
         let params = builder.build().map_err(|e| to_py(py, &e))?;
-        let mut gm = GaussianMixture::new(params);
+        // On the GPU, the process's shared context, as `fit` uses: its pipelines serve every step.
+        let mut gm = if backend == BackendKind::Gpu {
+            GaussianMixture::on_gpu(params, gpu_context().map_err(|e| to_py(py, &e))?.clone())
+        } else {
+            GaussianMixture::new(params)
+        };
         gm.set_model(warm.map(|m| m.model.clone()));
         Ok(Self { gm })
     }
 
     /// One step of stepwise EM on the batch `x` (float64 or float32, (n_samples, n_features)),
     /// with the GIL released (the first step initialises, or continues the warm model); the model
-    /// after it.
+    /// after it. On error the state is left as it was before the call.
     #[pyo3(signature = (x, sample_weight=None))]
     fn partial_fit<'py>(
         &mut self,
@@ -694,16 +699,21 @@ impl Online {
         let sample_weight = weights(&sample_weight);
         let rows = x.rows();
         let gm = &mut self.gm;
-        let model = py
-            .detach(|| {
-                let data = rows.view()?;
-                let model = match sample_weight.as_deref() {
-                    Some(w) => gm.partial_fit_weighted(&data, w)?,
-                    None => gm.partial_fit(&data)?,
-                };
-                Ok::<_, GmmError>(model.clone())
-            })
-            .map_err(|e| to_py(py, &e))?;
+        let result = py.detach(|| {
+            // A step that fails in its M-step has already blended its batch into the running
+            // statistics: keep the state before it (the statistics are K·d² numbers, cheap
+            // beside the batch's E-step).
+            let before = gm.clone();
+            let stepped = rows.view().and_then(|data| match sample_weight.as_deref() {
+                Some(w) => gm.partial_fit_weighted(&data, w).cloned(),
+                None => gm.partial_fit(&data).cloned(),
+            });
+            if stepped.is_err() {
+                *gm = before;
+            }
+            stepped
+        });
+        let model = result.map_err(|e| to_py(py, &e))?;
         Ok(Model { model })
     }
 }

@@ -179,3 +179,18 @@ def test_gpu_steps_agree_with_the_cpus(covariance_type):
         assert getattr(gpu, name).dtype == np.float32, name
         assert_allclose(getattr(gpu, name), getattr(cpu, name), rtol=1e-4, atol=1e-5, err_msg=name)
     assert_allclose(gpu.lower_bound_, cpu.lower_bound_, rtol=1e-4)
+
+
+def test_a_refused_batch_leaves_the_running_state_as_it_was():
+    # (A step that fails in the crate is undone too; a refused one must not count either.)
+    X = blobs(seed=8)
+    gm = GaussianMixture(3, random_state=0).partial_fit(X[:300])
+    twin = GaussianMixture(3, random_state=0).partial_fit(X[:300])
+    with pytest.raises(ValueError):
+        gm.partial_fit(X[300:600], sample_weight=np.zeros(300))
+    assert gm.n_iter_ == 1
+    gm.partial_fit(X[300:600])
+    twin.partial_fit(X[300:600])
+    assert gm.n_iter_ == 2
+    for name in FITTED:
+        assert np.array_equal(getattr(gm, name), getattr(twin, name)), name
