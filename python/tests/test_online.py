@@ -194,3 +194,61 @@ def test_a_refused_batch_leaves_the_running_state_as_it_was():
     assert gm.n_iter_ == 2
     for name in FITTED:
         assert np.array_equal(getattr(gm, name), getattr(twin, name)), name
+
+
+def _reference_steps(X, batches, start, covariance_type, decay, offset, reg_covar=1e-6):
+    """Stepwise EM in numpy (scikit-learn's E-step from the current parameters, the blend of
+    each batch's normalised statistics, the M-step from them), independent of the crate."""
+    from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
+    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+
+    k, d = start["means_init"].shape
+    p = np.asarray(start["precisions_init"], dtype=np.float64)
+    cov = np.linalg.inv(p) if covariance_type in ("full", "tied") else 1.0 / p
+    params = (np.asarray(start["weights_init"], float), np.asarray(start["means_init"], float), cov)
+    s = None
+    bounds = []
+    for t, batch in enumerate(batches, start=1):
+        w, mu, cov = params
+        sk = SklearnGaussianMixture(k, covariance_type=covariance_type)
+        sk.weights_, sk.means_, sk.covariances_ = w, mu, cov
+        sk.precisions_cholesky_ = _compute_precision_cholesky(cov, covariance_type)
+        bounds.append(sk.score(batch))
+        r = sk.predict_proba(batch) / len(batch)
+        n = r.sum(axis=0)
+        s1 = r.T @ batch
+        s2 = np.einsum("ik,ia,ib->kab", r, batch, batch)
+        gamma = 1.0 if t == 1 else (t + offset) ** -decay
+        new = (n, s1, s2)
+        s = new if s is None else tuple((1 - gamma) * a + gamma * b for a, b in zip(s, new))
+        n, s1, s2 = s
+        mu = s1 / n[:, None]
+        full = s2 / n[:, None, None] - np.einsum("ka,kb->kab", mu, mu)
+        if covariance_type == "full":
+            cov = full + reg_covar * np.eye(d)
+        elif covariance_type == "tied":
+            cov = np.einsum("k,kab->ab", n, full) / n.sum() + reg_covar * np.eye(d)
+        elif covariance_type == "diag":
+            cov = np.diagonal(full, axis1=1, axis2=2) + reg_covar
+        else:
+            cov = np.diagonal(full, axis1=1, axis2=2).mean(axis=1) + reg_covar
+        params = (n / n.sum(), mu, cov)
+    return params, bounds
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_steps_over_batches_follow_a_numpy_reference(covariance_type):
+    X = blobs(1200, seed=9)
+    batches = [X[i : i + 250] for i in range(0, len(X), 250)]
+    start = same_start(X, 3, covariance_type)
+    gm = GaussianMixture(
+        3, covariance_type=covariance_type, online_decay=0.8, online_offset=1.5, **start
+    )
+    for b in batches:
+        gm.partial_fit(b)
+    (w, mu, cov), bounds = _reference_steps(X, batches, start, covariance_type, 0.8, 1.5)
+    assert gm.n_iter_ == len(batches) == 5
+    assert_allclose(gm.weights_, w, rtol=1e-9)
+    assert_allclose(gm.means_, mu, rtol=1e-9, atol=1e-10)
+    assert_allclose(gm.covariances_, cov, rtol=1e-9, atol=1e-10)
+    assert_allclose(gm.lower_bounds_, bounds, rtol=1e-10)
