@@ -8,19 +8,23 @@ scikit-learn's own tests see the same errors and messages.
 import numbers
 
 import numpy as np
+from sklearn import get_config
 from sklearn.mixture import GaussianMixture as _SklearnGaussianMixture
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _num_samples
+from sklearn.utils.validation import _check_sample_weight, _num_samples, validate_data
 
 from gmm_gpu import _core
 from gmm_gpu._base import (
     _EXTRA_CONSTRAINTS,
     _BaseMixture,
+    _check_init_params,
     _check_precision_matrix,
     _check_precision_positivity,
     _check_shape,
     _f64,
+    _seed,
+    _translate,
 )
 
 _PRECISIONS_SHAPE = {
@@ -218,6 +222,8 @@ class GaussianMixture(_BaseMixture):
     - ``reg_covar`` defaults to None: scikit-learn's 1e-6 without a prior, 0 with one (see below).
     - After a fit, ``backend_`` says where it ran ("cpu" or "gpu"), ``adapter_`` on which GPU and
       ``gpu_precision_`` in which arithmetic.
+    - ``partial_fit(X)`` takes one step of stepwise (online) EM (Cappé & Moulines 2009) on the
+      batch X, as ``MiniBatchKMeans.partial_fit`` does for k-means (see its docstring).
 
     Fits release the GIL, and Ctrl-C stops a fit between EM iterations (KeyboardInterrupt).
 
@@ -279,6 +285,14 @@ default='kmeans'
         components known (means and precisions frozen), for instance, the fit unmixes the data:
         it estimates the weights alone.
 
+    online_decay : float, default=0.7
+        α in the step size γ_t = (t + online_offset)^(-α) of ``partial_fit``'s t-th step, in
+        (0.5, 1] (where stepwise EM converges): larger forgets old batches faster early on and
+        slower later.
+    online_offset : float, default=2.0
+        t₀ >= 0 in that step size: larger damps the early steps. With 0 the first step's γ is 1
+        (it takes its batch whole, whatever α).
+
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
@@ -329,6 +343,8 @@ default='kmeans'
         "reg_covar": [Interval(numbers.Real, 0.0, None, closed="left"), None],
         "prior": [None, StrOptions({"default"}), dict],
         "freeze": [tuple, list],
+        "online_decay": [Interval(numbers.Real, 0.5, 1.0, closed="right")],
+        "online_offset": [Interval(numbers.Real, 0.0, None, closed="left")],
     }
 
     def __init__(
@@ -352,6 +368,8 @@ default='kmeans'
         precision="auto",
         prior=None,
         freeze=(),
+        online_decay=0.7,
+        online_offset=2.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -371,6 +389,119 @@ default='kmeans'
         self.precision = precision
         self.prior = prior
         self.freeze = freeze
+        self.online_decay = online_decay
+        self.online_offset = online_offset
+
+    # ---- stepwise (online) EM -------------------------------------------------------------
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one step of stepwise (online) EM on the batch X.
+
+        The batch's E-step at the current parameters gives its sufficient statistics ŝ_t, which
+        are blended into running ones, s ← (1 - γ_t)·s + γ_t·ŝ_t with
+        γ_t = (t + online_offset)^(-online_decay), and the M-step runs from s: data seen once,
+        batch by batch, suffices (Cappé & Moulines 2009). The first call initialises from its
+        batch, as ``fit`` does (``init_params``, ``random_state``, or the given
+        ``weights_init``, ``means_init`` and ``precisions_init``), and takes the batch whole;
+        with ``warm_start=True`` and a fitted estimator it continues from the fitted parameters
+        instead. Each later call takes one step.
+
+        After each call the fitted attributes are set as after ``fit``: ``n_iter_`` counts the
+        steps so far, ``lower_bound_`` is the batch's mean log-likelihood under the parameters
+        before its step (its E-step's), ``lower_bounds_`` lists those of every step and
+        ``converged_`` is False.
+
+        The running statistics live in the estimator and start over (the next call is again a
+        first call) after ``fit``, on ``clone``, and on pickling or copying: an unpickled
+        estimator keeps its fitted attributes, and its next ``partial_fit`` initialises afresh
+        (or, with ``warm_start=True``, continues from them). The parameters are read by the
+        first call. ``prior`` is refused (stepwise EM is maximum likelihood); ``freeze`` works.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch (n_samples >= n_components on the first call).
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's samples: a weight of 2 counts a row twice.
+
+        Returns
+        -------
+        self : object
+        """
+        state = getattr(self, "_online_state", None)
+        first = state is None
+        if first:
+            if not get_config()["skip_parameter_validation"]:
+                self._validate_params()
+            if self.prior is not None:
+                raise ValueError(
+                    "partial_fit runs stepwise EM, which fits by maximum likelihood: "
+                    "it does not take a prior (got prior=%r); use fit" % (self.prior,)
+                )
+        warm = first and self.warm_start and hasattr(self, "converged_")
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], reset=first and not warm
+        )
+        if first and not warm and X.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {X.shape[0]}"
+            )
+        if sample_weight is not None:
+            sample_weight = _f64(
+                _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+            )
+        try:
+            if first:
+                args = self._core_args(X, sample_weight)
+                del args["prior"]
+                if not warm:
+                    args.update(_check_init_params(self.init_params, X.shape[0], self.n_components))
+                init_params = self.init_params if isinstance(self.init_params, str) else "kmeans"
+                state = _core.Online(
+                    n_components=self.n_components,
+                    covariance_type=self.covariance_type,
+                    init_params=init_params,
+                    seed=_seed(self.random_state),
+                    backend=self.backend,
+                    precision=self.precision,
+                    decay=float(self.online_decay),
+                    offset=float(self.online_offset),
+                    warm=self._core_model() if warm else None,
+                    **args,
+                )
+            model = state.partial_fit(X, sample_weight)
+        except _core.CoreError as e:
+            translated = _translate(e, X.dtype)
+            if translated is e:
+                raise
+            raise translated from e
+        self._online_state = state
+        self.converged_ = False
+        self._set_fitted(model, X.dtype)
+        self.n_iter_ = model.n_iter
+        self.lower_bound_ = model.lower_bound
+        self.lower_bounds_ = model.lower_bounds
+        self.backend_ = model.backend
+        self.adapter_ = model.adapter
+        self.gpu_precision_ = model.gpu_precision
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        # fit (and fit_predict) start stepwise EM over: the next partial_fit is a first call.
+        self.__dict__.pop("_online_state", None)
+        return super().fit_predict(X, y, sample_weight=sample_weight)
+
+    fit_predict.__doc__ = _BaseMixture.fit_predict.__doc__
+
+    def __getstate__(self):
+        # The running statistics are the crate's and are not pickled (see partial_fit).
+        # (object.__getstate__ may return the instance's own __dict__: copy before dropping.)
+        state = dict(super().__getstate__())
+        state.pop("_online_state", None)
+        return state
 
     # ---- the base's hooks ------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use gmm_gpu::{
     BackendKind, CovarianceType, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, GpuContext,
-    GpuPrecision, InitMethod, Parameter, Prior, Variational, WeightPrior,
+    GpuPrecision, InitMethod, Online as Schedule, Parameter, Prior, Variational, WeightPrior,
 };
 use numpy::{
     IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
@@ -565,13 +565,7 @@ fn fit<'py>(
         builder = builder.init_responsibilities(rows(r).into_owned());
     }
     if let Some(l) = &init_labels {
-        let labels = l
-            .as_array()
-            .iter()
-            .map(|&c| usize::try_from(c))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| PyValueError::new_err("init_labels: a label is negative"))?;
-        builder = builder.init_labels(labels);
+        builder = builder.init_labels(labels(l)?);
     }
     if let Some(w) = &weights_init {
         builder = builder.weights_init(values(w));
@@ -583,18 +577,11 @@ fn fit<'py>(
         builder = builder.precisions_init(values(p));
     }
     if !freeze.is_empty() {
-        let frozen = freeze
-            .iter()
-            .map(|name| parse::<Parameter>("freeze", name))
-            .collect::<PyResult<Vec<_>>>()?;
-        builder = builder.freeze(&frozen);
+        builder = builder.freeze(&frozen(&freeze)?);
     }
     let params = builder.build().map_err(|e| to_py(py, &e))?;
     let previous = warm.map(|m| m.model.clone());
-    let sample_weight: Option<Cow<'_, [f64]>> = sample_weight.as_ref().map(|w| match w.as_slice() {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => Cow::Owned(w.as_array().iter().copied().collect()),
-    });
+    let sample_weight = weights(&sample_weight);
     let rows = x.rows();
     let mut monitor = Monitor {
         callback: monitor,
@@ -618,6 +605,139 @@ fn fit<'py>(
         (Err(GmmError::Interrupted { .. }), Some(e)) => Err(e),
         (Err(e), _) => Err(to_py(py, &e)),
     }
+}
+
+/// The running state of stepwise (online) EM between `partial_fit` calls: the crate's estimator,
+/// with the model and the running statistics. Made with the parameters of the call that starts
+/// it (as `fit` takes them, less `tol`, `max_iter` and `n_init`, plus the step size's `decay` α
+/// and `offset` t₀: γ_t = (t + t₀)^(−α)); `warm`, if given, is the model the first step continues
+/// from, in place of an initialisation from its batch.
+#[pyclass(module = "gmm_gpu._core")]
+struct Online {
+    gm: GaussianMixture,
+}
+
+#[pymethods]
+impl Online {
+    #[new]
+    #[pyo3(signature = (
+        *, n_components, covariance_type, reg_covar=None, init_params, init_responsibilities=None,
+        init_labels=None, weights_init=None, means_init=None, precisions_init=None, freeze=Vec::new(), seed,
+        backend, precision="auto", decay, offset, warm=None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new<'py>(
+        py: Python<'py>,
+        n_components: usize,
+        covariance_type: &str,
+        reg_covar: Option<f64>,
+        init_params: &str,
+        init_responsibilities: Option<PyReadonlyArray2<'py, f64>>,
+        init_labels: Option<PyReadonlyArray1<'py, i64>>,
+        weights_init: Option<PyReadonlyArrayDyn<'py, f64>>,
+        means_init: Option<PyReadonlyArrayDyn<'py, f64>>,
+        precisions_init: Option<PyReadonlyArrayDyn<'py, f64>>,
+        freeze: Vec<String>,
+        seed: u64,
+        backend: &str,
+        precision: &str,
+        decay: f64,
+        offset: f64,
+        warm: Option<PyRef<'py, Model>>,
+    ) -> PyResult<Self> {
+        let backend: BackendKind = parse("backend", backend)?;
+        let mut builder = GmmParams::builder(n_components)
+            .covariance_type(parse("covariance_type", covariance_type)?)
+            .init_method(parse::<InitMethod>("init_params", init_params)?)
+            .seed(seed)
+            .warm_start(warm.is_some())
+            .backend(backend)
+            .gpu_precision(parse::<GpuPrecision>("precision", precision)?)
+            .online(Schedule::default().decay(decay).offset(offset));
+        if let Some(r) = reg_covar {
+            builder = builder.reg_covar(r);
+        }
+        if let Some(r) = &init_responsibilities {
+            builder = builder.init_responsibilities(rows(r).into_owned());
+        }
+        if let Some(l) = &init_labels {
+            builder = builder.init_labels(labels(l)?);
+        }
+        if let Some(w) = &weights_init {
+            builder = builder.weights_init(values(w));
+        }
+        if let Some(m) = &means_init {
+            builder = builder.means_init(values(m));
+        }
+        if let Some(p) = &precisions_init {
+            builder = builder.precisions_init(values(p));
+        }
+        if !freeze.is_empty() {
+            builder = builder.freeze(&frozen(&freeze)?);
+        }
+        let params = builder.build().map_err(|e| to_py(py, &e))?;
+        // On the GPU, the process's shared context, as `fit` uses: its pipelines serve every step.
+        let mut gm = if backend == BackendKind::Gpu {
+            GaussianMixture::on_gpu(params, gpu_context().map_err(|e| to_py(py, &e))?.clone())
+        } else {
+            GaussianMixture::new(params)
+        };
+        gm.set_model(warm.map(|m| m.model.clone()));
+        Ok(Self { gm })
+    }
+
+    /// One step of stepwise EM on the batch `x` (float64 or float32, (n_samples, n_features)),
+    /// with the GIL released (the first step initialises, or continues the warm model); the model
+    /// after it. On error the state is left as it was before the call.
+    #[pyo3(signature = (x, sample_weight=None))]
+    fn partial_fit<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: Samples2<'py>,
+        sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    ) -> PyResult<Model> {
+        let sample_weight = weights(&sample_weight);
+        let rows = x.rows();
+        let gm = &mut self.gm;
+        let result = py.detach(|| {
+            // A step that fails in its M-step has already blended its batch into the running
+            // statistics: keep the state before it (the statistics are K·d² numbers, cheap
+            // beside the batch's E-step).
+            let before = gm.clone();
+            let stepped = rows.view().and_then(|data| match sample_weight.as_deref() {
+                Some(w) => gm.partial_fit_weighted(&data, w).cloned(),
+                None => gm.partial_fit(&data).cloned(),
+            });
+            if stepped.is_err() {
+                *gm = before;
+            }
+            stepped
+        });
+        let model = result.map_err(|e| to_py(py, &e))?;
+        Ok(Model { model })
+    }
+}
+
+/// Integer labels as the core takes them.
+fn labels(l: &PyReadonlyArray1<'_, i64>) -> PyResult<Vec<usize>> {
+    l.as_array()
+        .iter()
+        .map(|&c| usize::try_from(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| PyValueError::new_err("init_labels: a label is negative"))
+}
+
+/// The frozen parameters by name.
+fn frozen(names: &[String]) -> PyResult<Vec<Parameter>> {
+    names.iter().map(|name| parse::<Parameter>("freeze", name)).collect()
+}
+
+/// Sample weights as a slice: borrowed when contiguous, else copied.
+fn weights<'a>(w: &'a Option<PyReadonlyArray1<'_, f64>>) -> Option<Cow<'a, [f64]>> {
+    w.as_ref().map(|w| match w.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(w.as_array().iter().copied().collect()),
+    })
 }
 
 /// The GPU adapters wgpu finds (hardware first), each a dict: name, backend, device_type, driver,
@@ -645,5 +765,5 @@ fn adapters(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
 #[pymodule]
 mod _core {
     #[pymodule_export]
-    use super::{CoreError, Model, adapters, fit};
+    use super::{CoreError, Model, Online, adapters, fit};
 }
