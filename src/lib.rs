@@ -340,7 +340,13 @@ impl GaussianMixture {
         if self.ctx.is_none() && self.params.backend == BackendKind::Gpu {
             self.ctx = Some(GpuContext::new()?);
         }
-        online::step(&self.params, &schedule, &mut self.online, batch, w, self.ctx.as_ref())?;
+        // A step that fails (a non-finite batch, an ill-defined covariance) leaves the state as
+        // it was: the blend and the M-step change it in place, so keep a copy (O(K·d²)).
+        let before = self.online.clone();
+        if let Err(e) = online::step(&self.params, &schedule, &mut self.online, batch, w, self.ctx.as_ref()) {
+            self.online = before;
+            return Err(e);
+        }
         let model = self.online.as_ref().expect("a step leaves a state").model();
         Ok(self.model.insert(model))
     }
