@@ -2618,3 +2618,133 @@ fn compare_with_frozen_means_keeps_them_on_both_sides() {
         assert!(rel < 1e-3, "{field}: max relative difference {rel}");
     }
 }
+
+/// Blobs for the online tests: 3 components in 2-D, interleaved, as float32.
+fn online_blobs(n: usize) -> Vec<f32> {
+    blobs(n, &[0.0, 0.0, 4.0, 0.0, 0.0, 4.0], 2, 0.6, 11)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
+}
+
+/// The library's online fit of `x` (2 features) with the CLI's other defaults.
+fn library_online(x: &[f32], k: usize, cov: CovarianceType, online: gmm_gpu::Online) -> GmmModel {
+    let params = GmmParams::builder(k)
+        .covariance_type(cov)
+        .backend(gmm_gpu::BackendKind::Cpu)
+        .online(online)
+        .build()
+        .unwrap();
+    let mut gm = gmm_gpu::GaussianMixture::new(params);
+    gm.fit(&DataView::from_f32(x, 2).unwrap()).unwrap().clone()
+}
+
+/// `fit --online` (or a schedule option alone, which implies it) writes, byte for byte, the model
+/// the library's `GaussianMixture::fit` gives with the same schedule, and says what it did.
+#[test]
+fn fit_online_writes_the_library_online_model() {
+    let dir = tempdir();
+    let x = online_blobs(1000);
+    write_npy_f32(&dir.path().join("x.npy"), &x, 2);
+    use gmm_gpu::Online;
+    let cases: Vec<(Vec<&str>, CovarianceType, Online)> = vec![
+        (
+            vec!["--online", "--batch-size", "128", "--passes", "2"],
+            CovarianceType::Full,
+            Online::default().batch_size(128).passes(2),
+        ),
+        // A batch size that leaves a short last batch; --decay and --offset imply --online.
+        (
+            vec!["--batch-size", "300", "--decay", "0.9", "--offset", "5"],
+            CovarianceType::Diag,
+            Online::default().batch_size(300).decay(0.9).offset(5.0),
+        ),
+        // The defaults: one batch of all 1000 samples.
+        (vec!["--online"], CovarianceType::Spherical, Online::default()),
+    ];
+    for (extra, cov, online) in cases {
+        let cov_name = cov.to_string();
+        let mut args = vec![
+            "fit",
+            "x.npy",
+            "-k",
+            "3",
+            "--covariance",
+            &cov_name,
+            "--backend",
+            "cpu",
+            "-o",
+            "m.json",
+        ];
+        args.extend_from_slice(&extra);
+        let out = gmm(dir.path(), &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = fs::read_to_string(dir.path().join("m.json")).unwrap();
+        let expected = library_online(&x, 3, cov, online);
+        assert_eq!(text, format!("{}\n", expected.to_json()), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains("samples seen") && stderr.contains("samples/s"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("steps        {}", expected.n_iter())),
+            "{stderr}"
+        );
+        fs::remove_file(dir.path().join("m.json")).unwrap();
+
+        // -q: nothing on stderr, the same model.
+        args.push("-q");
+        let out = gmm(dir.path(), &args);
+        assert!(out.status.success());
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(fs::read_to_string(dir.path().join("m.json")).unwrap(), text);
+        fs::remove_file(dir.path().join("m.json")).unwrap();
+    }
+}
+
+/// Each bad schedule value, and an online fit beside a prior, fails naming the option and writes
+/// nothing.
+#[test]
+fn bad_online_options_name_the_option_and_leave_no_output() {
+    let dir = tempdir();
+    write_npy_f32(&dir.path().join("x.npy"), &online_blobs(60), 2);
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["--online", "--batch-size", "0"], vec!["--batch-size"]),
+        (vec!["--batch-size", "0"], vec!["--batch-size"]),
+        (vec!["--online", "--passes", "0"], vec!["--passes"]),
+        (vec!["--online", "--decay", "0.5"], vec!["--decay"]),
+        (vec!["--decay", "1.5"], vec!["--decay"]),
+        (vec!["--online", "--decay", "nan"], vec!["--decay"]),
+        (vec!["--online", "--offset", "-1"], vec!["--offset"]),
+        (vec!["--offset", "inf"], vec!["--offset"]),
+        (
+            vec!["--online", "--prior", "default"],
+            vec!["--online", "--prior default"],
+        ),
+        (
+            vec!["--passes", "3", "--prior-shrinkage", "0.5"],
+            vec!["--passes", "--prior-shrinkage"],
+        ),
+        (
+            vec!["--online", "--bayesian", "dirichlet-process"],
+            vec!["--online", "--bayesian"],
+        ),
+    ];
+    for (extra, named) in cases {
+        let mut args = vec!["fit", "x.npy", "-k", "2", "--backend", "cpu", "-o", "m.json"];
+        args.extend_from_slice(&extra);
+        let out = gmm(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        for option in named {
+            assert!(stderr.contains(option), "{args:?}: {stderr}");
+        }
+        assert!(!dir.path().join("m.json").exists(), "{args:?}");
+    }
+}

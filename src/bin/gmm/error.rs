@@ -145,6 +145,22 @@ pub enum CliError {
         init_file: Option<PathBuf>,
         source: GmmError,
     },
+    /// An online fit (`--online` or a schedule option) beside a MAP prior or a variational fit,
+    /// which the library's stepwise EM does not run.
+    #[error(
+        "{online} and {prior}: {source}; drop one of them (any of --batch-size, --passes, --decay and --offset implies --online)"
+    )]
+    OnlineWithPrior {
+        online: &'static str,
+        prior: &'static str,
+        source: GmmError,
+    },
+    /// An online fit under mpirun, which the distributed fit does not run yet.
+    #[cfg(feature = "mpi")]
+    #[error(
+        "{online}: the distributed fit (under mpirun with more than one rank) runs batch EM only; run gmm fit --online as one process"
+    )]
+    OnlineDistributed { online: &'static str },
     /// `--prior none` beside a `--prior-*` option, which implies a prior.
     #[error(
         "--prior none contradicts {option}, which sets a hyperparameter of the prior; drop one of them (any --prior-* option implies --prior default)"

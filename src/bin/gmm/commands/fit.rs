@@ -3,10 +3,12 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use gmm_gpu::{BackendKind, Progress};
+use std::path::Path;
+
+use gmm_gpu::{BackendKind, DataView, GaussianMixture, GmmError, GmmModel, GmmParams, Online, Progress, Samples};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::common::{fit_error, prepare};
+use super::common::{fit_error, prepare, prior_or_variational_asked};
 use super::output::{backend_line, objective_lines, precision_line, seconds};
 use crate::args::{Cli, FitArgs};
 use crate::error::CliError;
@@ -20,8 +22,37 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     if let Some(out) = &a.output {
         io::out_dir(out)?;
     }
-    let (data, params) = prepare(&a.spec, |b| b)?;
+    let schedule = a.online.schedule();
+    if let (Some(online), Some(prior)) = (a.online.asked(), prior_or_variational_asked(&a.spec.fit)) {
+        return Err(CliError::OnlineWithPrior {
+            online,
+            prior,
+            source: GmmError::OnlineWithPrior,
+        });
+    }
+    let (data, params) = prepare(&a.spec, |b| match schedule {
+        Some(o) => b.online(o),
+        None => b,
+    })?;
     let view = data.view()?;
+    if let Some(schedule) = schedule {
+        let started = Instant::now();
+        let model = online_fit(cli, params, &view, schedule).map_err(|e| fit_error(&data.path, e))?;
+        let elapsed = started.elapsed();
+        if let Some(out) = &a.output {
+            io::write_model(out, &model)?;
+        }
+        if !cli.quiet {
+            let source = format!(
+                "{} samples x {} features from {}",
+                data.n_samples(),
+                data.n_features,
+                data.path.display()
+            );
+            online_summary(&model, &source, &schedule, elapsed, a.output.as_deref());
+        }
+        return Ok(());
+    }
 
     let show_bar = !cli.quiet && !cli.verbose && std::io::stderr().is_terminal();
     let bar = show_bar.then(|| {
@@ -105,4 +136,118 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The rows `first..first + n` of `view`.
+fn rows<'a>(view: &DataView<'a>, first: usize, n: usize) -> Result<DataView<'a>, GmmError> {
+    let d = view.n_features();
+    let samples = match view.samples() {
+        Samples::F32(x) => Samples::F32(&x[first * d..(first + n) * d]),
+        Samples::F64(x) => Samples::F64(&x[first * d..(first + n) * d]),
+    };
+    DataView::new(samples, d)
+}
+
+/// Stepwise EM over `view` as the library's `GaussianMixture::fit` runs it (`passes` passes of
+/// consecutive batches, the last of each shorter), one `partial_fit` per batch so that progress
+/// can be shown: a line per pass (a line per batch with -v) unless -q.
+fn online_fit(cli: &Cli, params: GmmParams, view: &DataView, schedule: Online) -> Result<GmmModel, GmmError> {
+    let (n, b, passes) = (view.n_samples(), schedule.get_batch_size(), schedule.get_passes());
+    let mut gm = GaussianMixture::new(params);
+    let mut meter = Meter::new(cli);
+    for pass in 1..=passes {
+        for first in (0..n).step_by(b) {
+            let m = b.min(n - first);
+            let lower_bound = gm.partial_fit(&rows(view, first, m)?)?.lower_bound();
+            meter.batch(m, lower_bound, || format!("pass {pass}/{passes}"));
+        }
+        meter.pass(&format!("pass {pass}/{passes}"));
+    }
+    gm.into_model().ok_or(GmmError::TooFewSamples { n_samples: 0 })
+}
+
+/// Progress of an online fit on stderr: samples seen, samples per second, the last batch's mean
+/// log-likelihood.
+pub(super) struct Meter {
+    quiet: bool,
+    verbose: bool,
+    started: Instant,
+    seen: u64,
+    batches: u64,
+    lower_bound: f64,
+}
+
+impl Meter {
+    pub(super) fn new(cli: &Cli) -> Self {
+        Self {
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+            started: Instant::now(),
+            seen: 0,
+            batches: 0,
+            lower_bound: f64::NAN,
+        }
+    }
+
+    fn line(&self, what: &str) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { self.seen as f64 / secs } else { 0.0 };
+        format!(
+            "{what}: {} batches, {} samples seen, {rate:.0} samples/s, last batch's mean log-likelihood {:.10}",
+            self.batches, self.seen, self.lower_bound
+        )
+    }
+
+    /// A batch of `m` samples done; with -v, a line.
+    pub(super) fn batch(&mut self, m: usize, lower_bound: f64, what: impl Fn() -> String) {
+        self.seen += m as u64;
+        self.batches += 1;
+        self.lower_bound = lower_bound;
+        if self.verbose {
+            eprintln!(
+                "gmm fit --online: {}",
+                self.line(&format!("{}, batch {}", what(), self.batches))
+            );
+        }
+    }
+
+    /// A pass (or the input) done: a line unless -q.
+    pub(super) fn pass(&self, what: &str) {
+        if !self.quiet {
+            eprintln!("gmm fit --online: {}", self.line(what));
+        }
+    }
+}
+
+/// The summary of an online fit, unless -q.
+pub(super) fn online_summary(
+    model: &GmmModel,
+    source: &str,
+    schedule: &Online,
+    elapsed: Duration,
+    output: Option<&Path>,
+) {
+    eprintln!("gmm fit --online: {source}");
+    eprintln!("  backend      {}", backend_line(model));
+    eprintln!(
+        "  components   {}, {} covariance",
+        model.n_components(),
+        model.covariance_type()
+    );
+    eprintln!(
+        "  steps        {} (batches of {}, {} pass{})",
+        model.n_iter(),
+        schedule.get_batch_size(),
+        schedule.get_passes(),
+        if schedule.get_passes() == 1 { "" } else { "es" }
+    );
+    eprintln!(
+        "  lower bound  {:.10} (the last batch's mean log-likelihood)",
+        model.lower_bound()
+    );
+    eprintln!("  time         {}", seconds(elapsed));
+    match output {
+        Some(out) => eprintln!("  model        {}", out.display()),
+        None => eprintln!("  model        not written (give -o MODEL.json)"),
+    }
 }
