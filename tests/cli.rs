@@ -2748,3 +2748,101 @@ fn bad_online_options_name_the_option_and_leave_no_output() {
         assert!(!dir.path().join("m.json").exists(), "{args:?}");
     }
 }
+
+/// Runs `gmm` in `dir` with `input` on stdin.
+fn gmm_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gmm"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the gmm binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    // The command may stop before reading it all (an error): a broken pipe is then expected.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// `gmm fit - --features 2 --online` reads raw float32 rows from stdin batch by batch and writes
+/// byte for byte the model of the same fit of the file (a short last batch included); an input
+/// ending inside a row, and the options stdin needs or cannot take, are one-line errors that
+/// write nothing.
+#[test]
+fn fit_online_from_stdin_matches_the_file() {
+    let dir = tempdir();
+    let x = online_blobs(1000);
+    write_npy_f32(&dir.path().join("x.npy"), &x, 2);
+    let raw: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    for batch in ["128", "300", "1000", "4096"] {
+        let common = ["-k", "3", "--backend", "cpu", "--online", "--batch-size", batch];
+        let mut file_args = vec!["fit", "x.npy", "-o", "file.json"];
+        file_args.extend_from_slice(&common);
+        gmm_ok(dir.path(), &file_args);
+        let mut stdin_args = vec!["fit", "-", "--features", "2", "-o", "stdin.json"];
+        stdin_args.extend_from_slice(&common);
+        let out = gmm_stdin(dir.path(), &stdin_args, &raw);
+        assert!(
+            out.status.success(),
+            "{stdin_args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("1000 samples seen"), "{stderr}");
+        let file = fs::read_to_string(dir.path().join("file.json")).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join("stdin.json")).unwrap(),
+            file,
+            "batch {batch}"
+        );
+        let expected = library_online(
+            &x,
+            3,
+            CovarianceType::Full,
+            gmm_gpu::Online::default().batch_size(batch.parse().unwrap()),
+        );
+        assert_eq!(file, format!("{}\n", expected.to_json()));
+    }
+    fs::remove_file(dir.path().join("stdin.json")).unwrap();
+
+    let base = ["fit", "-", "-k", "3", "--backend", "cpu", "-o", "stdin.json"];
+    let cases: Vec<(Vec<&str>, usize, &str)> = vec![
+        (
+            vec!["--features", "2", "--online"],
+            raw.len() - 3,
+            "ended 5 bytes into a row after 999 whole rows",
+        ),
+        (vec!["--features", "3", "--online"], raw.len(), "--features 3"),
+        (vec!["--features", "2"], raw.len(), "--online"),
+        (vec!["--online"], raw.len(), "--features"),
+        (
+            vec!["--features", "2", "--online", "--passes", "2"],
+            raw.len(),
+            "--passes",
+        ),
+        (
+            vec!["--features", "2", "--online", "--format", "npy"],
+            raw.len(),
+            "--format",
+        ),
+        (vec!["--features", "2", "--online"], 0, "holds no samples"),
+        (
+            vec!["--features", "2", "--online", "--batch-size", "0"],
+            raw.len(),
+            "--batch-size",
+        ),
+    ];
+    for (extra, len, expected) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(&extra);
+        let out = gmm_stdin(dir.path(), &args, &raw[..len]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!dir.path().join("stdin.json").exists(), "{args:?}");
+    }
+}

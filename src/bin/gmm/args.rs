@@ -51,7 +51,8 @@ pub enum Command {
 /// The options every data-reading command shares.
 #[derive(Args, Debug)]
 pub struct DataArgs {
-    /// The samples: .npy (float32/float64, 2-D, C order), .csv, or raw little-endian float32.
+    /// The samples: .npy (float32/float64, 2-D, C order), .csv, or raw little-endian float32; for
+    /// `gmm fit --online`, - reads raw float32 rows of --features D from stdin, a batch at a time.
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// CSV columns to use, by header name or 0-based index, comma-separated (default: all).

@@ -155,6 +155,22 @@ pub enum CliError {
         prior: &'static str,
         source: GmmError,
     },
+    /// An option that reading the samples from stdin (DATA `-`) needs, or cannot take.
+    #[error("DATA - (raw little-endian float32 from stdin): {problem}")]
+    StdinOption { problem: &'static str },
+    /// Stdin ended inside a row.
+    #[error(
+        "stdin ended {bytes} bytes into a row after {rows} whole rows: a row of --features {features} is {row_bytes} bytes of little-endian float32; check --features and the input"
+    )]
+    StdinPartialRow {
+        bytes: usize,
+        rows: u64,
+        features: usize,
+        row_bytes: usize,
+    },
+    /// Reading stdin failed.
+    #[error("cannot read stdin: {source}")]
+    StdinRead { source: std::io::Error },
     /// An online fit under mpirun, which the distributed fit does not run yet.
     #[cfg(feature = "mpi")]
     #[error(

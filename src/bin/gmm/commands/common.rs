@@ -385,7 +385,7 @@ pub(super) fn prepare_builder(
 
 /// Adds the init file, if any, for `d` features, then the parameters --freeze keeps at its values
 /// (after the file, so that the builder's check of a frozen parameter's initial value sees them).
-fn with_init(spec: &ModelSpec, b: GmmParamsBuilder, d: usize) -> Result<GmmParamsBuilder, CliError> {
+pub(super) fn with_init(spec: &ModelSpec, b: GmmParamsBuilder, d: usize) -> Result<GmmParamsBuilder, CliError> {
     let b = match &spec.init_file {
         Some(p) => apply_init(p, b, spec.k, d, spec.covariance)?,
         None => b,

@@ -1,6 +1,6 @@
 //! `gmm fit`: fits a mixture to the data, shows progress, and writes the model as JSON.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::time::{Duration, Instant};
 
 use std::path::Path;
@@ -8,11 +8,11 @@ use std::path::Path;
 use gmm_gpu::{BackendKind, DataView, GaussianMixture, GmmError, GmmModel, GmmParams, Online, Progress, Samples};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::common::{fit_error, prepare, prior_or_variational_asked};
+use super::common::{build, builder, fit_error, prepare, prior_or_variational_asked, with_init};
 use super::output::{backend_line, objective_lines, precision_line, seconds};
 use crate::args::{Cli, FitArgs};
 use crate::error::CliError;
-use crate::io;
+use crate::io::{self, DataFormat};
 
 pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     #[cfg(feature = "mpi")]
@@ -29,6 +29,9 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
             prior,
             source: GmmError::OnlineWithPrior,
         });
+    }
+    if a.spec.data.data == Path::new("-") {
+        return fit_stdin(cli, a, schedule);
     }
     let (data, params) = prepare(&a.spec, |b| match schedule {
         Some(o) => b.online(o),
@@ -250,4 +253,106 @@ pub(super) fn online_summary(
         Some(out) => eprintln!("  model        {}", out.display()),
         None => eprintln!("  model        not written (give -o MODEL.json)"),
     }
+}
+
+/// `gmm fit - --features D --online`: raw little-endian float32 rows from stdin, a batch of
+/// --batch-size rows read and fitted (`partial_fit`) at a time, so that the input is never held
+/// whole; the last batch may be shorter, but not end inside a row.
+fn fit_stdin(cli: &Cli, a: &FitArgs, schedule: Option<Online>) -> Result<(), CliError> {
+    let spec = &a.spec;
+    let problem = |problem| Err(CliError::StdinOption { problem });
+    let Some(schedule) = schedule else {
+        return problem("give --online: only an online fit reads its samples as they come");
+    };
+    let Some(d) = spec.data.features.filter(|&d| d > 0) else {
+        return problem("give --features D (at least 1): raw float32 rows carry no shape");
+    };
+    if spec.data.columns.is_some() {
+        return problem("--columns is for CSV files; stdin is raw float32");
+    }
+    if matches!(spec.data.format, DataFormat::Npy | DataFormat::Csv) {
+        return problem("--format npy and csv need a file; stdin is raw float32 (--format raw)");
+    }
+    if schedule.get_passes() > 1 {
+        return problem("--passes above 1: stdin is read once; save the data to a file for more passes");
+    }
+    if spec.init_resp.is_some() || spec.init_labels.is_some() {
+        return problem("--init-resp and --init-labels give a row per sample, and stdin's rows are not known ahead");
+    }
+    let b = with_init(spec, builder(spec.k, spec.covariance, &spec.fit)?.online(schedule), d)?;
+    let params = build(b, spec.init_file.as_deref())?;
+    let batch = schedule.get_batch_size();
+    let row_bytes = d * 4;
+    let Some(batch_bytes) = batch.checked_mul(row_bytes).filter(|&n| n <= isize::MAX as usize) else {
+        return Err(CliError::StdinOption {
+            problem: "--batch-size times --features float32 values is more than memory can hold",
+        });
+    };
+    let path = Path::new("-");
+    let started = Instant::now();
+    let mut buffer = vec![0u8; batch_bytes];
+    let mut values = Vec::<f32>::with_capacity(batch * d);
+    let mut input = std::io::stdin().lock();
+    let mut gm = GaussianMixture::new(params);
+    let mut meter = Meter::new(cli);
+    let mut rows = 0u64;
+    loop {
+        let filled = fill(&mut input, &mut buffer).map_err(|source| CliError::StdinRead { source })?;
+        let whole = filled / row_bytes;
+        if filled % row_bytes != 0 {
+            return Err(CliError::StdinPartialRow {
+                bytes: filled % row_bytes,
+                rows: rows + whole as u64,
+                features: d,
+                row_bytes,
+            });
+        }
+        if whole > 0 {
+            values.clear();
+            values.extend(
+                buffer[..filled]
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+            let view = DataView::from_f32(&values, d).map_err(|e| fit_error(path, e))?;
+            let lower_bound = gm.partial_fit(&view).map_err(|e| fit_error(path, e))?.lower_bound();
+            rows += whole as u64;
+            meter.batch(whole, lower_bound, || "stdin".to_string());
+            if !cli.quiet && !cli.verbose && meter.batches % 16 == 0 {
+                meter.pass("stdin");
+            }
+        }
+        if filled < buffer.len() {
+            break;
+        }
+    }
+    let Some(model) = gm.into_model() else {
+        return Err(CliError::EmptyData {
+            path: path.to_path_buf(),
+        });
+    };
+    meter.pass("end of stdin");
+    let elapsed = started.elapsed();
+    if let Some(out) = &a.output {
+        io::write_model(out, &model)?;
+    }
+    if !cli.quiet {
+        let source = format!("{rows} samples x {d} features from stdin");
+        online_summary(&model, &source, &schedule, elapsed, a.output.as_deref());
+    }
+    Ok(())
+}
+
+/// Reads into `buffer` until it is full or the input ends; the bytes read.
+fn fill(input: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match input.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
