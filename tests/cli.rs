@@ -2716,6 +2716,7 @@ fn bad_online_options_name_the_option_and_leave_no_output() {
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["--online", "--batch-size", "0"], vec!["--batch-size"]),
         (vec!["--batch-size", "0"], vec!["--batch-size"]),
+        (vec!["--batch-size", "1"], vec!["--batch-size 1 is below -k 2"]),
         (vec!["--online", "--passes", "0"], vec!["--passes"]),
         (vec!["--online", "--decay", "0.5"], vec!["--decay"]),
         (vec!["--decay", "1.5"], vec!["--decay"]),
@@ -2833,6 +2834,11 @@ fn fit_online_from_stdin_matches_the_file() {
             vec!["--features", "2", "--online", "--batch-size", "0"],
             raw.len(),
             "--batch-size",
+        ),
+        (
+            vec!["--features", "2", "--online", "--batch-size", "2"],
+            raw.len(),
+            "--batch-size 2 is below -k 3",
         ),
     ];
     for (extra, len, expected) in cases {

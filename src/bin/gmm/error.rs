@@ -155,6 +155,11 @@ pub enum CliError {
         prior: &'static str,
         source: GmmError,
     },
+    /// An online fit's batches are smaller than K, and its first batch initialises K components.
+    #[error(
+        "--batch-size {batch} is below -k {k}: the first batch initialises the components from its samples; give a batch of at least K samples"
+    )]
+    BatchBelowK { batch: usize, k: usize },
     /// An option that reading the samples from stdin (DATA `-`) needs, or cannot take.
     #[error("DATA - (raw little-endian float32 from stdin): {problem}")]
     StdinOption { problem: &'static str },

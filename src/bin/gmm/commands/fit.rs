@@ -30,6 +30,12 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
             source: GmmError::OnlineWithPrior,
         });
     }
+    if let Some(o) = schedule.filter(|o| (1..a.spec.k).contains(&o.get_batch_size())) {
+        return Err(CliError::BatchBelowK {
+            batch: o.get_batch_size(),
+            k: a.spec.k,
+        });
+    }
     if a.spec.data.data == Path::new("-") {
         return fit_stdin(cli, a, schedule);
     }
