@@ -2717,6 +2717,14 @@ fn bad_online_options_name_the_option_and_leave_no_output() {
         (vec!["--online", "--batch-size", "0"], vec!["--batch-size"]),
         (vec!["--batch-size", "0"], vec!["--batch-size"]),
         (vec!["--batch-size", "1"], vec!["--batch-size 1 is below -k 2"]),
+        (
+            vec!["--online", "--init-labels", "l.npy"],
+            vec!["--online and --init-labels"],
+        ),
+        (
+            vec!["--decay", "0.8", "--init-resp", "r.npy"],
+            vec!["--decay and --init-resp"],
+        ),
         (vec!["--online", "--passes", "0"], vec!["--passes"]),
         (vec!["--online", "--decay", "0.5"], vec!["--decay"]),
         (vec!["--decay", "1.5"], vec!["--decay"]),

@@ -155,6 +155,12 @@ pub enum CliError {
         prior: &'static str,
         source: GmmError,
     },
+    /// An online fit started from responsibilities or labels, a row for every sample, which its
+    /// first batch (the start of an online fit) does not hold.
+    #[error(
+        "{online} and {start}: an online fit starts from its first batch, and {start} gives a row for every sample; start it from --init-file (weights, means, precisions) or --init instead"
+    )]
+    OnlineStart { online: &'static str, start: &'static str },
     /// An online fit's batches are smaller than K, and its first batch initialises K components.
     #[error(
         "--batch-size {batch} is below -k {k}: the first batch initialises the components from its samples; give a batch of at least K samples"

@@ -30,6 +30,16 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
             source: GmmError::OnlineWithPrior,
         });
     }
+    if let Some(online) = a.online.asked() {
+        let start = match (&a.spec.init_resp, &a.spec.init_labels) {
+            (Some(_), _) => Some("--init-resp"),
+            (None, Some(_)) => Some("--init-labels"),
+            (None, None) => None,
+        };
+        if let Some(start) = start {
+            return Err(CliError::OnlineStart { online, start });
+        }
+    }
     if let Some(o) = schedule.filter(|o| (1..a.spec.k).contains(&o.get_batch_size())) {
         return Err(CliError::BatchBelowK {
             batch: o.get_batch_size(),
@@ -281,9 +291,6 @@ fn fit_stdin(cli: &Cli, a: &FitArgs, schedule: Option<Online>) -> Result<(), Cli
     }
     if schedule.get_passes() > 1 {
         return problem("--passes above 1: stdin is read once; save the data to a file for more passes");
-    }
-    if spec.init_resp.is_some() || spec.init_labels.is_some() {
-        return problem("--init-resp and --init-labels give a row per sample, and stdin's rows are not known ahead");
     }
     let b = with_init(spec, builder(spec.k, spec.covariance, &spec.fit)?.online(schedule), d)?;
     let params = build(b, spec.init_file.as_deref())?;
