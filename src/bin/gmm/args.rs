@@ -290,7 +290,7 @@ pub struct OnlineOptions {
     /// Fit by stepwise (online) EM: one E-step and M-step per mini-batch, the batch's statistics
     /// blended into running ones with step (t + t0)^(-decay), for --passes passes over the data.
     /// Each of the four options below implies it. --max-iter, --tol and --n-init do not apply
-    /// (the schedule decides the steps); not with --prior or --bayesian, nor under mpirun.
+    /// (the schedule decides the steps); not with --prior, --bayesian, --init-resp or --init-labels, nor under mpirun.
     #[arg(long)]
     pub online: bool,
     /// Samples per mini-batch (>= 1) [default: 65536]; implies --online.
