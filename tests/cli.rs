@@ -2618,3 +2618,245 @@ fn compare_with_frozen_means_keeps_them_on_both_sides() {
         assert!(rel < 1e-3, "{field}: max relative difference {rel}");
     }
 }
+
+/// Blobs for the online tests: 3 components in 2-D, interleaved, as float32.
+fn online_blobs(n: usize) -> Vec<f32> {
+    blobs(n, &[0.0, 0.0, 4.0, 0.0, 0.0, 4.0], 2, 0.6, 11)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
+}
+
+/// The library's online fit of `x` (2 features) with the CLI's other defaults.
+fn library_online(x: &[f32], k: usize, cov: CovarianceType, online: gmm_gpu::Online) -> GmmModel {
+    let params = GmmParams::builder(k)
+        .covariance_type(cov)
+        .backend(gmm_gpu::BackendKind::Cpu)
+        .online(online)
+        .build()
+        .unwrap();
+    let mut gm = gmm_gpu::GaussianMixture::new(params);
+    gm.fit(&DataView::from_f32(x, 2).unwrap()).unwrap().clone()
+}
+
+/// `fit --online` (or a schedule option alone, which implies it) writes, byte for byte, the model
+/// the library's `GaussianMixture::fit` gives with the same schedule, and says what it did.
+#[test]
+fn fit_online_writes_the_library_online_model() {
+    let dir = tempdir();
+    let x = online_blobs(1000);
+    write_npy_f32(&dir.path().join("x.npy"), &x, 2);
+    use gmm_gpu::Online;
+    let cases: Vec<(Vec<&str>, CovarianceType, Online)> = vec![
+        (
+            vec!["--online", "--batch-size", "128", "--passes", "2"],
+            CovarianceType::Full,
+            Online::default().batch_size(128).passes(2),
+        ),
+        // A batch size that leaves a short last batch; --decay and --offset imply --online.
+        (
+            vec!["--batch-size", "300", "--decay", "0.9", "--offset", "5"],
+            CovarianceType::Diag,
+            Online::default().batch_size(300).decay(0.9).offset(5.0),
+        ),
+        // The defaults: one batch of all 1000 samples.
+        (vec!["--online"], CovarianceType::Spherical, Online::default()),
+    ];
+    for (extra, cov, online) in cases {
+        let cov_name = cov.to_string();
+        let mut args = vec![
+            "fit",
+            "x.npy",
+            "-k",
+            "3",
+            "--covariance",
+            &cov_name,
+            "--backend",
+            "cpu",
+            "-o",
+            "m.json",
+        ];
+        args.extend_from_slice(&extra);
+        let out = gmm(dir.path(), &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = fs::read_to_string(dir.path().join("m.json")).unwrap();
+        let expected = library_online(&x, 3, cov, online);
+        assert_eq!(text, format!("{}\n", expected.to_json()), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains("samples seen") && stderr.contains("samples/s"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("steps        {}", expected.n_iter())),
+            "{stderr}"
+        );
+        fs::remove_file(dir.path().join("m.json")).unwrap();
+
+        // -q: nothing on stderr, the same model.
+        args.push("-q");
+        let out = gmm(dir.path(), &args);
+        assert!(out.status.success());
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(fs::read_to_string(dir.path().join("m.json")).unwrap(), text);
+        fs::remove_file(dir.path().join("m.json")).unwrap();
+    }
+}
+
+/// Each bad schedule value, and an online fit beside a prior, fails naming the option and writes
+/// nothing.
+#[test]
+fn bad_online_options_name_the_option_and_leave_no_output() {
+    let dir = tempdir();
+    write_npy_f32(&dir.path().join("x.npy"), &online_blobs(60), 2);
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["--online", "--batch-size", "0"], vec!["--batch-size"]),
+        (vec!["--batch-size", "0"], vec!["--batch-size"]),
+        (vec!["--batch-size", "1"], vec!["--batch-size 1 is below -k 2"]),
+        (
+            vec!["--online", "--init-labels", "l.npy"],
+            vec!["--online and --init-labels"],
+        ),
+        (
+            vec!["--decay", "0.8", "--init-resp", "r.npy"],
+            vec!["--decay and --init-resp"],
+        ),
+        (vec!["--online", "--passes", "0"], vec!["--passes"]),
+        (vec!["--online", "--decay", "0.5"], vec!["--decay"]),
+        (vec!["--decay", "1.5"], vec!["--decay"]),
+        (vec!["--online", "--decay", "nan"], vec!["--decay"]),
+        (vec!["--online", "--offset", "-1"], vec!["--offset"]),
+        (vec!["--offset", "inf"], vec!["--offset"]),
+        (
+            vec!["--online", "--prior", "default"],
+            vec!["--online", "--prior default"],
+        ),
+        (
+            vec!["--passes", "3", "--prior-shrinkage", "0.5"],
+            vec!["--passes", "--prior-shrinkage"],
+        ),
+        (
+            vec!["--online", "--bayesian", "dirichlet-process"],
+            vec!["--online", "--bayesian"],
+        ),
+    ];
+    for (extra, named) in cases {
+        let mut args = vec!["fit", "x.npy", "-k", "2", "--backend", "cpu", "-o", "m.json"];
+        args.extend_from_slice(&extra);
+        let out = gmm(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        for option in named {
+            assert!(stderr.contains(option), "{args:?}: {stderr}");
+        }
+        assert!(!dir.path().join("m.json").exists(), "{args:?}");
+    }
+}
+
+/// Runs `gmm` in `dir` with `input` on stdin.
+fn gmm_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gmm"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the gmm binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    // The command may stop before reading it all (an error): a broken pipe is then expected.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// `gmm fit - --features 2 --online` reads raw float32 rows from stdin batch by batch and writes
+/// byte for byte the model of the same fit of the file (a short last batch included); an input
+/// ending inside a row, and the options stdin needs or cannot take, are one-line errors that
+/// write nothing.
+#[test]
+fn fit_online_from_stdin_matches_the_file() {
+    let dir = tempdir();
+    let x = online_blobs(1000);
+    write_npy_f32(&dir.path().join("x.npy"), &x, 2);
+    let raw: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    for batch in ["128", "300", "1000", "4096"] {
+        let common = ["-k", "3", "--backend", "cpu", "--online", "--batch-size", batch];
+        let mut file_args = vec!["fit", "x.npy", "-o", "file.json"];
+        file_args.extend_from_slice(&common);
+        gmm_ok(dir.path(), &file_args);
+        let mut stdin_args = vec!["fit", "-", "--features", "2", "-o", "stdin.json"];
+        stdin_args.extend_from_slice(&common);
+        let out = gmm_stdin(dir.path(), &stdin_args, &raw);
+        assert!(
+            out.status.success(),
+            "{stdin_args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains("1000 samples seen"), "{stderr}");
+        let file = fs::read_to_string(dir.path().join("file.json")).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join("stdin.json")).unwrap(),
+            file,
+            "batch {batch}"
+        );
+        let expected = library_online(
+            &x,
+            3,
+            CovarianceType::Full,
+            gmm_gpu::Online::default().batch_size(batch.parse().unwrap()),
+        );
+        assert_eq!(file, format!("{}\n", expected.to_json()));
+    }
+    fs::remove_file(dir.path().join("stdin.json")).unwrap();
+
+    let base = ["fit", "-", "-k", "3", "--backend", "cpu", "-o", "stdin.json"];
+    let cases: Vec<(Vec<&str>, usize, &str)> = vec![
+        (
+            vec!["--features", "2", "--online"],
+            raw.len() - 3,
+            "ended 5 bytes into a row after 999 whole rows",
+        ),
+        (vec!["--features", "3", "--online"], raw.len(), "--features 3"),
+        (vec!["--features", "2"], raw.len(), "--online"),
+        (vec!["--online"], raw.len(), "--features"),
+        (
+            vec!["--features", "2", "--online", "--passes", "2"],
+            raw.len(),
+            "--passes",
+        ),
+        (
+            vec!["--features", "2", "--online", "--format", "npy"],
+            raw.len(),
+            "--format",
+        ),
+        (vec!["--features", "2", "--online"], 0, "holds no samples"),
+        (
+            vec!["--features", "2", "--online", "--batch-size", "0"],
+            raw.len(),
+            "--batch-size",
+        ),
+        (
+            vec!["--features", "2", "--online", "--batch-size", "2"],
+            raw.len(),
+            "--batch-size 2 is below -k 3",
+        ),
+    ];
+    for (extra, len, expected) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(&extra);
+        let out = gmm_stdin(dir.path(), &args, &raw[..len]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!dir.path().join("stdin.json").exists(), "{args:?}");
+    }
+}

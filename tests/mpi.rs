@@ -142,6 +142,30 @@ fn a_bad_value_on_one_rank_stops_every_rank_with_one_message() {
     assert!(!dir.path().join("m.json").exists(), "a failed fit left a model");
 }
 
+/// `gmm fit --online` (or a schedule option that implies it) under mpirun is refused with one
+/// message naming the option, and writes nothing: the distributed fit runs batch EM only.
+#[test]
+fn an_online_fit_under_mpirun_is_refused_with_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = blobs(600, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0], 3, 1.0, 4);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
+    for option in [["--online", "--online"], ["--batch-size", "100"]] {
+        let mut args = vec!["fit", "x.npy", "-k", "2", "--backend", "cpu", "-o", "m.json"];
+        args.extend_from_slice(&option[..if option[0] == "--online" { 1 } else { 2 }]);
+        let o = mpirun(2, dir.path(), &args);
+        assert!(!o.status.success());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("gmm:")).collect();
+        assert_eq!(ours.len(), 1, "{stderr}");
+        assert!(
+            ours[0].contains(&format!("gmm: {}: the distributed fit", option[0])),
+            "{}",
+            ours[0]
+        );
+        assert!(!dir.path().join("m.json").exists(), "a refused fit left a model");
+    }
+}
+
 #[test]
 fn predict_and_score_under_mpirun_write_the_same_files_as_one_process() {
     let dir = tempfile::tempdir().unwrap();

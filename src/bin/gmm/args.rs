@@ -51,7 +51,8 @@ pub enum Command {
 /// The options every data-reading command shares.
 #[derive(Args, Debug)]
 pub struct DataArgs {
-    /// The samples: .npy (float32/float64, 2-D, C order), .csv, or raw little-endian float32.
+    /// The samples: .npy (float32/float64, 2-D, C order), .csv, or raw little-endian float32; for
+    /// `gmm fit --online`, - reads raw float32 rows of --features D from stdin, a batch at a time.
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// CSV columns to use, by header name or 0-based index, comma-separated (default: all).
@@ -283,10 +284,69 @@ pub struct ModelSpec {
     pub fit: FitOptions,
 }
 
+/// `gmm fit --online`: stepwise (online) EM over mini-batches (gmm_gpu::Online).
+#[derive(Args, Debug, Clone, Default)]
+pub struct OnlineOptions {
+    /// Fit by stepwise (online) EM: one E-step and M-step per mini-batch, the batch's statistics
+    /// blended into running ones with step (t + t0)^(-decay), for --passes passes over the data.
+    /// Each of the four options below implies it. --max-iter, --tol and --n-init do not apply
+    /// (the schedule decides the steps); not with --prior, --bayesian, --init-resp or --init-labels, nor under mpirun.
+    #[arg(long)]
+    pub online: bool,
+    /// Samples per mini-batch (>= 1) [default: 65536]; implies --online.
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Passes over the data (>= 1) [default: 1]; implies --online.
+    #[arg(long, value_name = "P")]
+    pub passes: Option<usize>,
+    /// The step's decay α in (0.5, 1] [default: 0.7]; implies --online.
+    #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
+    pub decay: Option<f64>,
+    /// The step's offset t0 >= 0 (larger damps the early steps) [default: 2]; implies --online.
+    #[arg(long, value_name = "T0", allow_negative_numbers = true)]
+    pub offset: Option<f64>,
+}
+
+impl OnlineOptions {
+    /// The option that asks for an online fit (`--online`, else the first schedule option given).
+    pub fn asked(&self) -> Option<&'static str> {
+        [
+            ("--online", self.online),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--passes", self.passes.is_some()),
+            ("--decay", self.decay.is_some()),
+            ("--offset", self.offset.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(option, set)| set.then_some(option))
+    }
+
+    /// The schedule the options ask for, if any (the library's defaults for the options not given).
+    pub fn schedule(&self) -> Option<gmm_gpu::Online> {
+        self.asked()?;
+        let mut o = gmm_gpu::Online::default();
+        if let Some(n) = self.batch_size {
+            o = o.batch_size(n);
+        }
+        if let Some(p) = self.passes {
+            o = o.passes(p);
+        }
+        if let Some(a) = self.decay {
+            o = o.decay(a);
+        }
+        if let Some(t0) = self.offset {
+            o = o.offset(t0);
+        }
+        Some(o)
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct FitArgs {
     #[command(flatten)]
     pub spec: ModelSpec,
+    #[command(flatten)]
+    pub online: OnlineOptions,
     /// Write the fitted model here (JSON).
     #[arg(short, long, value_name = "MODEL.json")]
     pub output: Option<PathBuf>,

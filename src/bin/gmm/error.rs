@@ -145,6 +145,49 @@ pub enum CliError {
         init_file: Option<PathBuf>,
         source: GmmError,
     },
+    /// An online fit (`--online` or a schedule option) beside a MAP prior or a variational fit,
+    /// which the library's stepwise EM does not run.
+    #[error(
+        "{online} and {prior}: {source}; drop one of them (any of --batch-size, --passes, --decay and --offset implies --online)"
+    )]
+    OnlineWithPrior {
+        online: &'static str,
+        prior: &'static str,
+        source: GmmError,
+    },
+    /// An online fit started from responsibilities or labels, a row for every sample, which its
+    /// first batch (the start of an online fit) does not hold.
+    #[error(
+        "{online} and {start}: an online fit starts from its first batch, and {start} gives a row for every sample; start it from --init-file (weights, means, precisions) or --init instead"
+    )]
+    OnlineStart { online: &'static str, start: &'static str },
+    /// An online fit's batches are smaller than K, and its first batch initialises K components.
+    #[error(
+        "--batch-size {batch} is below -k {k}: the first batch initialises the components from its samples; give a batch of at least K samples"
+    )]
+    BatchBelowK { batch: usize, k: usize },
+    /// An option that reading the samples from stdin (DATA `-`) needs, or cannot take.
+    #[error("DATA - (raw little-endian float32 from stdin): {problem}")]
+    StdinOption { problem: &'static str },
+    /// Stdin ended inside a row.
+    #[error(
+        "stdin ended {bytes} bytes into a row after {rows} whole rows: a row of --features {features} is {row_bytes} bytes of little-endian float32; check --features and the input"
+    )]
+    StdinPartialRow {
+        bytes: usize,
+        rows: u64,
+        features: usize,
+        row_bytes: usize,
+    },
+    /// Reading stdin failed.
+    #[error("cannot read stdin: {source}")]
+    StdinRead { source: std::io::Error },
+    /// An online fit under mpirun, which the distributed fit does not run yet.
+    #[cfg(feature = "mpi")]
+    #[error(
+        "{online}: the distributed fit (under mpirun with more than one rank) runs batch EM only; run gmm fit --online as one process"
+    )]
+    OnlineDistributed { online: &'static str },
     /// `--prior none` beside a `--prior-*` option, which implies a prior.
     #[error(
         "--prior none contradicts {option}, which sets a hyperparameter of the prior; drop one of them (any --prior-* option implies --prior default)"

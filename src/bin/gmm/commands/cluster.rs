@@ -265,6 +265,9 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     let spec = &a.spec;
     // Every failure before the fit is shared: the failing rank reports, the others stop quietly.
     let prepared = (|| {
+        if let Some(online) = a.online.asked() {
+            return Err(CliError::OnlineDistributed { online });
+        }
         if let Some(out) = &a.output {
             io::out_dir(out)?;
         }

@@ -81,6 +81,11 @@ fn prior_asked(o: &PriorOptions) -> Option<&'static str> {
     }
 }
 
+/// The option that asks for a MAP prior or a variational fit, if any.
+pub(super) fn prior_or_variational_asked(o: &FitOptions) -> Option<&'static str> {
+    prior_asked(&o.prior).or_else(|| variational_asked(&o.variational))
+}
+
 /// The prior the options ask for: none without --prior default or a --prior-* option, else
 /// mclust's default with the hyperparameters given.
 fn prior(o: &PriorOptions) -> Result<Option<Prior>, CliError> {
@@ -224,6 +229,13 @@ pub(super) fn build(b: GmmParamsBuilder, init_file: Option<&Path>) -> Result<Gmm
         }
         let option = match e {
             GmmError::FrozenWithPrior => "--freeze",
+            GmmError::InvalidOnline { field, .. } => match field {
+                "batch_size" => "--batch-size",
+                "decay" => "--decay",
+                "offset" => "--offset",
+                _ => "--passes",
+            },
+            GmmError::OnlineWithPrior => "--online",
             // Initial weights, means or precisions can only have come from the init file.
             GmmError::VariationalInitialParameters { .. } => "--init-file",
             GmmError::ZeroComponents => "-k",
@@ -373,7 +385,7 @@ pub(super) fn prepare_builder(
 
 /// Adds the init file, if any, for `d` features, then the parameters --freeze keeps at its values
 /// (after the file, so that the builder's check of a frozen parameter's initial value sees them).
-fn with_init(spec: &ModelSpec, b: GmmParamsBuilder, d: usize) -> Result<GmmParamsBuilder, CliError> {
+pub(super) fn with_init(spec: &ModelSpec, b: GmmParamsBuilder, d: usize) -> Result<GmmParamsBuilder, CliError> {
     let b = match &spec.init_file {
         Some(p) => apply_init(p, b, spec.k, d, spec.covariance)?,
         None => b,
