@@ -11,8 +11,8 @@ use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
 use gmm_gpu::{
-    BackendKind, CovarianceType, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, GpuContext,
-    GpuPrecision, InitMethod, Online as Schedule, Parameter, Prior, Variational, WeightPrior,
+    BackendKind, CovarianceType, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, GmmParamsBuilder,
+    GpuContext, GpuPrecision, InitMethod, Online as Schedule, Parameter, Prior, Variational, WeightPrior,
 };
 use numpy::{
     IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
@@ -497,6 +497,55 @@ impl Monitor {
     }
 }
 
+/// The starting values and regularisation that `fit` and [`Online`] both take.
+struct Start<'a, 'py> {
+    reg_covar: Option<f64>,
+    init_responsibilities: Option<&'a PyReadonlyArray2<'py, f64>>,
+    init_labels: Option<&'a PyReadonlyArray1<'py, i64>>,
+    weights_init: Option<&'a PyReadonlyArrayDyn<'py, f64>>,
+    means_init: Option<&'a PyReadonlyArrayDyn<'py, f64>>,
+    precisions_init: Option<&'a PyReadonlyArrayDyn<'py, f64>>,
+    freeze: &'a [String],
+}
+
+impl Start<'_, '_> {
+    /// `builder` with these values set.
+    fn onto(self, mut builder: GmmParamsBuilder) -> PyResult<GmmParamsBuilder> {
+        if let Some(r) = self.reg_covar {
+            builder = builder.reg_covar(r);
+        }
+        if let Some(r) = self.init_responsibilities {
+            builder = builder.init_responsibilities(rows(r).into_owned());
+        }
+        if let Some(l) = self.init_labels {
+            builder = builder.init_labels(labels(l)?);
+        }
+        if let Some(w) = self.weights_init {
+            builder = builder.weights_init(values(w));
+        }
+        if let Some(m) = self.means_init {
+            builder = builder.means_init(values(m));
+        }
+        if let Some(p) = self.precisions_init {
+            builder = builder.precisions_init(values(p));
+        }
+        if !self.freeze.is_empty() {
+            builder = builder.freeze(&frozen(self.freeze)?);
+        }
+        Ok(builder)
+    }
+}
+
+/// The crate's estimator for `params`: on the GPU, the process's shared context (its pipelines
+/// serve every fit and every online step).
+fn estimator(params: GmmParams, backend: BackendKind) -> Result<GaussianMixture, GmmError> {
+    Ok(if backend == BackendKind::Gpu {
+        GaussianMixture::on_gpu(params, gpu_context()?.clone())
+    } else {
+        GaussianMixture::new(params)
+    })
+}
+
 /// Fits a mixture to `x` (float64 or float32, (n_samples, n_features)) by EM, with the GIL
 /// released. Parameters are scikit-learn's, already validated by the Python class (`reg_covar`
 /// None: the core's default, 1e-6, or 0 with a prior); `prior` is a MAP fit's [`PriorArgs`],
@@ -552,34 +601,22 @@ fn fit<'py>(
         .warm_start(warm.is_some())
         .backend(backend)
         .gpu_precision(parse::<GpuPrecision>("precision", precision)?);
-    if let Some(r) = reg_covar {
-        builder = builder.reg_covar(r);
-    }
     if let Some(p) = prior {
         builder = builder.prior(p.prior());
     }
     if let Some(v) = variational {
         builder = builder.variational(v.variational()?);
     }
-    if let Some(r) = &init_responsibilities {
-        builder = builder.init_responsibilities(rows(r).into_owned());
-    }
-    if let Some(l) = &init_labels {
-        builder = builder.init_labels(labels(l)?);
-    }
-    if let Some(w) = &weights_init {
-        builder = builder.weights_init(values(w));
-    }
-    if let Some(m) = &means_init {
-        builder = builder.means_init(values(m));
-    }
-    if let Some(p) = &precisions_init {
-        builder = builder.precisions_init(values(p));
-    }
-    if !freeze.is_empty() {
-        builder = builder.freeze(&frozen(&freeze)?);
-    }
-    let params = builder.build().map_err(|e| to_py(py, &e))?;
+    let start = Start {
+        reg_covar,
+        init_responsibilities: init_responsibilities.as_ref(),
+        init_labels: init_labels.as_ref(),
+        weights_init: weights_init.as_ref(),
+        means_init: means_init.as_ref(),
+        precisions_init: precisions_init.as_ref(),
+        freeze: &freeze,
+    };
+    let params = start.onto(builder)?.build().map_err(|e| to_py(py, &e))?;
     let previous = warm.map(|m| m.model.clone());
     let sample_weight = weights(&sample_weight);
     let rows = x.rows();
@@ -589,11 +626,7 @@ fn fit<'py>(
     };
     let result = py.detach(|| {
         let data = rows.view()?;
-        let mut gm = if backend == BackendKind::Gpu {
-            GaussianMixture::on_gpu(params, gpu_context()?.clone())
-        } else {
-            GaussianMixture::new(params)
-        };
+        let mut gm = estimator(params, backend)?;
         gm.set_model(previous);
         let mut on_event = |e: &FitEvent| monitor.on(e);
         gm.fit_monitored(&data, sample_weight.as_deref(), &mut on_event)?;
@@ -646,7 +679,7 @@ impl Online {
         warm: Option<PyRef<'py, Model>>,
     ) -> PyResult<Self> {
         let backend: BackendKind = parse("backend", backend)?;
-        let mut builder = GmmParams::builder(n_components)
+        let builder = GmmParams::builder(n_components)
             .covariance_type(parse("covariance_type", covariance_type)?)
             .init_method(parse::<InitMethod>("init_params", init_params)?)
             .seed(seed)
@@ -654,34 +687,17 @@ impl Online {
             .backend(backend)
             .gpu_precision(parse::<GpuPrecision>("precision", precision)?)
             .online(Schedule::default().decay(decay).offset(offset));
-        if let Some(r) = reg_covar {
-            builder = builder.reg_covar(r);
-        }
-        if let Some(r) = &init_responsibilities {
-            builder = builder.init_responsibilities(rows(r).into_owned());
-        }
-        if let Some(l) = &init_labels {
-            builder = builder.init_labels(labels(l)?);
-        }
-        if let Some(w) = &weights_init {
-            builder = builder.weights_init(values(w));
-        }
-        if let Some(m) = &means_init {
-            builder = builder.means_init(values(m));
-        }
-        if let Some(p) = &precisions_init {
-            builder = builder.precisions_init(values(p));
-        }
-        if !freeze.is_empty() {
-            builder = builder.freeze(&frozen(&freeze)?);
-        }
-        let params = builder.build().map_err(|e| to_py(py, &e))?;
-        // On the GPU, the process's shared context, as `fit` uses: its pipelines serve every step.
-        let mut gm = if backend == BackendKind::Gpu {
-            GaussianMixture::on_gpu(params, gpu_context().map_err(|e| to_py(py, &e))?.clone())
-        } else {
-            GaussianMixture::new(params)
+        let start = Start {
+            reg_covar,
+            init_responsibilities: init_responsibilities.as_ref(),
+            init_labels: init_labels.as_ref(),
+            weights_init: weights_init.as_ref(),
+            means_init: means_init.as_ref(),
+            precisions_init: precisions_init.as_ref(),
+            freeze: &freeze,
         };
+        let params = start.onto(builder)?.build().map_err(|e| to_py(py, &e))?;
+        let mut gm = estimator(params, backend).map_err(|e| to_py(py, &e))?;
         gm.set_model(warm.map(|m| m.model.clone()));
         Ok(Self { gm })
     }

@@ -123,18 +123,7 @@ impl Prior {
         {
             return Err(GmmError::PriorWeights { value: alpha });
         }
-        for (field, values) in [("mean", &self.mean), ("scale", &self.scale)] {
-            if let Some(v) = values
-                && let Some(index) = v.iter().position(|x| !x.is_finite())
-            {
-                return Err(GmmError::PriorNotFinite {
-                    field,
-                    index,
-                    value: v[index],
-                });
-            }
-        }
-        Ok(())
+        check_finite([("mean", self.mean.as_deref()), ("scale", self.scale.as_deref())])
     }
 
     /// The checks that need the feature count d: the mean has d values, ν > d − 1, and the
@@ -192,6 +181,22 @@ impl Prior {
         prior.weights = self.weights;
         Ok(prior)
     }
+}
+
+/// Every entry of each given array is finite: else `PriorNotFinite` naming the array and entry.
+pub(crate) fn check_finite<const N: usize>(arrays: [(&'static str, Option<&[f64]>); N]) -> Result<(), GmmError> {
+    for (field, values) in arrays {
+        if let Some(v) = values
+            && let Some(index) = v.iter().position(|x| !x.is_finite())
+        {
+            return Err(GmmError::PriorNotFinite {
+                field,
+                index,
+                value: v[index],
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The checks of a prior's mean and scale that need d, shared by the MAP prior and the

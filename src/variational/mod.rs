@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::error::GmmError;
 use crate::kinds::CovarianceType;
-use crate::prior::{check_mean_and_scale, data_moments};
+use crate::prior::{check_finite, check_mean_and_scale, data_moments};
 
 /// The prior on the weights of a variational fit (scikit-learn's `weight_concentration_prior_type`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -136,21 +136,10 @@ impl Variational {
                 n_features: None,
             });
         }
-        for (field, values) in [
-            ("mean_prior", &self.mean_prior),
-            ("covariance_prior", &self.covariance_prior),
-        ] {
-            if let Some(v) = values
-                && let Some(index) = v.iter().position(|x| !x.is_finite())
-            {
-                return Err(GmmError::PriorNotFinite {
-                    field,
-                    index,
-                    value: v[index],
-                });
-            }
-        }
-        Ok(())
+        check_finite([
+            ("mean_prior", self.mean_prior.as_deref()),
+            ("covariance_prior", self.covariance_prior.as_deref()),
+        ])
     }
 
     /// The checks that need d.
