@@ -32,12 +32,16 @@ pub enum Samples<'a> {
 }
 
 /// A borrowed row-major `n_samples x n_features` data set, checked once on construction:
-/// a whole number of rows, at least one feature, and no NaN or infinity.
+/// a whole number of rows, at least one feature, and no NaN or infinity ([`DataView::new`]), or
+/// NaN allowed as a missing value where a row still has an observed feature
+/// ([`DataView::with_missing`]).
 #[derive(Clone, Copy, Debug)]
 pub struct DataView<'a> {
     samples: Samples<'a>,
     n_samples: usize,
     n_features: usize,
+    /// The first NaN's (row, column), for a view made by [`DataView::with_missing`] that has one.
+    first_missing: Option<(usize, usize)>,
 }
 
 impl<'a> DataView<'a> {
@@ -53,16 +57,7 @@ impl<'a> DataView<'a> {
 
     /// Wraps samples of either precision, row-major with `n_features` columns.
     pub fn new(samples: Samples<'a>, n_features: usize) -> Result<Self, GmmError> {
-        if n_features == 0 {
-            return Err(GmmError::NoFeatures);
-        }
-        let len = match samples {
-            Samples::F32(s) => s.len(),
-            Samples::F64(s) => s.len(),
-        };
-        if len % n_features != 0 {
-            return Err(GmmError::DataLength { len, n_features });
-        }
+        let len = check_length(samples, n_features)?;
         let bad = match samples {
             Samples::F32(s) => s.iter().position(|v| !v.is_finite()).map(|i| (i, f64::from(s[i]))),
             Samples::F64(s) => s.iter().position(|v| !v.is_finite()).map(|i| (i, s[i])),
@@ -78,7 +73,64 @@ impl<'a> DataView<'a> {
             samples,
             n_samples: len / n_features,
             n_features,
+            first_missing: None,
         })
+    }
+
+    /// Wraps samples in which NaN marks a missing value: a fit with
+    /// [`Missing::Marginalise`](crate::Missing) marginalises them, and a model's `predict`,
+    /// `predict_proba`, `score_samples` and `impute` read each row through its observed features.
+    /// An infinity is still [`GmmError::NonFiniteData`], and a row with every feature missing is
+    /// [`GmmError::AllMissingRow`] (it says nothing about the mixture).
+    pub fn with_missing(samples: Samples<'a>, n_features: usize) -> Result<Self, GmmError> {
+        let len = check_length(samples, n_features)?;
+        fn scan<T: Element>(s: &[T], d: usize) -> Result<Option<(usize, usize)>, GmmError> {
+            let mut first = None;
+            for (row, r) in s.chunks_exact(d).enumerate() {
+                let mut n_missing = 0;
+                for (column, v) in r.iter().enumerate() {
+                    let v = v.to_f64();
+                    if v.is_nan() {
+                        n_missing += 1;
+                        first = first.or(Some((row, column)));
+                    } else if v.is_infinite() {
+                        return Err(GmmError::NonFiniteData { row, column, value: v });
+                    }
+                }
+                if n_missing == d {
+                    return Err(GmmError::AllMissingRow { row });
+                }
+            }
+            Ok(first)
+        }
+        let first_missing = match samples {
+            Samples::F32(s) => scan(s, n_features)?,
+            Samples::F64(s) => scan(s, n_features)?,
+        };
+        Ok(Self {
+            samples,
+            n_samples: len / n_features,
+            n_features,
+            first_missing,
+        })
+    }
+
+    /// Whether any value is missing (NaN; only in a view made by [`DataView::with_missing`]).
+    pub fn has_missing(&self) -> bool {
+        self.first_missing.is_some()
+    }
+
+    /// Fails with today's [`GmmError::NonFiniteData`] at the first NaN, for a path that does not
+    /// marginalise missing values.
+    pub(crate) fn reject_missing(&self) -> Result<(), GmmError> {
+        match self.first_missing {
+            Some((row, column)) => Err(GmmError::NonFiniteData {
+                row,
+                column,
+                value: f64::NAN,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Number of samples (rows).
@@ -94,6 +146,15 @@ impl<'a> DataView<'a> {
     /// The underlying buffer.
     pub fn samples(&self) -> Samples<'a> {
         self.samples
+    }
+
+    /// Fails with [`GmmError::MissingUnsupported`] at the first NaN: `what` does not marginalise
+    /// missing values, and `fix` says what does.
+    pub(crate) fn refuse_missing(&self, what: &'static str, fix: &'static str) -> Result<(), GmmError> {
+        match self.first_missing {
+            Some((row, column)) => Err(GmmError::MissingUnsupported { row, column, what, fix }),
+            None => Ok(()),
+        }
     }
 
     /// Copies row `i`, widened to f64, into `out` (length `n_features`).
@@ -119,6 +180,21 @@ impl<'a> DataView<'a> {
         }
         Ok(())
     }
+}
+
+/// The number of values, checked to be a whole number of rows of at least one feature.
+fn check_length(samples: Samples, n_features: usize) -> Result<usize, GmmError> {
+    if n_features == 0 {
+        return Err(GmmError::NoFeatures);
+    }
+    let len = match samples {
+        Samples::F32(s) => s.len(),
+        Samples::F64(s) => s.len(),
+    };
+    if len % n_features != 0 {
+        return Err(GmmError::DataLength { len, n_features });
+    }
+    Ok(len)
 }
 
 /// Validated per-sample weights for a weighted-likelihood fit: non-negative, finite, not all zero.

@@ -210,9 +210,22 @@ pub enum GmmError {
     DataLength { len: usize, n_features: usize },
     /// A data value is NaN or infinite.
     #[error(
-        "the data has a non-finite value ({value}) at row {row}, column {column}: remove or impute it before fitting"
+        "the data has a non-finite value ({value}) at row {row}, column {column}: remove or impute it before fitting (a NaN can instead be marginalised as a missing value: Missing::Marginalise, --missing marginalise, missing=\"marginalise\")"
     )]
     NonFiniteData { row: usize, column: usize, value: f64 },
+    /// A row whose every feature is missing (NaN), in data read with missing values.
+    #[error("row {row} has every feature missing (NaN), so it says nothing about the mixture: drop the row")]
+    AllMissingRow { row: usize },
+    /// Missing values were given to a path that does not marginalise them.
+    #[error(
+        "the data has missing values (the first NaN at row {row}, column {column}), which {what} does not marginalise: {fix}"
+    )]
+    MissingUnsupported {
+        row: usize,
+        column: usize,
+        what: &'static str,
+        fix: &'static str,
+    },
     /// An ndarray array whose rows are not one row-major run of memory (transposed, Fortran-order,
     /// a column slice or a strided step), so that a [`crate::DataView`] cannot borrow them
     /// (feature `ndarray`).

@@ -41,6 +41,7 @@ mod linalg;
 #[cfg(feature = "linfa")]
 pub mod linfa;
 mod mapped;
+mod missing;
 mod mixture;
 mod model;
 mod mstep;
@@ -63,6 +64,7 @@ pub use gpu::{
 };
 pub use kinds::{BackendKind, CovarianceType, InitMethod, Parameter, ParseNameError};
 pub use mapped::{MappedData, Precision};
+pub use missing::Missing;
 pub use model::GmmModel;
 pub use nested::{ShapeError, flatten_nested};
 pub use online::Online;
@@ -320,6 +322,7 @@ impl GaussianMixture {
 
     fn partial_fit_inner(&mut self, batch: &DataView, w: Option<&[f64]>) -> Result<&GmmModel, GmmError> {
         let schedule = self.params.online.unwrap_or_default();
+        batch.refuse_missing(ONLINE, ONLINE_FIX)?;
         if batch.n_samples() == 0 {
             return Err(GmmError::TooFewSamples { n_samples: 0 });
         }
@@ -355,6 +358,7 @@ impl GaussianMixture {
     /// shorter), as successive [`GaussianMixture::partial_fit`] calls from a fresh start (or
     /// the current model with `warm_start`).
     fn fit_online(&mut self, data: &DataView, w: Option<&[f64]>, schedule: Online) -> Result<&GmmModel, GmmError> {
+        data.refuse_missing(ONLINE, ONLINE_FIX)?;
         if !self.params.warm_start {
             self.online = None;
             self.model = None;
@@ -402,6 +406,9 @@ impl GaussianMixture {
     }
 }
 
+const ONLINE: &str = "online (stepwise) EM";
+const ONLINE_FIX: &str = "fit the whole data at once with Missing::Marginalise, or impute the batches first";
+
 /// What a fit runs on.
 enum Target<'a> {
     /// Host data, on the backend the parameters choose.
@@ -438,6 +445,11 @@ fn fit_model_monitored(
     let k = params.n_components;
     let warm = check_shapes(params, n, d, previous)?;
     let kind = params.covariance_type;
+    if let Target::Choose(view) | Target::Host(view, _) = &target
+        && view.has_missing()
+    {
+        return fit_missing(params, target, sample_weight, warm, monitor);
+    }
     let outcome = match target {
         Target::Buffer(samples, ctx) => {
             let source = Source::Device(samples);
@@ -481,6 +493,44 @@ fn fit_model_monitored(
             }
         }
     };
+    Ok(GmmModel::from_outcome(outcome))
+}
+
+/// A fit of data with missing values: marginalised on the CPU with [`Missing::Marginalise`], else
+/// today's error at the first NaN.
+fn fit_missing(
+    params: &GmmParams,
+    target: Target<'_>,
+    sample_weight: Option<&[f64]>,
+    warm: Option<WarmStart<'_>>,
+    monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()>,
+) -> Result<GmmModel, GmmError> {
+    const CPU: &str = "fit with BackendKind::Auto or Cpu (--backend auto|cpu), which marginalise them on the CPU";
+    let (Target::Choose(view) | Target::Host(view, _)) = target else {
+        unreachable!("only host data has missing values")
+    };
+    // Each check fails here: the view has a missing value.
+    if params.missing == Missing::Reject {
+        view.reject_missing()?;
+    }
+    if matches!(target, Target::Host(..)) || params.backend == BackendKind::Gpu {
+        view.refuse_missing("a fit on the GPU", CPU)?;
+    }
+    if params.variational.is_some() {
+        view.refuse_missing(
+            "a variational (Bayesian) fit",
+            "fit maximum likelihood or MAP (a prior) instead, or impute the data first",
+        )?;
+    }
+    let fallback =
+        (params.backend == BackendKind::Auto).then(|| "missing values are marginalised on the CPU only".to_string());
+    if let Some(reason) = &fallback {
+        log::info!("backend auto: {reason}; using the CPU");
+    }
+    let filled = missing::column_mean_filled(&view, sample_weight);
+    let mut backend = missing::backend::MissingBackend::new(view, sample_weight, &filled);
+    let mut outcome = em::fit(params, &mut backend, sample_weight, warm, monitor)?;
+    outcome.info.fallback = fallback;
     Ok(GmmModel::from_outcome(outcome))
 }
 

@@ -309,15 +309,56 @@ impl GmmModel {
     }
 
     /// Per-sample outputs through the f64 CPU backend (the same seam as the GPU's).
+    /// Rows with missing values (a [`DataView::with_missing`] view) are read through their
+    /// observed features.
     fn on_cpu(&self, data: &DataView, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
         self.check(data)?;
+        if data.has_missing() {
+            self.check_missing(data)?;
+            let patterns = crate::missing::Patterns::new(data);
+            return crate::missing::infer::outputs(data, &patterns, &self.missing_mixture(), output, out);
+        }
         CpuBackend::new(*data, None).per_sample_outputs(&self.mixture, output, out)
+    }
+
+    /// A variational model's predictions are not marginalised over missing values.
+    fn check_missing(&self, data: &DataView) -> Result<(), GmmError> {
+        if self.mixture.variational.is_some() {
+            data.refuse_missing(
+                "a variational (Bayesian) model",
+                "use a maximum-likelihood or MAP model, or impute the data first",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The data with each missing value (NaN in a [`DataView::with_missing`] view) replaced by its
+    /// conditional expectation under the mixture, E[x_m | x_o] = Σ_k P(k | x_o)·(μ_km +
+    /// Σ_k,mo Σ_k,oo⁻¹ (x_o − μ_k,o)); observed values are copied. Row-major N x d, in f64.
+    pub fn impute(&self, data: &DataView) -> Result<Vec<f64>, GmmError> {
+        self.check(data)?;
+        self.check_missing(data)?;
+        crate::missing::infer::impute(data, &self.missing_mixture())
+    }
+
+    /// The mixture with its covariances recomputed from the precision factors: the marginal
+    /// densities read Σ, and every other prediction reads the precisions, which a model given
+    /// by its parameters need not hold exactly in step with its covariances.
+    fn missing_mixture(&self) -> Mixture {
+        let d = self.n_features();
+        let mut mix = self.mixture.clone();
+        mix.set_covariances_from_precisions(&mut vec![0.0; 2 * d * d]);
+        mix
     }
 
     /// Per-sample outputs through a resident copy of the model in exact arithmetic, the samples
     /// uploaded batch by batch (src/gpu/host.rs): the path a caller's own buffers take.
     fn on_gpu(&self, ctx: &GpuContext, data: &DataView, output: Output, out: &mut [f64]) -> Result<(), GmmError> {
         self.check(data)?;
+        data.refuse_missing(
+            "inference on the GPU",
+            "use predict, predict_proba or score_samples, which marginalise them on the CPU",
+        )?;
         crate::gpu::host_outputs(ctx, self, data, output, out)
     }
 

@@ -6,6 +6,7 @@ use crate::gpu::GpuPrecision;
 use crate::gpu::plan::GpuKernels;
 use crate::kinds::{BackendKind, CovarianceType, InitMethod, Parameter};
 use crate::linalg;
+use crate::missing::Missing;
 use crate::mstep::Frozen;
 use crate::online::Online;
 use crate::prior::Prior;
@@ -39,6 +40,7 @@ pub struct GmmParams {
     pub(crate) variational: Option<Variational>,
     pub(crate) frozen: Frozen,
     pub(crate) online: Option<Online>,
+    pub(crate) missing: Missing,
 }
 
 /// Builder for [`GmmParams`]; every value is checked once, in [`GmmParamsBuilder::build`].
@@ -67,6 +69,7 @@ pub struct GmmParamsBuilder {
     variational: Option<Variational>,
     frozen: Frozen,
     online: Option<Online>,
+    missing: Missing,
 }
 
 impl GmmParams {
@@ -96,6 +99,7 @@ impl GmmParams {
             variational: None,
             frozen: Frozen::default(),
             online: None,
+            missing: Missing::Reject,
         }
     }
 
@@ -103,6 +107,11 @@ impl GmmParams {
     pub fn prior(&self) -> Option<&Prior> {
         self.prior.as_ref()
     }
+    /// What a fit does with missing values (NaN in a [`crate::DataView::with_missing`] view).
+    pub fn missing(&self) -> Missing {
+        self.missing
+    }
+
     /// The online schedule, if `fit` runs stepwise EM.
     pub fn online(&self) -> Option<&Online> {
         self.online.as_ref()
@@ -224,6 +233,16 @@ impl GmmParamsBuilder {
         self.reg_covar = Some(reg_covar);
         self
     }
+    /// Marginalises missing values (NaN in a view made by [`crate::DataView::with_missing`]):
+    /// each sample's likelihood is that of its observed features, and the lower bound is the
+    /// observed-data log-likelihood. Maximum-likelihood and MAP fits, every covariance type, on
+    /// the CPU (`Auto` fits there and records why; `Gpu` is an error). The default,
+    /// [`Missing::Reject`], keeps a NaN an error naming its row and column.
+    pub fn missing(mut self, missing: Missing) -> Self {
+        self.missing = missing;
+        self
+    }
+
     /// Makes [`crate::GaussianMixture::fit`] run stepwise (online) EM over mini-batches of the
     /// data, each seen once per pass, instead of batch EM; [`crate::GaussianMixture::partial_fit`]
     /// takes its step sizes from it. Maximum likelihood only.
@@ -485,6 +504,7 @@ impl GmmParamsBuilder {
             variational: self.variational,
             frozen: self.frozen,
             online: self.online,
+            missing: self.missing,
         })
     }
 }
