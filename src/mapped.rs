@@ -367,17 +367,12 @@ impl MappedData {
     /// every value is finite, and a NaN or infinity is [`GmmError::NonFiniteData`] with its row
     /// and column.
     pub fn view(&self) -> Result<DataView<'_>, GmmError> {
-        let len = self.n_samples * self.n_features * self.precision.size();
-        let bytes = self
-            .map
-            .as_ref()
-            .map_or(&[][..], |m| &m[self.offset..self.offset + len]);
-        // The map starts on a page and the offset is a multiple of the value size: aligned.
-        let samples = match self.precision {
-            Precision::F32 => Samples::F32(bytemuck::cast_slice(bytes)),
-            Precision::F64 => Samples::F64(bytemuck::cast_slice(bytes)),
-        };
-        DataView::new(samples, self.n_features)
+        DataView::new(self.samples(), self.n_features)
+    }
+
+    /// As [`MappedData::view`], with NaN read as a missing value ([`DataView::with_missing`]).
+    pub fn view_with_missing(&self) -> Result<DataView<'_>, GmmError> {
+        DataView::with_missing(self.samples(), self.n_features)
     }
 }
 

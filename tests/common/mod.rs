@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: tolerance checks that name the worst entry, and seeded data.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod ranks;
 pub mod stress;
 

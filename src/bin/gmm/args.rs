@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gmm_gpu::{BackendKind, CovarianceType, InitMethod, Parameter};
+use gmm_gpu::{BackendKind, CovarianceType, InitMethod, Missing, Parameter};
 
 use crate::io::{DataFormat, DataSpec};
 
@@ -31,6 +31,9 @@ pub enum Command {
     Score(ScoreArgs),
     /// Draw samples from a model.
     Sample(SampleArgs),
+    /// Fill the missing values (NaN, or empty or NA in CSV) of DATA with their conditional
+    /// expectations under a model.
+    Impute(ImputeArgs),
     /// Fit on the GPU and on the CPU from the same start and compare the results.
     Compare(CompareArgs),
     /// Fit every K and covariance type asked for and pick the best by BIC or AIC.
@@ -64,6 +67,11 @@ pub struct DataArgs {
     /// How to read DATA (auto: by extension; .npy, .csv, anything else raw float32).
     #[arg(long, value_enum, default_value_t = DataFormat::Auto)]
     pub format: DataFormat,
+    /// What a missing value (NaN; in CSV also an empty field or NA) does: reject (an error naming
+    /// its row and column) or marginalise (fits and predictions use each row's observed
+    /// features; fits run on the CPU).
+    #[arg(long, default_value = "reject", value_name = "HOW")]
+    pub missing: Missing,
 }
 
 impl DataArgs {
@@ -74,6 +82,7 @@ impl DataArgs {
             columns: self.columns.as_deref(),
             features: self.features,
             format: self.format,
+            missing: self.missing == Missing::Marginalise,
         }
     }
 }
@@ -395,6 +404,29 @@ pub struct ScoreArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = ApplyBackend::Cpu)]
     pub backend: ApplyBackend,
+}
+
+#[derive(Args, Debug)]
+pub struct ImputeArgs {
+    /// A model written by `gmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// The samples, with NaN (or, in CSV, an empty field or NA) where a value is missing (read as
+    /// with --missing marginalise).
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// CSV columns to use, by header name or 0-based index, comma-separated (default: all).
+    #[arg(long, value_name = "COLS")]
+    pub columns: Option<String>,
+    /// Number of features (required for raw float32; checked against .npy and .csv).
+    #[arg(long, value_name = "D")]
+    pub features: Option<usize>,
+    /// How to read DATA (auto: by extension; .npy, .csv, anything else raw float32).
+    #[arg(long, value_enum, default_value_t = DataFormat::Auto)]
+    pub format: DataFormat,
+    /// Write the completed samples here (.csv or .npy) instead of stdout (CSV).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -61,7 +61,7 @@ pub enum CliError {
     },
     /// A CSV field is empty or not a number.
     #[error(
-        "{} line {line}, column {column}: '{value}' is not a number; fix the value, or choose numeric columns with --columns", .path.display()
+        "{} line {line}, column {column}: '{value}' is not a number; fix the value, choose numeric columns with --columns, or read empty, NA and NaN fields as missing values with --missing marginalise", .path.display()
     )]
     CsvNotNumber {
         path: PathBuf,
@@ -71,7 +71,7 @@ pub enum CliError {
     },
     /// A CSV field is NaN or infinite.
     #[error(
-        "{} line {line}, column {column}: '{value}' is not finite; remove or impute NaN and infinite values before fitting", .path.display()
+        "{} line {line}, column {column}: '{value}' is not finite; remove or impute NaN and infinite values before fitting (or marginalise NaN with --missing marginalise)", .path.display()
     )]
     CsvNotFinite {
         path: PathBuf,

@@ -37,14 +37,18 @@ pub struct Data {
     pub path: PathBuf,
     pub values: Values,
     pub n_features: usize,
+    /// NaN marks a missing value (`--missing marginalise`).
+    pub missing: bool,
 }
 
 impl Data {
     /// The validated view the library takes (no copy); a NaN or infinity names the file.
     pub fn view(&self) -> Result<DataView<'_>, CliError> {
-        let view = match &self.values {
-            Values::Mapped(m) => m.view(),
-            Values::F64(v) => DataView::from_f64(v, self.n_features),
+        let view = match (&self.values, self.missing) {
+            (Values::Mapped(m), false) => m.view(),
+            (Values::Mapped(m), true) => m.view_with_missing(),
+            (Values::F64(v), false) => DataView::from_f64(v, self.n_features),
+            (Values::F64(v), true) => DataView::with_missing(gmm_gpu::Samples::F64(v), self.n_features),
         };
         view.map_err(|e| match e {
             GmmError::NonFiniteData { row, column, value } => CliError::NonFinite {
@@ -92,6 +96,8 @@ pub struct DataSpec<'a> {
     pub columns: Option<&'a str>,
     pub features: Option<usize>,
     pub format: DataFormat,
+    /// NaN marks a missing value (in CSV, so do an empty field and NA).
+    pub missing: bool,
 }
 
 /// Reads a data file as `spec` says.
@@ -143,7 +149,7 @@ fn read_data_in(spec: &DataSpec, part: Option<(usize, usize)>) -> Result<Data, C
                 path: path.to_path_buf(),
             });
         }
-        DataFormat::Csv => read_csv(path, file, spec.columns)?,
+        DataFormat::Csv => read_csv(path, file, spec.columns, spec.missing)?,
         _ => {
             let d = spec.features.ok_or_else(|| CliError::RawNeedsFeatures {
                 path: path.to_path_buf(),
@@ -163,7 +169,10 @@ fn read_data_in(spec: &DataSpec, part: Option<(usize, usize)>) -> Result<Data, C
             path: path.to_path_buf(),
         });
     }
-    Ok(data)
+    Ok(Data {
+        missing: spec.missing,
+        ..data
+    })
 }
 
 /// Writes `model` as JSON to `out`, atomically.
@@ -216,6 +225,7 @@ fn mapped(path: &Path, m: Result<MappedData, GmmError>) -> Result<Data, CliError
         },
     })?;
     Ok(Data {
+        missing: false,
         path: path.to_path_buf(),
         n_features: m.n_features(),
         values: Values::Mapped(m),
@@ -228,7 +238,7 @@ fn numeric(field: &str) -> bool {
 }
 
 /// Reads a CSV file into f64, detecting a header row, keeping the `--columns` chosen.
-fn read_csv(path: &Path, file: File, columns: Option<&str>) -> Result<Data, CliError> {
+fn read_csv(path: &Path, file: File, columns: Option<&str>, missing: bool) -> Result<Data, CliError> {
     let csv_err = |source| CliError::Csv {
         path: path.to_path_buf(),
         source,
@@ -273,6 +283,10 @@ fn read_csv(path: &Path, file: File, columns: Option<&str>) -> Result<Data, CliE
         }
         for &c in &selected {
             let field = record[c].trim();
+            if missing && (field.is_empty() || field.eq_ignore_ascii_case("na") || field.eq_ignore_ascii_case("nan")) {
+                values.push(f64::NAN);
+                continue;
+            }
             match field.parse::<f64>() {
                 Ok(v) if v.is_finite() => values.push(v),
                 Ok(_) => {
@@ -302,6 +316,7 @@ fn read_csv(path: &Path, file: File, columns: Option<&str>) -> Result<Data, CliE
         parse_row(&record.map_err(csv_err)?, &mut values)?;
     }
     Ok(Data {
+        missing,
         path: path.to_path_buf(),
         values: Values::F64(values),
         n_features: selected.len(),

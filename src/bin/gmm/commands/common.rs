@@ -373,7 +373,8 @@ pub(super) fn prepare_builder(
     spec: &ModelSpec,
     adjust: impl Fn(GmmParamsBuilder) -> GmmParamsBuilder,
 ) -> Result<(Data, GmmParamsBuilder), CliError> {
-    let (b, start) = checked_start(spec, adjust(builder(spec.k, spec.covariance, &spec.fit)?))?;
+    let b = builder(spec.k, spec.covariance, &spec.fit)?.missing(spec.data.missing);
+    let (b, start) = checked_start(spec, adjust(b))?;
     let data = read(&spec.data)?;
     check_k(&data, spec.k)?;
     if let Some(s) = &start {

@@ -10,6 +10,7 @@ mod common;
 mod compare;
 mod demo;
 mod fit;
+mod impute;
 mod info;
 mod output;
 mod plot;
@@ -29,6 +30,7 @@ pub fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Predict(a) => predict::predict(a),
         Command::Score(a) => score::score(cli, a),
         Command::Sample(a) => sample::sample(a),
+        Command::Impute(a) => impute::impute(a),
         Command::Compare(a) => compare::compare(a),
         Command::Select(a) => select::select(cli, a),
         Command::Plot(a) => plot::plot(a),

@@ -90,6 +90,7 @@ fn responsibilities(path: &Path, k: usize) -> Result<Vec<f64>, CliError> {
         columns: None,
         features: None,
         format: if csv { DataFormat::Csv } else { DataFormat::Npy },
+        missing: false,
     };
     let data = io::read_data(&spec).map_err(boxed)?;
     if data.n_features != k {
