@@ -111,6 +111,8 @@ def _translate(err, dtype):
         return ValueError(message)
     if kind in _GPU_KINDS:
         return RuntimeError(str(err))
+    if kind in ("AllMissingRow", "MissingUnsupported"):
+        return ValueError(str(err))
     return err
 
 
@@ -199,7 +201,13 @@ class _BaseMixture(DensityMixin, BaseEstimator):
         """
         if not get_config()["skip_parameter_validation"]:
             self._validate_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            ensure_all_finite=self._finite(),
+        )
         if X.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
@@ -321,8 +329,14 @@ class _BaseMixture(DensityMixin, BaseEstimator):
             float(getattr(self, "lower_bound_", -np.inf)),
         )
 
+    def _finite(self):
+        """scikit-learn's check of X's values: NaN passes where missing values are marginalised."""
+        return "allow-nan" if getattr(self, "missing", "reject") == "marginalise" else True
+
     def _validate_x(self, X):
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return validate_data(
+            self, X, dtype=[np.float64, np.float32], reset=False, ensure_all_finite=self._finite()
+        )
 
     def _out_dtype(self, X):
         return np.result_type(X.dtype, self.means_.dtype)

@@ -12,7 +12,7 @@ from sklearn import get_config
 from sklearn.mixture import GaussianMixture as _SklearnGaussianMixture
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, _num_samples, validate_data
+from sklearn.utils.validation import _check_sample_weight, _num_samples, check_is_fitted, validate_data
 
 from gmm_gpu import _core
 from gmm_gpu._base import (
@@ -293,6 +293,15 @@ default='kmeans'
         t₀ >= 0 in that step size: larger damps the early steps. With 0 the first step's γ is 1
         (it takes its batch whole, whatever α).
 
+    missing : {'reject', 'marginalise'}, default='reject'
+        What a NaN in X does. 'reject' raises scikit-learn's ValueError. 'marginalise' treats it
+        as a missing value (Ghahramani & Jordan 1994): each sample's likelihood is that of its
+        observed features, EM fills the missing ones with their conditional expectations (and
+        covariances), and ``lower_bound_`` is the observed-data mean log-likelihood.
+        ``predict``, ``predict_proba``, ``score_samples`` and ``score`` read NaN rows through
+        their observed features, and ``impute(X)`` fills them in. Fits with missing values run
+        on the CPU ('auto' falls back there; 'gpu' is an error), and not with ``partial_fit``.
+
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
@@ -345,6 +354,7 @@ default='kmeans'
         "freeze": [tuple, list],
         "online_decay": [Interval(numbers.Real, 0.5, 1.0, closed="right")],
         "online_offset": [Interval(numbers.Real, 0.0, None, closed="left")],
+        "missing": [StrOptions({"reject", "marginalise"})],
     }
 
     def __init__(
@@ -370,6 +380,7 @@ default='kmeans'
         freeze=(),
         online_decay=0.7,
         online_offset=2.0,
+        missing="reject",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -391,6 +402,7 @@ default='kmeans'
         self.freeze = freeze
         self.online_decay = online_decay
         self.online_offset = online_offset
+        self.missing = missing
 
     # ---- stepwise (online) EM -------------------------------------------------------------
 
@@ -511,7 +523,7 @@ default='kmeans'
         prior = _check_prior(self.prior, self.covariance_type, X.shape[1])
         freeze = _check_freeze(self.freeze, inits, prior)
         reg_covar = None if self.reg_covar is None else float(self.reg_covar)
-        return dict(reg_covar=reg_covar, prior=prior, freeze=freeze, **inits)
+        return dict(reg_covar=reg_covar, prior=prior, freeze=freeze, missing=self.missing, **inits)
 
     def _set_fitted(self, model, dtype):
         self._set_mixture(model, dtype)
@@ -544,6 +556,35 @@ default='kmeans'
     def _core_model(self):
         """The fitted parameters, as they are now, as a core model (float64)."""
         return _core.Model(*self._mixture_args())
+
+    def impute(self, X):
+        """Fill each missing value (NaN) of X with its conditional expectation under the model.
+
+        E[x_m | x_o] = sum_k P(k | x_o) (mu_k,m + Sigma_k,mo Sigma_k,oo^-1 (x_o - mu_k,o)), with
+        P(k | x_o) from the observed features alone; observed values are kept. Needs
+        ``missing="marginalise"``. A row with every feature missing is a ValueError.
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        if self.missing != "marginalise":
+            raise ValueError(
+                "impute fills missing values, which this estimator rejects: "
+                "set missing='marginalise'."
+            )
+        X = self._validate_x(X)
+        try:
+            filled = self._core_model().impute(X)
+        except _core.CoreError as e:
+            raise _translate(e, X.dtype) from e
+        return filled.astype(self._out_dtype(X), copy=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "marginalise"
+        return tags
 
     def _n_parameters(self):
         """Return the number of free parameters in the model."""

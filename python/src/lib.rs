@@ -70,10 +70,12 @@ impl<'py> Samples2<'py> {
 }
 
 impl Rows<'_> {
+    /// NaN reads as a missing value: the Python classes let it through only with
+    /// `missing="marginalise"`, and the core refuses it anywhere else.
     fn view(&self) -> Result<DataView<'_>, GmmError> {
         match self {
-            Rows::F64(x, d) => DataView::from_f64(x, *d),
-            Rows::F32(x, d) => DataView::from_f32(x, *d),
+            Rows::F64(x, d) => DataView::with_missing(gmm_gpu::Samples::F64(x), *d),
+            Rows::F32(x, d) => DataView::with_missing(gmm_gpu::Samples::F32(x), *d),
         }
     }
 }
@@ -423,6 +425,19 @@ impl Model {
         shaped(py, proba, vec![n, self.model.n_components()])
     }
 
+    /// `x` with each missing value (NaN) replaced by its conditional expectation under the model,
+    /// (n_samples, n_features) float64.
+    fn impute<'py>(&self, py: Python<'py>, x: Samples2<'py>) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        let rows = x.rows();
+        let (n, filled) = py
+            .detach(|| {
+                let v = rows.view()?;
+                Ok::<_, GmmError>((v.n_samples(), self.model.impute(&v)?))
+            })
+            .map_err(|e| to_py(py, &e))?;
+        shaped(py, filled, vec![n, self.model.n_features()])
+    }
+
     /// log p(x) of each sample.
     fn score_samples<'py>(&self, py: Python<'py>, x: Samples2<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let rows = x.rows();
@@ -556,13 +571,14 @@ fn estimator(params: GmmParams, backend: BackendKind) -> Result<GaussianMixture,
 /// choice; `precision` ("auto", "fast" or "exact") is a GPU fit's arithmetic; `warm` is the model
 /// to continue from (warm start). `monitor`, if given, is called with ("init_start", init),
 /// ("iteration", init, iteration, lower_bound, change) and ("init_end", init, n_iter,
-/// lower_bound, converged); Ctrl-C is checked at each of those points.
+/// lower_bound, converged); Ctrl-C is checked at each of those points. `missing` ("reject" or
+/// "marginalise") says what a NaN in `x` does.
 #[pyfunction]
 #[pyo3(signature = (
     x, sample_weight=None, *, n_components, covariance_type, tol, reg_covar=None, prior=None, variational=None,
     max_iter, n_init, init_params, init_responsibilities=None, init_labels=None, weights_init=None,
     means_init=None, precisions_init=None, freeze=Vec::new(), seed, backend, precision="auto", warm=None,
-    monitor=None
+    monitor=None, missing="reject"
 ))]
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
@@ -589,9 +605,11 @@ fn fit<'py>(
     precision: &str,
     warm: Option<PyRef<'py, Model>>,
     monitor: Option<Py<PyAny>>,
+    missing: &str,
 ) -> PyResult<Model> {
     let backend: BackendKind = parse("backend", backend)?;
     let mut builder = GmmParams::builder(n_components)
+        .missing(parse("missing", missing)?)
         .covariance_type(parse("covariance_type", covariance_type)?)
         .tol(tol)
         .max_iter(max_iter)
