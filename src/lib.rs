@@ -322,7 +322,7 @@ impl GaussianMixture {
 
     fn partial_fit_inner(&mut self, batch: &DataView, w: Option<&[f64]>) -> Result<&GmmModel, GmmError> {
         let schedule = self.params.online.unwrap_or_default();
-        batch.refuse_missing(ONLINE, ONLINE_FIX)?;
+        refuse_online_missing(&self.params, batch)?;
         if batch.n_samples() == 0 {
             return Err(GmmError::TooFewSamples { n_samples: 0 });
         }
@@ -358,7 +358,7 @@ impl GaussianMixture {
     /// shorter), as successive [`GaussianMixture::partial_fit`] calls from a fresh start (or
     /// the current model with `warm_start`).
     fn fit_online(&mut self, data: &DataView, w: Option<&[f64]>, schedule: Online) -> Result<&GmmModel, GmmError> {
-        data.refuse_missing(ONLINE, ONLINE_FIX)?;
+        refuse_online_missing(&self.params, data)?;
         if !self.params.warm_start {
             self.online = None;
             self.model = None;
@@ -406,8 +406,17 @@ impl GaussianMixture {
     }
 }
 
-const ONLINE: &str = "online (stepwise) EM";
-const ONLINE_FIX: &str = "fit the whole data at once with Missing::Marginalise, or impute the batches first";
+/// Online EM does not marginalise missing values: a NaN is today's error, or with
+/// [`Missing::Marginalise`] one that says so.
+fn refuse_online_missing(params: &GmmParams, data: &DataView) -> Result<(), GmmError> {
+    if params.missing == Missing::Reject {
+        data.reject_missing()?;
+    }
+    data.refuse_missing(
+        "online (stepwise) EM",
+        "fit the whole data at once with Missing::Marginalise, or impute the batches first",
+    )
+}
 
 /// What a fit runs on.
 enum Target<'a> {

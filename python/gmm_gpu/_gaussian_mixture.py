@@ -468,7 +468,8 @@ default='kmeans'
         try:
             if first:
                 args = self._core_args(X, sample_weight)
-                del args["prior"]
+                # Stepwise EM takes neither (a prior is refused above; X has no NaN here).
+                del args["prior"], args["missing"]
                 if not warm:
                     args.update(_check_init_params(self.init_params, X.shape[0], self.n_components))
                 init_params = self.init_params if isinstance(self.init_params, str) else "kmeans"

@@ -44,7 +44,7 @@ fn each_row(data: &DataView, patterns: &Patterns, mix: &Mixture, want: Want, out
                     data.row_into(i, &mut work.x);
                     let o = &mut part[(p - range.start) * per..(p - range.start + 1) * per];
                     if want == Want::Output(Output::Labels) {
-                        // The argmax of the unnormalised terms, first on ties (as the CPU kernels).
+                        // The largest responsibility, first on ties (as the CPU kernels' argmax).
                         work.posterior(mix, run);
                         let lp = &work.lp;
                         o[0] = (0..k_n).fold(0, |best, k| if lp[k] > lp[best] { k } else { best }) as f64;
