@@ -57,6 +57,45 @@ pub(crate) trait Backend {
         })
     }
 
+    /// The sample weights of the given rows (sorted, distinct) into `out`, 1 each without weights.
+    /// `sample_weight` holds the weights of the rows this backend holds; a distributed backend
+    /// fetches each row's from the rank that owns it (initialisation reads a few rows' weights).
+    fn gather_weights(&mut self, rows: &[usize], sample_weight: Option<&[f64]>, out: &mut [f64]) {
+        for (o, &i) in out.iter_mut().zip(rows) {
+            *o = sample_weight.map_or(1.0, |w| w[i]);
+        }
+    }
+
+    /// Σw² over every sample, given the weights of the rows this backend holds (a distributed
+    /// backend adds every rank's): the MAP and variational priors' effective sample size.
+    fn weight_square_sum(&mut self, sample_weight: &[f64]) -> f64 {
+        sample_weight.iter().map(|v| v * v).sum()
+    }
+
+    /// How many samples have a positive weight (every sample without weights), over every rank.
+    fn positive_count(&mut self, sample_weight: Option<&[f64]>) -> usize {
+        sample_weight.map_or(self.n_samples(), |w| w.iter().filter(|&&v| v > 0.0).count())
+    }
+
+    /// The samples at `positions` (sorted, distinct) in the row-ordered list of those with positive
+    /// weight, as (rows, their weights): random-from-data's draw among them.
+    fn positive_rows(&mut self, sample_weight: Option<&[f64]>, positions: &[usize]) -> (Vec<usize>, Vec<f64>) {
+        let Some(w) = sample_weight else {
+            return (positions.to_vec(), vec![1.0; positions.len()]);
+        };
+        let positive = w.iter().enumerate().filter(|(_, v)| **v > 0.0);
+        let mut wanted = positions.iter().peekable();
+        let mut picked = (Vec::with_capacity(positions.len()), Vec::with_capacity(positions.len()));
+        for (at, (row, &v)) in positive.enumerate() {
+            if wanted.peek() == Some(&&at) {
+                wanted.next();
+                picked.0.push(row);
+                picked.1.push(v);
+            }
+        }
+        picked
+    }
+
     /// An initialisation of `n_init` begins. A backend whose arithmetic adapts during a fit
     /// (`GpuPrecision::Auto` on the GPU) starts each afresh, so that one start's troubles do not
     /// choose another's arithmetic.

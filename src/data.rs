@@ -208,22 +208,40 @@ pub struct SampleWeights<'a> {
 impl<'a> SampleWeights<'a> {
     /// Checks `weights` against the `n_samples` they weigh.
     pub fn new(weights: &'a [f64], n_samples: usize) -> Result<Self, GmmError> {
+        Self::check_length(weights, n_samples)?;
+        if let Some((index, value)) = Self::first_invalid(weights) {
+            return Err(GmmError::InvalidSampleWeight { index, value });
+        }
+        if !Self::any_positive(weights) {
+            return Err(GmmError::ZeroSampleWeights);
+        }
+        Ok(Self { weights })
+    }
+
+    /// The first of [`SampleWeights::new`]'s checks, which a distributed fit makes on each rank's
+    /// own weights: one weight per sample.
+    pub(crate) fn check_length(weights: &[f64], n_samples: usize) -> Result<(), GmmError> {
         if weights.len() != n_samples {
             return Err(GmmError::SampleWeightLength {
                 expected: n_samples,
                 got: weights.len(),
             });
         }
-        if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-            return Err(GmmError::InvalidSampleWeight {
-                index: i,
-                value: weights[i],
-            });
-        }
-        if weights.iter().all(|w| *w == 0.0) {
-            return Err(GmmError::ZeroSampleWeights);
-        }
-        Ok(Self { weights })
+        Ok(())
+    }
+
+    /// The first weight that is negative or not finite, as (index, value): the second check (a
+    /// distributed fit shares the first over the ranks, by global row).
+    pub(crate) fn first_invalid(weights: &[f64]) -> Option<(usize, f64)> {
+        weights
+            .iter()
+            .position(|w| !(w.is_finite() && *w >= 0.0))
+            .map(|i| (i, weights[i]))
+    }
+
+    /// Whether some weight is positive: the third check (over every rank in a distributed fit).
+    pub(crate) fn any_positive(weights: &[f64]) -> bool {
+        weights.iter().any(|w| *w != 0.0)
     }
 
     /// The weights.

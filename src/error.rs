@@ -273,6 +273,11 @@ pub enum GmmError {
     /// Every sample weight is zero.
     #[error("every sample weight is 0: at least one sample must have a positive weight")]
     ZeroSampleWeights,
+    /// Some ranks of a distributed fit gave sample weights and others did not.
+    #[error(
+        "some ranks of the distributed fit gave sample weights and rank {rank} did not: give every rank its rows' weights, or none"
+    )]
+    SampleWeightOnSomeRanks { rank: usize },
 
     // ---- fitting ------------------------------------------------------------------------
     /// A covariance is not positive definite after `reg_covar` was added.

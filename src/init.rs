@@ -48,22 +48,19 @@ pub(crate) fn initialise<B: Backend>(
                 seed_rows(&seeds, &picked)
             }
             InitMethod::RandomFromData => {
-                // K distinct samples, uniformly among those with positive weight.
-                let eligible: Vec<usize> = (0..backend.n_samples())
-                    .filter(|&i| sample_weight.is_none_or(|w| w[i] > 0.0))
-                    .collect();
-                if eligible.len() < k {
+                // K distinct samples, uniformly among those with positive weight (over every
+                // rank: the backend maps the draw's positions in their list to rows, in order).
+                let eligible = backend.positive_count(sample_weight);
+                if eligible < k {
                     return Err(GmmError::FewerSamplesThanComponents {
-                        n_samples: eligible.len(),
+                        n_samples: eligible,
                         n_components: k,
                     });
                 }
-                let mut picked: Vec<usize> = index::sample(&mut rng, eligible.len(), k)
-                    .into_iter()
-                    .map(|i| eligible[i])
-                    .collect();
-                picked.sort_unstable();
-                one_point_per_component(&mut stats, picked.iter().map(|&i| sample_weight.map_or(1.0, |w| w[i])));
+                let mut positions = index::sample(&mut rng, eligible, k).into_vec();
+                positions.sort_unstable();
+                let (picked, weights) = backend.positive_rows(sample_weight, &positions);
+                one_point_per_component(&mut stats, weights.into_iter());
                 let mut rows = vec![0.0; k * d];
                 backend.gather_rows(&picked, &mut rows)?;
                 rows

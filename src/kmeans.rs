@@ -45,7 +45,8 @@ impl SeedSet {
         };
         let mut points = vec![0.0; rows.len() * d];
         backend.gather_rows(&rows, &mut points)?;
-        let weights = rows.iter().map(|&i| sample_weight.map_or(1.0, |w| w[i])).collect();
+        let mut weights = vec![0.0; rows.len()];
+        backend.gather_weights(&rows, sample_weight, &mut weights);
         Ok(Self {
             points,
             weights,

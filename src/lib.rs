@@ -118,7 +118,11 @@ impl GmmParams {
     /// A NaN or infinity on any rank is [`GmmError::NonFiniteData`] on every rank, naming the global
     /// row; a rank's own failure (its GPU, say) stops every rank, the others with
     /// [`GmmError::PeerFailed`]. With `previous` (the same model on every rank) the fit continues
-    /// from it, as scikit-learn's `warm_start`. Sample weights are not supported yet.
+    /// from it, as scikit-learn's `warm_start`. With `part.sample_weight` (every rank its rows'
+    /// weights) the fit maximises the weighted likelihood as [`GmmParams::fit_weighted`] does over
+    /// all the rows: the weights are checked as there, an invalid one is
+    /// [`GmmError::InvalidSampleWeight`] on every rank naming its global row, and
+    /// [`GmmError::ZeroSampleWeights`] means every weight on every rank is zero.
     pub fn fit_distributed(
         &self,
         part: distributed::RankData<'_>,
@@ -132,6 +136,7 @@ impl GmmParams {
             n_features,
             first_row,
             n_total,
+            sample_weight,
         } = part;
         // The first bad value of any rank, shared before anything else (the data is read once).
         let (view, local_bad) = match DataView::new(samples, n_features) {
@@ -145,6 +150,7 @@ impl GmmParams {
             return Err(GmmError::NonFiniteData { row, column, value });
         }
         let view = view.expect("no rank found a bad value, this one included");
+        let sample_weight = check_rank_weights(comm, sample_weight, view.n_samples(), first_row)?;
         let warm = check_shapes(self, n_total, n_features, previous)?;
         let mut monitor = |event: &FitEvent| {
             if let FitEvent::Iteration(p) = event {
@@ -155,9 +161,9 @@ impl GmmParams {
         let monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()> = &mut monitor;
         let outcome = match gpu {
             None => {
-                let local = CpuBackend::new(view, None).with_offset(first_row);
+                let local = CpuBackend::new(view, sample_weight).with_offset(first_row);
                 let mut backend = distributed::DistributedBackend::new(local, comm, first_row, n_total);
-                em::fit(self, &mut backend, None, warm, monitor)?
+                em::fit(self, &mut backend, sample_weight, warm, monitor)?
             }
             Some(ctx) => {
                 let local = GpuBackend::new_at(
@@ -165,13 +171,13 @@ impl GmmParams {
                     Source::Host(view),
                     self.n_components,
                     self.covariance_type,
-                    None,
+                    sample_weight,
                     self.budget(),
                     first_row,
                 );
                 let local = distributed::agree(comm, local)?;
                 let mut backend = distributed::DistributedBackend::new(local, comm, first_row, n_total);
-                em::fit(self, &mut backend, None, warm, monitor)?
+                em::fit(self, &mut backend, sample_weight, warm, monitor)?
             }
         };
         Ok(GmmModel::from_outcome(outcome))
@@ -541,6 +547,44 @@ fn fit_missing(
     let mut outcome = em::fit(params, &mut backend, sample_weight, warm, monitor)?;
     outcome.info.fallback = fallback;
     Ok(GmmModel::from_outcome(outcome))
+}
+
+/// One rank's sample weights for [`GmmParams::fit_distributed`], checked as [`SampleWeights::new`]
+/// checks one process's, with every rank ending in the same error: the length on each rank (the
+/// lowest failing rank's error), the first invalid weight by global row (`first_row` onwards here),
+/// and a positive weight somewhere over the ranks. Weights on some ranks only are an error too.
+fn check_rank_weights<'w>(
+    comm: &dyn distributed::Communicator,
+    sample_weight: Option<&'w [f64]>,
+    n_samples: usize,
+    first_row: usize,
+) -> Result<Option<&'w [f64]>, GmmError> {
+    // Whether each rank has weights: the lowest rank without them, if any rank has them.
+    let me = comm.rank() as f64;
+    let mut seen = [
+        if sample_weight.is_some() { 1.0 } else { 0.0 },
+        if sample_weight.is_none() { me } else { f64::INFINITY },
+    ];
+    distributed::tree_allreduce(comm, &mut seen[..1], &mut [0.0], distributed::max);
+    distributed::tree_allreduce(comm, &mut seen[1..], &mut [0.0], |a, b| a[0] = a[0].min(b[0]));
+    if seen[0] == 0.0 {
+        return Ok(None);
+    }
+    if seen[1].is_finite() {
+        return Err(GmmError::SampleWeightOnSomeRanks { rank: seen[1] as usize });
+    }
+    let w = sample_weight.expect("every rank has weights, this one included");
+    distributed::agree(comm, SampleWeights::check_length(w, n_samples))?;
+    let local_bad = SampleWeights::first_invalid(w).map(|(i, v)| (first_row + i, 0, v));
+    if let Some((index, _, value)) = distributed::first_bad_value(comm, local_bad) {
+        return Err(GmmError::InvalidSampleWeight { index, value });
+    }
+    let mut positive = [if SampleWeights::any_positive(w) { 1.0 } else { 0.0 }];
+    distributed::tree_allreduce(comm, &mut positive, &mut [0.0], distributed::max);
+    if positive[0] == 0.0 {
+        return Err(GmmError::ZeroSampleWeights);
+    }
+    Ok(Some(w))
 }
 
 /// The checks every fit makes of N and d against the parameters (and a warm start's model).

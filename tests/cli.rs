@@ -2860,3 +2860,86 @@ fn fit_online_from_stdin_matches_the_file() {
         assert!(!dir.path().join("stdin.json").exists(), "{args:?}");
     }
 }
+
+/// `gmm fit --sample-weight`: the weights file (1-D or N x 1 .npy, float64 or float32, or a
+/// one-column .csv) gives the library's weighted fit, batch and online; a file of the wrong shape
+/// names the option and both files, a bad weight is the library's error, and stdin is refused.
+#[test]
+fn sample_weights_from_a_file_give_the_librarys_weighted_fit() {
+    let dir = tempdir();
+    let p = |name: &str| dir.path().join(name);
+    let x = blobs(600, &[0.0, 0.0, 5.0, 5.0], 2, 1.0, 31);
+    write_npy_f64(&p("x.npy"), &x, 2);
+    let view = DataView::from_f64(&x, 2).unwrap();
+    // Weights that f32 holds exactly, so every file gives the same numbers.
+    let w: Vec<f64> = (0..600).map(|i| (i % 5) as f64 * 0.25).collect();
+    let f64_bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy_bytes(&p("w.npy"), "<f8", "(600,)", false, &f64_bytes);
+    let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+    write_npy_f32(&p("w32.npy"), &w32, 1);
+    let csv: String = w.iter().map(|v| format!("{v}\n")).collect();
+    fs::write(p("w.csv"), csv).unwrap();
+    let params = |b: gmm_gpu::GmmParamsBuilder| b.seed(3).build().unwrap();
+    let batch = params(GmmParams::builder(2)).fit_weighted(&view, &w).unwrap();
+    let mut gm = gmm_gpu::GaussianMixture::new(params(
+        GmmParams::builder(2).online(gmm_gpu::Online::default().batch_size(100)),
+    ));
+    let online = gm.fit_weighted(&view, &w).unwrap().clone();
+    for file in ["w.npy", "w32.npy", "w.csv"] {
+        for (extra, want) in [(&[][..], &batch), (&["--batch-size", "100"][..], &online)] {
+            let mut args = vec!["-q", "fit", "x.npy", "-k", "2", "--seed", "3", "--backend", "cpu"];
+            args.extend_from_slice(&["--sample-weight", file, "-o", "m.json"]);
+            args.extend_from_slice(extra);
+            gmm_ok(dir.path(), &args);
+            let m = GmmModel::from_json(&fs::read_to_string(p("m.json")).unwrap()).unwrap();
+            // The same computation from the same f64 weights: bitwise (JSON round-trips f64).
+            assert_eq!(m.means(), want.means(), "{file} {extra:?}");
+            assert_eq!(m.covariances(), want.covariances(), "{file} {extra:?}");
+            assert_eq!(m.weights(), want.weights(), "{file} {extra:?}");
+        }
+    }
+    write_npy_f64(&p("w2.npy"), &[1.0; 1200], 2);
+    write_npy_f64(&p("w_rows.npy"), &[1.0; 599], 1);
+    let mut negative = w.clone();
+    negative[17] = -2.0;
+    write_npy_f64(&p("w_neg.npy"), &negative, 1);
+    let library = params(GmmParams::builder(2))
+        .fit_weighted(&view, &negative)
+        .unwrap_err();
+    for (file, expected) in [
+        ("w2.npy", "gmm: --sample-weight w2.npy has 2 columns".to_string()),
+        (
+            "w_rows.npy",
+            "gmm: --sample-weight w_rows.npy has 599 rows but x.npy has 600 samples".to_string(),
+        ),
+        ("w_neg.npy", format!("gmm: fitting x.npy: {library}")),
+        (
+            "missing.npy",
+            "gmm: --sample-weight: cannot open missing.npy".to_string(),
+        ),
+    ] {
+        let out = gmm(
+            dir.path(),
+            &["fit", "x.npy", "-k", "2", "--sample-weight", file, "-o", "bad.json"],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file}");
+        assert!(stderr.starts_with(&expected), "{file}: {stderr}");
+        assert!(!p("bad.json").exists());
+    }
+    let out = gmm(
+        dir.path(),
+        &[
+            "fit",
+            "-",
+            "--features",
+            "2",
+            "-k",
+            "2",
+            "--online",
+            "--sample-weight",
+            "w.npy",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sample-weight needs the data in a file"));
+}

@@ -30,6 +30,7 @@ fn fit_on_ranks(
                 n_features: 2,
                 first_row: rows.start,
                 n_total: n,
+                sample_weight: None,
             };
             let ctx = device(rank);
             params

@@ -462,3 +462,112 @@ fn a_variational_fit_from_labels_equals_the_library_fit() {
         assert!(e <= 1e-11, "P={p}: differ by {e:e}");
     }
 }
+
+/// `gmm fit --sample-weight` under mpirun: each rank maps its rows of the weights file beside its
+/// rows of the data, so the model equals the one-process command's weighted fit; a bad weight on
+/// one rank is one message naming its global row.
+#[test]
+fn a_weighted_fit_under_mpirun_equals_the_one_process_weighted_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3001;
+    let x = blobs(n, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0, 12.0, -12.0, 12.0], 3, 1.0, 24);
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
+    // Fractional weights with zeros (Σw² ≠ Σw for the prior; rows k-means++ must skip).
+    let w: Vec<f64> = (0..n)
+        .map(|i| {
+            if i % 7 == 3 {
+                0.0
+            } else {
+                ((i * 37) % 20) as f64 / 10.0 + 0.05
+            }
+        })
+        .collect();
+    let write_weights = |name: &str, w: &[f64]| {
+        let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+        common::write_npy_bytes(&dir.path().join(name), "<f8", &format!("({},)", w.len()), false, &bytes);
+    };
+    write_weights("w.npy", &w);
+    let view = DataView::from_f64(&x, 3).unwrap();
+    start_and_cpu_fit(dir.path(), &view, CovarianceType::Full, 0);
+    let base = [
+        "-q",
+        "fit",
+        "x.npy",
+        "-k",
+        "3",
+        "--backend",
+        "cpu",
+        "--sample-weight",
+        "w.npy",
+    ];
+    let cases: [(&str, &[&str], f64); 3] = [
+        // From a given start the sums differ only in order: 1e-12, as the unweighted test.
+        (
+            "given",
+            &["--init-file", "init.json", "--tol", "0", "--max-iter", "15"],
+            1e-12,
+        ),
+        // k-means init (weighted k-means++ over global rows, then Lloyd): 1e-10, as there.
+        ("kmeans", &["--seed", "7"], 1e-10),
+        // The MAP prior's defaults from every rank's Σw and Σw²: 1e-10 after a whole fit.
+        ("map", &["--seed", "7", "--prior", "default"], 1e-10),
+    ];
+    for (name, extra, tol) in cases {
+        let out = format!("{name}-one.json");
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-o", &out]);
+        let o = Command::new(env!("CARGO_BIN_EXE_gmm"))
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        let one = model(dir.path(), &out);
+        for p in 1..=3 {
+            let out = format!("{name}-{p}.json");
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&["-o", &out]);
+            let o = mpirun(p, dir.path(), &args);
+            assert!(
+                o.status.success(),
+                "P={p} {name}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let m = model(dir.path(), &out);
+            assert_eq!(m.n_iter(), one.n_iter(), "P={p} {name}");
+            let e = max_rel(m.means(), one.means())
+                .max(max_rel(m.covariances(), one.covariances()))
+                .max(max_rel(m.weights(), one.weights()))
+                .max(max_rel(m.lower_bounds(), one.lower_bounds()));
+            assert!(e <= tol, "P={p} {name}: differ by {e:e}");
+        }
+    }
+    // Global row 2500 lies on rank 2 of 3 (rows 2001..3001).
+    let mut bad = w.clone();
+    bad[2500] = -1.0;
+    write_weights("bad.npy", &bad);
+    let o = mpirun(
+        3,
+        dir.path(),
+        &[
+            "fit",
+            "x.npy",
+            "-k",
+            "3",
+            "--backend",
+            "cpu",
+            "--sample-weight",
+            "bad.npy",
+            "-o",
+            "bad.json",
+        ],
+    );
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("gmm:")).collect();
+    assert_eq!(ours.len(), 1, "{stderr}");
+    assert!(ours[0].contains("sample_weight[2500] is -1"), "{stderr}");
+    assert!(!dir.path().join("bad.json").exists());
+}

@@ -276,8 +276,8 @@ pub(crate) fn data_moments<B: Backend>(
     }
     backend.label_statistics(&centres, &mut stats)?;
     let (sw, s1) = (stats.s0[0], &stats.s1[..d]);
-    // Σw² on the host (a distributed fit carries no sample weights: there it is Σw).
-    let sw2 = sample_weight.map_or(sw, |w| w.iter().map(|v| v * v).sum());
+    // Σw² on the host, over every rank (Σw without weights).
+    let sw2 = sample_weight.map_or(sw, |w| backend.weight_square_sum(w));
     // Counts (every weight >= 1, so Σw²/Σw >= 1) take Σw − 1, as duplicated rows would; other
     // weights the reliability weights' Σw − Σw²/Σw, which no rescaling of them changes.
     let counts = sw2 / sw >= 1.0;

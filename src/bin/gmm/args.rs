@@ -356,6 +356,11 @@ pub struct FitArgs {
     pub spec: ModelSpec,
     #[command(flatten)]
     pub online: OnlineOptions,
+    /// One weight per sample (a 1-D .npy array of float32 or float64, or a one-column .csv), each
+    /// finite and >= 0: the fit maximises the weighted likelihood, a weight of 2 counting a sample
+    /// twice. Under mpirun each rank reads its own rows' weights (.npy only).
+    #[arg(long, value_name = "WEIGHTS")]
+    pub sample_weight: Option<PathBuf>,
     /// Write the fitted model here (JSON).
     #[arg(short, long, value_name = "MODEL.json")]
     pub output: Option<PathBuf>,

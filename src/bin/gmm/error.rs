@@ -242,7 +242,13 @@ pub enum CliError {
     /// An --init-labels file that is not a 1-D .npy array of non-negative integers.
     #[error("--init-labels {}: {problem}", .path.display())]
     InitLabelsFile { path: PathBuf, problem: LabelsProblem },
-    /// Starting responsibilities or labels for another number of samples than the data holds.
+    /// A --sample-weight file of more than one column.
+    #[error(
+        "--sample-weight {} has {columns} columns; give one weight per sample (a 1-D .npy array, or one column)", .path.display()
+    )]
+    SampleWeightColumns { path: PathBuf, columns: usize },
+    /// Starting responsibilities, labels or sample weights for another number of samples than the
+    /// data holds.
     #[error(
         "{option} {} has {got} rows but {} has {expected} samples; give one row per sample", .path.display(), .data.display()
     )]

@@ -18,6 +18,7 @@ use gmm_gpu::{DataView, GmmModel};
 
 use super::common::{self, apply_error, check_model_features, fit_error};
 use super::output::{objective_lines, precision_line, say};
+use super::weights;
 use crate::args::{Cli, DataArgs, FitArgs, PredictArgs, ScoreArgs};
 use crate::error::CliError;
 use crate::io::{self, Cells, Data, Table, Values};
@@ -273,9 +274,15 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
         }
         let data = read_part(&spec.data, world)?;
         let params = common::fit_params(spec, &data)?;
-        Ok((data, params))
+        // This rank's rows' weights, mapped as its rows of the data are.
+        let weights = a
+            .sample_weight
+            .as_deref()
+            .map(|w| weights::read_part(w, &data, rank, size))
+            .transpose()?;
+        Ok((data, params, weights))
     })();
-    let (data, params) = shared(world, prepared)?;
+    let (data, params, weights) = shared(world, prepared)?;
     let gpu = rank_gpu(world, params.backend())?;
     let Values::Mapped(m) = &data.values else {
         unreachable!("read_part maps")
@@ -310,6 +317,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
         n_features: m.n_features(),
         first_row: m.first_row(),
         n_total: m.total_rows(),
+        sample_weight: weights.as_deref(),
     };
     let model = params
         .fit_distributed(part, world, gpu.as_ref(), None, &mut observe)

@@ -5,11 +5,16 @@ use std::time::{Duration, Instant};
 
 use std::path::Path;
 
-use gmm_gpu::{BackendKind, DataView, GaussianMixture, GmmError, GmmModel, GmmParams, Online, Progress, Samples};
+use std::ops::ControlFlow;
+
+use gmm_gpu::{
+    BackendKind, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, Online, Progress, Samples,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::common::{build, builder, fit_error, prepare, prior_or_variational_asked, with_init};
 use super::output::{backend_line, objective_lines, precision_line, seconds};
+use super::weights;
 use crate::args::{Cli, FitArgs};
 use crate::error::CliError;
 use crate::io::{self, DataFormat};
@@ -54,9 +59,15 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         None => b,
     })?;
     let view = data.view()?;
+    let weights = a
+        .sample_weight
+        .as_deref()
+        .map(|w| weights::read(w, &data))
+        .transpose()?;
     if let Some(schedule) = schedule {
         let started = Instant::now();
-        let model = online_fit(cli, params, &view, schedule).map_err(|e| fit_error(&data.path, e))?;
+        let model =
+            online_fit(cli, params, &view, weights.as_deref(), schedule).map_err(|e| fit_error(&data.path, e))?;
         let elapsed = started.elapsed();
         if let Some(out) = &a.output {
             io::write_model(out, &model)?;
@@ -85,7 +96,7 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         bar
     });
     let (n_init, max_iter, verbose) = (a.spec.fit.n_init, a.spec.fit.max_iter, cli.verbose);
-    let mut observe = |p: &Progress| {
+    let observe = |p: &Progress| {
         let line = format!(
             "init {}/{n_init}, iteration {}/{max_iter}: lower bound {:.10}, change {:.3e}",
             p.init + 1,
@@ -101,7 +112,14 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         }
     };
     let started = Instant::now();
-    let result = params.fit_observed(&view, &mut observe);
+    let mut monitor = |event: &FitEvent| {
+        if let FitEvent::Iteration(p) = event {
+            observe(p);
+        }
+        ControlFlow::Continue(())
+    };
+    let mut gm = GaussianMixture::new(params);
+    let result = gm.fit_monitored(&view, weights.as_deref(), &mut monitor).cloned();
     let elapsed = started.elapsed();
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -170,14 +188,25 @@ fn rows<'a>(view: &DataView<'a>, first: usize, n: usize) -> Result<DataView<'a>,
 /// Stepwise EM over `view` as the library's `GaussianMixture::fit` runs it (`passes` passes of
 /// consecutive batches, the last of each shorter), one `partial_fit` per batch so that progress
 /// can be shown: a line per pass (a line per batch with -v) unless -q.
-fn online_fit(cli: &Cli, params: GmmParams, view: &DataView, schedule: Online) -> Result<GmmModel, GmmError> {
+fn online_fit(
+    cli: &Cli,
+    params: GmmParams,
+    view: &DataView,
+    weights: Option<&[f64]>,
+    schedule: Online,
+) -> Result<GmmModel, GmmError> {
     let (n, b, passes) = (view.n_samples(), schedule.get_batch_size(), schedule.get_passes());
     let mut gm = GaussianMixture::new(params);
     let mut meter = Meter::new(cli);
     for pass in 1..=passes {
         for first in (0..n).step_by(b) {
             let m = b.min(n - first);
-            let lower_bound = gm.partial_fit(&rows(view, first, m)?)?.lower_bound();
+            let batch = rows(view, first, m)?;
+            let fitted = match weights {
+                Some(w) => gm.partial_fit_weighted(&batch, &w[first..first + m])?,
+                None => gm.partial_fit(&batch)?,
+            };
+            let lower_bound = fitted.lower_bound();
             meter.batch(m, lower_bound, || format!("pass {pass}/{passes}"));
         }
         meter.pass(&format!("pass {pass}/{passes}"));
@@ -280,6 +309,9 @@ fn fit_stdin(cli: &Cli, a: &FitArgs, schedule: Option<Online>) -> Result<(), Cli
     let Some(schedule) = schedule else {
         return problem("give --online: only an online fit reads its samples as they come");
     };
+    if a.sample_weight.is_some() {
+        return problem("--sample-weight needs the data in a file, row for row beside the weights");
+    }
     let Some(d) = spec.data.features.filter(|&d| d > 0) else {
         return problem("give --features D (at least 1): raw float32 rows carry no shape");
     };

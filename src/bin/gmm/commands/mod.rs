@@ -19,6 +19,7 @@ mod sample;
 mod score;
 mod select;
 mod start;
+mod weights;
 
 use crate::args::{Cli, Command};
 use crate::error::CliError;
