@@ -251,11 +251,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("start held-out mean log-likelihood: {start_ll:.6}");
     println!(
         "batch EM: {iterations} iterations ({}), held-out {batch_ll:.6}, {batch_wall:.2} s",
-        if converged {
-            "converged"
-        } else {
-            "NOT converged"
-        }
+        if converged { "converged" } else { "NOT converged" }
     );
     println!(
         "online EM, one pass ({} batches): held-out {online_ll:.6}, {online_wall:.2} s",
@@ -264,9 +260,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gap = batch_ll - online_ll;
     println!(
         "difference (batch − online): {gap:.4} nats ({}); wall time online/batch: {:.3} ({})",
-        if gap.abs() < 0.01 { "within 0.01" } else { "NOT within 0.01" },
+        if gap.abs() < 0.01 {
+            "within 0.01"
+        } else {
+            "NOT within 0.01"
+        },
         online_wall / batch_wall,
-        if online_wall < batch_wall { "faster" } else { "NOT faster" }
+        if online_wall < batch_wall {
+            "faster"
+        } else {
+            "NOT faster"
+        }
     );
     Ok(())
 }
