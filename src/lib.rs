@@ -311,7 +311,8 @@ impl GaussianMixture {
     /// method, or from the given initial parameters), or continues the current model with
     /// `warm_start`. The model's lower bound is the last batch's mean log-likelihood (before its
     /// M-step), and `n_iter` counts the steps. It runs on the GPU of [`GaussianMixture::on_gpu`]
-    /// or with `BackendKind::Gpu` (each batch uploaded to the device), else on the CPU.
+    /// or with `BackendKind::Gpu` (on device buffers made at the first batch of each length and
+    /// reused by the later ones), else on the CPU.
     pub fn partial_fit(&mut self, batch: &DataView) -> Result<&GmmModel, GmmError> {
         self.partial_fit_inner(batch, None, None)
     }
