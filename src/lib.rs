@@ -235,6 +235,8 @@ pub struct GaussianMixture {
     ctx: Option<GpuContext>,
     /// An online fit's state between batches.
     online: Option<online::OnlineState>,
+    /// An online fit's GPU buffers, kept between batches.
+    online_gpu: gpu::online::OnlineGpu,
 }
 
 impl GaussianMixture {
@@ -245,6 +247,7 @@ impl GaussianMixture {
             model: None,
             ctx: None,
             online: None,
+            online_gpu: Default::default(),
         }
     }
 
@@ -255,6 +258,7 @@ impl GaussianMixture {
             model: None,
             ctx: Some(ctx),
             online: None,
+            online_gpu: Default::default(),
         }
     }
 
@@ -315,18 +319,26 @@ impl GaussianMixture {
     /// method, or from the given initial parameters), or continues the current model with
     /// `warm_start`. The model's lower bound is the last batch's mean log-likelihood (before its
     /// M-step), and `n_iter` counts the steps. It runs on the GPU of [`GaussianMixture::on_gpu`]
-    /// or with `BackendKind::Gpu` (each batch uploaded to the device), else on the CPU.
+    /// or with `BackendKind::Gpu` (on device buffers made at the first batch of each length and
+    /// reused by the later ones), else on the CPU.
     pub fn partial_fit(&mut self, batch: &DataView) -> Result<&GmmModel, GmmError> {
-        self.partial_fit_inner(batch, None)
+        self.partial_fit_inner(batch, None, None)
     }
 
     /// As [`GaussianMixture::partial_fit`], with sample weights for the batch.
     pub fn partial_fit_weighted(&mut self, batch: &DataView, sample_weight: &[f64]) -> Result<&GmmModel, GmmError> {
         let w = SampleWeights::new(sample_weight, batch.n_samples())?;
-        self.partial_fit_inner(batch, Some(w.as_slice()))
+        self.partial_fit_inner(batch, Some(w.as_slice()), None)
     }
 
-    fn partial_fit_inner(&mut self, batch: &DataView, w: Option<&[f64]>) -> Result<&GmmModel, GmmError> {
+    /// With `next` (the batch that follows, when the caller knows it), a GPU step stages it while
+    /// the device runs this one.
+    fn partial_fit_inner(
+        &mut self,
+        batch: &DataView,
+        w: Option<&[f64]>,
+        next: Option<(&DataView, Option<&[f64]>)>,
+    ) -> Result<&GmmModel, GmmError> {
         let schedule = self.params.online.unwrap_or_default();
         refuse_online_missing(&self.params, batch)?;
         if batch.n_samples() == 0 {
@@ -352,7 +364,12 @@ impl GaussianMixture {
         // A step that fails (a non-finite batch, an ill-defined covariance) leaves the state as
         // it was: the blend and the M-step change it in place, so keep a copy (O(K·d²)).
         let before = self.online.clone();
-        if let Err(e) = online::step(&self.params, &schedule, &mut self.online, batch, w, self.ctx.as_ref()) {
+        let gpu = self.ctx.as_ref().map(|ctx| online::OnGpu {
+            ctx,
+            held: &mut self.online_gpu,
+            next,
+        });
+        if let Err(e) = online::step(&self.params, &schedule, &mut self.online, batch, w, gpu) {
             self.online = before;
             return Err(e);
         }
@@ -369,14 +386,28 @@ impl GaussianMixture {
             self.online = None;
             self.model = None;
         }
-        let (n, b) = (data.n_samples(), schedule.get_batch_size());
-        for _ in 0..schedule.get_passes() {
-            for first in (0..n).step_by(b) {
-                let m = b.min(n - first);
-                let batch = online::rows(data, first, m)?;
-                self.partial_fit_inner(&batch, w.map(|w| &w[first..first + m]))?;
+        let (n, b, passes) = (data.n_samples(), schedule.get_batch_size(), schedule.get_passes());
+        // Every batch of every pass in order, each with the one after it (staged on the GPU while
+        // the device runs this one).
+        let starts: Vec<usize> = (0..passes).flat_map(|_| (0..n).step_by(b)).collect();
+        let batch = |first: usize| {
+            let m = b.min(n - first);
+            online::rows(data, first, m).map(|v| (v, w.map(|w| &w[first..first + m])))
+        };
+        let mut steps = || -> Result<(), GmmError> {
+            for (i, &first) in starts.iter().enumerate() {
+                let (this, this_w) = batch(first)?;
+                let next = starts.get(i + 1).map(|&f| batch(f)).transpose()?;
+                self.partial_fit_inner(&this, this_w, next.as_ref().map(|(v, w)| (v, *w)))?;
             }
+            Ok(())
+        };
+        let stepped = steps();
+        // A batch staged ahead belongs to this fit alone.
+        if let Some(ctx) = &self.ctx {
+            self.online_gpu.forget_ahead(ctx)?;
         }
+        stepped?;
         Ok(self.model.as_ref().expect("a pass fits at least one batch"))
     }
 

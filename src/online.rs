@@ -8,7 +8,7 @@ use crate::data::{DataView, Samples};
 use crate::error::GmmError;
 use crate::estimator::Estimator;
 use crate::gpu::GpuContext;
-use crate::gpu::backend::{GpuBackend, Source};
+use crate::gpu::online::OnlineGpu;
 use crate::init::initialise;
 use crate::mixture::Mixture;
 use crate::mstep::m_step_frozen;
@@ -109,7 +109,7 @@ pub(crate) struct OnlineState {
     work: (SuffStats, Vec<f64>, Vec<f64>),
 }
 
-/// One step of stepwise EM on `batch`, on the GPU of `ctx` if given, else the CPU: the first
+/// One step of stepwise EM on `batch`, on the GPU of `gpu` if given, else the CPU: the first
 /// step initialises from its batch (or starts from `state`'s model); then the batch's E-step at
 /// the current parameters, the blend into the running statistics, and the M-step from them.
 pub(crate) fn step(
@@ -118,15 +118,14 @@ pub(crate) fn step(
     state: &mut Option<OnlineState>,
     batch: &DataView,
     sample_weight: Option<&[f64]>,
-    ctx: Option<&GpuContext>,
+    gpu: Option<OnGpu<'_, '_>>,
 ) -> Result<(), GmmError> {
-    let (k, kind) = (params.n_components, params.covariance_type);
-    match ctx {
-        // The pipelines are the context's, built once; the batch is uploaded to new buffers.
-        Some(ctx) => {
-            let mut backend = GpuBackend::new(ctx, Source::Host(*batch), k, kind, sample_weight, params.budget())?;
-            step_on(params, online, state, &mut backend, sample_weight)
-        }
+    match gpu {
+        // The pipelines are the context's, built once; the buffers are the held ones for this
+        // batch length, made once (src/gpu/online.rs).
+        Some(OnGpu { ctx, held, next }) => held.run(ctx, params, batch, sample_weight, next, |backend| {
+            step_on(params, online, state, backend, sample_weight)
+        }),
         None => step_on(
             params,
             online,
@@ -137,7 +136,15 @@ pub(crate) fn step(
     }
 }
 
-fn step_on<B: Backend>(
+/// Where a GPU step runs: the context, the device objects held between batches, and the next
+/// batch (with its weights) when the caller knows it.
+pub(crate) struct OnGpu<'g, 'd> {
+    pub ctx: &'g GpuContext,
+    pub held: &'g mut OnlineGpu,
+    pub next: Option<(&'g DataView<'d>, Option<&'g [f64]>)>,
+}
+
+pub(crate) fn step_on<B: Backend>(
     params: &GmmParams,
     online: &Online,
     state: &mut Option<OnlineState>,

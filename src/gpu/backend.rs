@@ -102,6 +102,69 @@ pub(crate) struct GpuBackend<'a> {
     exact_routes: Vec<bool>,
     exact_pipes: Option<&'a Pipelines>,
     routed_arith: Arith,
+    /// An online fit's weights buffer (written per batch), and the next batch: asked for, then
+    /// staged ahead with its frame.
+    held_weights: Option<wgpu::Buffer>,
+    next: Option<(DataView<'a>, Option<&'a [f64]>)>,
+    ahead: Option<Ahead>,
+}
+
+/// The device objects of a GPU backend that an online fit keeps from one batch to the next
+/// ([`GpuBackend::make_held`], [`GpuBackend::on_held`], [`GpuBackend::into_held`]).
+pub(crate) struct Held {
+    /// The batch length and weighting they were made for.
+    pub n: usize,
+    pub weighted: bool,
+    plan: Plan,
+    res: Resources,
+    stream: Option<Stream>,
+    weights: Option<wgpu::Buffer>,
+    combine_row_len: u32,
+    /// The next batch, already in a staging buffer.
+    ahead: Option<Ahead>,
+}
+
+/// A batch staged ahead: which one (its address, length and weights' address) and its frame.
+struct Ahead {
+    rows: (usize, usize),
+    weights: Option<usize>,
+    frame: Frame,
+}
+
+impl Held {
+    /// Whether `batch` (with `w`) is the one staged ahead.
+    pub(crate) fn is_ahead(&self, batch: &DataView, w: Option<&[f64]>) -> bool {
+        self.ahead.as_ref().is_some_and(|a| a.is(batch, w))
+    }
+
+    /// Drops the batch staged ahead, if any.
+    pub(crate) fn forget_ahead(&mut self, ctx: &GpuContext) -> Result<(), GmmError> {
+        match (self.ahead.take(), self.stream.as_mut()) {
+            (Some(_), Some(stream)) => stream.discard_prestaged(ctx),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Ahead {
+    fn key(batch: &DataView, w: Option<&[f64]>) -> ((usize, usize), Option<usize>) {
+        let rows = match batch.samples() {
+            crate::data::Samples::F32(x) => (x.as_ptr() as usize, x.len()),
+            crate::data::Samples::F64(x) => (x.as_ptr() as usize, x.len()),
+        };
+        (rows, w.map(|w| w.as_ptr() as usize))
+    }
+
+    fn of(batch: &DataView, w: Option<&[f64]>, frame: Frame) -> Self {
+        let (rows, weights) = Self::key(batch, w);
+        Self { rows, weights, frame }
+    }
+
+    /// Whether `batch` (with `w`) is the batch staged: the same memory, as the caller of
+    /// `stage_next` passed the slice it then steps on.
+    fn is(&self, batch: &DataView, w: Option<&[f64]>) -> bool {
+        Self::key(batch, w) == (self.rows, self.weights)
+    }
 }
 
 impl<'a> GpuBackend<'a> {
@@ -212,7 +275,6 @@ impl<'a> GpuBackend<'a> {
             Resources::new(ctx, pipes, &plan, n, k, pack.host.len(), weights, window, first_row)?
         };
         ctx.check_health()?;
-        let weight_sum = sample_weight.map_or(n as f64, |w| w.iter().sum());
         log::info!(
             "GPU backend on {}: {n} samples x {d} features in {} chunk(s) of up to {}{}; K = {k}; {} MB on the device",
             ctx.adapter_name(),
@@ -221,7 +283,50 @@ impl<'a> GpuBackend<'a> {
             if plan.streamed { ", streamed each pass" } else { "" },
             (plan.data_bytes(n, d) + plan.working_bytes(n, d, k, kind, sample_weight.is_some())) / 1_000_000
         );
-        Ok(Self {
+        let parts = Held {
+            n,
+            weighted: sample_weight.is_some(),
+            plan,
+            res,
+            stream,
+            weights: None,
+            combine_row_len: 0,
+            ahead: None,
+        };
+        Ok(Self::assemble(
+            ctx,
+            pipes,
+            source,
+            k,
+            kind,
+            sample_weight,
+            budget.precision,
+            (arith, exact),
+            frame,
+            parts,
+            segments,
+        ))
+    }
+
+    /// The backend over `source` on objects already made: the one place every field is set.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        ctx: &'a GpuContext,
+        pipes: &'a Pipelines,
+        source: Source<'a>,
+        k: usize,
+        kind: CovarianceType,
+        sample_weight: Option<&'a [f64]>,
+        precision: GpuPrecision,
+        (arith, exact): (Arith, Option<Arith>),
+        frame: Frame,
+        held: Held,
+        segments: Vec<wgpu::Buffer>,
+    ) -> Self {
+        let (n, d) = source.shape();
+        let plan = held.plan;
+        let weight_sum = sample_weight.map_or(n as f64, |w| w.iter().sum());
+        Self {
             ctx,
             pipes,
             source,
@@ -232,16 +337,16 @@ impl<'a> GpuBackend<'a> {
             has_weights: sample_weight.is_some(),
             frame,
             plan,
-            res,
+            res: held.res,
             _segments: segments,
-            stream,
-            pack,
-            combine_row_len: 0,
+            stream: held.stream,
+            pack: ModelPack::new(kind, k, d),
+            combine_row_len: held.combine_row_len,
             rows_host: vec![0.0; 2 * plan.n_chunks * plan.row_len_max],
             row_sums: vec![0.0; plan.row_len_max],
             recentred: vec![0.0; k * d],
             traffic: Traffic::default(),
-            precision: budget.precision,
+            precision,
             arith,
             switches: Vec::new(),
             exact,
@@ -249,7 +354,154 @@ impl<'a> GpuBackend<'a> {
             exact_routes: vec![false; k],
             exact_pipes: None,
             routed_arith: Arith::TwoFloat,
+            held_weights: held.weights,
+            ahead: held.ahead,
+            next: None,
+        }
+    }
+
+    /// The device objects for online batches of `n` samples of `d` features (weighted or not),
+    /// made once and reused by every batch of that length ([`GpuBackend::on_held`]): the chunks of
+    /// a resident fit of `n` samples (so the sums run in the same order), whose samples pass
+    /// through the two streaming buffers each pass, and a buffer for the weights.
+    pub(crate) fn make_held(
+        ctx: &GpuContext,
+        (n, d): (usize, usize),
+        k: usize,
+        kind: CovarianceType,
+        weighted: bool,
+        budget: Budget,
+    ) -> Result<Held, GmmError> {
+        layout::check_shape(kind, k, d)?;
+        let exact = match budget.precision {
+            GpuPrecision::Fast => None,
+            GpuPrecision::Auto | GpuPrecision::Exact => Some(ctx.exact_arith()?),
+        };
+        let pipes = ctx.pipelines(starting_arith(budget.precision, exact))?;
+        let mut plan = plan::plan(n, d, k, kind, DeviceLimits::of(&ctx.limits), budget, weighted)?;
+        plan.streamed = true;
+        let stream = Stream::new(ctx, plan.chunk_len, d)?;
+        let weights = weighted
+            .then(|| {
+                crate::gpu::resources::storage(
+                    ctx,
+                    "gmm online batch weights",
+                    (n * 4) as u64,
+                    wgpu::BufferUsages::COPY_DST,
+                )
+            })
+            .transpose()?;
+        let model_len = ModelPack::new(kind, k, d).host.len();
+        let window = |c: usize, _start: usize, len: usize| stream.window(c, len, d);
+        let res = Resources::new(ctx, pipes, &plan, n, k, model_len, weights.clone(), window, 0)?;
+        ctx.check_health()?;
+        log::info!(
+            "GPU online buffers on {}: batches of {n} x {d} in {} chunk(s) of up to {}, streamed; K = {k}",
+            ctx.adapter_name(),
+            plan.n_chunks,
+            plan.chunk_len,
+        );
+        Ok(Held {
+            n,
+            weighted,
+            plan,
+            res,
+            stream: Some(stream),
+            weights,
+            combine_row_len: 0,
+            ahead: None,
         })
+    }
+
+    /// A backend for one online batch on `held` (made by [`GpuBackend::make_held`] for this batch's
+    /// length and weighting): as [`GpuBackend::new`] over the batch, in the batch's own frame, with
+    /// a fresh arithmetic; only the weights (and, each pass, the samples) are written.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_held(
+        ctx: &'a GpuContext,
+        batch: DataView<'a>,
+        k: usize,
+        kind: CovarianceType,
+        sample_weight: Option<&'a [f64]>,
+        budget: Budget,
+        mut held: Held,
+    ) -> Result<Self, GmmError> {
+        debug_assert!(held.n == batch.n_samples() && held.weighted == sample_weight.is_some());
+        let exact = match budget.precision {
+            GpuPrecision::Fast => None,
+            GpuPrecision::Auto | GpuPrecision::Exact => Some(ctx.exact_arith()?),
+        };
+        let arith = starting_arith(budget.precision, exact);
+        let pipes = ctx.pipelines(arith)?;
+        // The frame the batch was staged in ahead, if this is that batch; else its own.
+        let frame = match held.ahead.take() {
+            Some(ahead) if ahead.is(&batch, sample_weight) => ahead.frame,
+            Some(_) => {
+                if let Some(stream) = held.stream.as_mut() {
+                    stream.discard_prestaged(ctx)?;
+                }
+                Frame::of_data(&batch, sample_weight)
+            }
+            None => Frame::of_data(&batch, sample_weight),
+        };
+        if let (Some(buffer), Some(w)) = (&held.weights, sample_weight) {
+            upload::write_weights(ctx, buffer, w, &frame)?;
+        }
+        let source = Source::Host(batch);
+        Ok(Self::assemble(
+            ctx,
+            pipes,
+            source,
+            k,
+            kind,
+            sample_weight,
+            budget.precision,
+            (arith, exact),
+            frame,
+            held,
+            Vec::new(),
+        ))
+    }
+
+    /// Asks this backend to stage `batch` (the next online batch, of the same length) into the
+    /// other streaming buffer once its first pass is submitted, so that the host converts it while
+    /// the device runs this one. Only for a batch of one chunk (the other buffer is then free).
+    pub(crate) fn stage_next(&mut self, batch: DataView<'a>, sample_weight: Option<&'a [f64]>) {
+        if self.plan.n_chunks == 1 && self.stream.is_some() && batch.n_samples() == self.n {
+            self.next = Some((batch, sample_weight));
+        }
+    }
+
+    /// The device objects back, for the next batch: the staging buffers swap roles.
+    pub(crate) fn into_held(self) -> Held {
+        let mut stream = self.stream;
+        if let Some(s) = stream.as_mut() {
+            s.parity = (s.parity + self.plan.n_chunks) % 2;
+        }
+        Held {
+            n: self.n,
+            weighted: self.has_weights,
+            plan: self.plan,
+            res: self.res,
+            stream,
+            weights: self.held_weights,
+            combine_row_len: self.combine_row_len,
+            ahead: self.ahead,
+        }
+    }
+
+    /// Stages the next online batch ([`GpuBackend::stage_next`]) into the staging buffer its first
+    /// chunk will use, after this batch's first submission.
+    fn stage_ahead(&mut self) -> Result<(), GmmError> {
+        let Some((batch, w)) = self.next.take() else {
+            return Ok(());
+        };
+        let stream = self.stream.as_mut().expect("stage_next checked the stream");
+        let frame = Frame::of_data(&batch, w);
+        let slot = (stream.parity + self.plan.n_chunks) % 2;
+        stream.prestage(self.ctx, &batch, &frame, slot, (0, batch.n_samples()))?;
+        self.ahead = Some(Ahead::of(&batch, w, frame));
+        Ok(())
     }
 
     fn job(&self, kind: u32, stats_kind: u32, seed: u64) -> Pass {
@@ -362,6 +614,8 @@ impl<'a> GpuBackend<'a> {
                 (dispatches, uploaded, 0)
             })?
         };
+        // The next online batch is converted and staged while the device runs this pass.
+        self.stage_ahead()?;
         let floats = 2 * self.res.chunks.len() * row_len;
         read_back(ctx, &self.res.readback, &mut self.rows_host[..floats])?;
         let times = self.stream.as_ref().map(|s| s.times).unwrap_or_default();

@@ -17,6 +17,7 @@ mod frame;
 mod host;
 mod inference;
 pub(crate) mod layout;
+pub(crate) mod online;
 mod pack;
 pub(crate) mod passes;
 pub(crate) mod pipelines;

@@ -46,6 +46,11 @@ pub(crate) struct Stream {
     /// The f32 image of one chunk, reused.
     host: Vec<f32>,
     pub times: StreamTimes,
+    /// Chunk c goes through staging buffer (c + parity) mod 2: an online fit flips it per batch, so
+    /// that the next batch can be staged while the device runs this one (0 for every other fit).
+    pub parity: usize,
+    /// The staging buffer already written (and unmapped) ahead of its chunk, and that chunk's bytes.
+    prestaged: Option<(usize, u64)>,
 }
 
 impl Stream {
@@ -74,6 +79,8 @@ impl Stream {
             d,
             host: vec![0.0; chunk_len * d],
             times: StreamTimes::default(),
+            parity: 0,
+            prestaged: None,
         };
         // Both staging buffers start mapped, ready for the first two chunks.
         for s in 0..2 {
@@ -100,7 +107,8 @@ impl Stream {
     }
 
     /// Converts samples `start..start + len` of `view` into the staging buffer of chunk `c` (waiting
-    /// until it is free) and encodes the copy into its device buffer at the front of `encoder`.
+    /// until it is free, unless it was staged ahead) and encodes the copy into its device buffer at
+    /// the front of `encoder`.
     pub fn stage(
         &mut self,
         ctx: &GpuContext,
@@ -111,7 +119,52 @@ impl Stream {
         encoder: &mut wgpu::CommandEncoder,
     ) -> Result<(), GmmError> {
         debug_assert!(len <= self.chunk_len);
-        let s = c % 2;
+        let s = (c + self.parity) % 2;
+        let bytes = match self.prestaged.take() {
+            Some((ahead, bytes)) if ahead == s => bytes,
+            other => {
+                self.prestaged = other;
+                self.write_staging(ctx, view, frame, s, (start, len))?
+            }
+        };
+        encoder.copy_buffer_to_buffer(&self.staging[s].buffer, 0, &self.device[c % 2], 0, bytes);
+        Ok(())
+    }
+
+    /// Writes samples `start..start + len` of `view` into staging buffer `s` now, for the chunk that
+    /// `stage` is next called with on it (the first chunk of an online fit's next batch, while the
+    /// device still runs this one).
+    pub fn prestage(
+        &mut self,
+        ctx: &GpuContext,
+        view: &DataView,
+        frame: &Frame,
+        s: usize,
+        (start, len): (usize, usize),
+    ) -> Result<(), GmmError> {
+        debug_assert!(self.prestaged.is_none());
+        let bytes = self.write_staging(ctx, view, frame, s, (start, len))?;
+        self.prestaged = Some((s, bytes));
+        Ok(())
+    }
+
+    /// Drops what `prestage` wrote (its batch did not come next): the buffer is mapped again.
+    pub fn discard_prestaged(&mut self, ctx: &GpuContext) -> Result<(), GmmError> {
+        match self.prestaged.take() {
+            Some((s, _)) => self.request_map(ctx, s),
+            None => Ok(()),
+        }
+    }
+
+    /// Converts the samples into staging buffer `s` once it is free; returns the bytes written.
+    fn write_staging(
+        &mut self,
+        ctx: &GpuContext,
+        view: &DataView,
+        frame: &Frame,
+        s: usize,
+        (start, len): (usize, usize),
+    ) -> Result<u64, GmmError> {
         // The conversion needs no buffer: it overlaps the device's work before any wait.
         let filled = Instant::now();
         let out = &mut self.host[..len * self.d];
@@ -146,13 +199,12 @@ impl Stream {
         self.staging[s].buffer.unmap();
         fill += written.elapsed();
         self.times.fill += fill;
-        encoder.copy_buffer_to_buffer(&self.staging[s].buffer, 0, &self.device[s], 0, bytes);
-        Ok(())
+        Ok(bytes)
     }
 
     /// After the submission `index` that read chunk c's staging buffer: asks for it back.
     pub fn submitted(&mut self, ctx: &GpuContext, c: usize, index: wgpu::SubmissionIndex) -> Result<(), GmmError> {
-        let s = c % 2;
+        let s = (c + self.parity) % 2;
         self.staging[s].last_use = Some(index);
         self.request_map(ctx, s)
     }

@@ -112,21 +112,31 @@ pub fn f32_image(view: &DataView) -> Result<Vec<f64>, GmmError> {
     Ok(out)
 }
 
-/// Uploads the sample weights through `frame`, as f32.
-pub(crate) fn upload_weights(ctx: &GpuContext, w: &[f64], frame: &Frame) -> Result<wgpu::Buffer, GmmError> {
-    let as_f32 = w
-        .iter()
+/// The sample weights through `frame`, as f32.
+fn weights_f32(w: &[f64], frame: &Frame) -> Result<Vec<f32>, GmmError> {
+    w.iter()
         .enumerate()
         .map(|(i, &v)| {
             to_f32(v / frame.weight_scale).ok_or(GmmError::SampleWeightOutsideF32Range { index: i, value: v })
         })
-        .collect::<Result<Vec<f32>, _>>()?;
+        .collect()
+}
+
+/// Uploads the sample weights through `frame`, as f32.
+pub(crate) fn upload_weights(ctx: &GpuContext, w: &[f64], frame: &Frame) -> Result<wgpu::Buffer, GmmError> {
     let bytes = (w.len() * 4) as u64;
     let buffer = storage(ctx, "gmm sample weights", bytes, wgpu::BufferUsages::COPY_DST)?;
-    ctx.scoped("gmm sample weights upload", bytes, || {
-        ctx.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(&as_f32))
-    })?;
+    write_weights(ctx, &buffer, w, frame)?;
     Ok(buffer)
+}
+
+/// Writes the sample weights through `frame`, as f32, into `buffer` (an online fit's, reused per
+/// batch: the queue orders the write after the kernels already submitted that read the last ones).
+pub(crate) fn write_weights(ctx: &GpuContext, buffer: &wgpu::Buffer, w: &[f64], frame: &Frame) -> Result<(), GmmError> {
+    let as_f32 = weights_f32(w, frame)?;
+    ctx.scoped("gmm sample weights upload", (w.len() * 4) as u64, || {
+        ctx.queue.write_buffer(buffer, 0, bytemuck::cast_slice(&as_f32))
+    })
 }
 
 #[cfg(test)]
