@@ -138,20 +138,35 @@ impl GmmParams {
             n_total,
             sample_weight,
         } = part;
-        // The first bad value of any rank, shared before anything else (the data is read once).
-        let (view, local_bad) = match DataView::new(samples, n_features) {
+        // The first bad value of any rank, shared before anything else (the data is read once). A
+        // row with every feature missing (with Missing::Marginalise) is one too: its column is
+        // n_features, which no value has.
+        let marginalise = self.missing == Missing::Marginalise;
+        let read = match marginalise {
+            true => DataView::with_missing(samples, n_features),
+            false => DataView::new(samples, n_features),
+        };
+        let (view, local_bad) = match read {
             Ok(view) => (Ok(Some(view)), None),
             Err(GmmError::NonFiniteData { row, column, value }) => (Ok(None), Some((first_row + row, column, value))),
+            Err(GmmError::AllMissingRow { row }) => (Ok(None), Some((first_row + row, n_features, f64::NAN))),
             Err(e) => (Err(e), None),
         };
         // Any other problem with a rank's slice stops every rank (none waits for it below).
         let view = distributed::agree(comm, view)?;
-        if let Some((row, column, value)) = distributed::first_bad_value(comm, local_bad) {
-            return Err(GmmError::NonFiniteData { row, column, value });
+        match distributed::first_bad_value(comm, local_bad) {
+            Some((row, column, _)) if column == n_features => return Err(GmmError::AllMissingRow { row }),
+            Some((row, column, value)) => return Err(GmmError::NonFiniteData { row, column, value }),
+            None => {}
         }
         let view = view.expect("no rank found a bad value, this one included");
         let sample_weight = check_rank_weights(comm, sample_weight, view.n_samples(), first_row)?;
         let warm = check_shapes(self, n_total, n_features, previous)?;
+        // Whether any rank has a missing value: then every rank marginalises (the same path).
+        let mut any_missing = [f64::from(u8::from(view.has_missing()))];
+        if marginalise {
+            distributed::tree_allreduce(comm, &mut any_missing, &mut [0.0], distributed::max);
+        }
         let mut monitor = |event: &FitEvent| {
             if let FitEvent::Iteration(p) = event {
                 observer(p);
@@ -159,6 +174,21 @@ impl GmmParams {
             ControlFlow::Continue(())
         };
         let monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()> = &mut monitor;
+        if any_missing[0] > 0.0 {
+            return fit_missing_distributed(
+                self,
+                view,
+                sample_weight,
+                DistributedRows {
+                    comm,
+                    gpu: gpu.is_some(),
+                    first_row,
+                    n_total,
+                    warm,
+                    monitor,
+                },
+            );
+        }
         let outcome = match gpu {
             None => {
                 let local = CpuBackend::new(view, sample_weight).with_offset(first_row);
@@ -577,6 +607,51 @@ fn fit_missing(
     let mut backend = missing::backend::MissingBackend::new(view, sample_weight, &filled);
     let mut outcome = em::fit(params, &mut backend, sample_weight, warm, monitor)?;
     outcome.info.fallback = fallback;
+    Ok(GmmModel::from_outcome(outcome))
+}
+
+/// Where one rank's rows sit in a distributed fit, and the fit's state.
+struct DistributedRows<'a, 'm> {
+    comm: &'a dyn distributed::Communicator,
+    gpu: bool,
+    first_row: usize,
+    n_total: usize,
+    warm: Option<WarmStart<'m>>,
+    monitor: &'a mut dyn FnMut(&FitEvent) -> ControlFlow<()>,
+}
+
+/// [`fit_missing`] for one rank of a distributed fit in which some rank has a missing value:
+/// every rank refuses alike (the rank holding the first NaN names it, the others report
+/// [`GmmError::PeerFailed`]), and the initialisations' column means are global.
+fn fit_missing_distributed(
+    params: &GmmParams,
+    view: DataView<'_>,
+    sample_weight: Option<&[f64]>,
+    rows: DistributedRows<'_, '_>,
+) -> Result<GmmModel, GmmError> {
+    let comm = rows.comm;
+    let refused = if rows.gpu {
+        view.refuse_missing(
+            "a distributed fit on the GPU",
+            "fit_distributed with gpu None (--backend cpu)",
+        )
+    } else if params.variational.is_some() {
+        view.refuse_missing(
+            "a variational (Bayesian) fit",
+            "fit maximum likelihood or MAP (a prior) instead, or impute the data first",
+        )
+    } else {
+        Ok(())
+    };
+    // The ranks holding a NaN refuse; agree stops the others too, naming the lowest of them.
+    distributed::agree(comm, refused)?;
+    let mut sums = missing::column_sums(&view, sample_weight);
+    let mut scratch = vec![0.0; sums.len()];
+    distributed::tree_allreduce(comm, &mut sums, &mut scratch, distributed::add);
+    let filled = missing::fill_missing(&view, &sums);
+    let local = missing::backend::MissingBackend::new(view, sample_weight, &filled).with_offset(rows.first_row);
+    let mut backend = distributed::DistributedBackend::new(local, comm, rows.first_row, rows.n_total);
+    let outcome = em::fit(params, &mut backend, sample_weight, rows.warm, rows.monitor)?;
     Ok(GmmModel::from_outcome(outcome))
 }
 

@@ -645,3 +645,72 @@ fn every_covariance_type_recovers_the_truth_roughly() {
         assert!(mean_err < 0.2, "{cov}: largest mean error {mean_err}");
     }
 }
+
+/// A fit over `p` thread ranks, each holding its contiguous rows of `x` (and their weights).
+fn on_ranks(params: &GmmParams, x: &[f64], w: Option<&[f64]>, p: usize) -> Vec<Result<GmmModel, GmmError>> {
+    use gmm_gpu::distributed::{RankData, ThreadComm, rows_of};
+    let n = x.len() / D;
+    ThreadComm::on_ranks(p, |comm| {
+        let rows = rows_of(gmm_gpu::distributed::Communicator::rank(comm), p, n);
+        let part = RankData {
+            samples: Samples::F64(&x[rows.start * D..rows.end * D]),
+            n_features: D,
+            first_row: rows.start,
+            n_total: n,
+            sample_weight: w.map(|w| &w[rows.clone()]),
+        };
+        params.fit_distributed(part, comm, None, None, &mut |_| {})
+    })
+}
+
+#[test]
+fn ranks_marginalise_as_one_process() {
+    let x = mcar(&truth().sample(900, 22), D, 0.2, 23);
+    let w: Vec<f64> = (0..900).map(|i| 0.5 + (i % 3) as f64).collect();
+    for cov in TYPES {
+        // k-means on the column-mean-filled data (global means), random draws of global rows.
+        let params = marginalise(3, cov).seed(5).max_iter(30).build().unwrap();
+        let one = params.fit_weighted(&view(&x, D), &w).unwrap();
+        for p in [1, 2, 3] {
+            for model in on_ranks(&params, &x, Some(&w), p) {
+                let model = model.unwrap();
+                // The same sums combined by ranks instead of tasks, over up to 30 iterations.
+                common::assert_close(&format!("{cov} P={p} means"), model.means(), one.means(), 1e-10, 1e-12);
+                common::assert_close(
+                    &format!("{cov} P={p} covariances"),
+                    model.covariances(),
+                    one.covariances(),
+                    1e-10,
+                    1e-12,
+                );
+                assert_eq!(model.n_iter(), one.n_iter(), "{cov} P={p}");
+            }
+        }
+    }
+}
+
+#[test]
+fn ranks_refuse_alike_and_name_an_empty_row_globally() {
+    let mut x = mcar(&truth().sample(300, 24), D, 0.2, 25);
+    // A variational fit does not marginalise: the rank with the first NaN names it, the others
+    // name that rank.
+    let params = marginalise(2, CovarianceType::Diag)
+        .variational(Variational::dirichlet_process())
+        .build()
+        .unwrap();
+    let results = on_ranks(&params, &x, None, 3);
+    assert!(
+        matches!(&results[0], Err(GmmError::MissingUnsupported { what, .. }) if *what == "a variational (Bayesian) fit"),
+        "{:?}",
+        results[0]
+    );
+    for r in &results[1..] {
+        assert!(matches!(r, Err(GmmError::PeerFailed { .. })), "{r:?}");
+    }
+    // Row 250 (on rank 2 of 3) with every feature missing: every rank names it.
+    x[250 * D..251 * D].fill(f64::NAN);
+    let params = marginalise(2, CovarianceType::Diag).build().unwrap();
+    for r in on_ranks(&params, &x, None, 3) {
+        assert!(matches!(r, Err(GmmError::AllMissingRow { row: 250 })), "{r:?}");
+    }
+}

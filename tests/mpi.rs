@@ -571,3 +571,50 @@ fn a_weighted_fit_under_mpirun_equals_the_one_process_weighted_fit() {
     assert!(ours[0].contains("sample_weight[2500] is -1"), "{stderr}");
     assert!(!dir.path().join("bad.json").exists());
 }
+
+/// `gmm fit --missing marginalise` under mpirun: NaN entries marginalised over the ranks' rows give
+/// the model of one process (the initialisation's column means are global).
+#[test]
+fn missing_values_under_mpirun_give_the_library_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = blobs(1500, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0, 12.0, -12.0, 12.0], 3, 1.0, 31);
+    // Every seventh entry missing, each row keeping two of its three features.
+    for (i, v) in x.iter_mut().enumerate() {
+        if i % 7 == 3 {
+            *v = f64::NAN;
+        }
+    }
+    write_npy_f64(&dir.path().join("x.npy"), &x, 3);
+    let one = GmmParams::builder(3)
+        .covariance_type(CovarianceType::Full)
+        .missing(gmm_gpu::Missing::Marginalise)
+        .seed(2)
+        .build()
+        .unwrap()
+        .fit(&DataView::with_missing(gmm_gpu::Samples::F64(&x), 3).unwrap())
+        .unwrap();
+    for p in 1..=3 {
+        let args = [
+            "-q",
+            "fit",
+            "x.npy",
+            "-k",
+            "3",
+            "--backend",
+            "cpu",
+            "--missing",
+            "marginalise",
+            "--seed",
+            "2",
+            "-o",
+            "m.json",
+        ];
+        let o = mpirun(p, dir.path(), &args);
+        assert!(o.status.success(), "P={p}: {}", String::from_utf8_lossy(&o.stderr));
+        let m = model(dir.path(), "m.json");
+        assert_eq!(m.n_iter(), one.n_iter(), "P={p}");
+        // The same sums combined over ranks instead of tasks (k-means start): 1e-10 as above.
+        let e = max_rel(m.means(), one.means()).max(max_rel(m.covariances(), one.covariances()));
+        assert!(e <= 1e-10, "P={p}: differ by {e:e}");
+    }
+}

@@ -91,6 +91,15 @@ impl<'a> MissingBackend<'a> {
         }
     }
 
+    /// The same backend for samples that start at global row `offset` (one rank's rows: the
+    /// 'random' initialisation hashes global indices).
+    pub fn with_offset(self, offset: usize) -> Self {
+        Self {
+            filled: self.filled.with_offset(offset),
+            ..self
+        }
+    }
+
     fn prepare(&mut self, kind: CovarianceType, k: usize, d: usize) {
         if self.work.first().is_some_and(|w| w.stats.has_shape(kind, k, d)) {
             return;

@@ -274,35 +274,45 @@ pub(crate) fn normalise(lp: &mut [f64]) -> f64 {
     lse
 }
 
-/// The data with every missing value replaced by its column's observed (weighted) mean: what
-/// the initialisations see (k-means++, k-means, random and given starts), as mean imputation
-/// would; EM then marginalises the missing values.
-pub(crate) fn column_mean_filled(view: &DataView, sample_weight: Option<&[f64]>) -> Vec<f64> {
-    let (n, d) = (view.n_samples(), view.n_features());
-    let mut x = vec![0.0; n * d];
-    let (mut sum, mut weight) = (vec![0.0; d], vec![0.0; d]);
-    for (i, row) in x.chunks_exact_mut(d).enumerate() {
-        view.row_into(i, row);
+/// Each column's observed (weighted) sum and weight: `[Σ w·x_j for every j, then Σ w for every
+/// j]`, what ranks add up before [`fill_missing`].
+pub(crate) fn column_sums(view: &DataView, sample_weight: Option<&[f64]>) -> Vec<f64> {
+    let d = view.n_features();
+    let mut sums = vec![0.0; 2 * d];
+    let mut row = vec![0.0; d];
+    for i in 0..view.n_samples() {
+        view.row_into(i, &mut row);
         let w = sample_weight.map_or(1.0, |w| w[i]);
-        for (j, v) in row.iter().enumerate() {
-            if !v.is_nan() {
-                sum[j] += w * v;
-                weight[j] += w;
-            }
+        for (j, v) in row.iter().enumerate().filter(|(_, v)| !v.is_nan()) {
+            sums[j] += w * v;
+            sums[d + j] += w;
         }
     }
+    sums
+}
+
+/// The data with every missing value replaced by its column's mean from [`column_sums`] (over
+/// every rank's rows in a distributed fit): what the initialisations see (k-means++, k-means,
+/// random and given starts), as mean imputation would; EM then marginalises the missing values.
+pub(crate) fn fill_missing(view: &DataView, sums: &[f64]) -> Vec<f64> {
+    let d = view.n_features();
     // A column with no observed (weighted) value has no mean: 0 is as good a guess as any, and EM
     // moves it.
-    let mean: Vec<f64> = sum
-        .iter()
-        .zip(&weight)
-        .map(|(s, w)| if *w > 0.0 { s / w } else { 0.0 })
+    let mean: Vec<f64> = (0..d)
+        .map(|j| if sums[d + j] > 0.0 { sums[j] / sums[d + j] } else { 0.0 })
         .collect();
-    for row in x.chunks_exact_mut(d) {
+    let mut x = vec![0.0; view.n_samples() * d];
+    for (i, row) in x.chunks_exact_mut(d).enumerate() {
+        view.row_into(i, row);
         row.iter_mut()
             .zip(&mean)
             .filter(|(v, _)| v.is_nan())
             .for_each(|(v, m)| *v = *m);
     }
     x
+}
+
+/// [`fill_missing`] with this data's own column means (a fit in one process).
+pub(crate) fn column_mean_filled(view: &DataView, sample_weight: Option<&[f64]>) -> Vec<f64> {
+    fill_missing(view, &column_sums(view, sample_weight))
 }

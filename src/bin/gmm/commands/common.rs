@@ -432,7 +432,8 @@ fn checked_start(spec: &ModelSpec, b: GmmParamsBuilder) -> Result<(GmmParamsBuil
 /// then the init file; what a distributed fit builds on each rank.
 #[cfg(feature = "mpi")]
 pub(super) fn fit_params(spec: &ModelSpec, data: &Data) -> Result<GmmParams, CliError> {
-    let (b, start) = checked_start(spec, builder(spec.k, spec.covariance, &spec.fit)?)?;
+    let b = builder(spec.k, spec.covariance, &spec.fit)?.missing(spec.data.missing);
+    let (b, start) = checked_start(spec, b)?;
     if let Some(s) = &start {
         s.check_rows(data)?;
     }

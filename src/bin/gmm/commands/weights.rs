@@ -34,6 +34,7 @@ fn spec(path: &Path) -> DataSpec<'_> {
         columns: None,
         features: None,
         format: if csv { DataFormat::Csv } else { DataFormat::Npy },
+        missing: false,
     }
 }
 
