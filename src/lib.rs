@@ -581,23 +581,14 @@ fn fit_missing(
     warm: Option<WarmStart<'_>>,
     monitor: &mut dyn FnMut(&FitEvent) -> ControlFlow<()>,
 ) -> Result<GmmModel, GmmError> {
-    const CPU: &str = "fit with BackendKind::Auto or Cpu (--backend auto|cpu), which marginalise them on the CPU";
     let (Target::Choose(view) | Target::Host(view, _)) = target else {
         unreachable!("only host data has missing values")
     };
-    // Each check fails here: the view has a missing value.
     if params.missing == Missing::Reject {
         view.reject_missing()?;
     }
-    if matches!(target, Target::Host(..)) || params.backend == BackendKind::Gpu {
-        view.refuse_missing("a fit on the GPU", CPU)?;
-    }
-    if params.variational.is_some() {
-        view.refuse_missing(
-            "a variational (Bayesian) fit",
-            "fit maximum likelihood or MAP (a prior) instead, or impute the data first",
-        )?;
-    }
+    let on_gpu = matches!(target, Target::Host(..)) || params.backend == BackendKind::Gpu;
+    missing::fit::check(params, &view, on_gpu.then_some(missing::fit::ON_GPU))?;
     let fallback =
         (params.backend == BackendKind::Auto).then(|| "missing values are marginalised on the CPU only".to_string());
     if let Some(reason) = &fallback {
@@ -630,19 +621,7 @@ fn fit_missing_distributed(
     rows: DistributedRows<'_, '_>,
 ) -> Result<GmmModel, GmmError> {
     let comm = rows.comm;
-    let refused = if rows.gpu {
-        view.refuse_missing(
-            "a distributed fit on the GPU",
-            "fit_distributed with gpu None (--backend cpu)",
-        )
-    } else if params.variational.is_some() {
-        view.refuse_missing(
-            "a variational (Bayesian) fit",
-            "fit maximum likelihood or MAP (a prior) instead, or impute the data first",
-        )
-    } else {
-        Ok(())
-    };
+    let refused = missing::fit::check(params, &view, rows.gpu.then_some(missing::fit::ON_RANK_GPU));
     // The ranks holding a NaN refuse; agree stops the others too, naming the lowest of them.
     distributed::agree(comm, refused)?;
     let mut sums = missing::column_sums(&view, sample_weight);

@@ -220,16 +220,10 @@ impl Backend for MissingBackend<'_> {
         let n = self.data.n_samples();
         let len = task_len(n);
         let (data, weights, patterns) = (&self.data, self.sample_weight, &self.patterns);
-        let results: Vec<Result<(), GmmError>> = self
-            .work
-            .par_iter_mut()
-            .enumerate()
-            .map(|(t, work)| {
-                let range = t * len..((t + 1) * len).min(n);
-                task_statistics(data, weights, patterns, range, mixture, centres, work)
-            })
-            .collect();
-        results.into_iter().collect::<Result<(), _>>()?;
+        self.work.par_iter_mut().enumerate().try_for_each(|(t, work)| {
+            let range = t * len..((t + 1) * len).min(n);
+            task_statistics(data, weights, patterns, range, mixture, centres, work)
+        })?;
         tree_combine(&mut self.work, |w| &mut w.stats);
         stats.copy_from(&self.work[0].stats);
         Ok(())

@@ -7,6 +7,7 @@
 //! each pass ([`Conditional`]), and every row of the pattern reuses them.
 
 pub(crate) mod backend;
+pub(crate) mod fit;
 pub(crate) mod infer;
 
 use std::collections::BTreeMap;
