@@ -28,22 +28,8 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         io::out_dir(out)?;
     }
     let schedule = a.online.schedule();
-    if let (Some(online), Some(prior)) = (a.online.asked(), prior_or_variational_asked(&a.spec.fit)) {
-        return Err(CliError::OnlineWithPrior {
-            online,
-            prior,
-            source: GmmError::OnlineWithPrior,
-        });
-    }
     if let Some(online) = a.online.asked() {
-        let start = match (&a.spec.init_resp, &a.spec.init_labels) {
-            (Some(_), _) => Some("--init-resp"),
-            (None, Some(_)) => Some("--init-labels"),
-            (None, None) => None,
-        };
-        if let Some(start) = start {
-            return Err(CliError::OnlineStart { online, start });
-        }
+        check_online(a, online)?;
     }
     if let Some(o) = schedule.filter(|o| (1..a.spec.k).contains(&o.get_batch_size())) {
         return Err(CliError::BatchBelowK {
@@ -175,8 +161,29 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What an online fit (asked for by the option `online`) cannot take: a prior, or a start with a
+/// row per sample (which the first batch does not hold).
+pub(super) fn check_online(a: &FitArgs, online: &'static str) -> Result<(), CliError> {
+    if let Some(prior) = prior_or_variational_asked(&a.spec.fit) {
+        return Err(CliError::OnlineWithPrior {
+            online,
+            prior,
+            source: GmmError::OnlineWithPrior,
+        });
+    }
+    let start = match (&a.spec.init_resp, &a.spec.init_labels) {
+        (Some(_), _) => Some("--init-resp"),
+        (None, Some(_)) => Some("--init-labels"),
+        (None, None) => None,
+    };
+    match start {
+        Some(start) => Err(CliError::OnlineStart { online, start }),
+        None => Ok(()),
+    }
+}
+
 /// The rows `first..first + n` of `view`.
-fn rows<'a>(view: &DataView<'a>, first: usize, n: usize) -> Result<DataView<'a>, GmmError> {
+pub(super) fn rows<'a>(view: &DataView<'a>, first: usize, n: usize) -> Result<DataView<'a>, GmmError> {
     let d = view.n_features();
     let samples = match view.samples() {
         Samples::F32(x) => Samples::F32(&x[first * d..(first + n) * d]),
