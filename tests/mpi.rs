@@ -216,27 +216,33 @@ fn an_online_fit_under_mpirun_equals_one_process_over_the_concatenated_batches()
             assert!(e <= 1e-13, "P={p} weighted {weighted}: differ by {e:e}");
         }
     }
-    let o = mpirun(
-        2,
-        dir.path(),
-        &[
-            "fit",
-            "x.npy",
-            "-k",
-            "2",
-            "--backend",
-            "gpu",
-            "--online",
-            "-o",
-            "m.json",
-        ],
-    );
-    assert!(!o.status.success());
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("gmm:")).collect();
-    assert_eq!(ours.len(), 1, "{stderr}");
-    assert!(ours[0].contains("gmm: --online with --backend gpu"), "{}", ours[0]);
-    assert!(!dir.path().join("m.json").exists(), "a refused fit left a model");
+    // One message, and no model: the GPU refused; a bad weight named by its row of the file
+    // (rank 1's of 2, in its fourth batch); batches below K, refused as in one process.
+    let mut bad = w.clone();
+    bad[700] = f64::NAN;
+    let bytes: Vec<u8> = bad.iter().flat_map(|v| v.to_le_bytes()).collect();
+    common::write_npy_bytes(&dir.path().join("bad.npy"), "<f8", &format!("({n},)"), false, &bytes);
+    for (extra, want) in [
+        (
+            &["-k", "2", "--backend", "gpu", "--online"][..],
+            "gmm: --online with --backend gpu",
+        ),
+        (
+            &["-k", "2", "--online", "--sample-weight", "bad.npy"][..],
+            "sample_weight[700] is NaN",
+        ),
+        (&["-k", "3", "--batch-size", "1"][..], "--batch-size 1 is below -k 3"),
+    ] {
+        let mut args = vec!["fit", "x.npy", "-o", "m.json"];
+        args.extend_from_slice(extra);
+        let o = mpirun(2, dir.path(), &args);
+        assert!(!o.status.success(), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("gmm:")).collect();
+        assert_eq!(ours.len(), 1, "{extra:?}: {stderr}");
+        assert!(ours[0].contains(want), "{extra:?}: {}", ours[0]);
+        assert!(!dir.path().join("m.json").exists(), "a refused fit left a model");
+    }
 }
 
 #[test]

@@ -332,23 +332,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     let model = params
         .fit_distributed(part, world, gpu.as_ref(), None, &mut observe)
         .map_err(|e| fit_error(&data.path, e));
-    let model = match model {
-        Ok(m) => m,
-        // Every rank stopped at the same point. One message: a rank's own failure from that rank
-        // (the others hold PeerFailed, and stand aside here), an error every rank met alike from
-        // the lowest rank, rank 0.
-        Err(e) => {
-            let peer = matches!(
-                e,
-                CliError::Fit {
-                    source: gmm_gpu::GmmError::PeerFailed { .. },
-                    ..
-                }
-            );
-            let own = if peer { Ok(()) } else { Err(e) };
-            return Err(shared(world, own).err().unwrap_or(CliError::OtherRank));
-        }
-    };
+    let model = model.map_err(|e| one_message(world, e))?;
     if rank != 0 {
         return Ok(());
     }
@@ -379,6 +363,21 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The error of a fit that every rank stopped at the same point, to print once: a rank's own
+/// failure from that rank (the others hold PeerFailed, and stand aside here), an error every rank
+/// met alike from the lowest rank, rank 0.
+fn one_message(world: &World, e: CliError) -> CliError {
+    let peer = matches!(
+        e,
+        CliError::Fit {
+            source: gmm_gpu::GmmError::PeerFailed { .. },
+            ..
+        }
+    );
+    let own = if peer { Ok(()) } else { Err(e) };
+    shared(world, own).err().unwrap_or(CliError::OtherRank)
+}
+
 /// `gmm fit --online` on rank `world.rank()`: each rank steps through its own rows in batches of
 /// --batch-size, and step t's batch is the concatenation of every rank's t-th batch (a rank whose
 /// rows have run out adds none), so the model is one process's stepwise EM over those batches.
@@ -393,6 +392,16 @@ fn online_fit(
     schedule: gmm_gpu::Online,
 ) -> Result<(), CliError> {
     let view = view_of(data, world)?;
+    // A bad weight is named by its row of the file, as in a batch fit (the steps would name its
+    // row in the global batch): the first over the ranks, before the first step.
+    let bad = weights.and_then(|w| {
+        let i = w.iter().position(|v| !(v.is_finite() && *v >= 0.0))?;
+        Some((data.first_row() + i, 0, w[i]))
+    });
+    if let Some((index, _, value)) = gmm_gpu::distributed::first_bad_value(world, bad) {
+        let e = gmm_gpu::GmmError::InvalidSampleWeight { index, value };
+        return Err(one_message(world, fit_error(&data.path, e)));
+    }
     let (n, b, passes) = (view.n_samples(), schedule.get_batch_size(), schedule.get_passes());
     let mut steps = [n.div_ceil(b) as f64];
     tree_allreduce(world, &mut steps, &mut [0.0], gmm_gpu::distributed::max);
@@ -404,23 +413,27 @@ fn online_fit(
     let mut meter = lead.then(|| super::fit::Meter::new(cli));
     let started = std::time::Instant::now();
     let mut gm = gmm_gpu::GaussianMixture::new(params);
-    for pass in 1..=passes {
-        for s in 0..steps[0] as usize {
-            let rows = (s * b).min(n)..((s + 1) * b).min(n);
-            let batch = super::fit::rows(&view, rows.start, rows.len()).map_err(|e| fit_error(&data.path, e))?;
-            let lower_bound = gm
-                .partial_fit_distributed(&batch, weights.map(|w| &w[rows]), world)
-                .map_err(|e| fit_error(&data.path, e))?
-                .lower_bound();
-            if let Some(m) = &mut meter {
-                let global: usize = sizes.iter().map(|&q| ((s + 1) * b).min(q) - (s * b).min(q)).sum();
-                m.batch(global, lower_bound, || format!("pass {pass}/{passes}"));
+    // Every rank fails at the same step (each step's errors are agreed over the ranks).
+    let mut steps_all = || {
+        for pass in 1..=passes {
+            for s in 0..steps[0] as usize {
+                let rows = (s * b).min(n)..((s + 1) * b).min(n);
+                let batch = super::fit::rows(&view, rows.start, rows.len())?;
+                let lower_bound = gm
+                    .partial_fit_distributed(&batch, weights.map(|w| &w[rows]), world)?
+                    .lower_bound();
+                if let Some(m) = &mut meter {
+                    let global: usize = sizes.iter().map(|&q| ((s + 1) * b).min(q) - (s * b).min(q)).sum();
+                    m.batch(global, lower_bound, || format!("pass {pass}/{passes}"));
+                }
+            }
+            if let Some(m) = &meter {
+                m.pass(&format!("pass {pass}/{passes}"));
             }
         }
-        if let Some(m) = &meter {
-            m.pass(&format!("pass {pass}/{passes}"));
-        }
-    }
+        Ok::<_, gmm_gpu::GmmError>(())
+    };
+    steps_all().map_err(|e| one_message(world, fit_error(&data.path, e)))?;
     let model = gm.into_model().expect("a pass takes at least one step");
     if !lead {
         return Ok(());

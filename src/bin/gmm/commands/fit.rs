@@ -31,12 +31,6 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     if let Some(online) = a.online.asked() {
         check_online(a, online)?;
     }
-    if let Some(o) = schedule.filter(|o| (1..a.spec.k).contains(&o.get_batch_size())) {
-        return Err(CliError::BatchBelowK {
-            batch: o.get_batch_size(),
-            k: a.spec.k,
-        });
-    }
     if a.spec.data.data == Path::new("-") {
         return fit_stdin(cli, a, schedule);
     }
@@ -161,8 +155,9 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// What an online fit (asked for by the option `online`) cannot take: a prior, or a start with a
-/// row per sample (which the first batch does not hold).
+/// What an online fit (asked for by the option `online`) cannot take: a prior, a start with a
+/// row per sample (which the first batch does not hold), or batches below K (under mpirun too,
+/// where a rank's batch is part of the step's).
 pub(super) fn check_online(a: &FitArgs, online: &'static str) -> Result<(), CliError> {
     if let Some(prior) = prior_or_variational_asked(&a.spec.fit) {
         return Err(CliError::OnlineWithPrior {
@@ -176,10 +171,20 @@ pub(super) fn check_online(a: &FitArgs, online: &'static str) -> Result<(), CliE
         (None, Some(_)) => Some("--init-labels"),
         (None, None) => None,
     };
-    match start {
-        Some(start) => Err(CliError::OnlineStart { online, start }),
-        None => Ok(()),
+    if let Some(start) = start {
+        return Err(CliError::OnlineStart { online, start });
     }
+    if let Some(o) = a
+        .online
+        .schedule()
+        .filter(|o| (1..a.spec.k).contains(&o.get_batch_size()))
+    {
+        return Err(CliError::BatchBelowK {
+            batch: o.get_batch_size(),
+            k: a.spec.k,
+        });
+    }
+    Ok(())
 }
 
 /// The rows `first..first + n` of `view`.
