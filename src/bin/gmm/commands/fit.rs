@@ -8,7 +8,8 @@ use std::path::Path;
 use std::ops::ControlFlow;
 
 use gmm_gpu::{
-    BackendKind, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, Online, Progress, Samples,
+    BackendKind, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, Online, Progress, SampleWeights,
+    Samples,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -44,6 +45,11 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         .as_deref()
         .map(|w| weights::read(w, &data))
         .transpose()?;
+    // Checked whole, so that a bad weight is named by its row of the file (an online fit's
+    // batches would name its row in the batch).
+    if let Some(w) = &weights {
+        SampleWeights::new(w, data.n_samples()).map_err(|e| fit_error(&data.path, e))?;
+    }
     if let Some(schedule) = schedule {
         let started = Instant::now();
         let model =
