@@ -352,13 +352,51 @@ impl GaussianMixture {
     /// or with `BackendKind::Gpu` (on device buffers made at the first batch of each length and
     /// reused by the later ones), else on the CPU.
     pub fn partial_fit(&mut self, batch: &DataView) -> Result<&GmmModel, GmmError> {
-        self.partial_fit_inner(batch, None, None)
+        self.partial_fit_inner(batch, None, None, None)
     }
 
     /// As [`GaussianMixture::partial_fit`], with sample weights for the batch.
     pub fn partial_fit_weighted(&mut self, batch: &DataView, sample_weight: &[f64]) -> Result<&GmmModel, GmmError> {
         let w = SampleWeights::new(sample_weight, batch.n_samples())?;
-        self.partial_fit_inner(batch, Some(w.as_slice()), None)
+        self.partial_fit_inner(batch, Some(w.as_slice()), None, None)
+    }
+
+    /// One step of stepwise EM over the ranks of `comm` (MPI processes, say): every rank calls it
+    /// with its own part of the step's batch (`batch`, any number of rows, none included, with
+    /// `sample_weight` if every rank has weights), and the global batch is their concatenation in
+    /// rank order, so every rank takes the step [`GaussianMixture::partial_fit`] takes on that
+    /// concatenation in one process (equal up to the order of the sums; the first step's
+    /// k-means++ and Lloyd run over the global batch too), and holds the same model. It runs on the
+    /// CPU. Weights are checked as in [`GmmParams::fit_distributed`], rows numbered in the global
+    /// batch; an empty global batch is [`GmmError::TooFewSamples`] on every rank.
+    pub fn partial_fit_distributed(
+        &mut self,
+        batch: &DataView,
+        sample_weight: Option<&[f64]>,
+        comm: &dyn distributed::Communicator,
+    ) -> Result<&GmmModel, GmmError> {
+        // Each rank's rows, so that each knows where its own lie in the global batch.
+        let (r, p) = (comm.rank(), comm.size());
+        let mut sizes = vec![0.0; p];
+        sizes[r] = batch.n_samples() as f64;
+        distributed::tree_allreduce(comm, &mut sizes, &mut vec![0.0; p], distributed::add);
+        let offset = sizes[..r].iter().sum::<f64>() as usize;
+        let total = sizes.iter().sum::<f64>() as usize;
+        // Every rank's batch has the same features (the largest d equals the smallest).
+        let d = batch.n_features() as f64;
+        let mut dims = [d, -d];
+        distributed::tree_allreduce(comm, &mut dims, &mut [0.0; 2], distributed::max);
+        if dims[0] != -dims[1] {
+            return Err(GmmError::FeatureMismatch {
+                what: "another rank's batch",
+                expected: dims[if dims[0] == d { 1 } else { 0 }].abs() as usize,
+                got: batch.n_features(),
+            });
+        }
+        let w = check_rank_weights(comm, sample_weight, batch.n_samples(), offset)?;
+        // A rank's NaN stops every rank (none waits for it in the step's sums).
+        distributed::agree(comm, refuse_online_missing(&self.params, batch))?;
+        self.partial_fit_inner(batch, w, None, Some((comm, offset, total)))
     }
 
     /// With `next` (the batch that follows, when the caller knows it), a GPU step stages it while
@@ -368,10 +406,13 @@ impl GaussianMixture {
         batch: &DataView,
         w: Option<&[f64]>,
         next: Option<(&DataView, Option<&[f64]>)>,
+        ranks: Option<(&dyn distributed::Communicator, usize, usize)>,
     ) -> Result<&GmmModel, GmmError> {
         let schedule = self.params.online.unwrap_or_default();
         refuse_online_missing(&self.params, batch)?;
-        if batch.n_samples() == 0 {
+        // The global batch's rows over ranks; every check below is then the same on every rank.
+        let n = ranks.map_or(batch.n_samples(), |(_, _, total)| total);
+        if n == 0 {
             return Err(GmmError::TooFewSamples { n_samples: 0 });
         }
         if self.params.prior.is_some() || self.params.variational.is_some() {
@@ -384,22 +425,28 @@ impl GaussianMixture {
                 self.online = Some(online::OnlineState::continuing(&m.mixture));
             }
             (None, _) => {
-                check_shapes(&self.params, batch.n_samples(), batch.n_features(), None)?;
+                check_shapes(&self.params, n, batch.n_features(), None)?;
             }
         }
         // A GPU fit keeps one context for every batch (its pipelines are built once).
-        if self.ctx.is_none() && self.params.backend == BackendKind::Gpu {
+        if ranks.is_none() && self.ctx.is_none() && self.params.backend == BackendKind::Gpu {
             self.ctx = Some(GpuContext::new()?);
         }
         // A step that fails (a non-finite batch, an ill-defined covariance) leaves the state as
         // it was: the blend and the M-step change it in place, so keep a copy (O(K·d²)).
         let before = self.online.clone();
-        let gpu = self.ctx.as_ref().map(|ctx| online::OnGpu {
-            ctx,
-            held: &mut self.online_gpu,
-            next,
-        });
-        if let Err(e) = online::step(&self.params, &schedule, &mut self.online, batch, w, gpu) {
+        let stepped = match ranks {
+            Some(ranks) => online::step_distributed(&self.params, &schedule, &mut self.online, batch, w, ranks),
+            None => {
+                let gpu = self.ctx.as_ref().map(|ctx| online::OnGpu {
+                    ctx,
+                    held: &mut self.online_gpu,
+                    next,
+                });
+                online::step(&self.params, &schedule, &mut self.online, batch, w, gpu)
+            }
+        };
+        if let Err(e) = stepped {
             self.online = before;
             return Err(e);
         }
@@ -428,7 +475,7 @@ impl GaussianMixture {
             for (i, &first) in starts.iter().enumerate() {
                 let (this, this_w) = batch(first)?;
                 let next = starts.get(i + 1).map(|&f| batch(f)).transpose()?;
-                self.partial_fit_inner(&this, this_w, next.as_ref().map(|(v, w)| (v, *w)))?;
+                self.partial_fit_inner(&this, this_w, next.as_ref().map(|(v, w)| (v, *w)), None)?;
             }
             Ok(())
         };

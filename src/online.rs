@@ -144,6 +144,22 @@ pub(crate) struct OnGpu<'g, 'd> {
     pub next: Option<(&'g DataView<'d>, Option<&'g [f64]>)>,
 }
 
+/// [`step`] over ranks, on the CPU: this rank's part of the global batch, `offset` rows into it of
+/// `total`. Each rank's statistics (the batch's, and the first step's initialisation) are summed
+/// over every rank by [`crate::distributed::DistributedBackend`], so every rank takes the same step.
+pub(crate) fn step_distributed(
+    params: &GmmParams,
+    online: &Online,
+    state: &mut Option<OnlineState>,
+    batch: &DataView,
+    sample_weight: Option<&[f64]>,
+    (comm, offset, total): (&dyn crate::distributed::Communicator, usize, usize),
+) -> Result<(), GmmError> {
+    let local = CpuBackend::new(*batch, sample_weight).with_offset(offset);
+    let mut backend = crate::distributed::DistributedBackend::new(local, comm, offset, total);
+    step_on(params, online, state, &mut backend, sample_weight)
+}
+
 pub(crate) fn step_on<B: Backend>(
     params: &GmmParams,
     online: &Online,

@@ -2918,14 +2918,16 @@ fn sample_weights_from_a_file_give_the_librarys_weighted_fit() {
             "gmm: --sample-weight: cannot open missing.npy".to_string(),
         ),
     ] {
-        let out = gmm(
-            dir.path(),
-            &["fit", "x.npy", "-k", "2", "--sample-weight", file, "-o", "bad.json"],
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{file}");
-        assert!(stderr.starts_with(&expected), "{file}: {stderr}");
-        assert!(!p("bad.json").exists());
+        // Batch and online alike (the online fit's batches would name the row in the batch).
+        for online in [&[][..], &["--batch-size", "10"][..]] {
+            let mut args = vec!["fit", "x.npy", "-k", "2", "--sample-weight", file, "-o", "bad.json"];
+            args.extend_from_slice(online);
+            let out = gmm(dir.path(), &args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{file}");
+            assert!(stderr.starts_with(&expected), "{file} {online:?}: {stderr}");
+            assert!(!p("bad.json").exists());
+        }
     }
     let out = gmm(
         dir.path(),

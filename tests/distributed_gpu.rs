@@ -191,3 +191,88 @@ fn ranks_on_devices_that_differ_run_the_exact_arithmetic_they_all_have() {
         assert_models_close(&what, &models[0], &want, 2e-6);
     }
 }
+
+/// Sample weights on GPU ranks: each rank uploads its own rows' weights (here exact in f32, zeros
+/// included), so in exact arithmetic the fit equals the f64 CPU weighted fit of the data as the
+/// ranks hold it.
+#[test]
+fn weighted_ranks_on_the_gpu_equal_the_cpu_weighted_fit_of_their_data() {
+    let Some(ctx) = gpu() else { return };
+    for p in [2, 3] {
+        let x = data(p);
+        let n = x.len() / 2;
+        let w: Vec<f64> = (0..n).map(|i| ((i * 7) % 5) as f64 * 0.25).collect();
+        let image = common::ranks::ranks_image(&x, p);
+        let want = common::ranks::start(p, GpuKernels::Auto, GpuPrecision::Exact, 0.0)
+            .backend(gmm_gpu::BackendKind::Cpu)
+            .build()
+            .unwrap()
+            .fit_weighted(&DataView::from_f64(&image, 2).unwrap(), &w)
+            .unwrap();
+        let params = params(p, GpuKernels::Auto, GpuPrecision::Exact, 0.0);
+        let device = ctx.clone();
+        let models = within(120, move || {
+            ThreadComm::on_ranks(p, |comm| {
+                let rank = gmm_gpu::distributed::Communicator::rank(comm);
+                let rows = rows_of(rank, p, n);
+                let part = RankData {
+                    samples: Samples::F64(&x[rows.start * 2..rows.end * 2]),
+                    n_features: 2,
+                    first_row: rows.start,
+                    n_total: n,
+                    sample_weight: Some(&w[rows]),
+                };
+                params
+                    .fit_distributed(part, comm, Some(&device), None, &mut |_| {})
+                    .unwrap_or_else(|e| panic!("rank {rank}: {e}"))
+            })
+        });
+        assert_ranks_agree(&format!("P={p} weighted"), &models);
+        // The kernels' rounding alone, as in the unweighted fit above: on lavapipe's f64, seen
+        // 3.1e-15 of each array's largest entry, so 3e-14; two-float's bound elsewhere.
+        let exact_name = &models[0].gpu_precision().unwrap().used;
+        let tolerance = if exact_name == "exact (f64)" { 3e-14 } else { TWO_FLOAT };
+        assert_models_close(&format!("P={p} weighted"), &models[0], &want, tolerance);
+    }
+}
+
+/// A weight that f32 cannot hold beside the others on its rank's device is the GPU's typed error
+/// naming its global row on that rank; the others stop with `PeerFailed` naming the rank.
+#[test]
+fn a_weight_beyond_f32_on_a_gpu_rank_names_its_global_row() {
+    let Some(ctx) = gpu() else { return };
+    let (p, n) = (2, 400);
+    let x: Vec<f64> = (0..n * 2).map(|i| (i % 17) as f64).collect();
+    let mut w = vec![1.0; n];
+    w[250] = 1e-50; // rank 1's rows are 200..400
+    let params = GmmParams::builder(2).build().unwrap();
+    let device = ctx.clone();
+    let got = within(120, move || {
+        ThreadComm::on_ranks(p, |comm| {
+            let rows = rows_of(gmm_gpu::distributed::Communicator::rank(comm), p, n);
+            let part = RankData {
+                samples: Samples::F64(&x[rows.start * 2..rows.end * 2]),
+                n_features: 2,
+                first_row: rows.start,
+                n_total: n,
+                sample_weight: Some(&w[rows]),
+            };
+            params
+                .fit_distributed(part, comm, Some(&device), None, &mut |_| {})
+                .map(|_| ())
+        })
+    });
+    assert!(
+        matches!(
+            got[1],
+            Err(gmm_gpu::GmmError::SampleWeightOutsideF32Range { index: 250, .. })
+        ),
+        "{:?}",
+        got[1]
+    );
+    assert!(
+        matches!(got[0], Err(gmm_gpu::GmmError::PeerFailed { rank: 1 })),
+        "{:?}",
+        got[0]
+    );
+}

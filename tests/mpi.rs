@@ -142,26 +142,105 @@ fn a_bad_value_on_one_rank_stops_every_rank_with_one_message() {
     assert!(!dir.path().join("m.json").exists(), "a failed fit left a model");
 }
 
-/// `gmm fit --online` (or a schedule option that implies it) under mpirun is refused with one
-/// message naming the option, and writes nothing: the distributed fit runs batch EM only.
+/// `gmm fit --online` under mpirun: each rank steps through its own rows (`rows_of`) in batches
+/// of --batch-size, so the model equals the library's stepwise EM in one process over batches that
+/// concatenate every rank's t-th batch (ranks of unequal length included), weighted or not;
+/// `--backend gpu` is refused with one message and no model.
 #[test]
-fn an_online_fit_under_mpirun_is_refused_with_one_message() {
+fn an_online_fit_under_mpirun_equals_one_process_over_the_concatenated_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let x = blobs(600, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0], 3, 1.0, 4);
+    let n = 1001;
+    let x = blobs(n, &[0.0, 0.0, 0.0, 6.0, -6.0, 6.0], 3, 1.0, 4);
     write_npy_f64(&dir.path().join("x.npy"), &x, 3);
-    for option in [["--online", "--online"], ["--batch-size", "100"]] {
-        let mut args = vec!["fit", "x.npy", "-k", "2", "--backend", "cpu", "-o", "m.json"];
-        args.extend_from_slice(&option[..if option[0] == "--online" { 1 } else { 2 }]);
+    let w: Vec<f64> = (0..n).map(|i| ((i * 37) % 20) as f64 / 10.0 + 0.05).collect();
+    let bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+    common::write_npy_bytes(&dir.path().join("w.npy"), "<f8", &format!("({n},)"), false, &bytes);
+    let b = 60;
+    let params = GmmParams::builder(2)
+        .seed(5)
+        .online(gmm_gpu::Online::default().batch_size(b).passes(2))
+        .build()
+        .unwrap();
+    for p in [2, 3] {
+        for weighted in [false, true] {
+            let ranks: Vec<_> = (0..p).map(|r| gmm_gpu::distributed::rows_of(r, p, n)).collect();
+            let steps = ranks.iter().map(|r| r.len().div_ceil(b)).max().unwrap();
+            let mut gm = gmm_gpu::GaussianMixture::new(params.clone());
+            for _ in 0..2 {
+                for s in 0..steps {
+                    let rows: Vec<usize> = ranks
+                        .iter()
+                        .flat_map(|r| r.start + (s * b).min(r.len())..r.start + ((s + 1) * b).min(r.len()))
+                        .collect();
+                    let batch: Vec<f64> = rows.iter().flat_map(|&i| x[i * 3..i * 3 + 3].to_vec()).collect();
+                    let batch = DataView::from_f64(&batch, 3).unwrap();
+                    if weighted {
+                        let bw: Vec<f64> = rows.iter().map(|&i| w[i]).collect();
+                        gm.partial_fit_weighted(&batch, &bw).unwrap();
+                    } else {
+                        gm.partial_fit(&batch).unwrap();
+                    }
+                }
+            }
+            let one = gm.into_model().unwrap();
+            let mut args = vec![
+                "-q",
+                "fit",
+                "x.npy",
+                "-k",
+                "2",
+                "--backend",
+                "cpu",
+                "--seed",
+                "5",
+                "--batch-size",
+                "60",
+                "--passes",
+                "2",
+                "-o",
+                "online.json",
+            ];
+            if weighted {
+                args.extend_from_slice(&["--sample-weight", "w.npy"]);
+            }
+            let o = mpirun(p, dir.path(), &args);
+            assert!(o.status.success(), "P={p}: {}", String::from_utf8_lossy(&o.stderr));
+            let m = model(dir.path(), "online.json");
+            assert_eq!(m.n_iter(), one.n_iter(), "P={p}");
+            // Each step's sums in another order, over 34 steps: 1e-13 (the library's thread-rank
+            // test sees 2e-14 at most).
+            let e = max_rel(m.means(), one.means())
+                .max(max_rel(m.covariances(), one.covariances()))
+                .max(max_rel(m.weights(), one.weights()))
+                .max(max_rel(m.lower_bounds(), one.lower_bounds()));
+            assert!(e <= 1e-13, "P={p} weighted {weighted}: differ by {e:e}");
+        }
+    }
+    // One message, and no model: the GPU refused; a bad weight named by its row of the file
+    // (rank 1's of 2, in its fourth batch); batches below K, refused as in one process.
+    let mut bad = w.clone();
+    bad[700] = f64::NAN;
+    let bytes: Vec<u8> = bad.iter().flat_map(|v| v.to_le_bytes()).collect();
+    common::write_npy_bytes(&dir.path().join("bad.npy"), "<f8", &format!("({n},)"), false, &bytes);
+    for (extra, want) in [
+        (
+            &["-k", "2", "--backend", "gpu", "--online"][..],
+            "gmm: --online with --backend gpu",
+        ),
+        (
+            &["-k", "2", "--online", "--sample-weight", "bad.npy"][..],
+            "sample_weight[700] is NaN",
+        ),
+        (&["-k", "3", "--batch-size", "1"][..], "--batch-size 1 is below -k 3"),
+    ] {
+        let mut args = vec!["fit", "x.npy", "-o", "m.json"];
+        args.extend_from_slice(extra);
         let o = mpirun(2, dir.path(), &args);
-        assert!(!o.status.success());
+        assert!(!o.status.success(), "{extra:?}");
         let stderr = String::from_utf8_lossy(&o.stderr);
         let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("gmm:")).collect();
-        assert_eq!(ours.len(), 1, "{stderr}");
-        assert!(
-            ours[0].contains(&format!("gmm: {}: the distributed fit", option[0])),
-            "{}",
-            ours[0]
-        );
+        assert_eq!(ours.len(), 1, "{extra:?}: {stderr}");
+        assert!(ours[0].contains(want), "{extra:?}: {}", ours[0]);
         assert!(!dir.path().join("m.json").exists(), "a refused fit left a model");
     }
 }

@@ -248,9 +248,17 @@ impl<'a> GpuBackend<'a> {
         } else {
             None
         };
+        // A weight f32 cannot hold is named by its global row (a rank's rows start at first_row).
         let weights = sample_weight
             .map(|w| upload::upload_weights(ctx, w, &frame))
-            .transpose()?;
+            .transpose()
+            .map_err(|e| match e {
+                GmmError::SampleWeightOutsideF32Range { index, value } => GmmError::SampleWeightOutsideF32Range {
+                    index: first_row + index,
+                    value,
+                },
+                e => e,
+            })?;
         let pack = ModelPack::new(kind, k, d);
         let res = {
             let align = u64::from(ctx.limits.min_storage_buffer_offset_alignment);

@@ -299,10 +299,12 @@ pub struct OnlineOptions {
     /// Fit by stepwise (online) EM: one E-step and M-step per mini-batch, the batch's statistics
     /// blended into running ones with step (t + t0)^(-decay), for --passes passes over the data.
     /// Each of the four options below implies it. --max-iter, --tol and --n-init do not apply
-    /// (the schedule decides the steps); not with --prior, --bayesian, --init-resp or --init-labels, nor under mpirun.
+    /// (the schedule decides the steps); not with --prior, --bayesian, --init-resp or
+    /// --init-labels. Under mpirun each rank steps through its own rows, a step's batch being
+    /// every rank's batch together (on the CPU).
     #[arg(long)]
     pub online: bool,
-    /// Samples per mini-batch (>= 1) [default: 65536]; implies --online.
+    /// Samples per mini-batch (>= 1; per rank under mpirun) [default: 65536]; implies --online.
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
     /// Passes over the data (>= 1) [default: 1]; implies --online.

@@ -185,7 +185,7 @@ pub enum CliError {
     /// An online fit under mpirun, which the distributed fit does not run yet.
     #[cfg(feature = "mpi")]
     #[error(
-        "{online}: the distributed fit (under mpirun with more than one rank) runs batch EM only; run gmm fit --online as one process"
+        "{online} with --backend gpu: an online fit under mpirun (more than one rank) runs on the CPU; drop --backend gpu, or fit in batch mode"
     )]
     OnlineDistributed { online: &'static str },
     /// `--prior none` beside a `--prior-*` option, which implies a prior.

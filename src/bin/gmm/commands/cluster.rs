@@ -265,15 +265,22 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     let (rank, size) = (world.rank(), world.size());
     let spec = &a.spec;
     // Every failure before the fit is shared: the failing rank reports, the others stop quietly.
+    let schedule = a.online.schedule();
     let prepared = (|| {
         if let Some(online) = a.online.asked() {
-            return Err(CliError::OnlineDistributed { online });
+            super::fit::check_online(a, online)?;
+            if spec.fit.backend == BackendKind::Gpu {
+                return Err(CliError::OnlineDistributed { online });
+            }
         }
         if let Some(out) = &a.output {
             io::out_dir(out)?;
         }
         let data = read_part(&spec.data, world)?;
-        let params = common::fit_params(spec, &data)?;
+        let params = common::fit_params(spec, &data, |b| match schedule {
+            Some(o) => b.online(o),
+            None => b,
+        })?;
         // This rank's rows' weights, mapped as its rows of the data are.
         let weights = a
             .sample_weight
@@ -283,6 +290,9 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
         Ok((data, params, weights))
     })();
     let (data, params, weights) = shared(world, prepared)?;
+    if let Some(schedule) = schedule {
+        return online_fit(cli, a, world, &data, params, weights.as_deref(), schedule);
+    }
     let gpu = rank_gpu(world, params.backend())?;
     let Values::Mapped(m) = &data.values else {
         unreachable!("read_part maps")
@@ -322,23 +332,7 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
     let model = params
         .fit_distributed(part, world, gpu.as_ref(), None, &mut observe)
         .map_err(|e| fit_error(&data.path, e));
-    let model = match model {
-        Ok(m) => m,
-        // Every rank stopped at the same point. One message: a rank's own failure from that rank
-        // (the others hold PeerFailed, and stand aside here), an error every rank met alike from
-        // the lowest rank, rank 0.
-        Err(e) => {
-            let peer = matches!(
-                e,
-                CliError::Fit {
-                    source: gmm_gpu::GmmError::PeerFailed { .. },
-                    ..
-                }
-            );
-            let own = if peer { Ok(()) } else { Err(e) };
-            return Err(shared(world, own).err().unwrap_or(CliError::OtherRank));
-        }
-    };
+    let model = model.map_err(|e| one_message(world, e))?;
     if rank != 0 {
         return Ok(());
     }
@@ -365,6 +359,97 @@ pub fn fit(cli: &Cli, a: &FitArgs, world: &World) -> Result<(), CliError> {
             Some(out) => eprintln!("  model        {}", out.display()),
             None => eprintln!("  model        not written (give -o MODEL.json)"),
         }
+    }
+    Ok(())
+}
+
+/// The error of a fit that every rank stopped at the same point, to print once: a rank's own
+/// failure from that rank (the others hold PeerFailed, and stand aside here), an error every rank
+/// met alike from the lowest rank, rank 0.
+fn one_message(world: &World, e: CliError) -> CliError {
+    let peer = matches!(
+        e,
+        CliError::Fit {
+            source: gmm_gpu::GmmError::PeerFailed { .. },
+            ..
+        }
+    );
+    let own = if peer { Ok(()) } else { Err(e) };
+    shared(world, own).err().unwrap_or(CliError::OtherRank)
+}
+
+/// `gmm fit --online` on rank `world.rank()`: each rank steps through its own rows in batches of
+/// --batch-size, and step t's batch is the concatenation of every rank's t-th batch (a rank whose
+/// rows have run out adds none), so the model is one process's stepwise EM over those batches.
+/// A pass is as many steps as the longest rank has batches (ranks differ by a row at most).
+fn online_fit(
+    cli: &Cli,
+    a: &FitArgs,
+    world: &World,
+    data: &Data,
+    params: gmm_gpu::GmmParams,
+    weights: Option<&[f64]>,
+    schedule: gmm_gpu::Online,
+) -> Result<(), CliError> {
+    let view = view_of(data, world)?;
+    // A bad weight is named by its row of the file, as in a batch fit (the steps would name its
+    // row in the global batch): the first over the ranks, before the first step.
+    let bad = weights.and_then(|w| {
+        let i = w.iter().position(|v| !(v.is_finite() && *v >= 0.0))?;
+        Some((data.first_row() + i, 0, w[i]))
+    });
+    if let Some((index, _, value)) = gmm_gpu::distributed::first_bad_value(world, bad) {
+        let e = gmm_gpu::GmmError::InvalidSampleWeight { index, value };
+        return Err(one_message(world, fit_error(&data.path, e)));
+    }
+    let (n, b, passes) = (view.n_samples(), schedule.get_batch_size(), schedule.get_passes());
+    let mut steps = [n.div_ceil(b) as f64];
+    tree_allreduce(world, &mut steps, &mut [0.0], gmm_gpu::distributed::max);
+    // Every rank's rows, as read_part split them, for rank 0's count of the samples seen.
+    let sizes: Vec<usize> = (0..world.size())
+        .map(|r| gmm_gpu::distributed::rows_of(r, world.size(), data.total_rows()).len())
+        .collect();
+    let lead = world.rank() == 0;
+    let mut meter = lead.then(|| super::fit::Meter::new(cli));
+    let started = std::time::Instant::now();
+    let mut gm = gmm_gpu::GaussianMixture::new(params);
+    // Every rank fails at the same step (each step's errors are agreed over the ranks).
+    let mut steps_all = || {
+        for pass in 1..=passes {
+            for s in 0..steps[0] as usize {
+                let rows = (s * b).min(n)..((s + 1) * b).min(n);
+                let batch = super::fit::rows(&view, rows.start, rows.len())?;
+                let lower_bound = gm
+                    .partial_fit_distributed(&batch, weights.map(|w| &w[rows]), world)?
+                    .lower_bound();
+                if let Some(m) = &mut meter {
+                    let global: usize = sizes.iter().map(|&q| ((s + 1) * b).min(q) - (s * b).min(q)).sum();
+                    m.batch(global, lower_bound, || format!("pass {pass}/{passes}"));
+                }
+            }
+            if let Some(m) = &meter {
+                m.pass(&format!("pass {pass}/{passes}"));
+            }
+        }
+        Ok::<_, gmm_gpu::GmmError>(())
+    };
+    steps_all().map_err(|e| one_message(world, fit_error(&data.path, e)))?;
+    let model = gm.into_model().expect("a pass takes at least one step");
+    if !lead {
+        return Ok(());
+    }
+    if let Some(out) = &a.output {
+        io::write_model(out, &model)?;
+    }
+    if !cli.quiet {
+        let source = format!(
+            "{} samples x {} features from {} on {} MPI ranks",
+            data.total_rows(),
+            data.n_features,
+            data.path.display(),
+            world.size()
+        );
+        super::fit::online_summary(&model, &source, &schedule, started.elapsed(), a.output.as_deref());
     }
     Ok(())
 }

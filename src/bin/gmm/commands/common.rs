@@ -431,9 +431,13 @@ fn checked_start(spec: &ModelSpec, b: GmmParamsBuilder) -> Result<(GmmParamsBuil
 /// The parameters of `spec` for `data` (one rank's part of a file): the options, the start file,
 /// then the init file; what a distributed fit builds on each rank.
 #[cfg(feature = "mpi")]
-pub(super) fn fit_params(spec: &ModelSpec, data: &Data) -> Result<GmmParams, CliError> {
+pub(super) fn fit_params(
+    spec: &ModelSpec,
+    data: &Data,
+    adjust: impl Fn(GmmParamsBuilder) -> GmmParamsBuilder,
+) -> Result<GmmParams, CliError> {
     let b = builder(spec.k, spec.covariance, &spec.fit)?.missing(spec.data.missing);
-    let (b, start) = checked_start(spec, b)?;
+    let (b, start) = checked_start(spec, adjust(b))?;
     if let Some(s) = &start {
         s.check_rows(data)?;
     }

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::ops::ControlFlow;
 
 use gmm_gpu::{
-    BackendKind, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, Online, Progress, Samples,
+    BackendKind, DataView, FitEvent, GaussianMixture, GmmError, GmmModel, GmmParams, Online, Progress, SampleWeights,
+    Samples,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -28,28 +29,8 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         io::out_dir(out)?;
     }
     let schedule = a.online.schedule();
-    if let (Some(online), Some(prior)) = (a.online.asked(), prior_or_variational_asked(&a.spec.fit)) {
-        return Err(CliError::OnlineWithPrior {
-            online,
-            prior,
-            source: GmmError::OnlineWithPrior,
-        });
-    }
     if let Some(online) = a.online.asked() {
-        let start = match (&a.spec.init_resp, &a.spec.init_labels) {
-            (Some(_), _) => Some("--init-resp"),
-            (None, Some(_)) => Some("--init-labels"),
-            (None, None) => None,
-        };
-        if let Some(start) = start {
-            return Err(CliError::OnlineStart { online, start });
-        }
-    }
-    if let Some(o) = schedule.filter(|o| (1..a.spec.k).contains(&o.get_batch_size())) {
-        return Err(CliError::BatchBelowK {
-            batch: o.get_batch_size(),
-            k: a.spec.k,
-        });
+        check_online(a, online)?;
     }
     if a.spec.data.data == Path::new("-") {
         return fit_stdin(cli, a, schedule);
@@ -64,6 +45,11 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
         .as_deref()
         .map(|w| weights::read(w, &data))
         .transpose()?;
+    // Checked whole, so that a bad weight is named by its row of the file (an online fit's
+    // batches would name its row in the batch).
+    if let Some(w) = &weights {
+        SampleWeights::new(w, data.n_samples()).map_err(|e| fit_error(&data.path, e))?;
+    }
     if let Some(schedule) = schedule {
         let started = Instant::now();
         let model =
@@ -175,8 +161,40 @@ pub(super) fn fit(cli: &Cli, a: &FitArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What an online fit (asked for by the option `online`) cannot take: a prior, a start with a
+/// row per sample (which the first batch does not hold), or batches below K (under mpirun too,
+/// where a rank's batch is part of the step's).
+pub(super) fn check_online(a: &FitArgs, online: &'static str) -> Result<(), CliError> {
+    if let Some(prior) = prior_or_variational_asked(&a.spec.fit) {
+        return Err(CliError::OnlineWithPrior {
+            online,
+            prior,
+            source: GmmError::OnlineWithPrior,
+        });
+    }
+    let start = match (&a.spec.init_resp, &a.spec.init_labels) {
+        (Some(_), _) => Some("--init-resp"),
+        (None, Some(_)) => Some("--init-labels"),
+        (None, None) => None,
+    };
+    if let Some(start) = start {
+        return Err(CliError::OnlineStart { online, start });
+    }
+    if let Some(o) = a
+        .online
+        .schedule()
+        .filter(|o| (1..a.spec.k).contains(&o.get_batch_size()))
+    {
+        return Err(CliError::BatchBelowK {
+            batch: o.get_batch_size(),
+            k: a.spec.k,
+        });
+    }
+    Ok(())
+}
+
 /// The rows `first..first + n` of `view`.
-fn rows<'a>(view: &DataView<'a>, first: usize, n: usize) -> Result<DataView<'a>, GmmError> {
+pub(super) fn rows<'a>(view: &DataView<'a>, first: usize, n: usize) -> Result<DataView<'a>, GmmError> {
     let d = view.n_features();
     let samples = match view.samples() {
         Samples::F32(x) => Samples::F32(&x[first * d..(first + n) * d]),

@@ -1,5 +1,6 @@
 //! The subcommands, a file each. They share `common` (data, parameters, checks and their errors,
-//! over `start`: the files a fit can start from) and `output` (stdout and the words for a model's
+//! over `start`: the files a fit can start from), `weights` (the file of `gmm fit --sample-weight`)
+//! and `output` (stdout and the words for a model's
 //! backend, arithmetic and objective), which use no subcommand file; `cluster` (feature `mpi`) is fit, predict and score under mpirun, which those
 //! three hand over to.
 
