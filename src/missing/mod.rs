@@ -317,3 +317,41 @@ pub(crate) fn fill_missing(view: &DataView, sums: &[f64]) -> Vec<f64> {
 pub(crate) fn column_mean_filled(view: &DataView, sample_weight: Option<&[f64]>) -> Vec<f64> {
     fill_missing(view, &column_sums(view, sample_weight))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_an_unknown_one_lists_the_choices() {
+        for m in [Missing::Reject, Missing::Marginalise] {
+            assert_eq!(m.as_str().parse::<Missing>().unwrap(), m);
+            assert_eq!(m.to_string(), m.as_str());
+        }
+        assert_eq!("marginalize".parse::<Missing>().unwrap(), Missing::Marginalise);
+        assert_eq!(Missing::Marginalise.as_str(), "marginalise");
+        let e = "sometimes".parse::<Missing>().unwrap_err().to_string();
+        assert!(e.contains("sometimes") && e.contains("reject, marginalise"), "{e}");
+    }
+
+    #[test]
+    fn patterns_group_rows_in_mask_order_and_split_ranges_by_pattern() {
+        let nan = f64::NAN;
+        let x = [1.0, 2.0, nan, 3.0, 4.0, 5.0, nan, 6.0, 7.0, nan];
+        let view = DataView::with_missing(crate::data::Samples::F64(&x), 2).unwrap();
+        let p = Patterns::new(&view);
+        // Masks: complete (rows 0, 2), column 0 missing (rows 1, 3), column 1 missing (row 4).
+        assert_eq!(p.order, [0, 2, 1, 3, 4]);
+        assert_eq!(
+            p.runs.iter().map(|r| r.rows.clone()).collect::<Vec<_>>(),
+            [0..2, 2..4, 4..5]
+        );
+        assert_eq!(
+            (p.runs[1].observed.as_slice(), p.runs[1].missing.as_slice()),
+            (&[1][..], &[0][..])
+        );
+        let split: Vec<_> = p.runs_in(1..5).map(|(r, at)| (r.missing.clone(), at)).collect();
+        assert_eq!(split, [(vec![], 1..2), (vec![0], 2..4), (vec![1], 4..5)]);
+        assert_eq!(p.runs_in(2..3).count(), 1);
+    }
+}
