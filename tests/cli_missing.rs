@@ -253,3 +253,61 @@ fn misuse_fails_with_one_line_naming_the_cause_and_leaves_no_output() {
     assert!(!out.status.success());
     assert!(!dir.path().join("filled.csv").exists());
 }
+
+#[test]
+fn select_ranks_marginalised_fits_by_their_observed_data_bic() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = data();
+    write_csv(&dir.path().join("x.csv"), &x);
+    gmm_ok(
+        dir.path(),
+        &[
+            "select",
+            "x.csv",
+            "--k",
+            "1..4",
+            "--missing",
+            "marginalise",
+            "-o",
+            "best.json",
+            "-q",
+        ],
+    );
+    let best = GmmModel::from_json(&fs::read_to_string(dir.path().join("best.json")).unwrap()).unwrap();
+    // Three well-separated centres: BIC of the observed-data likelihood picks K = 3, the fit the
+    // library makes for K = 3 (full covariances, seed 0, on the CPU).
+    assert_eq!(best.n_components(), 3);
+    assert_eq!(best.means(), library_model(&x, CovarianceType::Full).means());
+}
+
+#[test]
+fn plot_and_compare_refuse_the_option_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = data();
+    write_csv(&dir.path().join("x.csv"), &x);
+    gmm_ok(
+        dir.path(),
+        &[
+            "fit",
+            "x.csv",
+            "-k",
+            "3",
+            "--missing",
+            "marginalise",
+            "-o",
+            "m.json",
+            "-q",
+        ],
+    );
+    let e = gmm_err(
+        dir.path(),
+        &["plot", "m.json", "x.csv", "--missing", "marginalise", "-o", "p.png"],
+    );
+    assert!(e.contains("gmm plot") && e.contains("gmm impute"), "{e}");
+    assert!(!dir.path().join("p.png").exists());
+    let e = gmm_err(dir.path(), &["compare", "x.csv", "-k", "3", "--missing", "marginalise"]);
+    assert!(
+        e.contains("gmm compare") && e.contains("gmm fit --missing marginalise"),
+        "{e}"
+    );
+}

@@ -208,6 +208,13 @@ pub enum CliError {
         "{option}: gmm select ranks by BIC or AIC, which a variational fit does not have (scikit-learn's BayesianGaussianMixture has no bic, and its ELBO drops terms that depend on K); fit the largest K with gmm fit --bayesian dirichlet-process instead: its summary counts the components the data use"
     )]
     SelectVariational { option: &'static str },
+    /// --missing marginalise given to a command that cannot use it.
+    #[error("--missing marginalise: gmm {command} {why}; {fix}")]
+    MissingNotHere {
+        command: &'static str,
+        why: &'static str,
+        fix: &'static str,
+    },
     /// K above the number of samples.
     #[error(
         "-k {k} is more than the {n} samples in {}; use at most as many components as samples", .path.display()

@@ -30,6 +30,13 @@ fn diffs(gpu: &[f64], cpu: &[f64]) -> (f64, f64) {
 }
 
 pub(super) fn compare(a: &CompareArgs) -> Result<(), CliError> {
+    if a.spec.data.missing == gmm_gpu::Missing::Marginalise {
+        return Err(CliError::MissingNotHere {
+            command: "compare",
+            why: "fits on the GPU, which does not marginalise missing values yet",
+            fix: "fit on the CPU with gmm fit --missing marginalise",
+        });
+    }
     let (data, base) = prepare_builder(&a.spec, |b| b.n_init(1))?;
     let view = data.view()?;
     let ctx = gpu_context()?;

@@ -11,6 +11,13 @@ pub(super) fn plot(a: &PlotArgs) -> Result<(), CliError> {
         path: a.output.clone(),
         expected: ".png or .svg",
     })?;
+    if a.data.missing == gmm_gpu::Missing::Marginalise {
+        return Err(CliError::MissingNotHere {
+            command: "plot",
+            why: "draws each sample at its two features, which a missing value does not have",
+            fix: "fill them first with gmm impute MODEL DATA -o filled.csv, then plot filled.csv",
+        });
+    }
     let dir = io::out_dir(&a.output)?;
     let (model, data) = model_and_data(&a.model, &a.data)?;
     let view = data.view()?;

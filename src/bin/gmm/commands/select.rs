@@ -38,8 +38,10 @@ pub(super) fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
         check_k(&data, k)?;
     }
     // One GPU context for every candidate (building one per fit would recompile the pipelines).
+    // Missing values are marginalised on the CPU (with --backend gpu each fit says so).
     let ctx = match a.fit.backend {
         BackendKind::Cpu => None,
+        BackendKind::Auto if view.has_missing() => None,
         BackendKind::Gpu => Some(gpu_context()?),
         // Auto's own choice: a hardware adapter only (never a software rasteriser).
         BackendKind::Auto => GpuContext::auto()
@@ -62,7 +64,7 @@ pub(super) fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
             if let Some(bar) = &bar {
                 bar.set_message(format!("K = {k}, {covariance}"));
             }
-            let params = build(builder(k, covariance, &a.fit)?, None)?;
+            let params = build(builder(k, covariance, &a.fit)?.missing(a.data.missing), None)?;
             let fitted = match &ctx {
                 Some(ctx)
                     if (k <= gmm_gpu::gpu::MAX_GPU_COMPONENTS
@@ -71,7 +73,13 @@ pub(super) fn select(cli: &Cli, a: &SelectArgs) -> Result<(), CliError> {
                 {
                     params.fit_on(ctx, &view)
                 }
-                _ => build(builder(k, covariance, &a.fit)?.backend(BackendKind::Cpu), None)?.fit(&view),
+                _ => build(
+                    builder(k, covariance, &a.fit)?
+                        .backend(BackendKind::Cpu)
+                        .missing(a.data.missing),
+                    None,
+                )?
+                .fit(&view),
             };
             // A --prior-* value that does not fit the data or this covariance type is the
             // options' fault, not this candidate's: stop, naming the option.
