@@ -269,6 +269,12 @@ pub struct GaussianMixture {
     online_gpu: gpu::online::OnlineGpu,
 }
 
+// An estimator moves between threads and is shared by them (a Python object, a server's model).
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<GaussianMixture>();
+};
+
 impl GaussianMixture {
     /// An unfitted estimator, fitting on the backend its parameters choose.
     pub fn new(params: GmmParams) -> Self {

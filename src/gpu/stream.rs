@@ -8,7 +8,7 @@
 //! only by a copy queued after the kernels that read it: the queue's order. So the kernels see
 //! exactly the values a resident fit holds, and the statistics are bitwise the same.
 
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::data::DataView;
@@ -22,7 +22,9 @@ use crate::gpu::upload::fill_chunk;
 struct Staging {
     buffer: wgpu::Buffer,
     /// Some while a map request is outstanding: its result arrives here.
-    pending: Option<mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>>,
+    /// (In a mutex only so that the stream, held between online batches by a `GaussianMixture`,
+    /// is Sync like the rest of it: a Python object may be shared between threads.)
+    pending: Option<Mutex<mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>>>,
     /// The submission that last read the buffer (waited on before it is written again).
     last_use: Option<wgpu::SubmissionIndex>,
 }
@@ -102,7 +104,7 @@ impl Stream {
                 let _ = tx.send(r);
             })
         })?;
-        staging.pending = Some(rx);
+        staging.pending = Some(Mutex::new(rx));
         Ok(())
     }
 
@@ -172,6 +174,7 @@ impl Stream {
         let mut fill = filled.elapsed();
         let waited = Instant::now();
         if let Some(rx) = self.staging[s].pending.take() {
+            let rx = rx.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(index) = self.staging[s].last_use.take() {
                 ctx.wait_for(index)?;
             }
