@@ -335,6 +335,32 @@ mod tests {
     }
 
     #[test]
+    fn a_sub_covariance_that_does_not_factor_names_its_component() {
+        // Defensive: Σ_oo of a positive-definite Σ factors, so build a Σ that is not (1 and 2 on
+        // a 2 x 2 block): a full component is named, a tied covariance is no one component's.
+        for (kind, expected) in [(CovarianceType::Full, Some(1)), (CovarianceType::Tied, None)] {
+            let mut mix = Mixture::zeros(kind, 2, 3);
+            mix.weights = vec![0.5, 0.5];
+            let bad = [1.0, 2.0, 0.0, 2.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+            let good = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+            mix.covariances = match kind {
+                CovarianceType::Full => [good, bad].concat(),
+                _ => bad.to_vec(),
+            };
+            let run = Run {
+                rows: 0..1,
+                observed: vec![0, 1],
+                missing: vec![2],
+            };
+            let e = Conditional::new(2, 3).compute(&mix, &run).unwrap_err();
+            assert!(
+                matches!(e, GmmError::IllDefinedCovariance { component } if component == expected),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn patterns_group_rows_in_mask_order_and_split_ranges_by_pattern() {
         let nan = f64::NAN;
         let x = [1.0, 2.0, nan, 3.0, 4.0, 5.0, nan, 6.0, 7.0, nan];
